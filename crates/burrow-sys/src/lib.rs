@@ -1,0 +1,480 @@
+//! Thin shims over the Linux syscalls that std does not wrap.
+//!
+//! This is the only crate of the workspace that contains `unsafe`. Each function does one
+//! syscall (or one libc call), turns its return convention into `io::Result`, and carries a
+//! `SAFETY:` comment. There is no policy and no logging here: callers decide.
+#![allow(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// Turns a `-1 + errno` return into `io::Error`.
+fn cvt(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Same as [`cvt`] for `c_int` returns.
+fn cvt_int(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Wraps a syscall return that is a new file descriptor.
+fn owned_fd(ret: libc::c_long) -> io::Result<OwnedFd> {
+    let fd = RawFd::try_from(cvt(ret)?).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `pidfd_open(pid, 0)`: a descriptor that pins the process, immune to pid reuse.
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments; the result is checked.
+    owned_fd(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })
+}
+
+/// `pidfd_send_signal(fd, sig, NULL, 0)`. With `sig == 0` this only tests that the process
+/// still exists (and has not been reaped).
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: a valid borrowed fd, a null siginfo pointer (allowed by the ABI), flags 0.
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// Closes every descriptor from 3 upwards except `keep` (if given).
+pub fn close_fds_from_3_except(keep: Option<RawFd>) -> io::Result<()> {
+    let close = |first: u32, last: u32| -> io::Result<()> {
+        if first > last {
+            return Ok(());
+        }
+        // SAFETY: close_range only closes descriptors; no Rust object in this process owns
+        // descriptors >= 3 at the time helpers call it (first thing in main).
+        cvt(unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) }).map(drop)
+    };
+    match keep.and_then(|k| u32::try_from(k).ok()).filter(|k| *k >= 3) {
+        None => close(3, u32::MAX),
+        Some(k) => {
+            close(3, k.saturating_sub(1))?;
+            match k.checked_add(1) {
+                Some(next) => close(next, u32::MAX),
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+fn prctl(option: libc::c_int, arg: libc::c_ulong) -> io::Result<libc::c_int> {
+    // SAFETY: the prctl options used in this crate take integer arguments only.
+    cvt_int(unsafe {
+        libc::prctl(
+            option,
+            arg,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    })
+}
+
+/// Is `no_new_privs` set on this thread? (Setuid bits and file capabilities are then ignored.)
+pub fn no_new_privs() -> io::Result<bool> {
+    prctl(libc::PR_GET_NO_NEW_PRIVS, 0).map(|v| v == 1)
+}
+
+/// Sets `no_new_privs` (irreversible).
+pub fn set_no_new_privs() -> io::Result<()> {
+    prctl(libc::PR_SET_NO_NEW_PRIVS, 1).map(drop)
+}
+
+/// `PR_SET_KEEPCAPS`: keep the permitted set across a change of all uids away from 0.
+pub fn set_keepcaps(on: bool) -> io::Result<()> {
+    prctl(libc::PR_SET_KEEPCAPS, libc::c_ulong::from(on)).map(drop)
+}
+
+/// `PR_SET_DUMPABLE`.
+pub fn set_dumpable(on: bool) -> io::Result<()> {
+    prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(on)).map(drop)
+}
+
+/// The three capability sets of a thread, as 64-bit masks (bit N = capability N).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CapSets {
+    /// Effective set.
+    pub effective: u64,
+    /// Permitted set.
+    pub permitted: u64,
+    /// Inheritable set.
+    pub inheritable: u64,
+}
+
+const CAP_V3: u32 = 0x2008_0522;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+fn split(v: u64) -> (u32, u32) {
+    // Truncation is the point: low and high halves.
+    #[allow(clippy::cast_possible_truncation)]
+    ((v & 0xffff_ffff) as u32, (v >> 32) as u32)
+}
+
+/// `capget` for the calling thread.
+pub fn capget() -> io::Result<CapSets> {
+    let mut hdr = CapHeader {
+        version: CAP_V3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and a two-element data array of the v3 layout, both live for the call.
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut hdr as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    })?;
+    let join = |lo: u32, hi: u32| u64::from(lo) | (u64::from(hi) << 32);
+    Ok(CapSets {
+        effective: join(data[0].effective, data[1].effective),
+        permitted: join(data[0].permitted, data[1].permitted),
+        inheritable: join(data[0].inheritable, data[1].inheritable),
+    })
+}
+
+/// `capset` for the calling thread.
+pub fn capset(sets: CapSets) -> io::Result<()> {
+    let mut hdr = CapHeader {
+        version: CAP_V3,
+        pid: 0,
+    };
+    let (e0, e1) = split(sets.effective);
+    let (p0, p1) = split(sets.permitted);
+    let (i0, i1) = split(sets.inheritable);
+    let data = [
+        CapData {
+            effective: e0,
+            permitted: p0,
+            inheritable: i0,
+        },
+        CapData {
+            effective: e1,
+            permitted: p1,
+            inheritable: i1,
+        },
+    ];
+    // SAFETY: header and a two-element data array of the v3 layout, both live for the call.
+    cvt(unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) })
+        .map(drop)
+}
+
+/// `(real, effective, saved)` user ids.
+pub fn getresuid() -> (u32, u32, u32) {
+    let (mut r, mut e, mut s) = (0, 0, 0);
+    // SAFETY: three valid out-pointers; getresuid cannot fail with valid pointers.
+    unsafe { libc::getresuid(&mut r, &mut e, &mut s) };
+    (r, e, s)
+}
+
+/// `(real, effective, saved)` group ids.
+pub fn getresgid() -> (u32, u32, u32) {
+    let (mut r, mut e, mut s) = (0, 0, 0);
+    // SAFETY: three valid out-pointers; getresgid cannot fail with valid pointers.
+    unsafe { libc::getresgid(&mut r, &mut e, &mut s) };
+    (r, e, s)
+}
+
+/// `setresuid(r, e, s)` through the raw syscall: this thread only, which is all a
+/// single-threaded helper has.
+pub fn setresuid(r: u32, e: u32, s: u32) -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    cvt(unsafe { libc::syscall(libc::SYS_setresuid, r, e, s) }).map(drop)
+}
+
+/// `setresgid(r, e, s)` through the raw syscall (see [`setresuid`]).
+pub fn setresgid(r: u32, e: u32, s: u32) -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    cvt(unsafe { libc::syscall(libc::SYS_setresgid, r, e, s) }).map(drop)
+}
+
+/// Supplementary groups of the calling process.
+pub fn getgroups() -> io::Result<Vec<u32>> {
+    // SAFETY: size 0 with a null list only asks for the count.
+    let n = cvt_int(unsafe { libc::getgroups(0, std::ptr::null_mut()) })?;
+    let mut groups = vec![0; usize::try_from(n).unwrap_or(0)];
+    // SAFETY: the buffer holds `n` gid_t values.
+    let got = cvt_int(unsafe { libc::getgroups(n, groups.as_mut_ptr()) })?;
+    groups.truncate(usize::try_from(got).unwrap_or(0));
+    Ok(groups)
+}
+
+/// Sets the file mode creation mask, returning the old one.
+pub fn umask(mask: u32) -> u32 {
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(mask) }
+}
+
+/// Sets both limits of a resource (lowering only needs no privilege).
+pub fn setrlimit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> io::Result<()> {
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: a valid pointer to an initialised rlimit.
+    cvt_int(unsafe { libc::setrlimit(resource, &lim) }).map(drop)
+}
+
+/// Reads both limits of a resource.
+pub fn getrlimit(resource: libc::__rlimit_resource_t) -> io::Result<(u64, u64)> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid out-pointer.
+    cvt_int(unsafe { libc::getrlimit(resource, &mut lim) })?;
+    Ok((lim.rlim_cur, lim.rlim_max))
+}
+
+/// `f_type` of the filesystem an fd lives on (`PROC_SUPER_MAGIC`, `NSFS_MAGIC`, ...).
+pub fn fstatfs_magic(fd: BorrowedFd<'_>) -> io::Result<i64> {
+    // SAFETY: all-zero is a valid statfs value; it is only read after the kernel filled it.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid fd and a valid out-pointer.
+    cvt_int(unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) })?;
+    Ok(st.f_type)
+}
+
+/// Resolve flags for [`openat2`].
+pub mod resolve {
+    /// No path component may leave the starting directory.
+    pub const BENEATH: u64 = libc::RESOLVE_BENEATH;
+    /// No symlinks at all.
+    pub const NO_SYMLINKS: u64 = libc::RESOLVE_NO_SYMLINKS;
+    /// No /proc magic links.
+    pub const NO_MAGICLINKS: u64 = libc::RESOLVE_NO_MAGICLINKS;
+    /// No crossing of mount points.
+    pub const NO_XDEV: u64 = libc::RESOLVE_NO_XDEV;
+}
+
+/// `openat2(dirfd, path, how)`. `dirfd = None` means `AT_FDCWD`. `O_CLOEXEC` is always added.
+pub fn openat2(
+    dirfd: Option<BorrowedFd<'_>>,
+    path: &CStr,
+    flags: libc::c_int,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
+    let mut how: libc::open_how = open_how_zeroed();
+    how.flags = u64::try_from(flags | libc::O_CLOEXEC)
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    how.mode = 0;
+    how.resolve = resolve;
+    let dir = dirfd.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    // SAFETY: a NUL-terminated path and an initialised open_how of the size we pass.
+    owned_fd(unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir,
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    })
+}
+
+fn open_how_zeroed() -> libc::open_how {
+    // SAFETY: open_how is a plain struct of integers; all-zero is its documented default.
+    unsafe { std::mem::zeroed() }
+}
+
+/// `ioctl(fd, NS_GET_OWNER_UID)`: the uid (in the caller's user namespace) that created the
+/// user namespace `fd` refers to.
+pub fn ns_owner_uid(nsfd: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut uid: libc::uid_t = 0;
+    // SAFETY: NS_GET_OWNER_UID writes one uid_t through the pointer.
+    cvt_int(unsafe {
+        libc::ioctl(
+            nsfd.as_raw_fd(),
+            libc::NS_GET_OWNER_UID,
+            &mut uid as *mut libc::uid_t,
+        )
+    })?;
+    Ok(uid)
+}
+
+/// `ioctl(fd, NS_GET_PARENT)`: the parent of a user (or pid) namespace. EPERM when the
+/// parent is outside the caller's view (e.g. asking for the initial namespace's parent).
+pub fn ns_parent(nsfd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    // SAFETY: NS_GET_PARENT takes no argument and returns a new fd.
+    owned_fd(libc::c_long::from(unsafe {
+        libc::ioctl(nsfd.as_raw_fd(), libc::NS_GET_PARENT)
+    }))
+}
+
+/// Syslog priorities used by the helpers (facility is set by [`openlog_auth`]).
+pub mod prio {
+    /// LOG_NOTICE: an allowed action.
+    pub const NOTICE: libc::c_int = libc::LOG_NOTICE;
+    /// LOG_WARNING: a refused request.
+    pub const WARNING: libc::c_int = libc::LOG_WARNING;
+}
+
+/// `openlog(ident, LOG_PID, LOG_AUTH)`. The ident must be static: syslog keeps the pointer.
+pub fn openlog_auth(ident: &'static CStr) {
+    // SAFETY: `ident` lives for the whole program, as openlog requires.
+    unsafe { libc::openlog(ident.as_ptr(), libc::LOG_PID, libc::LOG_AUTH) };
+}
+
+/// `syslog(prio, "%s", msg)`. Interior NULs are replaced; the message is never a format.
+pub fn syslog(prio: libc::c_int, msg: &str) {
+    let clean: Vec<u8> = msg
+        .bytes()
+        .map(|b| if b == 0 { b'?' } else { b })
+        .chain(Some(0))
+        .collect();
+    if let Ok(c) = CStr::from_bytes_with_nul(&clean) {
+        // SAFETY: a constant "%s" format with one NUL-terminated string argument.
+        unsafe { libc::syslog(prio, c"%s".as_ptr(), c.as_ptr()) };
+    }
+}
+
+/// A passwd entry as the helpers need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PwEntry {
+    /// Login name (raw bytes).
+    pub name: Vec<u8>,
+    /// User id.
+    pub uid: u32,
+    /// Primary group id.
+    pub gid: u32,
+}
+
+/// `getpwuid_r` through NSS. Ok(None) when no entry exists.
+pub fn getpwuid(uid: u32) -> io::Result<Option<PwEntry>> {
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: all-zero is a valid passwd value (null pointers); it is only read when filled.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: valid out-pointers and a buffer of the stated length.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    if result.is_null() || pw.pw_name.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: pw_name points into `buf`, NUL-terminated by getpwuid_r.
+    let name = unsafe { CStr::from_ptr(pw.pw_name) }.to_bytes().to_vec();
+    Ok(Some(PwEntry {
+        name,
+        uid: pw.pw_uid,
+        gid: pw.pw_gid,
+    }))
+}
+
+/// Writes `buf` with exactly one `write(2)` call and returns the count the kernel took.
+/// (std's `write_all` may loop; /proc/PID/uid_map must get the whole map in one call.)
+pub fn write_once(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: a valid fd and a buffer of the given length.
+    let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// `pread(2)` from offset 0 into `buf`.
+pub fn pread0(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: a valid fd and a writable buffer of the given length.
+    let n = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// `fcntl(fd, F_DUPFD_CLOEXEC, 3)`: a new descriptor (>= 3) for an inherited one. EBADF when
+/// `fd` is not open.
+pub fn dup_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: fcntl only reads the descriptor number; an unopened one yields EBADF.
+    owned_fd(libc::c_long::from(unsafe {
+        libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3)
+    }))
+}
+
+/// Filesystem magic numbers the helpers check against.
+pub mod magic {
+    /// procfs.
+    pub const PROC: i64 = 0x9fa0;
+    /// pidfs (pidfds on Linux 6.9 and later).
+    pub const PIDFS: i64 = 0x5049_4446;
+    /// anon_inode_fs (pidfds before 6.9).
+    pub const ANON_INODE: i64 = 0x0904_1934;
+    /// nsfs.
+    pub const NSFS: i64 = 0x6e73_6673;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn pidfd_of_self_is_alive() {
+        let fd = pidfd_open(i32::try_from(std::process::id()).unwrap()).unwrap();
+        pidfd_send_signal(fd.as_fd(), 0).unwrap();
+        assert!(matches!(
+            fstatfs_magic(fd.as_fd()).unwrap(),
+            magic::PIDFS | magic::ANON_INODE
+        ));
+    }
+
+    #[test]
+    fn capget_roundtrip_and_ids() {
+        let caps = capget().unwrap();
+        assert_eq!(caps.effective & !caps.permitted, 0);
+        let (r, e, _) = getresuid();
+        assert_eq!(r, e);
+    }
+
+    #[test]
+    fn openat2_refuses_symlinks_beneath() {
+        let proc = openat2(None, c"/proc", libc::O_DIRECTORY | libc::O_RDONLY, 0).unwrap();
+        assert_eq!(fstatfs_magic(proc.as_fd()).unwrap(), magic::PROC);
+        let err = openat2(
+            Some(proc.as_fd()),
+            c"self/status",
+            libc::O_RDONLY,
+            resolve::NO_SYMLINKS,
+        )
+        .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
+    }
+
+    #[test]
+    fn own_userns_owner_is_readable() {
+        let ns = openat2(None, c"/proc/self/ns/user", libc::O_RDONLY, 0).unwrap();
+        assert_eq!(fstatfs_magic(ns.as_fd()).unwrap(), magic::NSFS);
+        // The initial namespace has no visible parent.
+        assert!(ns_parent(ns.as_fd()).is_err());
+    }
+}

@@ -1,0 +1,4 @@
+#![forbid(unsafe_code)]
+fn main() {
+    burrow_newidmap::main(burrow_idmap::IdKind::Gid)
+}
