@@ -177,9 +177,11 @@ pub fn secure_open_config(path: &str, max: u64) -> Result<Option<String>, Refusa
     let fd = match sys::openat2(None, &cpath, flags, sys::resolve::NO_SYMLINKS) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(refuse!(
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(refuse!(
             "{path} is a symlink or under one; refusing it (it must be a regular root-owned file)"
-        )),
+        ))
+        }
         Err(e) => return Err(refuse!("cannot open {path}: {e}")),
     };
     let mut file = File::from(fd);

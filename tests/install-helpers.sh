@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the freshly built helpers into a private prefix, as a distribution would:
+#   PREFIX/bin/burrow-newuidmap, burrow-newgidmap   setuid root (4755 root:root)
+#   PREFIX/fcaps/burrow-newuidmap, burrow-newgidmap  0755 with file capabilities
+#                                                    (cap_setuid+ep / cap_setgid+ep)
+# Usage: tests/install-helpers.sh PREFIX   (as root, after cargo build --release)
+set -euo pipefail
+prefix=${1:?usage: install-helpers.sh PREFIX}
+top=$(cd "$(dirname "$0")/.." && pwd)
+rel=${CARGO_TARGET_DIR:-$top/target}/release
+[ "$(id -u)" = 0 ] || { echo "install-helpers.sh: must run as root" >&2; exit 1; }
+for b in burrow-newuidmap burrow-newgidmap; do
+  [ -x "$rel/$b" ] || { echo "install-helpers.sh: $rel/$b missing: run cargo build --release first" >&2; exit 1; }
+done
+# Every directory on the way must be root-owned and not writable by others, or a test user
+# could swap the binaries.
+install -d -o root -g root -m 0755 "$prefix" "$prefix/bin" "$prefix/fcaps"
+for b in burrow-newuidmap burrow-newgidmap; do
+  install -o root -g root -m 4755 "$rel/$b" "$prefix/bin/$b.new" && mv -f "$prefix/bin/$b.new" "$prefix/bin/$b"
+  install -o root -g root -m 0755 "$rel/$b" "$prefix/fcaps/$b.new" && mv -f "$prefix/fcaps/$b.new" "$prefix/fcaps/$b"
+done
+setcap cap_setuid+ep "$prefix/fcaps/burrow-newuidmap"
+setcap cap_setgid+ep "$prefix/fcaps/burrow-newgidmap"
