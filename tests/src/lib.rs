@@ -137,6 +137,24 @@ impl TestUser {
         }
     }
 
+    /// root, as a caller.
+    pub fn root() -> TestUser {
+        TestUser {
+            name: "root".into(),
+            uid: 0,
+            gid: 0,
+        }
+    }
+
+    /// A uid with no passwd entry (runs with no supplementary groups).
+    pub fn ghost(uid: u32) -> TestUser {
+        TestUser {
+            name: String::new(),
+            uid,
+            gid: uid,
+        }
+    }
+
     /// A group `burrowt-<tag>` the user is a supplementary member of.
     pub fn aux_group(&self, tag: &str) -> u32 {
         let g = format!("burrowt-{tag}");
@@ -386,8 +404,13 @@ impl<'a> Run<'a> {
         }
         let gid = self.regid.unwrap_or(self.user.gid);
         let nnp = if self.nnp { "--no-new-privs" } else { "" };
+        let groups = if self.user.name.is_empty() {
+            "--clear-groups"
+        } else {
+            "--init-groups"
+        };
         let wrapper = format!(
-            "{setup}exec setpriv --reuid {} --regid {gid} --init-groups {nnp} -- bash -c \"$0\" burrow-test \"$@\"",
+            "{setup}exec setpriv --reuid {} --regid {gid} {groups} {nnp} -- bash -c \"$0\" burrow-test \"$@\"",
             self.user.uid
         );
         let mut cmd = if self.etc.is_some() || self.devlog.is_some() {
@@ -410,6 +433,7 @@ impl<'a> Run<'a> {
         cmd.arg(script).args(args);
         cmd.env("N", helper("burrow-newuidmap"))
             .env("G", helper("burrow-newgidmap"));
+        cmd.env("P", prefix());
         cmd.env("HOME", format!("/home/{}", self.user.name))
             .env("USER", &self.user.name);
         for (k, v) in &self.env {
@@ -475,16 +499,22 @@ impl Proc {
         Proc::spawn_cmd(user, gid, inner, &["sleep", "600"])
     }
 
-    /// Starts an arbitrary command as the user; waits until its `comm` is `want_comm`.
+    /// Starts an arbitrary command as the user (wrapped by `wrap`, e.g. `unshare -U --`) and
+    /// waits until the process runs `cmd[0]`.
     pub fn spawn_cmd(user: &TestUser, gid: Option<u32>, wrap: &[&str], cmd: &[&str]) -> Proc {
         let gid = gid.unwrap_or(user.gid);
+        let groups = if user.name.is_empty() {
+            "--clear-groups"
+        } else {
+            "--init-groups"
+        };
         let mut c = Command::new("setpriv");
         c.args([
             "--reuid",
             &user.uid.to_string(),
             "--regid",
             &gid.to_string(),
-            "--init-groups",
+            groups,
             "--",
         ]);
         c.args(wrap).args(cmd);
@@ -509,6 +539,40 @@ impl Proc {
             std::thread::sleep(Duration::from_millis(5));
         }
         Proc { child, pid }
+    }
+
+    /// Waits until the process has left the test's user namespace.
+    pub fn wait_new_userns(&self) {
+        let ours = fs::read_link("/proc/self/ns/user").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fs::read_link(format!("/proc/{}/ns/user", self.pid))
+            .map(|l| l == ours)
+            .unwrap_or(true)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "process {} never unshared",
+                self.pid
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits until the process runs a program named `comm`.
+    pub fn wait_comm(&self, comm: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fs::read_to_string(format!("/proc/{}/comm", self.pid))
+            .unwrap_or_default()
+            .trim()
+            != comm
+        {
+            assert!(
+                Instant::now() < deadline,
+                "process {} never ran {comm}",
+                self.pid
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     pub fn pid_s(&self) -> String {

@@ -275,8 +275,15 @@ fn write_refusal(kind: IdKind, pid: i32, e: &std::io::Error) -> Refusal {
 fn check_namespace(target: &Target, caller: Caller) -> Result<(), Refusal> {
     use std::os::unix::fs::MetadataExt;
     let pid = target.pid;
-    let ns = burrow_sys::openat2(Some(target.dir.as_fd()), c"ns/user", libc::O_RDONLY, 0)
-        .map_err(|e| refuse!("cannot open the user namespace of {pid}: {e}"))?;
+    let ns = burrow_sys::openat2(Some(target.dir.as_fd()), c"ns/user", libc::O_RDONLY, 0).map_err(
+        |e| match e.raw_os_error() {
+            // The kernel's ptrace check: the caller has no capability over that namespace.
+            Some(libc::EACCES) | Some(libc::EPERM) => {
+                refuse!("the user namespace of process {pid} was not created by you")
+            }
+            _ => refuse!("cannot open the user namespace of {pid}: {e}"),
+        },
+    )?;
     if burrow_sys::fstatfs_magic(ns.as_fd()).ok() != Some(burrow_sys::magic::NSFS) {
         return Err(refuse!(
             "the user namespace of {pid} is not a namespace file"

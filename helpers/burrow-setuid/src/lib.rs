@@ -331,7 +331,10 @@ impl Target {
             Some(fd) => fd,
             None => sys::pidfd_open(pid).map_err(|e| match e.raw_os_error() {
                 Some(libc::ESRCH) => refuse!("no process with pid {pid}"),
-                Some(libc::EINVAL) => refuse!("{pid} is a thread, not a process"),
+                // EINVAL (older kernels) or ENOENT (newer): not a thread-group leader.
+                Some(libc::EINVAL) | Some(libc::ENOENT) => {
+                    refuse!("{pid} is a thread, not a process")
+                }
                 _ => refuse!("cannot open process {pid}: {e}"),
             })?,
         };
