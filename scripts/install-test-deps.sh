@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages and cargo tools the tests and benchmarks use (idempotent).
+set -euo pipefail
+pkgs=(uidmap podman lxc runc crun busybox-static acl libcap2-bin hyperfine python3 util-linux procps iproute2 slirp4netns fuse-overlayfs)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run). Run as root on Debian 12:
+#   sudo bash tests/run.sh
+# It installs what the tests need (apt-get), checks formatting, lints and the helpers'
+# dependency allowlists, builds, installs the helpers setuid root into a private prefix, runs
+# every unit and integration test as unprivileged test users against the real kernel, and
+# fuzzes the parsers for a bounded time (BURROW_FUZZ_SECONDS, default 60 per target).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+say() { printf '\n== %s\n' "$*"; }
+
+[ "$(id -u)" = 0 ] || { echo "tests/run.sh: run as root (it creates test users and installs setuid helpers)" >&2; exit 1; }
+
+say "packages"
+bash "$top/scripts/install-test-deps.sh"
+
+say "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+say "helper dependency allowlists"
+for dir in helpers/*/; do
+  [ -f "$dir/ALLOWED_DEPS" ] || continue
+  pkg=$(basename "$dir")
+  got=$(cargo tree -p "$pkg" -e normal --prefix none --format '{p}' --locked | cut -d' ' -f1 | sort -u)
+  if ! diff -u "$dir/ALLOWED_DEPS" <(printf '%s\n' "$got"); then
+    echo "dependency tree of $pkg differs from $dir/ALLOWED_DEPS (a setuid helper must stay minimal)" >&2
+    exit 1
+  fi
+  echo "$pkg: $(printf '%s\n' "$got" | wc -l) crates, as allowed"
+done
+
+say "build"
+cargo build --workspace --release --locked
+
+say "install helpers setuid root into a private prefix"
+export BURROW_TEST_PREFIX=${BURROW_TEST_PREFIX:-/var/tmp/burrow-test-prefix}
+bash tests/install-helpers.sh "$BURROW_TEST_PREFIX"
+ls -l "$BURROW_TEST_PREFIX/bin"
+
+say "unit and integration tests"
+cargo test --workspace --locked -- --test-threads="${BURROW_TEST_THREADS:-4}"
+
+say "fuzzing (${BURROW_FUZZ_SECONDS:-60} s per target)"
+bash tests/fuzz/run.sh "${BURROW_FUZZ_SECONDS:-60}"
+
+say "all checks passed"
