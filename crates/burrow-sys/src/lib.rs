@@ -10,8 +10,11 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+#[cfg(feature = "runtime")]
+pub mod rt;
+
 /// Turns a `-1 + errno` return into `io::Error`.
-fn cvt(ret: libc::c_long) -> io::Result<libc::c_long> {
+pub(crate) fn cvt(ret: libc::c_long) -> io::Result<libc::c_long> {
     if ret == -1 {
         Err(io::Error::last_os_error())
     } else {
@@ -20,7 +23,7 @@ fn cvt(ret: libc::c_long) -> io::Result<libc::c_long> {
 }
 
 /// Same as [`cvt`] for `c_int` returns.
-fn cvt_int(ret: libc::c_int) -> io::Result<libc::c_int> {
+pub(crate) fn cvt_int(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret == -1 {
         Err(io::Error::last_os_error())
     } else {
@@ -29,7 +32,7 @@ fn cvt_int(ret: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 /// Wraps a syscall return that is a new file descriptor.
-fn owned_fd(ret: libc::c_long) -> io::Result<OwnedFd> {
+pub(crate) fn owned_fd(ret: libc::c_long) -> io::Result<OwnedFd> {
     let fd = RawFd::try_from(cvt(ret)?).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
     // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })

@@ -1,0 +1,260 @@
+//! The container's pid 1, from the clone to the exec. Runs in the new namespaces; reports a
+//! failure to the parent over the sync socket (which is close-on-exec: end-of-file tells the
+//! parent the exec happened).
+
+use crate::caps::{limit_bounding, set_root_sets};
+use crate::mount::{self, Layout};
+use crate::{err, Ctx, Error};
+use burrow_config::{EnvVar, NetMode, Ulimit, User, Volume};
+use caps::CapsHashSet;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::socket::{recv, send, sendmsg, ControlMessage, MsgFlags};
+use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+use std::ffi::{CString, OsStr};
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Everything the child needs, computed by the parent before the clone.
+#[derive(Debug)]
+pub(crate) struct ChildSpec {
+    pub rootfs: PathBuf,
+    pub command: Vec<String>,
+    pub hostname: String,
+    pub env: Vec<EnvVar>,
+    pub workdir: String,
+    pub user: User,
+    pub volumes: Vec<Volume>,
+    pub read_only: bool,
+    pub net: NetMode,
+    pub caps: CapsHashSet,
+    pub seccomp: Option<burrow_seccomp::BpfProgram>,
+    pub ulimits: Vec<Ulimit>,
+    pub init: bool,
+    pub tty: bool,
+    pub interactive: bool,
+    pub single_map: bool,
+    pub gid5_mapped: bool,
+}
+
+/// Messages on the sync socket.
+pub(crate) mod msg {
+    /// parent -> child: the id maps are written.
+    pub const GO: u8 = b'G';
+    /// child -> parent: here is the pty master (SCM_RIGHTS).
+    pub const TTY: u8 = b'T';
+    /// child -> parent: an error, followed by the exit code byte and the text.
+    pub const ERROR: u8 = b'E';
+}
+
+/// Entry point in the child. Never returns.
+pub(crate) fn main(spec: &ChildSpec, sock: OwnedFd) -> ! {
+    let e = match setup_and_exec(spec, &sock) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let code = u8::try_from(e.code).unwrap_or(125);
+    let mut m = vec![msg::ERROR, code];
+    m.extend_from_slice(e.msg.as_bytes());
+    let _ = send(sock.as_raw_fd(), &m, MsgFlags::empty());
+    burrow_sys::rt::exit_now(e.code)
+}
+
+enum Never {}
+
+fn setup_and_exec(spec: &ChildSpec, sock: &OwnedFd) -> Result<Never, Error> {
+    let mut buf = [0u8; 1];
+    match recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+        Ok(1) if buf[0] == msg::GO => {}
+        // The parent is gone or failed: leave quietly.
+        _ => burrow_sys::rt::exit_now(125),
+    }
+    // The maps exist: become root of the new namespace for good.
+    setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).ctx(|| "setresgid(0)".into())?;
+    if !spec.single_map {
+        setgroups(&[]).ctx(|| "setgroups".into())?;
+    }
+    setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).ctx(|| "setresuid(0)".into())?;
+
+    mount::setup(&Layout {
+        rootfs: &spec.rootfs,
+        volumes: &spec.volumes,
+        read_only: spec.read_only,
+        new_net: spec.net == NetMode::None,
+        gid5_mapped: spec.gid5_mapped,
+    })?;
+    nix::unistd::sethostname(&spec.hostname).ctx(|| "sethostname".into())?;
+    if spec.net == NetMode::None {
+        burrow_sys::rt::loopback_up().ctx(|| "cannot bring up the loopback interface".into())?;
+    }
+    // A new session: the container never shares the caller's controlling terminal.
+    nix::unistd::setsid().ctx(|| "setsid".into())?;
+    if spec.tty {
+        setup_tty(sock)?;
+    } else if !spec.interactive {
+        let null = std::fs::File::open("/dev/null").ctx(|| "/dev/null".into())?;
+        nix::unistd::dup2_stdin(null.as_fd()).ctx(|| "dup2".into())?;
+    }
+    for u in &spec.ulimits {
+        set_ulimit(u)?;
+    }
+    let env = environment(spec);
+    let path_var = env.iter().find_map(|(k, v)| (k == "PATH").then_some(v.as_str())).unwrap_or("");
+    if let Err(e) = nix::unistd::chdir(spec.workdir.as_str()) {
+        return Err(err(format!("working directory {} does not exist in the container: {e}", spec.workdir)));
+    }
+    let program = find_program(&spec.command[0], path_var)?;
+
+    limit_bounding(&spec.caps)?;
+    if spec.user.uid != 0 || spec.user.gid != 0 {
+        let (u, g) = (Uid::from_raw(spec.user.uid), Gid::from_raw(spec.user.gid));
+        if !spec.single_map {
+            setgroups(&[g]).ctx(|| "setgroups".into())?;
+        }
+        setresgid(g, g, g).map_err(|e| err(format!("cannot switch to gid {}: {e} (is it mapped?)", spec.user.gid)))?;
+        setresuid(u, u, u).map_err(|e| err(format!("cannot switch to uid {}: {e} (is it mapped?)", spec.user.uid)))?;
+    }
+    if spec.user.uid == 0 {
+        set_root_sets(&spec.caps)?;
+    }
+    // After the last credential change (which would clear it): die with the runtime.
+    burrow_sys::rt::set_pdeathsig(libc::SIGKILL).ctx(|| "PR_SET_PDEATHSIG".into())?;
+    burrow_sys::set_no_new_privs().ctx(|| "PR_SET_NO_NEW_PRIVS".into())?;
+    if let Some(p) = &spec.seccomp {
+        burrow_seccomp::install(p).map_err(|e| err(format!("cannot install the seccomp filter: {e}")))?;
+    }
+    // Only 0-2 (and the sync socket, itself close-on-exec) survive into the command.
+    burrow_sys::rt::cloexec_from(3).ctx(|| "close_range".into())?;
+
+    let argv: Vec<CString> = spec.command.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>().map_err(|_| err("argument with a NUL byte"))?;
+    let envp: Vec<CString> = env.iter().map(|(k, v)| CString::new(format!("{k}={v}"))).collect::<Result<_, _>>().map_err(|_| err("environment with a NUL byte"))?;
+    if spec.init {
+        run_init(&program, &argv, &envp, sock)
+    } else {
+        Err(exec(&program, &argv, &envp))
+    }
+}
+
+fn exec(program: &CString, argv: &[CString], envp: &[CString]) -> Error {
+    burrow_sys::rt::reset_signal_dispositions();
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    let a: Vec<&std::ffi::CStr> = argv.iter().map(CString::as_c_str).collect();
+    let e: Vec<&std::ffi::CStr> = envp.iter().map(CString::as_c_str).collect();
+    let error = burrow_sys::rt::execve(program, &a, &e);
+    let shown = program.to_string_lossy();
+    match error.raw_os_error() {
+        Some(libc::ENOENT) => Error { code: 127, msg: format!("cannot execute {shown}: {error} (missing interpreter or library in the rootfs?)") },
+        _ => Error { code: 126, msg: format!("cannot execute {shown}: {error}") },
+    }
+}
+
+/// `--init`: pid 1 stays a small reaper that forwards signals to the command (pid 2) and
+/// exits with its status. It is not dumpable, so the container cannot open its
+/// /proc/1/exe (the runtime binary on the host).
+fn run_init(program: &CString, argv: &[CString], envp: &[CString], sock: &OwnedFd) -> Result<Never, Error> {
+    let all = SigSet::all();
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&all), None).ctx(|| "sigprocmask".into())?;
+    let child = match burrow_sys::rt::clone_fork(0).ctx(|| "fork".into())? {
+        burrow_sys::rt::Forked::Child => {
+            let e = exec(program, argv, envp);
+            let code = u8::try_from(e.code).unwrap_or(126);
+            let mut m = vec![msg::ERROR, code];
+            m.extend_from_slice(e.msg.as_bytes());
+            let _ = send(sock.as_raw_fd(), &m, MsgFlags::empty());
+            burrow_sys::rt::exit_now(e.code)
+        }
+        burrow_sys::rt::Forked::Parent { pid, pidfd } => {
+            drop(pidfd);
+            nix::unistd::Pid::from_raw(pid)
+        }
+    };
+    // Our copy of the socket must go, or the parent never sees the exec's end-of-file.
+    let _ = nix::unistd::close(sock.as_raw_fd());
+    let _ = burrow_sys::set_dumpable(false);
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    loop {
+        let sig = all.wait().unwrap_or(Signal::SIGCHLD);
+        if sig == Signal::SIGCHLD {
+            loop {
+                match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::Exited(p, code)) if p == child => burrow_sys::rt::exit_now(code),
+                    Ok(WaitStatus::Signaled(p, s, _)) if p == child => burrow_sys::rt::exit_now(128 + s as i32),
+                    Ok(WaitStatus::StillAlive) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        } else {
+            let _ = nix::sys::signal::kill(child, sig);
+        }
+    }
+}
+
+fn setup_tty(sock: &OwnedFd) -> Result<(), Error> {
+    use nix::fcntl::OFlag;
+    use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).ctx(|| "cannot open /dev/ptmx".into())?;
+    grantpt(&master).ctx(|| "grantpt".into())?;
+    unlockpt(&master).ctx(|| "unlockpt".into())?;
+    let name = ptsname_r(&master).ctx(|| "ptsname".into())?;
+    let slave = std::fs::OpenOptions::new().read(true).write(true).open(&name).ctx(|| format!("cannot open {name}"))?;
+    burrow_sys::rt::set_controlling_tty(slave.as_fd()).ctx(|| "TIOCSCTTY".into())?;
+    nix::unistd::dup2_stdin(slave.as_fd()).ctx(|| "dup2".into())?;
+    nix::unistd::dup2_stdout(slave.as_fd()).ctx(|| "dup2".into())?;
+    nix::unistd::dup2_stderr(slave.as_fd()).ctx(|| "dup2".into())?;
+    let fds = [master.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(sock.as_raw_fd(), &[IoSlice::new(&[msg::TTY])], &cmsg, MsgFlags::empty(), None)
+        .ctx(|| "cannot pass the terminal to burrow".into())?;
+    Ok(())
+}
+
+fn set_ulimit(u: &Ulimit) -> Result<(), Error> {
+    let soft = if u.soft == u64::MAX { libc::RLIM_INFINITY } else { u.soft };
+    let hard = if u.hard == u64::MAX { libc::RLIM_INFINITY } else { u.hard };
+    burrow_sys::setrlimit(u.resource, soft, hard).map_err(|e| {
+        let cur = burrow_sys::getrlimit(u.resource).map(|(_, h)| h).unwrap_or(0);
+        let shown = if cur == libc::RLIM_INFINITY { "unlimited".to_owned() } else { cur.to_string() };
+        err(format!(
+            "cannot set ulimit {}: {e} (a rootless container cannot raise a hard limit above the one it was started with: {shown})",
+            u.name
+        ))
+    })
+}
+
+fn environment(spec: &ChildSpec) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()),
+        ("HOSTNAME".into(), spec.hostname.clone()),
+        ("HOME".into(), if spec.user.uid == 0 { "/root".into() } else { "/".into() }),
+    ];
+    if spec.tty {
+        env.push(("TERM".into(), std::env::var("TERM").unwrap_or_else(|_| "xterm".into())));
+    }
+    for e in &spec.env {
+        env.retain(|(k, _)| *k != e.key);
+        env.push((e.key.clone(), e.value.clone()));
+    }
+    env
+}
+
+/// Finds the command in the container (after pivot_root), as execvp would.
+fn find_program(cmd: &str, path: &str) -> Result<CString, Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let check = |p: &Path| -> Option<Result<CString, Error>> {
+        let md = std::fs::metadata(p).ok()?;
+        if md.is_dir() || md.permissions().mode() & 0o111 == 0 {
+            return Some(Err(Error { code: 126, msg: format!("{} in the rootfs is not an executable file", p.display()) }));
+        }
+        Some(CString::new(p.as_os_str().as_bytes()).map_err(|_| err("bad command path")))
+    };
+    if cmd.contains('/') {
+        return check(Path::new(cmd)).unwrap_or_else(|| Err(Error { code: 127, msg: format!("command not found in the rootfs: {cmd}") }));
+    }
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        if let Some(r) = check(&Path::new(dir).join(OsStr::new(cmd))) {
+            return r;
+        }
+    }
+    Err(Error { code: 127, msg: format!("command not found in the rootfs: {cmd} (searched PATH={path})") })
+}

@@ -1,0 +1,237 @@
+//! Who the caller is, which ids the container gets, and writing its maps: through
+//! burrow-newuidmap/burrow-newgidmap when the caller has subordinate ranges, or directly (one
+//! id, no helper) when it has none.
+
+use crate::{err, Ctx, Error};
+use burrow_idmap::{subid, Range, SubidFile};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Me {
+    /// Real uid.
+    pub uid: u32,
+    /// Real gid.
+    pub gid: u32,
+    /// Login name (empty when unknown).
+    pub name: String,
+}
+
+impl Me {
+    /// The calling user.
+    pub fn current() -> Me {
+        let uid = uzers::get_current_uid();
+        let gid = uzers::get_current_gid();
+        let name = uzers::get_user_by_uid(uid).map(|u| u.name().to_string_lossy().into_owned()).unwrap_or_default();
+        Me { uid, gid, name }
+    }
+}
+
+/// The container's id layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdPlan {
+    /// Container 0 is the caller, 1..=count are the subordinate ranges.
+    Full {
+        /// Caller uid.
+        uid: u32,
+        /// Caller gid.
+        gid: u32,
+        /// Subordinate uids.
+        subuid: Range,
+        /// Subordinate gids.
+        subgid: Range,
+    },
+    /// Only container 0 = the caller (no subordinate range).
+    Single {
+        /// Caller uid.
+        uid: u32,
+        /// Caller gid.
+        gid: u32,
+    },
+}
+
+impl IdPlan {
+    /// The map lines, for the uid map (`gid = false`) or the gid map.
+    pub fn lines(&self, gid: bool) -> Vec<(u64, u64, u64)> {
+        match self {
+            IdPlan::Full { uid, gid: g, subuid, subgid } => {
+                let (own, r) = if gid { (*g, subgid) } else { (*uid, subuid) };
+                vec![(0, u64::from(own), 1), (1, r.start, r.len())]
+            }
+            IdPlan::Single { uid, gid: g } => vec![(0, u64::from(if gid { *g } else { *uid }), 1)],
+        }
+    }
+
+    /// Host uid of container uid `inner`, if mapped.
+    pub fn host_uid(&self, inner: u32) -> Option<u64> {
+        self.lines(false)
+            .into_iter()
+            .find(|(i, _, c)| u64::from(inner) >= *i && u64::from(inner) < i + c)
+            .map(|(i, o, _)| o + (u64::from(inner) - i))
+    }
+}
+
+/// Largest count so that container ids 1..=count stay valid.
+const MAX_SUB: u64 = 4_294_967_294 - 1;
+
+fn first_range(path: &str, me: &Me) -> Result<Option<Range>, Error> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(err(format!("cannot read {path}: {e}"))),
+    };
+    let file = SubidFile::parse(&text);
+    let ranges = file.ranges_for(|o| subid::owner_matches(o, &me.name, me.uid, &[]));
+    Ok(ranges.first().map(|r| Range { start: r.start, end: r.start + r.len().min(MAX_SUB) }))
+}
+
+/// Decides the layout; the second value is a warning to print when the caller has no range.
+pub fn plan(me: &Me) -> Result<(IdPlan, Option<String>), Error> {
+    let su = first_range("/etc/subuid", me)?;
+    let sg = first_range("/etc/subgid", me)?;
+    match (su, sg) {
+        (Some(subuid), Some(subgid)) => Ok((IdPlan::Full { uid: me.uid, gid: me.gid, subuid, subgid }, None)),
+        (su, _) => {
+            let file = if su.is_none() { "/etc/subuid" } else { "/etc/subgid" };
+            let who = if me.name.is_empty() { me.uid.to_string() } else { me.name.clone() };
+            Ok((
+                IdPlan::Single { uid: me.uid, gid: me.gid },
+                Some(format!(
+                    "no subordinate id range for {who} in {file}: the container gets one id (root inside = you); \
+ask your admin for a range: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {who}"
+                )),
+            ))
+        }
+    }
+}
+
+/// The two helper binaries and where they were found.
+#[derive(Debug, Clone)]
+pub struct Helpers {
+    /// burrow-newuidmap.
+    pub uid: PathBuf,
+    /// burrow-newgidmap.
+    pub gid: PathBuf,
+    /// How they were found (for `--log-level debug`).
+    pub source: String,
+}
+
+/// Finds the helpers: `$BURROW_HELPERS_DIR`, else the directory fixed at build time
+/// (`BURROW_HELPERS_DIR` in the build environment), else `PATH`; checks they are privileged.
+pub fn find_helpers() -> Result<Helpers, Error> {
+    let names = ["burrow-newuidmap", "burrow-newgidmap"];
+    let mut tried = Vec::new();
+    let mut candidates: Vec<(PathBuf, String)> = Vec::new();
+    if let Some(d) = std::env::var_os("BURROW_HELPERS_DIR") {
+        candidates.push((PathBuf::from(&d), format!("$BURROW_HELPERS_DIR ({})", Path::new(&d).display())));
+    } else {
+        if let Some(d) = option_env!("BURROW_HELPERS_DIR") {
+            candidates.push((PathBuf::from(d), format!("the build-time directory {d}")));
+        }
+        for d in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+            let shown = format!("PATH ({})", d.display());
+            candidates.push((d, shown));
+        }
+    }
+    for (dir, source) in candidates {
+        let uid = dir.join(names[0]);
+        let gid = dir.join(names[1]);
+        if uid.is_file() && gid.is_file() {
+            for p in [&uid, &gid] {
+                check_privileged(p)?;
+            }
+            return Ok(Helpers { uid, gid, source });
+        }
+        tried.push(dir.display().to_string());
+    }
+    Err(err(format!(
+        "burrow-newuidmap and burrow-newgidmap not found (looked in: {}); install burrow's helpers \
+(sudo bash scripts/quickstart.sh) or set BURROW_HELPERS_DIR to their directory",
+        if tried.is_empty() { "nothing".to_owned() } else { tried.join(", ") }
+    )))
+}
+
+fn check_privileged(p: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(p).ctx(|| format!("cannot stat {}", p.display()))?;
+    if md.uid() == 0 && md.mode() & 0o4000 != 0 {
+        return Ok(());
+    }
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| err("bad helper path"))?;
+    if burrow_sys::rt::has_file_caps(&c) {
+        return Ok(());
+    }
+    let cap = if p.ends_with("burrow-newgidmap") { "cap_setgid" } else { "cap_setuid" };
+    Err(err(format!(
+        "{0} is neither setuid root nor has file capabilities, so it cannot map ids; ask your admin to run: \
+chown root:root {0} && chmod 4755 {0}   (or: setcap {cap}+ep {0})",
+        p.display()
+    )))
+}
+
+/// Writes the container's maps. `pid` is our own unreaped child, so it cannot be reused.
+pub fn write_maps(plan: &IdPlan, helpers: Option<&Helpers>, pid: i32) -> Result<(), Error> {
+    match (plan, helpers) {
+        (IdPlan::Full { .. }, Some(h)) => {
+            let args = |gid: bool| -> Vec<String> {
+                let mut v = vec![pid.to_string()];
+                for (i, o, c) in plan.lines(gid) {
+                    v.extend([i.to_string(), o.to_string(), c.to_string()]);
+                }
+                v
+            };
+            let spawn = |path: &Path, gid: bool| {
+                Command::new(path)
+                    .args(args(gid))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .ctx(|| format!("cannot run {}", path.display()))
+            };
+            // Both maps are independent: run the two helpers at once.
+            let u = spawn(&h.uid, false)?;
+            let g = spawn(&h.gid, true)?;
+            let (uo, go) = (u.wait_with_output(), g.wait_with_output());
+            for (out, path) in [(uo, &h.uid), (go, &h.gid)] {
+                let out = out.ctx(|| format!("waiting for {}", path.display()))?;
+                if !out.status.success() {
+                    let msg = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+                    return Err(err(format!(
+                        "mapping the container's ids failed: {msg}\n(run `burrow doctor` or check /etc/subuid and /etc/subgid)"
+                    )));
+                }
+            }
+            Ok(())
+        }
+        _ => {
+            // One id each: allowed without privilege (setgroups must be denied first).
+            let lines = |gid: bool| {
+                plan.lines(gid).iter().map(|(i, o, c)| format!("{i} {o} {c}\n")).collect::<String>()
+            };
+            let base = format!("/proc/{pid}");
+            std::fs::write(format!("{base}/setgroups"), "deny\n").ctx(|| "writing setgroups".into())?;
+            std::fs::write(format!("{base}/uid_map"), lines(false)).ctx(|| "writing uid_map".into())?;
+            std::fs::write(format!("{base}/gid_map"), lines(true)).ctx(|| "writing gid_map".into())?;
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_lines() {
+        let p = IdPlan::Full { uid: 1000, gid: 1001, subuid: Range::new(100_000, 65_536), subgid: Range::new(200_000, 10) };
+        assert_eq!(p.lines(false), vec![(0, 1000, 1), (1, 100_000, 65_536)]);
+        assert_eq!(p.lines(true), vec![(0, 1001, 1), (1, 200_000, 10)]);
+        assert_eq!(p.host_uid(0), Some(1000));
+        assert_eq!(p.host_uid(1000), Some(100_999));
+        assert_eq!(p.host_uid(65_537), None);
+        let s = IdPlan::Single { uid: 5, gid: 6 };
+        assert_eq!(s.lines(true), vec![(0, 6, 1)]);
+    }
+}

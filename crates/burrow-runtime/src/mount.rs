@@ -1,0 +1,267 @@
+//! The container's filesystem, built in its own mount namespace and then pivoted into.
+//!
+//! Every mount target inside the rootfs is opened first (`openat2`, relative to a descriptor of
+//! the rootfs) and mounted through `/proc/self/fd/N`, so a symlink planted in the rootfs can
+//! never redirect a mount onto the host: `/proc`, `/sys` and `/dev` must be real directories
+//! (`RESOLVE_NO_SYMLINKS`), and volume targets resolve with `RESOLVE_IN_ROOT` (symlinks stay
+//! inside the rootfs, as if the rootfs were `/`).
+
+use crate::{err, Ctx, Error};
+use burrow_config::Volume;
+use burrow_sys::rt::{mount_attr, mount_setattr};
+use burrow_sys::{openat2, resolve};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{mkdirat, Mode};
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path};
+
+/// What the rootfs setup needs.
+#[derive(Debug)]
+pub(crate) struct Layout<'a> {
+    pub rootfs: &'a Path,
+    pub volumes: &'a [Volume],
+    pub read_only: bool,
+    pub new_net: bool,
+    pub gid5_mapped: bool,
+}
+
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+fn fdpath(fd: &impl AsRawFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+fn cstr(s: &str) -> Result<CString, Error> {
+    CString::new(s).map_err(|_| err(format!("path with a NUL byte: {s:?}")))
+}
+
+fn open_path(dir: BorrowedFd<'_>, rel: &str, dirs: bool, how: u64) -> std::io::Result<OwnedFd> {
+    let flags = libc::O_PATH | if dirs { libc::O_DIRECTORY } else { 0 };
+    let c = CString::new(rel).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    openat2(Some(dir), &c, flags, how)
+}
+
+/// A system directory of the rootfs (`proc`, `sys`, `dev`, ...): created if missing, refused
+/// if it is a symlink or not a directory.
+fn system_dir(root: BorrowedFd<'_>, rel: &str) -> Result<OwnedFd, Error> {
+    let how = resolve::NO_SYMLINKS | resolve::BENEATH;
+    match open_path(root, rel, true, how) {
+        Ok(fd) => Ok(fd),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            mkdirat(root, rel, Mode::from_bits_truncate(0o755)).ctx(|| format!("cannot create /{rel} in the rootfs"))?;
+            open_path(root, rel, true, how).ctx(|| format!("cannot open /{rel} in the rootfs"))
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(err(format!(
+            "the rootfs's /{rel} is a symlink: refusing to mount over it (it could lead outside the rootfs); make it a directory"
+        ))),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+            Err(err(format!("the rootfs's /{rel} is not a directory: make it one")))
+        }
+        Err(e) => Err(err(format!("cannot open /{rel} in the rootfs: {e}"))),
+    }
+}
+
+fn do_mount(src: Option<&str>, target: &impl AsRawFd, fstype: Option<&str>, flags: MsFlags, data: Option<&str>, what: &str) -> Result<(), Error> {
+    mount(src, fdpath(target).as_str(), fstype, flags, data).ctx(|| format!("cannot mount {what}"))
+}
+
+/// Builds the filesystem and pivots into it. On return the process's root and cwd are the
+/// container's `/`.
+pub(crate) fn setup(l: &Layout<'_>) -> Result<(), Error> {
+    // Nothing we mount may propagate back to the host.
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .ctx(|| "cannot make mounts private".into())?;
+    mount(Some(l.rootfs), l.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .ctx(|| format!("cannot bind-mount the rootfs {}", l.rootfs.display()))?;
+    let rootc = cstr(&l.rootfs.to_string_lossy())?;
+    let root = openat2(None, &rootc, libc::O_PATH | libc::O_DIRECTORY, 0)
+        .ctx(|| format!("cannot open the rootfs {}", l.rootfs.display()))?;
+    let root = root.as_fd();
+    let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+
+    let proc_dir = system_dir(root, "proc")?;
+    do_mount(Some("proc"), &proc_dir, Some("proc"), nosuid, None, "/proc")?;
+
+    let sys_dir = system_dir(root, "sys")?;
+    if l.new_net {
+        do_mount(Some("sysfs"), &sys_dir, Some("sysfs"), nosuid | MsFlags::MS_RDONLY, None, "/sys")?;
+    } else {
+        // sysfs can only be mounted by the owner of the network namespace: bind the host's.
+        do_mount(Some("/sys"), &sys_dir, None, MsFlags::MS_BIND | MsFlags::MS_REC, None, "/sys")?;
+        let sys = system_dir(root, "sys")?;
+        mount_setattr(sys.as_fd(), true, mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NODEV)
+            .ctx(|| "cannot make /sys read-only".into())?;
+    }
+
+    setup_dev(root, l.gid5_mapped)?;
+    for v in l.volumes {
+        bind_volume(root, v)?;
+    }
+    mask_paths(root)?;
+
+    let top = open_path(root, ".", true, 0).ctx(|| "cannot reopen the rootfs".into())?;
+    if l.read_only {
+        mount_setattr(top.as_fd(), false, mount_attr::RDONLY).ctx(|| "cannot make the rootfs read-only".into())?;
+    }
+    // pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves only
+    // the container's tree (no path to the host's root remains).
+    nix::unistd::fchdir(top.as_fd()).ctx(|| "cannot enter the rootfs".into())?;
+    nix::unistd::pivot_root(".", ".").ctx(|| "pivot_root failed".into())?;
+    umount2(".", MntFlags::MNT_DETACH).ctx(|| "cannot detach the old root".into())?;
+    nix::unistd::chdir("/").ctx(|| "chdir /".into())?;
+    Ok(())
+}
+
+fn setup_dev(root: BorrowedFd<'_>, gid5: bool) -> Result<(), Error> {
+    let dev0 = system_dir(root, "dev")?;
+    do_mount(Some("tmpfs"), &dev0, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("mode=755,size=65536k"), "/dev")?;
+    drop(dev0);
+    // Reopen: the old descriptor points at the directory under the new tmpfs.
+    let dev = system_dir(root, "dev")?;
+    let dev = dev.as_fd();
+    for name in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let c = cstr(name)?;
+        let f = openat2(Some(dev), &c, libc::O_CREAT | libc::O_WRONLY | libc::O_EXCL, resolve::BENEATH)
+            .ctx(|| format!("cannot create /dev/{name}"))?;
+        drop(f);
+        let target = open_path(dev, name, false, resolve::BENEATH | resolve::NO_SYMLINKS).ctx(|| format!("/dev/{name}"))?;
+        do_mount(Some(&format!("/dev/{name}")), &target, None, MsFlags::MS_BIND, None, &format!("/dev/{name}"))?;
+    }
+    let sub = |name: &str, fstype: &str, flags: MsFlags, data: Option<&str>| -> Result<(), Error> {
+        mkdirat(dev, name, Mode::from_bits_truncate(0o755)).ctx(|| format!("cannot create /dev/{name}"))?;
+        let d = open_path(dev, name, true, resolve::BENEATH | resolve::NO_SYMLINKS).ctx(|| format!("/dev/{name}"))?;
+        do_mount(Some(fstype), &d, Some(fstype), flags, data, &format!("/dev/{name}"))
+    };
+    let pts_opts = if gid5 { "newinstance,ptmxmode=0666,mode=0620,gid=5" } else { "newinstance,ptmxmode=0666,mode=0620" };
+    sub("pts", "devpts", MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some(pts_opts))?;
+    sub("shm", "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("mode=1777,size=65536k"))?;
+    sub("mqueue", "mqueue", MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, None)?;
+    for (link, to) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        nix::unistd::symlinkat(to, dev, link).ctx(|| format!("cannot create /dev/{link}"))?;
+    }
+    Ok(())
+}
+
+/// Relative form of an absolute container path, refusing `..`.
+fn relative(p: &Path) -> Result<String, Error> {
+    let mut parts = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
+            _ => return Err(err(format!("volume target {} must not contain ..", p.display()))),
+        }
+    }
+    Ok(if parts.is_empty() { ".".into() } else { parts.join("/") })
+}
+
+/// Opens (creating if missing) a path inside the rootfs, resolving it as if the rootfs were /.
+fn open_in_root(root: BorrowedFd<'_>, rel: &str, dir: bool) -> Result<OwnedFd, Error> {
+    match open_path(root, rel, false, RESOLVE_IN_ROOT) {
+        Ok(fd) => return Ok(fd),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        Err(e) => return Err(err(format!("cannot open /{rel} in the rootfs: {e}"))),
+    }
+    let (parent, last) = match rel.rsplit_once('/') {
+        Some((p, l)) => (open_in_root(root, p, true)?, l.to_owned()),
+        None => (open_path(root, ".", true, 0).ctx(|| "rootfs".into())?, rel.to_owned()),
+    };
+    // The parent was resolved inside the root; the new entry is created in it, by name.
+    let pfd = reopen_dir(&parent)?;
+    if dir {
+        mkdirat(pfd.as_fd(), last.as_str(), Mode::from_bits_truncate(0o755)).ctx(|| format!("cannot create /{rel} in the rootfs"))?;
+    } else {
+        let c = cstr(&last)?;
+        drop(openat2(Some(pfd.as_fd()), &c, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY, resolve::BENEATH).ctx(|| format!("cannot create /{rel} in the rootfs"))?);
+    }
+    open_path(root, rel, false, RESOLVE_IN_ROOT).ctx(|| format!("cannot open /{rel} in the rootfs"))
+}
+
+fn reopen_dir(fd: &OwnedFd) -> Result<OwnedFd, Error> {
+    let c: &CStr = c".";
+    openat2(Some(fd.as_fd()), c, libc::O_PATH | libc::O_DIRECTORY, 0).ctx(|| "reopen".into())
+}
+
+fn bind_volume(root: BorrowedFd<'_>, v: &Volume) -> Result<(), Error> {
+    let srcc = cstr(&v.source.to_string_lossy())?;
+    let src = openat2(None, &srcc, libc::O_PATH, 0)
+        .map_err(|e| err(format!("volume {v}: cannot open {}: {e}", v.source.display())))?;
+    let is_dir = std::fs::metadata(fdpath(&src)).map(|m| m.is_dir()).unwrap_or(false);
+    let rel = relative(&v.target)?;
+    let target = open_in_root(root, &rel, is_dir)?;
+    let target_is_dir = std::fs::metadata(fdpath(&target)).map(|m| m.is_dir()).unwrap_or(false);
+    if target_is_dir != is_dir {
+        return Err(err(format!(
+            "volume {v}: the source is a {} but {} in the rootfs is not",
+            if is_dir { "directory" } else { "file" },
+            v.target.display()
+        )));
+    }
+    mount(Some(fdpath(&src).as_str()), fdpath(&target).as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .ctx(|| format!("volume {v}: cannot bind-mount"))?;
+    let mounted = open_path(root, &rel, false, RESOLVE_IN_ROOT).ctx(|| format!("volume {v}"))?;
+    let mut attrs = mount_attr::NOSUID | mount_attr::NODEV;
+    if v.read_only {
+        attrs |= mount_attr::RDONLY;
+    }
+    mount_setattr(mounted.as_fd(), true, attrs).ctx(|| format!("volume {v}: cannot set nosuid,nodev{}", if v.read_only { ",ro" } else { "" }))
+}
+
+/// Files hidden behind /dev/null, directories behind an empty read-only tmpfs, and trees made
+/// read-only (the usual container set).
+const MASKED_FILES: &[&str] = &[
+    "proc/kcore",
+    "proc/keys",
+    "proc/timer_list",
+    "proc/sysrq-trigger",
+    "proc/latency_stats",
+    "proc/sched_debug",
+    "proc/timer_stats",
+];
+const MASKED_DIRS: &[&str] = &["proc/acpi", "proc/asound", "proc/scsi", "sys/firmware", "sys/devices/virtual/powercap"];
+const READ_ONLY: &[&str] = &["proc/sys", "proc/bus", "proc/irq", "proc/fs", "proc/sysrq-trigger"];
+
+fn mask_paths(root: BorrowedFd<'_>) -> Result<(), Error> {
+    let how = resolve::BENEATH | resolve::NO_SYMLINKS;
+    for p in MASKED_FILES {
+        if let Ok(t) = open_path(root, p, false, how) {
+            do_mount(Some("/dev/null"), &t, None, MsFlags::MS_BIND, None, &format!("/dev/null over /{p}"))?;
+        }
+    }
+    for p in MASKED_DIRS {
+        if let Ok(t) = open_path(root, p, true, how) {
+            do_mount(Some("tmpfs"), &t, Some("tmpfs"), MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("size=0"), &format!("an empty tmpfs over /{p}"))?;
+        }
+    }
+    for p in READ_ONLY {
+        if let Ok(t) = open_path(root, p, false, how) {
+            let fp = fdpath(&t);
+            mount(Some(fp.as_str()), fp.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                .ctx(|| format!("cannot bind /{p}"))?;
+            let m = open_path(root, p, false, how).ctx(|| format!("/{p}"))?;
+            mount_setattr(m.as_fd(), true, mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NODEV)
+                .ctx(|| format!("cannot make /{p} read-only"))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths() {
+        assert_eq!(relative(Path::new("/data")).unwrap(), "data");
+        assert_eq!(relative(Path::new("/a/./b/")).unwrap(), "a/b");
+        assert_eq!(relative(Path::new("/")).unwrap(), ".");
+        assert!(relative(Path::new("/a/../../etc")).is_err());
+    }
+}

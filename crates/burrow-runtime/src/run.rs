@@ -1,0 +1,281 @@
+//! The caller's side of `burrow run`: prepare, clone the container's pid 1 into new
+//! namespaces, map its ids, release it, relay signals and the terminal, return its status.
+
+use crate::child::{self, msg, ChildSpec};
+use crate::ids::{self, IdPlan, Me};
+use crate::{caps, err, tty, Ctx, Error};
+use burrow_config::{NetMode, RunConfig, Seccomp, User};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::socket::{recvmsg, send, socketpair, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType};
+use nix::sys::wait::{waitpid, WaitStatus};
+use std::io::IoSliceMut;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+/// A validated run request.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// The merged configuration.
+    pub config: RunConfig,
+}
+
+const FORWARDED: &[Signal] = &[
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+    Signal::SIGCHLD,
+    Signal::SIGCONT,
+];
+
+fn prepare(c: &RunConfig) -> Result<(ChildSpec, IdPlan, Option<ids::Helpers>), Error> {
+    c.validate().map_err(|e| err(e.to_string()))?;
+    let rootfs_arg = c.rootfs.clone().unwrap_or_default();
+    let rootfs = std::fs::canonicalize(&rootfs_arg).map_err(|e| {
+        err(format!("rootfs {} does not exist or is not accessible: {e}", rootfs_arg.display()))
+    })?;
+    if !rootfs.is_dir() {
+        return Err(err(format!("rootfs {} is not a directory", rootfs_arg.display())));
+    }
+    for v in &c.volumes {
+        if std::fs::metadata(&v.source).is_err() {
+            return Err(err(format!("volume {v}: the source {} does not exist or is not accessible", v.source.display())));
+        }
+    }
+    let caps = caps::resolve(c.cap_policy, &c.cap_add, &c.cap_drop)?;
+    let seccomp = match &c.seccomp {
+        Seccomp::Unconfined => None,
+        Seccomp::Default => Some(burrow_seccomp::default_program().map_err(|e| err(format!("seccomp: {e}")))?),
+        Seccomp::Profile(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| err(format!("seccomp profile {}: {e}", p.display())))?;
+            Some(burrow_seccomp::profile_program(&text).map_err(|e| err(format!("seccomp profile {}: {e}", p.display())))?)
+        }
+    };
+    let me = Me::current();
+    let (plan, warning) = ids::plan(&me)?;
+    if let Some(w) = warning {
+        eprintln!("burrow: warning: {w}");
+    }
+    let helpers = match plan {
+        IdPlan::Full { .. } => {
+            let h = ids::find_helpers()?;
+            tracing::debug!("helpers: {} and {} (found through {})", h.uid.display(), h.gid.display(), h.source);
+            Some(h)
+        }
+        IdPlan::Single { .. } => None,
+    };
+    if c.net == NetMode::Host {
+        eprintln!(
+            "burrow: warning: --net host: the container shares the host's network namespace: it sees and can use every host \
+interface and address, can bind host ports, and can connect to the host's abstract unix sockets (such as systemd's and D-Bus's)"
+        );
+    }
+    let gid5_mapped = matches!(&plan, IdPlan::Full { subgid, .. } if subgid.len() >= 5);
+    let hostname = c.hostname.clone().or_else(|| c.name.clone()).unwrap_or_else(|| "burrow".into());
+    let spec = ChildSpec {
+        rootfs,
+        command: c.command.clone(),
+        hostname,
+        env: c.env.clone(),
+        workdir: c.workdir.clone().unwrap_or_else(|| "/".into()),
+        user: c.user.unwrap_or(User { uid: 0, gid: 0 }),
+        volumes: c.volumes.clone(),
+        read_only: c.read_only,
+        net: c.net,
+        caps,
+        seccomp,
+        ulimits: c.ulimits.clone(),
+        init: c.init,
+        tty: c.tty,
+        interactive: c.interactive || c.tty,
+        single_map: matches!(plan, IdPlan::Single { .. }),
+        gid5_mapped,
+    };
+    Ok((spec, plan, helpers))
+}
+
+/// Runs a container to completion and returns the exit status `burrow` should end with.
+pub fn run(spec: &Spec) -> Result<i32, Error> {
+    let (cspec, plan, helpers) = prepare(&spec.config)?;
+
+    let mut mask = SigSet::empty();
+    for s in FORWARDED {
+        mask.add(*s);
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).ctx(|| "sigprocmask".into())?;
+    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ctx(|| "signalfd".into())?;
+
+    let (psock, csock) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .ctx(|| "socketpair".into())?;
+    let mut flags = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWCGROUP;
+    if cspec.net == NetMode::None {
+        flags |= libc::CLONE_NEWNET;
+    }
+    let flags = u64::try_from(flags).map_err(|_| err("clone flags"))?;
+    let (pid, pidfd) = match burrow_sys::rt::clone_fork(flags) {
+        Ok(burrow_sys::rt::Forked::Child) => {
+            drop(psock);
+            drop(sfd);
+            child::main(&cspec, csock)
+        }
+        Ok(burrow_sys::rt::Forked::Parent { pid, pidfd }) => (pid, pidfd),
+        Err(e) => {
+            return Err(err(format!(
+                "cannot create the container's namespaces: {e}{}",
+                if e.raw_os_error() == Some(libc::EPERM) || e.raw_os_error() == Some(libc::ENOSPC) {
+                    " (are unprivileged user namespaces enabled? see `sysctl user.max_user_namespaces` and `burrow doctor`)"
+                } else {
+                    ""
+                }
+            )))
+        }
+    };
+    drop(csock);
+    let mut container = Container { pid, pidfd, reaped: false };
+    supervise(&mut container, &plan, helpers.as_ref(), &psock, &sfd)
+}
+
+/// The container's pid 1 as seen from the caller. Killed and reaped on drop unless already
+/// reaped, so no failure path leaves a process behind.
+struct Container {
+    pid: i32,
+    pidfd: OwnedFd,
+    reaped: bool,
+}
+
+impl Container {
+    fn wait(&mut self) -> Result<i32, Error> {
+        let status = waitpid(nix::unistd::Pid::from_raw(self.pid), None).ctx(|| "waitpid".into())?;
+        self.reaped = true;
+        Ok(match status {
+            WaitStatus::Exited(_, code) => code,
+            WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+            _ => 125,
+        })
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = burrow_sys::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
+            let _ = waitpid(nix::unistd::Pid::from_raw(self.pid), None);
+        }
+    }
+}
+
+fn supervise(
+    c: &mut Container,
+    plan: &IdPlan,
+    helpers: Option<&ids::Helpers>,
+    sock: &OwnedFd,
+    sfd: &SignalFd,
+) -> Result<i32, Error> {
+    // Safe because the container is our unreaped child: its pid cannot be reused meanwhile.
+    ids::write_maps(plan, helpers, c.pid)?;
+    send(sock.as_raw_fd(), &[msg::GO], MsgFlags::empty()).ctx(|| "cannot start the container".into())?;
+
+    // Until end-of-file (the exec), the child may send the pty master or an error.
+    let mut master: Option<OwnedFd> = None;
+    loop {
+        let mut buf = [0u8; 4096];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let r = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
+            .ctx(|| "reading from the container".into())?;
+        let mut got_fd = None;
+        if let Ok(cmsgs) = r.cmsgs() {
+            for m in cmsgs {
+                if let ControlMessageOwned::ScmRights(fds) = m {
+                    for fd in fds {
+                        got_fd = Some(burrow_sys::rt::take_received_fd(fd));
+                    }
+                }
+            }
+        }
+        let n = r.bytes;
+        if n == 0 {
+            break;
+        }
+        match buf[0] {
+            msg::TTY => master = got_fd,
+            msg::ERROR if n >= 2 => {
+                let code = i32::from(buf[1]);
+                let text = String::from_utf8_lossy(&buf[2..n]).into_owned();
+                return Err(Error { code, msg: text });
+            }
+            _ => return Err(err("unexpected message from the container")),
+        }
+    }
+    relay(c, master, sfd)
+}
+
+fn relay(c: &mut Container, master: Option<OwnedFd>, sfd: &SignalFd) -> Result<i32, Error> {
+    let _raw = master.as_ref().map(|_| tty::RawMode::enter());
+    if let Some(m) = &master {
+        tty::sync_winsize(m.as_fd());
+    }
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut stdin_open = master.is_some();
+    let mut master_open = master.is_some();
+    loop {
+        let mut fds = vec![
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(c.pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        if let Some(m) = master.as_ref().filter(|_| master_open) {
+            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+            if stdin_open {
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            }
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(err(format!("poll: {e}"))),
+            Ok(_) => {}
+        }
+        let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+        let (sig_ready, exited, m_ready, in_ready) = (ready(0), ready(1), ready(2), ready(3));
+        drop(fds);
+        if sig_ready {
+            while let Ok(Some(info)) = sfd.read_signal() {
+                let sig = i32::try_from(info.ssi_signo).unwrap_or(0);
+                if sig == libc::SIGWINCH {
+                    if let Some(m) = &master {
+                        tty::sync_winsize(m.as_fd());
+                    }
+                } else if sig != libc::SIGCHLD && sig != 0 {
+                    let _ = burrow_sys::pidfd_send_signal(c.pidfd.as_fd(), sig);
+                }
+            }
+        }
+        if let Some(m) = &master {
+            // End of file on the pty means the container is ending; its exit arrives on the pidfd.
+            if m_ready && !tty::pump(m.as_fd(), stdout.as_fd()) {
+                master_open = false;
+            }
+            if in_ready && !tty::pump(stdin.as_fd(), m.as_fd()) {
+                stdin_open = false;
+            }
+        }
+        if exited {
+            if let Some(m) = master.as_ref().filter(|_| master_open) {
+                // Drain what the container wrote last.
+                let _ = nix::fcntl::fcntl(m.as_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+                while tty::pump(m.as_fd(), stdout.as_fd()) {}
+            }
+            let code = c.wait()?;
+            return Ok(code);
+        }
+    }
+}

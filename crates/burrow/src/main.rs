@@ -1,0 +1,174 @@
+//! `burrow`: the command line. Thin: parse, merge with the config file, call the runtime,
+//! print one error line, exit with the container's status.
+#![forbid(unsafe_code)]
+
+use burrow_config::{CapPolicy, ConfigError, EnvVar, NetMode, RunConfig, Seccomp, Ulimit, User, Volume};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "burrow", version, about = "Rootless containers for ordinary users", propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a command in a new container.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Root filesystem directory of the container.
+    #[arg(long, value_name = "DIR")]
+    rootfs: Option<PathBuf>,
+    /// Container name (also the default hostname).
+    #[arg(long)]
+    name: Option<String>,
+    /// Remove the container when it exits (nothing is kept for a foreground run).
+    #[arg(long)]
+    rm: bool,
+    /// Keep stdin open and connected to the container.
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a terminal for the container.
+    #[arg(short, long)]
+    tty: bool,
+    /// Set an environment variable (NAME=VALUE); repeatable.
+    #[arg(short, long = "env", value_name = "NAME=VALUE")]
+    env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short, long, value_name = "DIR")]
+    workdir: Option<String>,
+    /// User (numeric UID[:GID] inside the container).
+    #[arg(short, long, value_name = "UID[:GID]")]
+    user: Option<String>,
+    /// Hostname of the container.
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Bind mount SRC:DST[:ro] (nosuid, nodev); repeatable.
+    #[arg(short, long = "volume", value_name = "SRC:DST[:ro]")]
+    volume: Vec<String>,
+    /// Mount the root filesystem read-only.
+    #[arg(long)]
+    read_only: bool,
+    /// Network: none (private namespace, loopback only; default) or host (shares the host's).
+    #[arg(long, value_name = "none|host")]
+    net: Option<String>,
+    /// Capability policy to start from: default, deny or allow.
+    #[arg(long, value_name = "default|deny|allow")]
+    cap_policy: Option<String>,
+    /// Add a capability (net_raw or CAP_NET_RAW); repeatable.
+    #[arg(long, value_name = "CAP")]
+    cap_add: Vec<String>,
+    /// Drop a capability; repeatable.
+    #[arg(long, value_name = "CAP")]
+    cap_drop: Vec<String>,
+    /// Seccomp filter: default, unconfined or a profile FILE.
+    #[arg(long, value_name = "default|unconfined|FILE")]
+    seccomp: Option<String>,
+    /// Resource limit NAME=SOFT[:HARD] (e.g. nofile=1024:4096); repeatable.
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    ulimit: Vec<String>,
+    /// Run a tiny init as pid 1 that reaps zombies and forwards signals.
+    #[arg(long)]
+    init: bool,
+    /// A TOML file with the same settings (flags override it; list flags add to it).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// The command to run and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+fn parse_list<T: std::str::FromStr<Err = ConfigError>>(v: &[String]) -> Result<Vec<T>, ConfigError> {
+    v.iter().map(|s| s.parse()).collect()
+}
+
+impl RunArgs {
+    fn merge(self) -> Result<RunConfig, ConfigError> {
+        let mut c = match &self.config {
+            Some(p) => RunConfig::from_file(p)?,
+            None => RunConfig::default(),
+        };
+        if self.rootfs.is_some() {
+            c.rootfs = self.rootfs;
+        }
+        if !self.command.is_empty() {
+            c.command = self.command;
+        }
+        c.name = self.name.or(c.name);
+        c.hostname = self.hostname.or(c.hostname);
+        c.workdir = self.workdir.or(c.workdir);
+        if let Some(u) = self.user {
+            c.user = Some(u.parse::<User>()?);
+        }
+        c.env.extend(parse_list::<EnvVar>(&self.env)?);
+        c.volumes.extend(parse_list::<Volume>(&self.volume)?);
+        c.ulimits.extend(parse_list::<Ulimit>(&self.ulimit)?);
+        c.cap_add.extend(self.cap_add);
+        c.cap_drop.extend(self.cap_drop);
+        if let Some(n) = self.net {
+            c.net = n.parse::<NetMode>()?;
+        }
+        if let Some(p) = self.cap_policy {
+            c.cap_policy = p.parse::<CapPolicy>()?;
+        }
+        if let Some(s) = self.seccomp {
+            c.seccomp = s.parse::<Seccomp>()?;
+        }
+        c.read_only |= self.read_only;
+        c.init |= self.init;
+        c.tty |= self.tty;
+        c.interactive |= self.interactive;
+        c.rm |= self.rm;
+        c.log_level = self.log_level.or(c.log_level);
+        Ok(c)
+    }
+}
+
+fn init_logging(level: Option<&str>) -> Result<(), String> {
+    let level = level.unwrap_or("warn");
+    let filter = match level {
+        "error" | "warn" | "info" | "debug" | "trace" => level,
+        other => return Err(format!("unknown log level \"{other}\": use error, warn, info, debug or trace")),
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .init();
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run(args) => match args.merge() {
+            Err(e) => {
+                eprintln!("burrow: {e}");
+                125
+            }
+            Ok(config) => match init_logging(config.log_level.as_deref()) {
+                Err(e) => {
+                    eprintln!("burrow: {e}");
+                    125
+                }
+                Ok(()) => match burrow_runtime::run(&burrow_runtime::Spec { config }) {
+                    Ok(code) => code,
+                    Err(e) => {
+                        eprintln!("burrow: {}", e.msg);
+                        e.code
+                    }
+                },
+            },
+        },
+    };
+    std::process::exit(code)
+}
