@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the freshly built helpers into a private prefix, as a distribution would:
 #   PREFIX/bin/burrow-newuidmap, burrow-newgidmap   setuid root (4755 root:root)
+#   PREFIX/bin/burrow                               the front end (0755)
 #   PREFIX/fcaps/burrow-newuidmap, burrow-newgidmap  0755 with file capabilities
 #                                                    (cap_setuid+ep / cap_setgid+ep)
 # Usage: tests/install-helpers.sh PREFIX   (as root, after cargo build --release)
@@ -19,5 +20,9 @@ for b in burrow-newuidmap burrow-newgidmap; do
   install -o root -g root -m 4755 "$rel/$b" "$prefix/bin/$b.new" && mv -f "$prefix/bin/$b.new" "$prefix/bin/$b"
   install -o root -g root -m 0755 "$rel/$b" "$prefix/fcaps/$b.new" && mv -f "$prefix/fcaps/$b.new" "$prefix/fcaps/$b"
 done
+# The front end is an ordinary program.
+if [ -x "$rel/burrow" ]; then
+  install -o root -g root -m 0755 "$rel/burrow" "$prefix/bin/burrow.new" && mv -f "$prefix/bin/burrow.new" "$prefix/bin/burrow"
+fi
 setcap cap_setuid+ep "$prefix/fcaps/burrow-newuidmap"
 setcap cap_setgid+ep "$prefix/fcaps/burrow-newgidmap"
