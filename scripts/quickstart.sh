@@ -13,8 +13,8 @@ user=${1:-${SUDO_USER:-burrow-demo}}
 [ "$user" != root ] || user=burrow-demo
 
 command -v unshare >/dev/null || { apt-get update -qq && apt-get install -y -qq util-linux; }
-cargo build --release --locked -p burrow-newidmap
-install -o root -g root -m 4755 target/release/burrow-newuidmap target/release/burrow-newgidmap /usr/local/bin/
+hdir=$(bash scripts/build-helpers.sh)
+install -o root -g root -m 4755 "$hdir/burrow-newuidmap" "$hdir/burrow-newgidmap" /usr/local/bin/
 echo "installed /usr/local/bin/burrow-newuidmap and burrow-newgidmap (setuid root)"
 
 id "$user" >/dev/null 2>&1 || useradd -m -s /bin/bash "$user"

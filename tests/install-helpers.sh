@@ -9,16 +9,20 @@ set -euo pipefail
 prefix=${1:?usage: install-helpers.sh PREFIX}
 top=$(cd "$(dirname "$0")/.." && pwd)
 rel=${CARGO_TARGET_DIR:-$top/target}/release
+host=$(rustc -vV | sed -n 's/^host: //p')
+# The helpers come from scripts/build-helpers.sh (static); fall back to the plain build.
+hrel=${CARGO_TARGET_DIR:-$top/target}/$host/release
+[ -x "$hrel/burrow-newuidmap" ] || hrel=$rel
 [ "$(id -u)" = 0 ] || { echo "install-helpers.sh: must run as root" >&2; exit 1; }
 for b in burrow-newuidmap burrow-newgidmap; do
-  [ -x "$rel/$b" ] || { echo "install-helpers.sh: $rel/$b missing: run cargo build --release first" >&2; exit 1; }
+  [ -x "$hrel/$b" ] || { echo "install-helpers.sh: $hrel/$b missing: run scripts/build-helpers.sh first" >&2; exit 1; }
 done
 # Every directory on the way must be root-owned and not writable by others, or a test user
 # could swap the binaries.
 install -d -o root -g root -m 0755 "$prefix" "$prefix/bin" "$prefix/fcaps"
 for b in burrow-newuidmap burrow-newgidmap; do
-  install -o root -g root -m 4755 "$rel/$b" "$prefix/bin/$b.new" && mv -f "$prefix/bin/$b.new" "$prefix/bin/$b"
-  install -o root -g root -m 0755 "$rel/$b" "$prefix/fcaps/$b.new" && mv -f "$prefix/fcaps/$b.new" "$prefix/fcaps/$b"
+  install -o root -g root -m 4755 "$hrel/$b" "$prefix/bin/$b.new" && mv -f "$prefix/bin/$b.new" "$prefix/bin/$b"
+  install -o root -g root -m 0755 "$hrel/$b" "$prefix/fcaps/$b.new" && mv -f "$prefix/fcaps/$b.new" "$prefix/fcaps/$b"
 done
 # The front end is an ordinary program.
 if [ -x "$rel/burrow" ]; then

@@ -33,6 +33,7 @@ done
 
 say "build"
 cargo build --workspace --release --locked
+echo "static helpers in $(bash scripts/build-helpers.sh)"
 
 say "install helpers setuid root into a private prefix"
 export BURROW_TEST_PREFIX=${BURROW_TEST_PREFIX:-/var/tmp/burrow-test-prefix}

@@ -205,7 +205,7 @@ fn case10_11_48_overflow() {
             1,
             &err(
                 prog,
-                &format!("range 1: {what} overflows (ids and id+count must stay below 4294967295)"),
+                &format!("range 1: {what} overflows (ids must be below 4294967295 and id+count at most 4294967295)"),
             ),
         );
     };
@@ -877,7 +877,7 @@ fn case57_to_62_absurd_and_malformed_lines_never_match() {
     check(&format!("{n}:0:0\n"), &["0", "0", "65536"], "uid range [0-65536) -> [0-65536) not allowed: host uid 0 cannot be mapped (line 1 ignored: count is 0)");
     check(&format!("{n}:0:65536\n"), &["0", "1", "10"], "uid range [0-10) -> [1-11) not allowed: you have no range in /etc/subuid (line 1 ignored: the range includes id 0)");
     // case 58
-    check(&format!("{n}:1:18446744073709551615\n"), &["0", "1", "1000"], "uid range [0-1000) -> [1-1001) not allowed: you have no range in /etc/subuid (line 1 ignored: start + count is past 4294967294)");
+    check(&format!("{n}:1:18446744073709551615\n"), &["0", "1", "1000"], "uid range [0-1000) -> [1-1001) not allowed: you have no range in /etc/subuid (line 1 ignored: start + count is past 4294967295)");
     // case 59
     check(&format!("{n}:0x7a120:10\n{n}:01000000:10\n"), &["0", "500000", "10"], "uid range [0-10) -> [500000-500010) not allowed: you have no range in /etc/subuid (line 1 ignored: start or count is not a plain decimal number; line 2 ignored: start or count is not a plain decimal number)");
     // case 61

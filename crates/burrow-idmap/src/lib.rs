@@ -172,7 +172,7 @@ impl fmt::Display for ArgError {
             ),
             ArgError::Overflow(i, what) => write!(
                 f,
-                "range {i}: {what} overflows (ids and id+count must stay below 4294967295)"
+                "range {i}: {what} overflows (ids must be below 4294967295 and id+count at most 4294967295)"
             ),
             ArgError::ZeroCount(i) => write!(f, "range {i} has a count of 0"),
             ArgError::Overlap(a, b, side) => {

@@ -80,7 +80,7 @@ pub enum LineProblem {
     BadNumber,
     /// count is 0 (shadow <= 4.19 read this as "every id").
     ZeroCount,
-    /// start + count runs past 4294967294.
+    /// start + count runs past 4294967295.
     Overflow,
     /// The range includes host id 0.
     HostRoot,
@@ -93,7 +93,7 @@ impl fmt::Display for LineProblem {
             LineProblem::BadOwner => "bad owner field",
             LineProblem::BadNumber => "start or count is not a plain decimal number",
             LineProblem::ZeroCount => "count is 0",
-            LineProblem::Overflow => "start + count is past 4294967294",
+            LineProblem::Overflow => "start + count is past 4294967295",
             LineProblem::HostRoot => "the range includes id 0",
         })
     }

@@ -366,40 +366,6 @@ pub fn syslog(prio: libc::c_int, msg: &str) {
     }
 }
 
-/// A passwd entry as the helpers need it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PwEntry {
-    /// Login name (raw bytes).
-    pub name: Vec<u8>,
-    /// User id.
-    pub uid: u32,
-    /// Primary group id.
-    pub gid: u32,
-}
-
-/// `getpwuid_r` through NSS. Ok(None) when no entry exists.
-pub fn getpwuid(uid: u32) -> io::Result<Option<PwEntry>> {
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: all-zero is a valid passwd value (null pointers); it is only read when filled.
-    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: valid out-pointers and a buffer of the stated length.
-    let rc = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut result) };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
-    }
-    if result.is_null() || pw.pw_name.is_null() {
-        return Ok(None);
-    }
-    // SAFETY: pw_name points into `buf`, NUL-terminated by getpwuid_r.
-    let name = unsafe { CStr::from_ptr(pw.pw_name) }.to_bytes().to_vec();
-    Ok(Some(PwEntry {
-        name,
-        uid: pw.pw_uid,
-        gid: pw.pw_gid,
-    }))
-}
-
 /// Writes `buf` with exactly one `write(2)` call and returns the count the kernel took.
 /// (std's `write_all` may loop; /proc/PID/uid_map must get the whole map in one call.)
 pub fn write_once(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {

@@ -52,7 +52,13 @@ pub fn clone_fork(flags: u64) -> io::Result<Forked> {
     // SAFETY: clone3 without a stack behaves like fork: the child resumes here on a copy of
     // the address space. The args struct and the pidfd slot live across the call. The caller
     // guarantees a single-threaded process, so no lock can be held by a vanished thread.
-    let ret = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
     let pid = cvt(ret)?;
     if pid == 0 {
         return Ok(Forked::Child);
@@ -85,7 +91,12 @@ struct MountAttr {
 /// `mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE], {attr_set})`: adds mount flags to
 /// the mount `fd` refers to (and to every mount below it when `recursive`).
 pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr_set: u64) -> io::Result<()> {
-    let attr = MountAttr { attr_set, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    let attr = MountAttr {
+        attr_set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
     let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
     // SAFETY: an fd, an empty NUL-terminated path, and a mount_attr of the size passed.
     cvt(unsafe {
@@ -104,7 +115,9 @@ pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr_set: u64) -> io::
 /// Brings the loopback interface up (in the current network namespace).
 pub fn loopback_up() -> io::Result<()> {
     // SAFETY: a plain socket call.
-    let sock = owned_fd(libc::c_long::from(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) }))?;
+    let sock = owned_fd(libc::c_long::from(unsafe {
+        libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
+    }))?;
     // SAFETY: ifreq is plain data; all-zero is valid.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
@@ -122,7 +135,15 @@ pub fn loopback_up() -> io::Result<()> {
 /// Marks every descriptor from `first` upwards close-on-exec.
 pub fn cloexec_from(first: u32) -> io::Result<()> {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
-    cvt(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) }).map(drop)
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    })
+    .map(drop)
 }
 
 /// Makes `fd` (a terminal) the controlling terminal of the calling session leader.
@@ -133,7 +154,12 @@ pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> io::Result<()> {
 
 /// Window size of a terminal: (rows, cols, xpixel, ypixel).
 pub fn get_winsize(fd: BorrowedFd<'_>) -> io::Result<libc::winsize> {
-    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ writes a winsize through a valid pointer.
     cvt_int(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) })?;
     Ok(ws)
@@ -142,13 +168,21 @@ pub fn get_winsize(fd: BorrowedFd<'_>) -> io::Result<libc::winsize> {
 /// Sets the window size of a terminal.
 pub fn set_winsize(fd: BorrowedFd<'_>, ws: &libc::winsize) -> io::Result<()> {
     // SAFETY: TIOCSWINSZ reads a winsize through a valid pointer.
-    cvt_int(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, ws as *const libc::winsize) }).map(drop)
+    cvt_int(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, ws as *const libc::winsize) })
+        .map(drop)
 }
 
 /// Does the file carry file capabilities (a `security.capability` xattr)?
 pub fn has_file_caps(path: &CStr) -> bool {
     // SAFETY: size 0 with a null buffer only asks for the value's length.
-    let n = unsafe { libc::getxattr(path.as_ptr(), c"security.capability".as_ptr(), std::ptr::null_mut(), 0) };
+    let n = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            c"security.capability".as_ptr(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
     n > 0
 }
 
@@ -173,7 +207,16 @@ pub fn exit_now(code: i32) -> ! {
 /// `PR_SET_PDEATHSIG`.
 pub fn set_pdeathsig(sig: libc::c_int) -> io::Result<()> {
     // SAFETY: integer arguments only.
-    cvt_int(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::c_ulong::from(sig.unsigned_abs()), 0, 0, 0) }).map(drop)
+    cvt_int(unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::c_ulong::from(sig.unsigned_abs()),
+            0,
+            0,
+            0,
+        )
+    })
+    .map(drop)
 }
 
 /// Raw fd helper: is `fd` a terminal?

@@ -9,9 +9,12 @@
 //! 2. become the caller (all uids and gids), keep CAP_SETUID or CAP_SETGID permitted only
 //!    (plus CAP_SETFCAP for a root caller), nothing effective, no_new_privs;
 //! 3. parse the arguments strictly; pin the target (pidfd + /proc/<pid> dir fd);
-//! 4. check the caller's identity, the target's owner, its user namespace (owned by the
-//!    caller, a direct child of the caller's, not yet mapped);
-//! 5. read the policy files as the caller (root-owned, no symlinks) and authorize;
+//! 4. check the caller's identity (/etc/passwd, else `getent` run without privilege;
+//!    /etc/login.defs only when the caller's group is not its login group), the target's
+//!    owner, its user namespace (owned by the caller, a direct child of the caller's, not yet
+//!    mapped);
+//! 5. read /etc/subuid or /etc/subgid as the caller (root-owned, no symlinks), authorize, and
+//!    log the decision;
 //! 6. newgidmap only: setgroups "deny" first when only the own gid is mapped;
 //! 7. raise the one capability for one openat + one write; drop everything; read the map back.
 #![forbid(unsafe_code)]
@@ -34,7 +37,8 @@ pub fn main(kind: IdKind) -> ! {
     let keep_fd = args
         .first()
         .and_then(|a| a.strip_prefix("fd:"))
-        .and_then(|n| n.parse::<i32>().ok());
+        .and_then(idmap::parse_decimal)
+        .and_then(|n| i32::try_from(n).ok());
     let (caller, sanitized) = setuid::sanitize(keep_fd);
     let ident: &'static CStr = match kind {
         IdKind::Uid => c"burrow-newuidmap",
@@ -73,8 +77,11 @@ fn run(kind: IdKind, caller: Caller, args: &[String], audit: &Audit) -> Result<(
         IdKind::Uid => cap::SETUID,
         IdKind::Gid => cap::SETGID,
     };
-    // Mapping host id 0 needs CAP_SETFCAP in the opener (Linux 5.12+); only root may map it.
-    let keep = if caller.uid == 0 {
+    // Mapping host uid 0 needs CAP_SETFCAP in the opener (Linux 5.12+); only root may map it,
+    // so only a root caller of newuidmap keeps it, and only if it has it at all.
+    let setfcap = cap::mask(&[cap::SETFCAP]);
+    let has_setfcap = burrow_sys::capget().is_ok_and(|c| c.permitted & setfcap != 0);
+    let keep = if caller.uid == 0 && kind == IdKind::Uid && has_setfcap {
         cap::mask(&[needed, cap::SETFCAP])
     } else {
         cap::mask(&[needed])
@@ -108,24 +115,15 @@ fn run(kind: IdKind, caller: Caller, args: &[String], audit: &Audit) -> Result<(
     let users = passwd::parse(&passwd_text);
     let me = match passwd::by_uid(&users, caller.uid) {
         Some(e) => e.clone(),
-        None => match burrow_sys::getpwuid(caller.uid) {
-            Ok(Some(pw)) => passwd::PasswdEntry {
-                name: String::from_utf8_lossy(&pw.name).into_owned(),
-                uid: pw.uid,
-                gid: pw.gid,
-            },
-            _ => {
-                return Err(refuse!(
-                    "cannot determine your user name: uid {} has no passwd entry",
-                    caller.uid
-                ))
-            }
-        },
+        None => lookup_elsewhere(caller.uid)?,
     };
-    let login_defs =
-        setuid::secure_open_config("/etc/login.defs", MAX_POLICY_BYTES)?.unwrap_or_default();
-    let aux_ok = idmap::login_defs_yes(&login_defs, "GRANT_AUX_GROUP_SUBIDS");
-    if caller.gid != me.gid && !aux_ok {
+    // /etc/login.defs matters only when the caller runs with another group than its login group.
+    let aux_ok = caller.gid == me.gid || {
+        let defs =
+            setuid::secure_open_config("/etc/login.defs", MAX_POLICY_BYTES)?.unwrap_or_default();
+        idmap::login_defs_yes(&defs, "GRANT_AUX_GROUP_SUBIDS")
+    };
+    if !aux_ok {
         return Err(refuse!(
             "your current group {} is not your login group {} (sg/newgrp/Group=); run with your login group, or the admin may set GRANT_AUX_GROUP_SUBIDS yes in /etc/login.defs",
             caller.gid,
@@ -198,10 +196,25 @@ fn run(kind: IdKind, caller: Caller, args: &[String], audit: &Audit) -> Result<(
     // 6. CVE-2018-7169: a gid map made only of the caller's own gid must not let the
     // namespace drop supplementary groups (negative ACLs). setgroups needs no capability: the
     // caller owns the namespace.
-    let mut setgroups_note = "";
-    if kind == IdKind::Gid && !grant.used_subids {
+    let setgroups_deny = kind == IdKind::Gid && !grant.used_subids;
+    // The decision is logged before acting, so killing the helper cannot hide it.
+    let shown: Vec<String> = extents
+        .iter()
+        .map(|e: &Extent| format!("{} {} {}", e.inner, e.outer, e.count))
+        .collect();
+    audit.allowed(&format!(
+        "pid={pid} {}=[{}] ({}{})",
+        kind.map_file(),
+        shown.join(", "),
+        if grant.used_subids { path } else { "own id" },
+        if setgroups_deny {
+            ", setgroups=deny"
+        } else {
+            ""
+        }
+    ));
+    if setgroups_deny {
         set_setgroups_deny(&target)?;
-        setgroups_note = ", setgroups=deny";
     }
 
     // 7. One open and one write with the capability effective.
@@ -236,17 +249,28 @@ fn run(kind: IdKind, caller: Caller, args: &[String], audit: &Audit) -> Result<(
             kind.map_file()
         ));
     }
-    let shown: Vec<String> = extents
-        .iter()
-        .map(|e: &Extent| format!("{} {} {}", e.inner, e.outer, e.count))
-        .collect();
-    audit.allowed(&format!(
-        "pid={pid} {}=[{}] ({}{setgroups_note})",
-        kind.map_file(),
-        shown.join(", "),
-        if grant.used_subids { path } else { "own id" }
-    ));
     Ok(())
+}
+
+/// Users that /etc/passwd does not list (LDAP, SSSD, ...) are looked up by running
+/// `getent passwd UID`, never by loading NSS modules into this process. The child runs as the
+/// caller: no_new_privs is set and its uid is not 0, so exec leaves it no capability.
+fn lookup_elsewhere(uid: u32) -> Result<passwd::PasswdEntry, Refusal> {
+    let none = || refuse!("cannot determine your user name: uid {uid} has no passwd entry");
+    if uid == 0 {
+        return Err(none());
+    }
+    let out = std::process::Command::new("/usr/bin/getent")
+        .args(["passwd", &uid.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .map_err(|_| none())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    match passwd::parse(&text).into_iter().find(|e| e.uid == uid) {
+        Some(e) if out.status.success() => Ok(e),
+        _ => Err(none()),
+    }
 }
 
 fn map_cstr(kind: IdKind) -> &'static CStr {

@@ -128,6 +128,7 @@ pub fn drop_to_caller(caller: Caller, keep: u64, install_hint: &str) -> Result<P
     if now.effective != 0
         || now.permitted != keep
         || sys::getresuid() != (caller.uid, caller.uid, caller.uid)
+        || sys::getresgid() != (caller.gid, caller.gid, caller.gid)
     {
         return Err(refuse!("privilege drop did not take effect"));
     }
@@ -202,12 +203,14 @@ pub fn secure_open_config(path: &str, max: u64) -> Result<Option<String>, Refusa
     if md.len() > max {
         return Err(refuse!("{path} is larger than {max} bytes; refusing it"));
     }
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     file.by_ref()
         .take(max)
-        .read_to_string(&mut text)
+        .read_to_end(&mut bytes)
         .map_err(|e| refuse!("cannot read {path}: {e}"))?;
-    Ok(Some(text))
+    // Not UTF-8 (a Latin-1 GECOS field, say) must not lock everybody out: such bytes can only
+    // spoil the line they are in, which then matches nobody.
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 fn check_owner_mode(path: &str, regular: bool, uid: u32, mode: u32) -> Result<(), Refusal> {
@@ -352,6 +355,12 @@ impl Target {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => {}
             Err(_) => return Err(refuse!("process {pid} exited")),
+        }
+        // Whatever named it (pid, /proc dir, pidfd, thread pidfd), the target must be a process.
+        let status = read_small(dir.as_fd(), c"status")
+            .map_err(|e| refuse!("cannot read /proc/{pid}/status: {e}"))?;
+        if status_field(&status, "Tgid:") != Some(i64::from(pid)) {
+            return Err(refuse!("{pid} is a thread, not a process"));
         }
         if let Some(given) = given_dir {
             let g = File::from(given)
