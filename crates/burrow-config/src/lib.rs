@@ -79,7 +79,9 @@ impl std::str::FromStr for NetMode {
         match s {
             "none" => Ok(NetMode::None),
             "host" => Ok(NetMode::Host),
-            _ => Err(invalid(format!("unknown network mode \"{s}\": use none or host"))),
+            _ => Err(invalid(format!(
+                "unknown network mode \"{s}\": use none or host"
+            ))),
         }
     }
 }
@@ -104,7 +106,9 @@ impl std::str::FromStr for CapPolicy {
             "default" => Ok(CapPolicy::Default),
             "deny" => Ok(CapPolicy::Deny),
             "allow" => Ok(CapPolicy::Allow),
-            _ => Err(invalid(format!("unknown capability policy \"{s}\": use default, deny or allow"))),
+            _ => Err(invalid(format!(
+                "unknown capability policy \"{s}\": use default, deny or allow"
+            ))),
         }
     }
 }
@@ -127,7 +131,11 @@ impl std::str::FromStr for Seccomp {
         Ok(match s {
             "default" => Seccomp::Default,
             "unconfined" => Seccomp::Unconfined,
-            "" => return Err(invalid("empty --seccomp value: use default, unconfined or a file")),
+            "" => {
+                return Err(invalid(
+                    "empty --seccomp value: use default, unconfined or a file",
+                ))
+            }
             path => Seccomp::Profile(PathBuf::from(path)),
         })
     }
@@ -152,16 +160,28 @@ impl std::str::FromStr for Volume {
             [src, dst] => (*src, *dst, false),
             [src, dst, "ro"] => (*src, *dst, true),
             [src, dst, "rw"] => (*src, *dst, false),
-            [_, _, opt] => return Err(invalid(format!("volume \"{s}\": unknown option \"{opt}\" (use ro or rw)"))),
+            [_, _, opt] => {
+                return Err(invalid(format!(
+                    "volume \"{s}\": unknown option \"{opt}\" (use ro or rw)"
+                )))
+            }
             _ => return Err(invalid(format!("volume \"{s}\": expected SRC:DST[:ro]"))),
         };
         if src.is_empty() || !src.starts_with('/') {
-            return Err(invalid(format!("volume \"{s}\": the source must be an absolute host path")));
+            return Err(invalid(format!(
+                "volume \"{s}\": the source must be an absolute host path"
+            )));
         }
         if !dst.starts_with('/') {
-            return Err(invalid(format!("volume \"{s}\": the target must be an absolute path in the container")));
+            return Err(invalid(format!(
+                "volume \"{s}\": the target must be an absolute path in the container"
+            )));
         }
-        Ok(Volume { source: PathBuf::from(src), target: PathBuf::from(dst), read_only: ro })
+        Ok(Volume {
+            source: PathBuf::from(src),
+            target: PathBuf::from(dst),
+            read_only: ro,
+        })
     }
 }
 
@@ -184,7 +204,10 @@ impl std::str::FromStr for User {
                 .ok_or_else(|| invalid(format!("user \"{s}\": expected numeric UID[:GID]")))
         };
         match s.split_once(':') {
-            Some((u, g)) => Ok(User { uid: num(u)?, gid: num(g)? }),
+            Some((u, g)) => Ok(User {
+                uid: num(u)?,
+                gid: num(g)?,
+            }),
             None => {
                 let uid = num(s)?;
                 Ok(User { uid, gid: uid })
@@ -209,7 +232,10 @@ impl std::str::FromStr for EnvVar {
         if k.is_empty() || k.contains('\0') || v.contains('\0') {
             return Err(invalid(format!("environment \"{s}\": expected NAME=VALUE")));
         }
-        Ok(EnvVar { key: k.to_owned(), value: v.to_owned() })
+        Ok(EnvVar {
+            key: k.to_owned(),
+            value: v.to_owned(),
+        })
     }
 }
 
@@ -249,11 +275,18 @@ pub struct Ulimit {
 impl std::str::FromStr for Ulimit {
     type Err = ConfigError;
     fn from_str(s: &str) -> Result<Self, ConfigError> {
-        let bad = || invalid(format!("ulimit \"{s}\": expected NAME=SOFT[:HARD], e.g. nofile=1024:4096"));
+        let bad = || {
+            invalid(format!(
+                "ulimit \"{s}\": expected NAME=SOFT[:HARD], e.g. nofile=1024:4096"
+            ))
+        };
         let (name, vals) = s.split_once('=').ok_or_else(bad)?;
         let &(name, resource) = ULIMITS.iter().find(|(n, _)| *n == name).ok_or_else(|| {
             let names: Vec<&str> = ULIMITS.iter().map(|(n, _)| *n).collect();
-            invalid(format!("ulimit \"{s}\": unknown resource (known: {})", names.join(", ")))
+            invalid(format!(
+                "ulimit \"{s}\": unknown resource (known: {})",
+                names.join(", ")
+            ))
         })?;
         let num = |v: &str| -> Result<u64, ConfigError> {
             if v == "unlimited" || v == "-1" {
@@ -267,9 +300,16 @@ impl std::str::FromStr for Ulimit {
             None => (num(vals)?, num(vals)?),
         };
         if soft > hard {
-            return Err(invalid(format!("ulimit \"{s}\": the soft limit is above the hard limit")));
+            return Err(invalid(format!(
+                "ulimit \"{s}\": the soft limit is above the hard limit"
+            )));
         }
-        Ok(Ulimit { name, resource, soft, hard })
+        Ok(Ulimit {
+            name,
+            resource,
+            soft,
+            hard,
+        })
     }
 }
 
@@ -357,14 +397,19 @@ impl RunConfig {
     /// Reads and validates a TOML file.
     pub fn from_file(path: &std::path::Path) -> Result<RunConfig, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
         Self::from_toml(&text, &shown)
     }
 
     /// Parses TOML text (`origin` names it in errors).
     pub fn from_toml(text: &str, origin: &str) -> Result<RunConfig, ConfigError> {
-        let f: FileConfig = toml::from_str(text)
-            .map_err(|e| ConfigError::Toml { path: origin.to_owned(), message: e.to_string().trim_end().to_owned() })?;
+        let f: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Toml {
+            path: origin.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
         Ok(RunConfig {
             rootfs: f.rootfs,
             command: f.command.unwrap_or_default(),
@@ -379,7 +424,11 @@ impl RunConfig {
             cap_policy: f.cap_policy.unwrap_or_default(),
             cap_add: f.cap_add,
             cap_drop: f.cap_drop,
-            seccomp: f.seccomp.map(|s| s.parse()).transpose()?.unwrap_or_default(),
+            seccomp: f
+                .seccomp
+                .map(|s| s.parse())
+                .transpose()?
+                .unwrap_or_default(),
             ulimits: parse_all(&f.ulimit)?,
             init: f.init.unwrap_or(false),
             tty: f.tty.unwrap_or(false),
@@ -392,14 +441,23 @@ impl RunConfig {
     /// Checks what can be checked without touching the system.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.rootfs.is_none() {
-            return Err(invalid("no root filesystem: give --rootfs DIR (or rootfs = \"DIR\" in the config file)"));
+            return Err(invalid(
+                "no root filesystem: give --rootfs DIR (or rootfs = \"DIR\" in the config file)",
+            ));
         }
         if self.command.is_empty() {
             return Err(invalid("no command: give the command to run after the options (e.g. burrow run --rootfs DIR /bin/sh)"));
         }
         if let Some(h) = &self.hostname {
-            if h.is_empty() || h.len() > 64 || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
-                return Err(invalid(format!("hostname \"{h}\": use 1-64 letters, digits, '-' or '.'")));
+            if h.is_empty()
+                || h.len() > 64
+                || !h
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            {
+                return Err(invalid(format!(
+                    "hostname \"{h}\": use 1-64 letters, digits, '-' or '.'"
+                )));
             }
         }
         if let Some(w) = &self.workdir {
@@ -413,7 +471,13 @@ impl RunConfig {
 
 impl fmt::Display for Volume {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}{}", self.source.display(), self.target.display(), if self.read_only { ":ro" } else { "" })
+        write!(
+            f,
+            "{}:{}{}",
+            self.source.display(),
+            self.target.display(),
+            if self.read_only { ":ro" } else { "" }
+        )
     }
 }
 
@@ -428,8 +492,21 @@ mod tests {
             "t.toml",
         )
         .unwrap();
-        assert_eq!(c.volumes[0], Volume { source: "/a".into(), target: "/b".into(), read_only: true });
-        assert_eq!(c.user, Some(User { uid: 1000, gid: 100 }));
+        assert_eq!(
+            c.volumes[0],
+            Volume {
+                source: "/a".into(),
+                target: "/b".into(),
+                read_only: true
+            }
+        );
+        assert_eq!(
+            c.user,
+            Some(User {
+                uid: 1000,
+                gid: 100
+            })
+        );
         assert_eq!(c.ulimits[0].soft, 10);
         assert_eq!(c.net, NetMode::Host);
         assert_eq!(c.cap_policy, CapPolicy::Deny);
@@ -439,10 +516,20 @@ mod tests {
 
     #[test]
     fn toml_errors_have_line_and_column() {
-        let e = RunConfig::from_toml("rootfs = \"/r\"\nread_only = maybe\n", "c.toml").unwrap_err().to_string();
-        assert!(e.starts_with("c.toml: TOML parse error at line 2, column 13"), "{e}");
-        let e = RunConfig::from_toml("rootfz = \"/r\"\n", "c.toml").unwrap_err().to_string();
-        assert!(e.contains("line 1, column 1") && e.contains("unknown field `rootfz`"), "{e}");
+        let e = RunConfig::from_toml("rootfs = \"/r\"\nread_only = maybe\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.toml: TOML parse error at line 2, column 13"),
+            "{e}"
+        );
+        let e = RunConfig::from_toml("rootfz = \"/r\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 1, column 1") && e.contains("unknown field `rootfz`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -453,7 +540,13 @@ mod tests {
         assert_eq!("7".parse::<User>().unwrap(), User { uid: 7, gid: 7 });
         assert!("root".parse::<User>().is_err());
         assert!("01".parse::<User>().is_err());
-        assert_eq!("A=b=c".parse::<EnvVar>().unwrap(), EnvVar { key: "A".into(), value: "b=c".into() });
+        assert_eq!(
+            "A=b=c".parse::<EnvVar>().unwrap(),
+            EnvVar {
+                key: "A".into(),
+                value: "b=c".into()
+            }
+        );
         assert!("=x".parse::<EnvVar>().is_err());
         assert_eq!("nofile=unlimited".parse::<Ulimit>().unwrap().hard, u64::MAX);
         assert!("nofile=20:10".parse::<Ulimit>().is_err());

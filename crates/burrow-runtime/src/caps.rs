@@ -25,7 +25,11 @@ pub fn parse_name(name: &str) -> Result<Vec<Capability>, Error> {
         return Ok(supported().into_iter().collect());
     }
     let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
+    let full = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
     Capability::from_str(&full).map(|c| vec![c]).map_err(|_| {
         err(format!(
             "unknown capability \"{name}\": use names like net_raw or CAP_NET_RAW (see capabilities(7)), or all"
@@ -45,7 +49,11 @@ pub fn resolve(policy: CapPolicy, add: &[String], drop: &[String]) -> Result<Cap
     let mut set: CapsHashSet = match policy {
         CapPolicy::Allow => all.clone(),
         CapPolicy::Deny => CapsHashSet::new(),
-        CapPolicy::Default => all.iter().copied().filter(|c| !DEFAULT_DROPPED.contains(c)).collect(),
+        CapPolicy::Default => all
+            .iter()
+            .copied()
+            .filter(|c| !DEFAULT_DROPPED.contains(c))
+            .collect(),
     };
     for name in add {
         set.extend(parse_name(name)?);
@@ -69,19 +77,25 @@ pub fn mask(set: &CapsHashSet) -> u64 {
 pub(crate) fn limit_bounding(keep: &CapsHashSet) -> Result<(), Error> {
     for c in supported() {
         if !keep.contains(&c) {
-            caps::drop(None, CapSet::Bounding, c).map_err(|e| err(format!("dropping {c} from the bounding set: {e}")))?;
+            caps::drop(None, CapSet::Bounding, c)
+                .map_err(|e| err(format!("dropping {c} from the bounding set: {e}")))?;
         }
     }
-    caps::clear(None, CapSet::Ambient).map_err(|e| err(format!("clearing ambient capabilities: {e}")))?;
-    caps::clear(None, CapSet::Inheritable).map_err(|e| err(format!("clearing inheritable capabilities: {e}")))?;
+    caps::clear(None, CapSet::Ambient)
+        .map_err(|e| err(format!("clearing ambient capabilities: {e}")))?;
+    caps::clear(None, CapSet::Inheritable)
+        .map_err(|e| err(format!("clearing inheritable capabilities: {e}")))?;
     Ok(())
 }
 
 /// For a root command: permitted = effective = `keep` (exec keeps them for uid 0).
 pub(crate) fn set_root_sets(keep: &CapsHashSet) -> Result<(), Error> {
-    caps::set(None, CapSet::Effective, keep).map_err(|e| err(format!("setting effective capabilities: {e}")))?;
-    caps::set(None, CapSet::Permitted, keep).map_err(|e| err(format!("setting permitted capabilities: {e}")))?;
-    caps::set(None, CapSet::Effective, keep).map_err(|e| err(format!("setting effective capabilities: {e}")))?;
+    caps::set(None, CapSet::Effective, keep)
+        .map_err(|e| err(format!("setting effective capabilities: {e}")))?;
+    caps::set(None, CapSet::Permitted, keep)
+        .map_err(|e| err(format!("setting permitted capabilities: {e}")))?;
+    caps::set(None, CapSet::Effective, keep)
+        .map_err(|e| err(format!("setting effective capabilities: {e}")))?;
     Ok(())
 }
 
@@ -91,9 +105,18 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(parse_name("net_raw").unwrap(), vec![Capability::CAP_NET_RAW]);
-        assert_eq!(parse_name("CAP_NET_RAW").unwrap(), vec![Capability::CAP_NET_RAW]);
-        assert_eq!(parse_name("Cap_Sys_Admin").unwrap(), vec![Capability::CAP_SYS_ADMIN]);
+        assert_eq!(
+            parse_name("net_raw").unwrap(),
+            vec![Capability::CAP_NET_RAW]
+        );
+        assert_eq!(
+            parse_name("CAP_NET_RAW").unwrap(),
+            vec![Capability::CAP_NET_RAW]
+        );
+        assert_eq!(
+            parse_name("Cap_Sys_Admin").unwrap(),
+            vec![Capability::CAP_SYS_ADMIN]
+        );
         let e = parse_name("net_rawr").unwrap_err();
         assert_eq!(e.msg, "unknown capability \"net_rawr\": use names like net_raw or CAP_NET_RAW (see capabilities(7)), or all");
     }
@@ -103,9 +126,24 @@ mod tests {
         let d = resolve(CapPolicy::Default, &[], &[]).unwrap();
         assert!(d.contains(&Capability::CAP_SYS_ADMIN) && !d.contains(&Capability::CAP_MKNOD));
         assert!(resolve(CapPolicy::Deny, &[], &[]).unwrap().is_empty());
-        let x = resolve(CapPolicy::Deny, &["net_raw".into(), "chown".into()], &["chown".into()]).unwrap();
-        assert_eq!(x.into_iter().collect::<Vec<_>>(), vec![Capability::CAP_NET_RAW]);
+        let x = resolve(
+            CapPolicy::Deny,
+            &["net_raw".into(), "chown".into()],
+            &["chown".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            x.into_iter().collect::<Vec<_>>(),
+            vec![Capability::CAP_NET_RAW]
+        );
         assert_eq!(resolve(CapPolicy::Allow, &[], &[]).unwrap(), supported());
-        assert_eq!(mask(&[Capability::CAP_CHOWN, Capability::CAP_KILL].into_iter().collect()), 0b10_0001);
+        assert_eq!(
+            mask(
+                &[Capability::CAP_CHOWN, Capability::CAP_KILL]
+                    .into_iter()
+                    .collect()
+            ),
+            0b10_0001
+        );
     }
 }

@@ -71,11 +71,13 @@ fn setup_and_exec(spec: &ChildSpec, sock: &OwnedFd) -> Result<Never, Error> {
         _ => burrow_sys::rt::exit_now(125),
     }
     // The maps exist: become root of the new namespace for good.
-    setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).ctx(|| "setresgid(0)".into())?;
+    setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+        .ctx(|| "setresgid(0)".into())?;
     if !spec.single_map {
         setgroups(&[]).ctx(|| "setgroups".into())?;
     }
-    setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).ctx(|| "setresuid(0)".into())?;
+    setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+        .ctx(|| "setresuid(0)".into())?;
 
     mount::setup(&Layout {
         rootfs: &spec.rootfs,
@@ -100,9 +102,15 @@ fn setup_and_exec(spec: &ChildSpec, sock: &OwnedFd) -> Result<Never, Error> {
         set_ulimit(u)?;
     }
     let env = environment(spec);
-    let path_var = env.iter().find_map(|(k, v)| (k == "PATH").then_some(v.as_str())).unwrap_or("");
+    let path_var = env
+        .iter()
+        .find_map(|(k, v)| (k == "PATH").then_some(v.as_str()))
+        .unwrap_or("");
     if let Err(e) = nix::unistd::chdir(spec.workdir.as_str()) {
-        return Err(err(format!("working directory {} does not exist in the container: {e}", spec.workdir)));
+        return Err(err(format!(
+            "working directory {} does not exist in the container: {e}",
+            spec.workdir
+        )));
     }
     let program = find_program(&spec.command[0], path_var)?;
 
@@ -112,8 +120,18 @@ fn setup_and_exec(spec: &ChildSpec, sock: &OwnedFd) -> Result<Never, Error> {
         if !spec.single_map {
             setgroups(&[g]).ctx(|| "setgroups".into())?;
         }
-        setresgid(g, g, g).map_err(|e| err(format!("cannot switch to gid {}: {e} (is it mapped?)", spec.user.gid)))?;
-        setresuid(u, u, u).map_err(|e| err(format!("cannot switch to uid {}: {e} (is it mapped?)", spec.user.uid)))?;
+        setresgid(g, g, g).map_err(|e| {
+            err(format!(
+                "cannot switch to gid {}: {e} (is it mapped?)",
+                spec.user.gid
+            ))
+        })?;
+        setresuid(u, u, u).map_err(|e| {
+            err(format!(
+                "cannot switch to uid {}: {e} (is it mapped?)",
+                spec.user.uid
+            ))
+        })?;
     }
     if spec.user.uid == 0 {
         set_root_sets(&spec.caps)?;
@@ -122,13 +140,23 @@ fn setup_and_exec(spec: &ChildSpec, sock: &OwnedFd) -> Result<Never, Error> {
     burrow_sys::rt::set_pdeathsig(libc::SIGKILL).ctx(|| "PR_SET_PDEATHSIG".into())?;
     burrow_sys::set_no_new_privs().ctx(|| "PR_SET_NO_NEW_PRIVS".into())?;
     if let Some(p) = &spec.seccomp {
-        burrow_seccomp::install(p).map_err(|e| err(format!("cannot install the seccomp filter: {e}")))?;
+        burrow_seccomp::install(p)
+            .map_err(|e| err(format!("cannot install the seccomp filter: {e}")))?;
     }
     // Only 0-2 (and the sync socket, itself close-on-exec) survive into the command.
     burrow_sys::rt::cloexec_from(3).ctx(|| "close_range".into())?;
 
-    let argv: Vec<CString> = spec.command.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>().map_err(|_| err("argument with a NUL byte"))?;
-    let envp: Vec<CString> = env.iter().map(|(k, v)| CString::new(format!("{k}={v}"))).collect::<Result<_, _>>().map_err(|_| err("environment with a NUL byte"))?;
+    let argv: Vec<CString> = spec
+        .command
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| err("argument with a NUL byte"))?;
+    let envp: Vec<CString> = env
+        .iter()
+        .map(|(k, v)| CString::new(format!("{k}={v}")))
+        .collect::<Result<_, _>>()
+        .map_err(|_| err("environment with a NUL byte"))?;
     if spec.init {
         run_init(&program, &argv, &envp, sock)
     } else {
@@ -144,17 +172,31 @@ fn exec(program: &CString, argv: &[CString], envp: &[CString]) -> Error {
     let error = burrow_sys::rt::execve(program, &a, &e);
     let shown = program.to_string_lossy();
     match error.raw_os_error() {
-        Some(libc::ENOENT) => Error { code: 127, msg: format!("cannot execute {shown}: {error} (missing interpreter or library in the rootfs?)") },
-        _ => Error { code: 126, msg: format!("cannot execute {shown}: {error}") },
+        Some(libc::ENOENT) => Error {
+            code: 127,
+            msg: format!(
+                "cannot execute {shown}: {error} (missing interpreter or library in the rootfs?)"
+            ),
+        },
+        _ => Error {
+            code: 126,
+            msg: format!("cannot execute {shown}: {error}"),
+        },
     }
 }
 
 /// `--init`: pid 1 stays a small reaper that forwards signals to the command (pid 2) and
 /// exits with its status. It is not dumpable, so the container cannot open its
 /// /proc/1/exe (the runtime binary on the host).
-fn run_init(program: &CString, argv: &[CString], envp: &[CString], sock: &OwnedFd) -> Result<Never, Error> {
+fn run_init(
+    program: &CString,
+    argv: &[CString],
+    envp: &[CString],
+    sock: &OwnedFd,
+) -> Result<Never, Error> {
     let all = SigSet::all();
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&all), None).ctx(|| "sigprocmask".into())?;
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&all), None)
+        .ctx(|| "sigprocmask".into())?;
     let child = match burrow_sys::rt::clone_fork(0).ctx(|| "fork".into())? {
         burrow_sys::rt::Forked::Child => {
             let e = exec(program, argv, envp);
@@ -179,7 +221,9 @@ fn run_init(program: &CString, argv: &[CString], envp: &[CString], sock: &OwnedF
             loop {
                 match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                     Ok(WaitStatus::Exited(p, code)) if p == child => burrow_sys::rt::exit_now(code),
-                    Ok(WaitStatus::Signaled(p, s, _)) if p == child => burrow_sys::rt::exit_now(128 + s as i32),
+                    Ok(WaitStatus::Signaled(p, s, _)) if p == child => {
+                        burrow_sys::rt::exit_now(128 + s as i32)
+                    }
                     Ok(WaitStatus::StillAlive) | Err(_) => break,
                     Ok(_) => {}
                 }
@@ -193,25 +237,44 @@ fn run_init(program: &CString, argv: &[CString], envp: &[CString], sock: &OwnedF
 fn setup_tty(sock: &OwnedFd) -> Result<(), Error> {
     use nix::fcntl::OFlag;
     use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
-    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).ctx(|| "cannot open /dev/ptmx".into())?;
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .ctx(|| "cannot open /dev/ptmx".into())?;
     grantpt(&master).ctx(|| "grantpt".into())?;
     unlockpt(&master).ctx(|| "unlockpt".into())?;
     let name = ptsname_r(&master).ctx(|| "ptsname".into())?;
-    let slave = std::fs::OpenOptions::new().read(true).write(true).open(&name).ctx(|| format!("cannot open {name}"))?;
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&name)
+        .ctx(|| format!("cannot open {name}"))?;
     burrow_sys::rt::set_controlling_tty(slave.as_fd()).ctx(|| "TIOCSCTTY".into())?;
     nix::unistd::dup2_stdin(slave.as_fd()).ctx(|| "dup2".into())?;
     nix::unistd::dup2_stdout(slave.as_fd()).ctx(|| "dup2".into())?;
     nix::unistd::dup2_stderr(slave.as_fd()).ctx(|| "dup2".into())?;
     let fds = [master.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
-    sendmsg::<()>(sock.as_raw_fd(), &[IoSlice::new(&[msg::TTY])], &cmsg, MsgFlags::empty(), None)
-        .ctx(|| "cannot pass the terminal to burrow".into())?;
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[IoSlice::new(&[msg::TTY])],
+        &cmsg,
+        MsgFlags::empty(),
+        None,
+    )
+    .ctx(|| "cannot pass the terminal to burrow".into())?;
     Ok(())
 }
 
 fn set_ulimit(u: &Ulimit) -> Result<(), Error> {
-    let soft = if u.soft == u64::MAX { libc::RLIM_INFINITY } else { u.soft };
-    let hard = if u.hard == u64::MAX { libc::RLIM_INFINITY } else { u.hard };
+    let soft = if u.soft == u64::MAX {
+        libc::RLIM_INFINITY
+    } else {
+        u.soft
+    };
+    let hard = if u.hard == u64::MAX {
+        libc::RLIM_INFINITY
+    } else {
+        u.hard
+    };
     burrow_sys::setrlimit(u.resource, soft, hard).map_err(|e| {
         let cur = burrow_sys::getrlimit(u.resource).map(|(_, h)| h).unwrap_or(0);
         let shown = if cur == libc::RLIM_INFINITY { "unlimited".to_owned() } else { cur.to_string() };
@@ -224,12 +287,25 @@ fn set_ulimit(u: &Ulimit) -> Result<(), Error> {
 
 fn environment(spec: &ChildSpec) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
-        ("PATH".into(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()),
+        (
+            "PATH".into(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        ),
         ("HOSTNAME".into(), spec.hostname.clone()),
-        ("HOME".into(), if spec.user.uid == 0 { "/root".into() } else { "/".into() }),
+        (
+            "HOME".into(),
+            if spec.user.uid == 0 {
+                "/root".into()
+            } else {
+                "/".into()
+            },
+        ),
     ];
     if spec.tty {
-        env.push(("TERM".into(), std::env::var("TERM").unwrap_or_else(|_| "xterm".into())));
+        env.push((
+            "TERM".into(),
+            std::env::var("TERM").unwrap_or_else(|_| "xterm".into()),
+        ));
     }
     for e in &spec.env {
         env.retain(|(k, _)| *k != e.key);
@@ -244,17 +320,28 @@ fn find_program(cmd: &str, path: &str) -> Result<CString, Error> {
     let check = |p: &Path| -> Option<Result<CString, Error>> {
         let md = std::fs::metadata(p).ok()?;
         if md.is_dir() || md.permissions().mode() & 0o111 == 0 {
-            return Some(Err(Error { code: 126, msg: format!("{} in the rootfs is not an executable file", p.display()) }));
+            return Some(Err(Error {
+                code: 126,
+                msg: format!("{} in the rootfs is not an executable file", p.display()),
+            }));
         }
         Some(CString::new(p.as_os_str().as_bytes()).map_err(|_| err("bad command path")))
     };
     if cmd.contains('/') {
-        return check(Path::new(cmd)).unwrap_or_else(|| Err(Error { code: 127, msg: format!("command not found in the rootfs: {cmd}") }));
+        return check(Path::new(cmd)).unwrap_or_else(|| {
+            Err(Error {
+                code: 127,
+                msg: format!("command not found in the rootfs: {cmd}"),
+            })
+        });
     }
     for dir in path.split(':').filter(|d| !d.is_empty()) {
         if let Some(r) = check(&Path::new(dir).join(OsStr::new(cmd))) {
             return r;
         }
     }
-    Err(Error { code: 127, msg: format!("command not found in the rootfs: {cmd} (searched PATH={path})") })
+    Err(Error {
+        code: 127,
+        msg: format!("command not found in the rootfs: {cmd} (searched PATH={path})"),
+    })
 }

@@ -23,7 +23,9 @@ impl Me {
     pub fn current() -> Me {
         let uid = uzers::get_current_uid();
         let gid = uzers::get_current_gid();
-        let name = uzers::get_user_by_uid(uid).map(|u| u.name().to_string_lossy().into_owned()).unwrap_or_default();
+        let name = uzers::get_user_by_uid(uid)
+            .map(|u| u.name().to_string_lossy().into_owned())
+            .unwrap_or_default();
         Me { uid, gid, name }
     }
 }
@@ -55,7 +57,12 @@ impl IdPlan {
     /// The map lines, for the uid map (`gid = false`) or the gid map.
     pub fn lines(&self, gid: bool) -> Vec<(u64, u64, u64)> {
         match self {
-            IdPlan::Full { uid, gid: g, subuid, subgid } => {
+            IdPlan::Full {
+                uid,
+                gid: g,
+                subuid,
+                subgid,
+            } => {
                 let (own, r) = if gid { (*g, subgid) } else { (*uid, subuid) };
                 vec![(0, u64::from(own), 1), (1, r.start, r.len())]
             }
@@ -83,7 +90,10 @@ fn first_range(path: &str, me: &Me) -> Result<Option<Range>, Error> {
     };
     let file = SubidFile::parse(&text);
     let ranges = file.ranges_for(|o| subid::owner_matches(o, &me.name, me.uid, &[]));
-    Ok(ranges.first().map(|r| Range { start: r.start, end: r.start + r.len().min(MAX_SUB) }))
+    Ok(ranges.first().map(|r| Range {
+        start: r.start,
+        end: r.start + r.len().min(MAX_SUB),
+    }))
 }
 
 /// Decides the layout; the second value is a warning to print when the caller has no range.
@@ -91,10 +101,26 @@ pub fn plan(me: &Me) -> Result<(IdPlan, Option<String>), Error> {
     let su = first_range("/etc/subuid", me)?;
     let sg = first_range("/etc/subgid", me)?;
     match (su, sg) {
-        (Some(subuid), Some(subgid)) => Ok((IdPlan::Full { uid: me.uid, gid: me.gid, subuid, subgid }, None)),
+        (Some(subuid), Some(subgid)) => Ok((
+            IdPlan::Full {
+                uid: me.uid,
+                gid: me.gid,
+                subuid,
+                subgid,
+            },
+            None,
+        )),
         (su, _) => {
-            let file = if su.is_none() { "/etc/subuid" } else { "/etc/subgid" };
-            let who = if me.name.is_empty() { me.uid.to_string() } else { me.name.clone() };
+            let file = if su.is_none() {
+                "/etc/subuid"
+            } else {
+                "/etc/subgid"
+            };
+            let who = if me.name.is_empty() {
+                me.uid.to_string()
+            } else {
+                me.name.clone()
+            };
             Ok((
                 IdPlan::Single { uid: me.uid, gid: me.gid },
                 Some(format!(
@@ -124,7 +150,10 @@ pub fn find_helpers() -> Result<Helpers, Error> {
     let mut tried = Vec::new();
     let mut candidates: Vec<(PathBuf, String)> = Vec::new();
     if let Some(d) = std::env::var_os("BURROW_HELPERS_DIR") {
-        candidates.push((PathBuf::from(&d), format!("$BURROW_HELPERS_DIR ({})", Path::new(&d).display())));
+        candidates.push((
+            PathBuf::from(&d),
+            format!("$BURROW_HELPERS_DIR ({})", Path::new(&d).display()),
+        ));
     } else {
         if let Some(d) = option_env!("BURROW_HELPERS_DIR") {
             candidates.push((PathBuf::from(d), format!("the build-time directory {d}")));
@@ -158,11 +187,16 @@ fn check_privileged(p: &Path) -> Result<(), Error> {
     if md.uid() == 0 && md.mode() & 0o4000 != 0 {
         return Ok(());
     }
-    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| err("bad helper path"))?;
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
+        .map_err(|_| err("bad helper path"))?;
     if burrow_sys::rt::has_file_caps(&c) {
         return Ok(());
     }
-    let cap = if p.ends_with("burrow-newgidmap") { "cap_setgid" } else { "cap_setuid" };
+    let cap = if p.ends_with("burrow-newgidmap") {
+        "cap_setgid"
+    } else {
+        "cap_setuid"
+    };
     Err(err(format!(
         "{0} is neither setuid root nor has file capabilities, so it cannot map ids; ask your admin to run: \
 chown root:root {0} && chmod 4755 {0}   (or: setcap {cap}+ep {0})",
@@ -208,12 +242,18 @@ pub fn write_maps(plan: &IdPlan, helpers: Option<&Helpers>, pid: i32) -> Result<
         _ => {
             // One id each: allowed without privilege (setgroups must be denied first).
             let lines = |gid: bool| {
-                plan.lines(gid).iter().map(|(i, o, c)| format!("{i} {o} {c}\n")).collect::<String>()
+                plan.lines(gid)
+                    .iter()
+                    .map(|(i, o, c)| format!("{i} {o} {c}\n"))
+                    .collect::<String>()
             };
             let base = format!("/proc/{pid}");
-            std::fs::write(format!("{base}/setgroups"), "deny\n").ctx(|| "writing setgroups".into())?;
-            std::fs::write(format!("{base}/uid_map"), lines(false)).ctx(|| "writing uid_map".into())?;
-            std::fs::write(format!("{base}/gid_map"), lines(true)).ctx(|| "writing gid_map".into())?;
+            std::fs::write(format!("{base}/setgroups"), "deny\n")
+                .ctx(|| "writing setgroups".into())?;
+            std::fs::write(format!("{base}/uid_map"), lines(false))
+                .ctx(|| "writing uid_map".into())?;
+            std::fs::write(format!("{base}/gid_map"), lines(true))
+                .ctx(|| "writing gid_map".into())?;
             Ok(())
         }
     }
@@ -225,7 +265,12 @@ mod tests {
 
     #[test]
     fn plan_lines() {
-        let p = IdPlan::Full { uid: 1000, gid: 1001, subuid: Range::new(100_000, 65_536), subgid: Range::new(200_000, 10) };
+        let p = IdPlan::Full {
+            uid: 1000,
+            gid: 1001,
+            subuid: Range::new(100_000, 65_536),
+            subgid: Range::new(200_000, 10),
+        };
         assert_eq!(p.lines(false), vec![(0, 1000, 1), (1, 100_000, 65_536)]);
         assert_eq!(p.lines(true), vec![(0, 1001, 1), (1, 200_000, 10)]);
         assert_eq!(p.host_uid(0), Some(1000));

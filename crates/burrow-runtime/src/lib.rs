@@ -38,7 +38,10 @@ impl std::error::Error for Error {}
 
 /// Builds an [`Error`] with exit status 125.
 pub fn err(msg: impl Into<String>) -> Error {
-    Error { code: 125, msg: msg.into() }
+    Error {
+        code: 125,
+        msg: msg.into(),
+    }
 }
 
 /// Adds context to io errors.

@@ -62,7 +62,14 @@ fn system_dir(root: BorrowedFd<'_>, rel: &str) -> Result<OwnedFd, Error> {
     }
 }
 
-fn do_mount(src: Option<&str>, target: &impl AsRawFd, fstype: Option<&str>, flags: MsFlags, data: Option<&str>, what: &str) -> Result<(), Error> {
+fn do_mount(
+    src: Option<&str>,
+    target: &impl AsRawFd,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+    what: &str,
+) -> Result<(), Error> {
     mount(src, fdpath(target).as_str(), fstype, flags, data).ctx(|| format!("cannot mount {what}"))
 }
 
@@ -70,10 +77,22 @@ fn do_mount(src: Option<&str>, target: &impl AsRawFd, fstype: Option<&str>, flag
 /// container's `/`.
 pub(crate) fn setup(l: &Layout<'_>) -> Result<(), Error> {
     // Nothing we mount may propagate back to the host.
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .ctx(|| "cannot make mounts private".into())?;
-    mount(Some(l.rootfs), l.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .ctx(|| format!("cannot bind-mount the rootfs {}", l.rootfs.display()))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .ctx(|| "cannot make mounts private".into())?;
+    mount(
+        Some(l.rootfs),
+        l.rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .ctx(|| format!("cannot bind-mount the rootfs {}", l.rootfs.display()))?;
     let rootc = cstr(&l.rootfs.to_string_lossy())?;
     let root = openat2(None, &rootc, libc::O_PATH | libc::O_DIRECTORY, 0)
         .ctx(|| format!("cannot open the rootfs {}", l.rootfs.display()))?;
@@ -85,13 +104,31 @@ pub(crate) fn setup(l: &Layout<'_>) -> Result<(), Error> {
 
     let sys_dir = system_dir(root, "sys")?;
     if l.new_net {
-        do_mount(Some("sysfs"), &sys_dir, Some("sysfs"), nosuid | MsFlags::MS_RDONLY, None, "/sys")?;
+        do_mount(
+            Some("sysfs"),
+            &sys_dir,
+            Some("sysfs"),
+            nosuid | MsFlags::MS_RDONLY,
+            None,
+            "/sys",
+        )?;
     } else {
         // sysfs can only be mounted by the owner of the network namespace: bind the host's.
-        do_mount(Some("/sys"), &sys_dir, None, MsFlags::MS_BIND | MsFlags::MS_REC, None, "/sys")?;
+        do_mount(
+            Some("/sys"),
+            &sys_dir,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+            "/sys",
+        )?;
         let sys = system_dir(root, "sys")?;
-        mount_setattr(sys.as_fd(), true, mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NODEV)
-            .ctx(|| "cannot make /sys read-only".into())?;
+        mount_setattr(
+            sys.as_fd(),
+            true,
+            mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NODEV,
+        )
+        .ctx(|| "cannot make /sys read-only".into())?;
     }
 
     setup_dev(root, l.gid5_mapped)?;
@@ -102,7 +139,8 @@ pub(crate) fn setup(l: &Layout<'_>) -> Result<(), Error> {
 
     let top = open_path(root, ".", true, 0).ctx(|| "cannot reopen the rootfs".into())?;
     if l.read_only {
-        mount_setattr(top.as_fd(), false, mount_attr::RDONLY).ctx(|| "cannot make the rootfs read-only".into())?;
+        mount_setattr(top.as_fd(), false, mount_attr::RDONLY)
+            .ctx(|| "cannot make the rootfs read-only".into())?;
     }
     // pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves only
     // the container's tree (no path to the host's root remains).
@@ -115,28 +153,76 @@ pub(crate) fn setup(l: &Layout<'_>) -> Result<(), Error> {
 
 fn setup_dev(root: BorrowedFd<'_>, gid5: bool) -> Result<(), Error> {
     let dev0 = system_dir(root, "dev")?;
-    do_mount(Some("tmpfs"), &dev0, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("mode=755,size=65536k"), "/dev")?;
+    do_mount(
+        Some("tmpfs"),
+        &dev0,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("mode=755,size=65536k"),
+        "/dev",
+    )?;
     drop(dev0);
     // Reopen: the old descriptor points at the directory under the new tmpfs.
     let dev = system_dir(root, "dev")?;
     let dev = dev.as_fd();
     for name in ["null", "zero", "full", "random", "urandom", "tty"] {
         let c = cstr(name)?;
-        let f = openat2(Some(dev), &c, libc::O_CREAT | libc::O_WRONLY | libc::O_EXCL, resolve::BENEATH)
-            .ctx(|| format!("cannot create /dev/{name}"))?;
+        let f = openat2(
+            Some(dev),
+            &c,
+            libc::O_CREAT | libc::O_WRONLY | libc::O_EXCL,
+            resolve::BENEATH,
+        )
+        .ctx(|| format!("cannot create /dev/{name}"))?;
         drop(f);
-        let target = open_path(dev, name, false, resolve::BENEATH | resolve::NO_SYMLINKS).ctx(|| format!("/dev/{name}"))?;
-        do_mount(Some(&format!("/dev/{name}")), &target, None, MsFlags::MS_BIND, None, &format!("/dev/{name}"))?;
+        let target = open_path(dev, name, false, resolve::BENEATH | resolve::NO_SYMLINKS)
+            .ctx(|| format!("/dev/{name}"))?;
+        do_mount(
+            Some(&format!("/dev/{name}")),
+            &target,
+            None,
+            MsFlags::MS_BIND,
+            None,
+            &format!("/dev/{name}"),
+        )?;
     }
     let sub = |name: &str, fstype: &str, flags: MsFlags, data: Option<&str>| -> Result<(), Error> {
-        mkdirat(dev, name, Mode::from_bits_truncate(0o755)).ctx(|| format!("cannot create /dev/{name}"))?;
-        let d = open_path(dev, name, true, resolve::BENEATH | resolve::NO_SYMLINKS).ctx(|| format!("/dev/{name}"))?;
-        do_mount(Some(fstype), &d, Some(fstype), flags, data, &format!("/dev/{name}"))
+        mkdirat(dev, name, Mode::from_bits_truncate(0o755))
+            .ctx(|| format!("cannot create /dev/{name}"))?;
+        let d = open_path(dev, name, true, resolve::BENEATH | resolve::NO_SYMLINKS)
+            .ctx(|| format!("/dev/{name}"))?;
+        do_mount(
+            Some(fstype),
+            &d,
+            Some(fstype),
+            flags,
+            data,
+            &format!("/dev/{name}"),
+        )
     };
-    let pts_opts = if gid5 { "newinstance,ptmxmode=0666,mode=0620,gid=5" } else { "newinstance,ptmxmode=0666,mode=0620" };
-    sub("pts", "devpts", MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some(pts_opts))?;
-    sub("shm", "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("mode=1777,size=65536k"))?;
-    sub("mqueue", "mqueue", MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, None)?;
+    let pts_opts = if gid5 {
+        "newinstance,ptmxmode=0666,mode=0620,gid=5"
+    } else {
+        "newinstance,ptmxmode=0666,mode=0620"
+    };
+    sub(
+        "pts",
+        "devpts",
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some(pts_opts),
+    )?;
+    sub(
+        "shm",
+        "tmpfs",
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=1777,size=65536k"),
+    )?;
+    sub(
+        "mqueue",
+        "mqueue",
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None,
+    )?;
     for (link, to) in [
         ("ptmx", "pts/ptmx"),
         ("fd", "/proc/self/fd"),
@@ -156,10 +242,19 @@ fn relative(p: &Path) -> Result<String, Error> {
         match c {
             Component::RootDir | Component::CurDir => {}
             Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
-            _ => return Err(err(format!("volume target {} must not contain ..", p.display()))),
+            _ => {
+                return Err(err(format!(
+                    "volume target {} must not contain ..",
+                    p.display()
+                )))
+            }
         }
     }
-    Ok(if parts.is_empty() { ".".into() } else { parts.join("/") })
+    Ok(if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    })
 }
 
 /// Opens (creating if missing) a path inside the rootfs, resolving it as if the rootfs were /.
@@ -171,15 +266,27 @@ fn open_in_root(root: BorrowedFd<'_>, rel: &str, dir: bool) -> Result<OwnedFd, E
     }
     let (parent, last) = match rel.rsplit_once('/') {
         Some((p, l)) => (open_in_root(root, p, true)?, l.to_owned()),
-        None => (open_path(root, ".", true, 0).ctx(|| "rootfs".into())?, rel.to_owned()),
+        None => (
+            open_path(root, ".", true, 0).ctx(|| "rootfs".into())?,
+            rel.to_owned(),
+        ),
     };
     // The parent was resolved inside the root; the new entry is created in it, by name.
     let pfd = reopen_dir(&parent)?;
     if dir {
-        mkdirat(pfd.as_fd(), last.as_str(), Mode::from_bits_truncate(0o755)).ctx(|| format!("cannot create /{rel} in the rootfs"))?;
+        mkdirat(pfd.as_fd(), last.as_str(), Mode::from_bits_truncate(0o755))
+            .ctx(|| format!("cannot create /{rel} in the rootfs"))?;
     } else {
         let c = cstr(&last)?;
-        drop(openat2(Some(pfd.as_fd()), &c, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY, resolve::BENEATH).ctx(|| format!("cannot create /{rel} in the rootfs"))?);
+        drop(
+            openat2(
+                Some(pfd.as_fd()),
+                &c,
+                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY,
+                resolve::BENEATH,
+            )
+            .ctx(|| format!("cannot create /{rel} in the rootfs"))?,
+        );
     }
     open_path(root, rel, false, RESOLVE_IN_ROOT).ctx(|| format!("cannot open /{rel} in the rootfs"))
 }
@@ -191,12 +298,20 @@ fn reopen_dir(fd: &OwnedFd) -> Result<OwnedFd, Error> {
 
 fn bind_volume(root: BorrowedFd<'_>, v: &Volume) -> Result<(), Error> {
     let srcc = cstr(&v.source.to_string_lossy())?;
-    let src = openat2(None, &srcc, libc::O_PATH, 0)
-        .map_err(|e| err(format!("volume {v}: cannot open {}: {e}", v.source.display())))?;
-    let is_dir = std::fs::metadata(fdpath(&src)).map(|m| m.is_dir()).unwrap_or(false);
+    let src = openat2(None, &srcc, libc::O_PATH, 0).map_err(|e| {
+        err(format!(
+            "volume {v}: cannot open {}: {e}",
+            v.source.display()
+        ))
+    })?;
+    let is_dir = std::fs::metadata(fdpath(&src))
+        .map(|m| m.is_dir())
+        .unwrap_or(false);
     let rel = relative(&v.target)?;
     let target = open_in_root(root, &rel, is_dir)?;
-    let target_is_dir = std::fs::metadata(fdpath(&target)).map(|m| m.is_dir()).unwrap_or(false);
+    let target_is_dir = std::fs::metadata(fdpath(&target))
+        .map(|m| m.is_dir())
+        .unwrap_or(false);
     if target_is_dir != is_dir {
         return Err(err(format!(
             "volume {v}: the source is a {} but {} in the rootfs is not",
@@ -204,14 +319,25 @@ fn bind_volume(root: BorrowedFd<'_>, v: &Volume) -> Result<(), Error> {
             v.target.display()
         )));
     }
-    mount(Some(fdpath(&src).as_str()), fdpath(&target).as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .ctx(|| format!("volume {v}: cannot bind-mount"))?;
+    mount(
+        Some(fdpath(&src).as_str()),
+        fdpath(&target).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .ctx(|| format!("volume {v}: cannot bind-mount"))?;
     let mounted = open_path(root, &rel, false, RESOLVE_IN_ROOT).ctx(|| format!("volume {v}"))?;
     let mut attrs = mount_attr::NOSUID | mount_attr::NODEV;
     if v.read_only {
         attrs |= mount_attr::RDONLY;
     }
-    mount_setattr(mounted.as_fd(), true, attrs).ctx(|| format!("volume {v}: cannot set nosuid,nodev{}", if v.read_only { ",ro" } else { "" }))
+    mount_setattr(mounted.as_fd(), true, attrs).ctx(|| {
+        format!(
+            "volume {v}: cannot set nosuid,nodev{}",
+            if v.read_only { ",ro" } else { "" }
+        )
+    })
 }
 
 /// Files hidden behind /dev/null, directories behind an empty read-only tmpfs, and trees made
@@ -225,29 +351,65 @@ const MASKED_FILES: &[&str] = &[
     "proc/sched_debug",
     "proc/timer_stats",
 ];
-const MASKED_DIRS: &[&str] = &["proc/acpi", "proc/asound", "proc/scsi", "sys/firmware", "sys/devices/virtual/powercap"];
-const READ_ONLY: &[&str] = &["proc/sys", "proc/bus", "proc/irq", "proc/fs", "proc/sysrq-trigger"];
+const MASKED_DIRS: &[&str] = &[
+    "proc/acpi",
+    "proc/asound",
+    "proc/scsi",
+    "sys/firmware",
+    "sys/devices/virtual/powercap",
+];
+const READ_ONLY: &[&str] = &[
+    "proc/sys",
+    "proc/bus",
+    "proc/irq",
+    "proc/fs",
+    "proc/sysrq-trigger",
+];
 
 fn mask_paths(root: BorrowedFd<'_>) -> Result<(), Error> {
     let how = resolve::BENEATH | resolve::NO_SYMLINKS;
     for p in MASKED_FILES {
         if let Ok(t) = open_path(root, p, false, how) {
-            do_mount(Some("/dev/null"), &t, None, MsFlags::MS_BIND, None, &format!("/dev/null over /{p}"))?;
+            do_mount(
+                Some("/dev/null"),
+                &t,
+                None,
+                MsFlags::MS_BIND,
+                None,
+                &format!("/dev/null over /{p}"),
+            )?;
         }
     }
     for p in MASKED_DIRS {
         if let Ok(t) = open_path(root, p, true, how) {
-            do_mount(Some("tmpfs"), &t, Some("tmpfs"), MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("size=0"), &format!("an empty tmpfs over /{p}"))?;
+            do_mount(
+                Some("tmpfs"),
+                &t,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                Some("size=0"),
+                &format!("an empty tmpfs over /{p}"),
+            )?;
         }
     }
     for p in READ_ONLY {
         if let Ok(t) = open_path(root, p, false, how) {
             let fp = fdpath(&t);
-            mount(Some(fp.as_str()), fp.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .ctx(|| format!("cannot bind /{p}"))?;
+            mount(
+                Some(fp.as_str()),
+                fp.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .ctx(|| format!("cannot bind /{p}"))?;
             let m = open_path(root, p, false, how).ctx(|| format!("/{p}"))?;
-            mount_setattr(m.as_fd(), true, mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NODEV)
-                .ctx(|| format!("cannot make /{p} read-only"))?;
+            mount_setattr(
+                m.as_fd(),
+                true,
+                mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NODEV,
+            )
+            .ctx(|| format!("cannot make /{p} read-only"))?;
         }
     }
     Ok(())

@@ -8,7 +8,9 @@ use burrow_config::{NetMode, RunConfig, Seccomp, User};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::socket::{recvmsg, send, socketpair, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recvmsg, send, socketpair, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+};
 use nix::sys::wait::{waitpid, WaitStatus};
 use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -36,23 +38,38 @@ fn prepare(c: &RunConfig) -> Result<(ChildSpec, IdPlan, Option<ids::Helpers>), E
     c.validate().map_err(|e| err(e.to_string()))?;
     let rootfs_arg = c.rootfs.clone().unwrap_or_default();
     let rootfs = std::fs::canonicalize(&rootfs_arg).map_err(|e| {
-        err(format!("rootfs {} does not exist or is not accessible: {e}", rootfs_arg.display()))
+        err(format!(
+            "rootfs {} does not exist or is not accessible: {e}",
+            rootfs_arg.display()
+        ))
     })?;
     if !rootfs.is_dir() {
-        return Err(err(format!("rootfs {} is not a directory", rootfs_arg.display())));
+        return Err(err(format!(
+            "rootfs {} is not a directory",
+            rootfs_arg.display()
+        )));
     }
     for v in &c.volumes {
         if std::fs::metadata(&v.source).is_err() {
-            return Err(err(format!("volume {v}: the source {} does not exist or is not accessible", v.source.display())));
+            return Err(err(format!(
+                "volume {v}: the source {} does not exist or is not accessible",
+                v.source.display()
+            )));
         }
     }
     let caps = caps::resolve(c.cap_policy, &c.cap_add, &c.cap_drop)?;
     let seccomp = match &c.seccomp {
         Seccomp::Unconfined => None,
-        Seccomp::Default => Some(burrow_seccomp::default_program().map_err(|e| err(format!("seccomp: {e}")))?),
+        Seccomp::Default => {
+            Some(burrow_seccomp::default_program().map_err(|e| err(format!("seccomp: {e}")))?)
+        }
         Seccomp::Profile(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| err(format!("seccomp profile {}: {e}", p.display())))?;
-            Some(burrow_seccomp::profile_program(&text).map_err(|e| err(format!("seccomp profile {}: {e}", p.display())))?)
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| err(format!("seccomp profile {}: {e}", p.display())))?;
+            Some(
+                burrow_seccomp::profile_program(&text)
+                    .map_err(|e| err(format!("seccomp profile {}: {e}", p.display())))?,
+            )
         }
     };
     let me = Me::current();
@@ -63,7 +80,12 @@ fn prepare(c: &RunConfig) -> Result<(ChildSpec, IdPlan, Option<ids::Helpers>), E
     let helpers = match plan {
         IdPlan::Full { .. } => {
             let h = ids::find_helpers()?;
-            tracing::debug!("helpers: {} and {} (found through {})", h.uid.display(), h.gid.display(), h.source);
+            tracing::debug!(
+                "helpers: {} and {} (found through {})",
+                h.uid.display(),
+                h.gid.display(),
+                h.source
+            );
             Some(h)
         }
         IdPlan::Single { .. } => None,
@@ -75,7 +97,11 @@ interface and address, can bind host ports, and can connect to the host's abstra
         );
     }
     let gid5_mapped = matches!(&plan, IdPlan::Full { subgid, .. } if subgid.len() >= 5);
-    let hostname = c.hostname.clone().or_else(|| c.name.clone()).unwrap_or_else(|| "burrow".into());
+    let hostname = c
+        .hostname
+        .clone()
+        .or_else(|| c.name.clone())
+        .unwrap_or_else(|| "burrow".into());
     let spec = ChildSpec {
         rootfs,
         command: c.command.clone(),
@@ -106,11 +132,18 @@ pub fn run(spec: &Spec) -> Result<i32, Error> {
     for s in FORWARDED {
         mask.add(*s);
     }
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).ctx(|| "sigprocmask".into())?;
-    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ctx(|| "signalfd".into())?;
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
+        .ctx(|| "sigprocmask".into())?;
+    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .ctx(|| "signalfd".into())?;
 
-    let (psock, csock) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-        .ctx(|| "socketpair".into())?;
+    let (psock, csock) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .ctx(|| "socketpair".into())?;
     let mut flags = libc::CLONE_NEWUSER
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWPID
@@ -140,7 +173,11 @@ pub fn run(spec: &Spec) -> Result<i32, Error> {
         }
     };
     drop(csock);
-    let mut container = Container { pid, pidfd, reaped: false };
+    let mut container = Container {
+        pid,
+        pidfd,
+        reaped: false,
+    };
     supervise(&mut container, &plan, helpers.as_ref(), &psock, &sfd)
 }
 
@@ -154,7 +191,8 @@ struct Container {
 
 impl Container {
     fn wait(&mut self) -> Result<i32, Error> {
-        let status = waitpid(nix::unistd::Pid::from_raw(self.pid), None).ctx(|| "waitpid".into())?;
+        let status =
+            waitpid(nix::unistd::Pid::from_raw(self.pid), None).ctx(|| "waitpid".into())?;
         self.reaped = true;
         Ok(match status {
             WaitStatus::Exited(_, code) => code,
@@ -182,7 +220,8 @@ fn supervise(
 ) -> Result<i32, Error> {
     // Safe because the container is our unreaped child: its pid cannot be reused meanwhile.
     ids::write_maps(plan, helpers, c.pid)?;
-    send(sock.as_raw_fd(), &[msg::GO], MsgFlags::empty()).ctx(|| "cannot start the container".into())?;
+    send(sock.as_raw_fd(), &[msg::GO], MsgFlags::empty())
+        .ctx(|| "cannot start the container".into())?;
 
     // Until end-of-file (the exec), the child may send the pty master or an error.
     let mut master: Option<OwnedFd> = None;
@@ -190,8 +229,13 @@ fn supervise(
         let mut buf = [0u8; 4096];
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
         let mut iov = [IoSliceMut::new(&mut buf)];
-        let r = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
-            .ctx(|| "reading from the container".into())?;
+        let r = recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .ctx(|| "reading from the container".into())?;
         let mut got_fd = None;
         if let Ok(cmsgs) = r.cmsgs() {
             for m in cmsgs {
@@ -244,7 +288,11 @@ fn relay(c: &mut Container, master: Option<OwnedFd>, sfd: &SignalFd) -> Result<i
             Err(e) => return Err(err(format!("poll: {e}"))),
             Ok(_) => {}
         }
-        let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+        let ready = |i: usize| {
+            fds.get(i)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| !r.is_empty())
+        };
         let (sig_ready, exited, m_ready, in_ready) = (ready(0), ready(1), ready(2), ready(3));
         drop(fds);
         if sig_ready {
@@ -271,7 +319,10 @@ fn relay(c: &mut Container, master: Option<OwnedFd>, sfd: &SignalFd) -> Result<i
         if exited {
             if let Some(m) = master.as_ref().filter(|_| master_open) {
                 // Drain what the container wrote last.
-                let _ = nix::fcntl::fcntl(m.as_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+                let _ = nix::fcntl::fcntl(
+                    m.as_fd(),
+                    nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+                );
                 while tty::pump(m.as_fd(), stdout.as_fd()) {}
             }
             let code = c.wait()?;

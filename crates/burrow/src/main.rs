@@ -2,12 +2,19 @@
 //! print one error line, exit with the container's status.
 #![forbid(unsafe_code)]
 
-use burrow_config::{CapPolicy, ConfigError, EnvVar, NetMode, RunConfig, Seccomp, Ulimit, User, Volume};
+use burrow_config::{
+    CapPolicy, ConfigError, EnvVar, NetMode, RunConfig, Seccomp, Ulimit, User, Volume,
+};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "burrow", version, about = "Rootless containers for ordinary users", propagate_version = true)]
+#[command(
+    name = "burrow",
+    version,
+    about = "Rootless containers for ordinary users",
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -82,11 +89,17 @@ struct RunArgs {
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
     /// The command to run and its arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
     command: Vec<String>,
 }
 
-fn parse_list<T: std::str::FromStr<Err = ConfigError>>(v: &[String]) -> Result<Vec<T>, ConfigError> {
+fn parse_list<T: std::str::FromStr<Err = ConfigError>>(
+    v: &[String],
+) -> Result<Vec<T>, ConfigError> {
     v.iter().map(|s| s.parse()).collect()
 }
 
@@ -136,7 +149,11 @@ fn init_logging(level: Option<&str>) -> Result<(), String> {
     let level = level.unwrap_or("warn");
     let filter = match level {
         "error" | "warn" | "info" | "debug" | "trace" => level,
-        other => return Err(format!("unknown log level \"{other}\": use error, warn, info, debug or trace")),
+        other => {
+            return Err(format!(
+                "unknown log level \"{other}\": use error, warn, info, debug or trace"
+            ))
+        }
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
