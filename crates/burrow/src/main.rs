@@ -146,9 +146,12 @@ impl RunArgs {
 }
 
 fn init_logging(level: Option<&str>) -> Result<(), String> {
-    let level = level.unwrap_or("warn");
-    let filter = match level {
-        "error" | "warn" | "info" | "debug" | "trace" => level,
+    let filter = match level.unwrap_or("warn") {
+        "error" => tracing::Level::ERROR,
+        "warn" => tracing::Level::WARN,
+        "info" => tracing::Level::INFO,
+        "debug" => tracing::Level::DEBUG,
+        "trace" => tracing::Level::TRACE,
         other => {
             return Err(format!(
                 "unknown log level \"{other}\": use error, warn, info, debug or trace"
@@ -159,7 +162,7 @@ fn init_logging(level: Option<&str>) -> Result<(), String> {
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_max_level(filter)
         .init();
     Ok(())
 }
