@@ -41,9 +41,14 @@ bash tests/install-helpers.sh "$BURROW_TEST_PREFIX"
 ls -l "$BURROW_TEST_PREFIX/bin"
 
 say "unit and integration tests"
-cargo test --workspace --locked -- --test-threads="${BURROW_TEST_THREADS:-4}"
+results=$(mktemp)
+cargo test --workspace --locked -- --test-threads="${BURROW_TEST_THREADS:-4}" 2>&1 | tee "$results"
+[ "${PIPESTATUS[0]}" = 0 ] || { echo "tests failed" >&2; exit 1; }
 
 say "fuzzing (${BURROW_FUZZ_SECONDS:-60} s per target)"
 bash tests/fuzz/run.sh "${BURROW_FUZZ_SECONDS:-60}"
 
 say "all checks passed"
+# One closing line for the whole run: every cargo test binary's counts added up.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$results"
+rm -f "$results"
