@@ -30,7 +30,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -63,7 +63,7 @@ fn invalid(msg: impl Into<String>) -> ConfigError {
 }
 
 /// Network mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum NetMode {
     /// A private network namespace with only loopback up.
@@ -87,7 +87,7 @@ impl std::str::FromStr for NetMode {
 }
 
 /// Where the capability set starts before `cap_add`/`cap_drop`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum CapPolicy {
     /// Everything except the historically dangerous set.
@@ -314,7 +314,7 @@ impl std::str::FromStr for Ulimit {
 }
 
 /// The TOML file, as written (strings are parsed by [`RunConfig::from_file`]).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     rootfs: Option<PathBuf>,
@@ -438,6 +438,55 @@ impl RunConfig {
         })
     }
 
+    /// Renders the settings as a config file that [`RunConfig::from_toml`] reads back the same.
+    pub fn to_toml(&self) -> String {
+        let strings = |v: &[String]| v.to_vec();
+        let f = FileConfig {
+            rootfs: self.rootfs.clone(),
+            command: Some(self.command.clone()),
+            name: self.name.clone(),
+            hostname: self.hostname.clone(),
+            env: self
+                .env
+                .iter()
+                .map(|e| format!("{}={}", e.key, e.value))
+                .collect(),
+            workdir: self.workdir.clone(),
+            user: self.user.map(|u| format!("{}:{}", u.uid, u.gid)),
+            volume: self.volumes.iter().map(ToString::to_string).collect(),
+            read_only: Some(self.read_only),
+            net: Some(self.net),
+            cap_policy: Some(self.cap_policy),
+            cap_add: strings(&self.cap_add),
+            cap_drop: strings(&self.cap_drop),
+            seccomp: Some(match &self.seccomp {
+                Seccomp::Default => "default".to_owned(),
+                Seccomp::Unconfined => "unconfined".to_owned(),
+                Seccomp::Profile(p) => p.display().to_string(),
+            }),
+            ulimit: self
+                .ulimits
+                .iter()
+                .map(|u| {
+                    let v = |n: u64| {
+                        if n == u64::MAX {
+                            "unlimited".to_owned()
+                        } else {
+                            n.to_string()
+                        }
+                    };
+                    format!("{}={}:{}", u.name, v(u.soft), v(u.hard))
+                })
+                .collect(),
+            init: Some(self.init),
+            tty: Some(self.tty),
+            interactive: Some(self.interactive),
+            rm: Some(self.rm),
+            log_level: self.log_level.clone(),
+        };
+        toml::to_string(&f).unwrap_or_default()
+    }
+
     /// Checks what can be checked without touching the system.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.rootfs.is_none() {
@@ -512,6 +561,17 @@ mod tests {
         assert_eq!(c.cap_policy, CapPolicy::Deny);
         assert_eq!(c.seccomp, Seccomp::Unconfined);
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn toml_round_trip() {
+        let mut c = RunConfig::from_toml(
+            "rootfs = \"/r\"\ncommand = [\"/bin/sh\", \"-c\", \"x\"]\nvolume = [\"/a:/b:ro\"]\nuser = \"1000:100\"\nulimit = [\"nofile=10:unlimited\"]\nenv = [\"A=1\"]\nseccomp = \"/p.toml\"\ncap_add = [\"net_raw\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        c.tty = true;
+        assert_eq!(RunConfig::from_toml(&c.to_toml(), "again").unwrap(), c);
     }
 
     #[test]

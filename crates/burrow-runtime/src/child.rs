@@ -36,6 +36,9 @@ pub(crate) struct ChildSpec {
     pub interactive: bool,
     pub single_map: bool,
     pub gid5_mapped: bool,
+    /// Where stdout and stderr go when not a terminal (a detached container's log pipe);
+    /// `None` keeps the caller's.
+    pub output: Option<OwnedFd>,
 }
 
 /// Messages on the sync socket.
@@ -50,7 +53,12 @@ pub(crate) mod msg {
 
 /// Entry point in the child. Never returns.
 pub(crate) fn main(spec: &ChildSpec, sock: OwnedFd) -> ! {
-    let e = match setup_and_exec(spec, &sock) {
+    report(setup_and_exec(spec, &sock), &sock)
+}
+
+/// Sends the error of a failed setup to the parent and exits with its code.
+pub(crate) fn report(r: Result<Never, Error>, sock: &OwnedFd) -> ! {
+    let e = match r {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -61,7 +69,7 @@ pub(crate) fn main(spec: &ChildSpec, sock: OwnedFd) -> ! {
     burrow_sys::rt::exit_now(e.code)
 }
 
-enum Never {}
+pub(crate) enum Never {}
 
 fn setup_and_exec(spec: &ChildSpec, sock: &OwnedFd) -> Result<Never, Error> {
     let mut buf = [0u8; 1];
@@ -90,13 +98,26 @@ fn setup_and_exec(spec: &ChildSpec, sock: &OwnedFd) -> Result<Never, Error> {
     if spec.net == NetMode::None {
         burrow_sys::rt::loopback_up().ctx(|| "cannot bring up the loopback interface".into())?;
     }
+    enter_command(spec, sock)
+}
+
+/// From a process already inside every namespace of the container (pid 1 after its setup,
+/// or a `burrow exec` process): session, terminal, limits, environment, working directory,
+/// capabilities, user, no_new_privs, seccomp, descriptors, exec.
+pub(crate) fn enter_command(spec: &ChildSpec, sock: &OwnedFd) -> Result<Never, Error> {
     // A new session: the container never shares the caller's controlling terminal.
     nix::unistd::setsid().ctx(|| "setsid".into())?;
     if spec.tty {
         setup_tty(sock)?;
-    } else if !spec.interactive {
-        let null = std::fs::File::open("/dev/null").ctx(|| "/dev/null".into())?;
-        nix::unistd::dup2_stdin(null.as_fd()).ctx(|| "dup2".into())?;
+    } else {
+        if !spec.interactive {
+            let null = std::fs::File::open("/dev/null").ctx(|| "/dev/null".into())?;
+            nix::unistd::dup2_stdin(null.as_fd()).ctx(|| "dup2".into())?;
+        }
+        if let Some(out) = &spec.output {
+            nix::unistd::dup2_stdout(out.as_fd()).ctx(|| "dup2".into())?;
+            nix::unistd::dup2_stderr(out.as_fd()).ctx(|| "dup2".into())?;
+        }
     }
     for u in &spec.ulimits {
         set_ulimit(u)?;

@@ -72,7 +72,12 @@ impl IdPlan {
 
     /// Host uid of container uid `inner`, if mapped.
     pub fn host_uid(&self, inner: u32) -> Option<u64> {
-        self.lines(false)
+        self.host_id(inner, false)
+    }
+
+    /// Host id of container id `inner` in the uid (`gid = false`) or gid map, if mapped.
+    pub fn host_id(&self, inner: u32, gid: bool) -> Option<u64> {
+        self.lines(gid)
             .into_iter()
             .find(|(i, _, c)| u64::from(inner) >= *i && u64::from(inner) < i + c)
             .map(|(i, o, _)| o + (u64::from(inner) - i))

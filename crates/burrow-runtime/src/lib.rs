@@ -11,9 +11,13 @@
 
 pub mod caps;
 mod child;
+pub mod exec;
 pub mod ids;
+pub mod lifecycle;
+pub mod monitor;
 mod mount;
 mod run;
+pub mod state;
 mod tty;
 
 pub use run::{run, Spec};

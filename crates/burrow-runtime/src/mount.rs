@@ -12,7 +12,7 @@ use burrow_sys::rt::{mount_attr, mount_setattr};
 use burrow_sys::{openat2, resolve};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{mkdirat, Mode};
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path};
 
@@ -257,43 +257,96 @@ fn relative(p: &Path) -> Result<String, Error> {
     })
 }
 
-/// Opens (creating if missing) a path inside the rootfs, resolving it as if the rootfs were /.
+/// Opens (creating what is missing) a path inside the rootfs, resolving it as if the rootfs
+/// were `/`: one component at a time, `..` stops at the root, symlinks are read and followed
+/// within the root (absolute ones restart from it), missing components are created where the
+/// resolution leads (so a dangling symlink gets its target created inside the rootfs).
 fn open_in_root(root: BorrowedFd<'_>, rel: &str, dir: bool) -> Result<OwnedFd, Error> {
-    match open_path(root, rel, false, RESOLVE_IN_ROOT) {
-        Ok(fd) => return Ok(fd),
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-        Err(e) => return Err(err(format!("cannot open /{rel} in the rootfs: {e}"))),
-    }
-    let (parent, last) = match rel.rsplit_once('/') {
-        Some((p, l)) => (open_in_root(root, p, true)?, l.to_owned()),
-        None => (
-            open_path(root, ".", true, 0).ctx(|| "rootfs".into())?,
-            rel.to_owned(),
-        ),
-    };
-    // The parent was resolved inside the root; the new entry is created in it, by name.
-    let pfd = reopen_dir(&parent)?;
-    if dir {
-        mkdirat(pfd.as_fd(), last.as_str(), Mode::from_bits_truncate(0o755))
-            .ctx(|| format!("cannot create /{rel} in the rootfs"))?;
-    } else {
-        let c = cstr(&last)?;
-        drop(
-            openat2(
-                Some(pfd.as_fd()),
-                &c,
-                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY,
-                resolve::BENEATH,
-            )
-            .ctx(|| format!("cannot create /{rel} in the rootfs"))?,
+    use nix::sys::stat::{fstatat, SFlag};
+    let fail = |e: &dyn std::fmt::Display| err(format!("cannot open /{rel} in the rootfs: {e}"));
+    let mut todo: std::collections::VecDeque<String> = rel
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .map(str::to_owned)
+        .collect();
+    // The directories walked so far; ".." pops one, never past the root.
+    let mut stack: Vec<OwnedFd> = Vec::new();
+    let mut cur = open_path(root, ".", true, 0).map_err(|e| fail(&e))?;
+    let mut links = 0;
+    while let Some(comp) = todo.pop_front() {
+        let last = todo.is_empty();
+        if comp == ".." {
+            cur = match stack.pop() {
+                Some(up) => up,
+                None => open_path(root, ".", true, 0).map_err(|e| fail(&e))?,
+            };
+            continue;
+        }
+        let c = cstr(&comp)?;
+        let stat = fstatat(
+            cur.as_fd(),
+            c.as_c_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
         );
+        match stat {
+            Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK => {
+                links += 1;
+                if links > 40 {
+                    return Err(fail(&"too many levels of symbolic links"));
+                }
+                let target =
+                    nix::fcntl::readlinkat(cur.as_fd(), c.as_c_str()).map_err(|e| fail(&e))?;
+                let target = target.to_string_lossy().into_owned();
+                if target.starts_with('/') {
+                    stack.clear();
+                    cur = open_path(root, ".", true, 0).map_err(|e| fail(&e))?;
+                }
+                for (i, t) in target
+                    .split('/')
+                    .filter(|t| !t.is_empty() && *t != ".")
+                    .enumerate()
+                {
+                    todo.insert(i, t.to_owned());
+                }
+            }
+            Ok(_) => {
+                let next = open_path(
+                    cur.as_fd(),
+                    &comp,
+                    !last,
+                    resolve::BENEATH | resolve::NO_SYMLINKS,
+                )
+                .map_err(|e| fail(&e))?;
+                stack.push(std::mem::replace(&mut cur, next));
+            }
+            Err(nix::errno::Errno::ENOENT) => {
+                if last && !dir {
+                    drop(
+                        openat2(
+                            Some(cur.as_fd()),
+                            &c,
+                            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY,
+                            resolve::BENEATH,
+                        )
+                        .map_err(|e| fail(&e))?,
+                    );
+                } else {
+                    mkdirat(cur.as_fd(), c.as_c_str(), Mode::from_bits_truncate(0o755))
+                        .map_err(|e| fail(&e))?;
+                }
+                let next = open_path(
+                    cur.as_fd(),
+                    &comp,
+                    !last,
+                    resolve::BENEATH | resolve::NO_SYMLINKS,
+                )
+                .map_err(|e| fail(&e))?;
+                stack.push(std::mem::replace(&mut cur, next));
+            }
+            Err(e) => return Err(fail(&e)),
+        }
     }
-    open_path(root, rel, false, RESOLVE_IN_ROOT).ctx(|| format!("cannot open /{rel} in the rootfs"))
-}
-
-fn reopen_dir(fd: &OwnedFd) -> Result<OwnedFd, Error> {
-    let c: &CStr = c".";
-    openat2(Some(fd.as_fd()), c, libc::O_PATH | libc::O_DIRECTORY, 0).ctx(|| "reopen".into())
+    Ok(cur)
 }
 
 fn bind_volume(root: BorrowedFd<'_>, v: &Volume) -> Result<(), Error> {

@@ -34,7 +34,7 @@ const FORWARDED: &[Signal] = &[
     Signal::SIGCONT,
 ];
 
-fn prepare(c: &RunConfig) -> Result<(ChildSpec, IdPlan, Option<ids::Helpers>), Error> {
+pub(crate) fn prepare(c: &RunConfig) -> Result<(ChildSpec, IdPlan, Option<ids::Helpers>), Error> {
     c.validate().map_err(|e| err(e.to_string()))?;
     let rootfs_arg = c.rootfs.clone().unwrap_or_default();
     let rootfs = std::fs::canonicalize(&rootfs_arg).map_err(|e| {
@@ -97,6 +97,24 @@ interface and address, can bind host ports, and can connect to the host's abstra
         );
     }
     let gid5_mapped = matches!(&plan, IdPlan::Full { subgid, .. } if subgid.len() >= 5);
+    if let Some(u) = c.user {
+        for (id, gid) in [(u.uid, false), (u.gid, true)] {
+            if plan.host_id(id, gid).is_none() {
+                let top = plan
+                    .lines(gid)
+                    .iter()
+                    .map(|(i, _, n)| i + n)
+                    .max()
+                    .unwrap_or(1)
+                    - 1;
+                return Err(err(format!(
+                    "{} {id} is not mapped in the container (its {}s are 0 to {top}): choose another -u",
+                    if gid { "gid" } else { "uid" },
+                    if gid { "gid" } else { "uid" }
+                )));
+            }
+        }
+    }
     let hostname = c
         .hostname
         .clone()
@@ -120,6 +138,7 @@ interface and address, can bind host ports, and can connect to the host's abstra
         interactive: c.interactive || c.tty,
         single_map: matches!(plan, IdPlan::Single { .. }),
         gid5_mapped,
+        output: None,
     };
     Ok((spec, plan, helpers))
 }
@@ -127,16 +146,39 @@ interface and address, can bind host ports, and can connect to the host's abstra
 /// Runs a container to completion and returns the exit status `burrow` should end with.
 pub fn run(spec: &Spec) -> Result<i32, Error> {
     let (cspec, plan, helpers) = prepare(&spec.config)?;
+    let sfd = block_signals()?;
+    let mut started = start(&cspec, &plan, helpers.as_ref())?;
+    relay(&mut started.container, started.master.take(), &sfd, true)
+}
 
+/// Blocks the signals burrow relays and returns a descriptor that reads them. (Blocked
+/// before the clone, so none is lost; the container resets its mask before exec.)
+pub(crate) fn block_signals() -> Result<SignalFd, Error> {
     let mut mask = SigSet::empty();
     for s in FORWARDED {
         mask.add(*s);
     }
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
         .ctx(|| "sigprocmask".into())?;
-    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .ctx(|| "signalfd".into())?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .ctx(|| "signalfd".into())
+}
 
+/// A container whose command has been exec'd.
+#[derive(Debug)]
+pub(crate) struct Started {
+    pub container: Container,
+    /// The pty master, with `-t`.
+    pub master: Option<OwnedFd>,
+}
+
+/// Clones the container's pid 1 into new namespaces, maps its ids, releases it and waits
+/// until its command is exec'd (or its setup failed: then the error, and nothing is left).
+pub(crate) fn start(
+    cspec: &ChildSpec,
+    plan: &IdPlan,
+    helpers: Option<&ids::Helpers>,
+) -> Result<Started, Error> {
     let (psock, csock) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -157,8 +199,7 @@ pub fn run(spec: &Spec) -> Result<i32, Error> {
     let (pid, pidfd) = match burrow_sys::rt::clone_fork(flags) {
         Ok(burrow_sys::rt::Forked::Child) => {
             drop(psock);
-            drop(sfd);
-            child::main(&cspec, csock)
+            child::main(cspec, csock)
         }
         Ok(burrow_sys::rt::Forked::Parent { pid, pidfd }) => (pid, pidfd),
         Err(e) => {
@@ -173,57 +214,22 @@ pub fn run(spec: &Spec) -> Result<i32, Error> {
         }
     };
     drop(csock);
-    let mut container = Container {
+    let container = Container {
         pid,
         pidfd,
         reaped: false,
     };
-    supervise(&mut container, &plan, helpers.as_ref(), &psock, &sfd)
-}
-
-/// The container's pid 1 as seen from the caller. Killed and reaped on drop unless already
-/// reaped, so no failure path leaves a process behind.
-struct Container {
-    pid: i32,
-    pidfd: OwnedFd,
-    reaped: bool,
-}
-
-impl Container {
-    fn wait(&mut self) -> Result<i32, Error> {
-        let status =
-            waitpid(nix::unistd::Pid::from_raw(self.pid), None).ctx(|| "waitpid".into())?;
-        self.reaped = true;
-        Ok(match status {
-            WaitStatus::Exited(_, code) => code,
-            WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
-            _ => 125,
-        })
-    }
-}
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        if !self.reaped {
-            let _ = burrow_sys::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
-            let _ = waitpid(nix::unistd::Pid::from_raw(self.pid), None);
-        }
-    }
-}
-
-fn supervise(
-    c: &mut Container,
-    plan: &IdPlan,
-    helpers: Option<&ids::Helpers>,
-    sock: &OwnedFd,
-    sfd: &SignalFd,
-) -> Result<i32, Error> {
     // Safe because the container is our unreaped child: its pid cannot be reused meanwhile.
-    ids::write_maps(plan, helpers, c.pid)?;
-    send(sock.as_raw_fd(), &[msg::GO], MsgFlags::empty())
+    ids::write_maps(plan, helpers, container.pid)?;
+    send(psock.as_raw_fd(), &[msg::GO], MsgFlags::empty())
         .ctx(|| "cannot start the container".into())?;
+    let master = await_exec(&psock)?;
+    Ok(Started { container, master })
+}
 
-    // Until end-of-file (the exec), the child may send the pty master or an error.
+/// Reads the sync socket until end-of-file (the exec): the child may first send the pty
+/// master, or an error.
+pub(crate) fn await_exec(sock: &OwnedFd) -> Result<Option<OwnedFd>, Error> {
     let mut master: Option<OwnedFd> = None;
     loop {
         let mut buf = [0u8; 4096];
@@ -248,7 +254,7 @@ fn supervise(
         }
         let n = r.bytes;
         if n == 0 {
-            break;
+            return Ok(master);
         }
         match buf[0] {
             msg::TTY => master = got_fd,
@@ -260,10 +266,48 @@ fn supervise(
             _ => return Err(err("unexpected message from the container")),
         }
     }
-    relay(c, master, sfd)
 }
 
-fn relay(c: &mut Container, master: Option<OwnedFd>, sfd: &SignalFd) -> Result<i32, Error> {
+/// The container's pid 1 as seen from its parent. Killed and reaped on drop unless already
+/// reaped, so no failure path leaves a process behind.
+#[derive(Debug)]
+pub(crate) struct Container {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    pub reaped: bool,
+}
+
+impl Container {
+    pub(crate) fn wait(&mut self) -> Result<i32, Error> {
+        let status =
+            waitpid(nix::unistd::Pid::from_raw(self.pid), None).ctx(|| "waitpid".into())?;
+        self.reaped = true;
+        Ok(match status {
+            WaitStatus::Exited(_, code) => code,
+            WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+            _ => 125,
+        })
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = burrow_sys::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
+            let _ = waitpid(nix::unistd::Pid::from_raw(self.pid), None);
+        }
+    }
+}
+
+/// Relays signals (and with a pty, the terminal) until the container exits; returns its
+/// status. `stdio` false: the pty is not connected to our stdin/stdout (nothing to relay).
+pub(crate) fn relay(
+    c: &mut Container,
+    master: Option<OwnedFd>,
+    sfd: &SignalFd,
+    stdio: bool,
+) -> Result<i32, Error> {
+    let master = master.filter(|_| stdio);
     let _raw = master.as_ref().map(|_| tty::RawMode::enter());
     if let Some(m) = &master {
         tty::sync_winsize(m.as_fd());

@@ -46,7 +46,12 @@ pub fn clone_fork(flags: u64) -> io::Result<Forked> {
     let args = CloneArgs {
         flags: flags | libc::CLONE_PIDFD as u64,
         pidfd: &mut pidfd as *mut libc::c_int as u64,
-        exit_signal: libc::SIGCHLD as u64,
+        // clone3 refuses an exit signal with CLONE_PARENT: the child then inherits ours.
+        exit_signal: if flags & libc::CLONE_PARENT as u64 != 0 {
+            0
+        } else {
+            libc::SIGCHLD as u64
+        },
         ..CloneArgs::default()
     };
     // SAFETY: clone3 without a stack behaves like fork: the child resumes here on a copy of

@@ -24,6 +24,99 @@ struct Cli {
 enum Command {
     /// Run a command in a new container.
     Run(RunArgs),
+    /// Create a container (started later with `burrow start`).
+    Create(RunArgs),
+    /// Start a created or stopped container.
+    Start {
+        /// Attach to it (its terminal with -t, else its output) until it exits.
+        #[arg(short, long)]
+        attach: bool,
+        /// Container name.
+        name: String,
+    },
+    /// List containers.
+    #[command(alias = "ps")]
+    Ls {
+        /// Include stopped and created containers.
+        #[arg(short, long)]
+        all: bool,
+        /// Output format: table or json.
+        #[arg(long, default_value = "table", value_name = "table|json")]
+        format: String,
+    },
+    /// Run a command in a running container.
+    Exec {
+        /// Keep stdin open.
+        #[arg(short, long)]
+        interactive: bool,
+        /// Allocate a terminal.
+        #[arg(short, long)]
+        tty: bool,
+        /// Set an environment variable (NAME=VALUE); repeatable.
+        #[arg(short, long = "env", value_name = "NAME=VALUE")]
+        env: Vec<String>,
+        /// Working directory.
+        #[arg(short, long, value_name = "DIR")]
+        workdir: Option<String>,
+        /// User (numeric UID[:GID]).
+        #[arg(short, long, value_name = "UID[:GID]")]
+        user: Option<String>,
+        /// Container name.
+        name: String,
+        /// Command and arguments.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            required = true,
+            value_name = "COMMAND"
+        )]
+        command: Vec<String>,
+    },
+    /// Connect the terminal to a running container started with -t (detach: ctrl-p ctrl-q).
+    Attach {
+        /// Container name.
+        name: String,
+    },
+    /// Print the output of a detached container.
+    Logs {
+        /// Keep printing new output until the container stops.
+        #[arg(short, long)]
+        follow: bool,
+        /// Container name.
+        name: String,
+    },
+    /// Stop a container: SIGTERM, then SIGKILL after a timeout.
+    Stop {
+        /// Seconds to wait before SIGKILL.
+        #[arg(short = 't', long = "time", default_value_t = 10, value_name = "SECS")]
+        time: u64,
+        /// Container names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Send a signal to a container's main process.
+    Kill {
+        /// Signal name or number.
+        #[arg(short, long, default_value = "KILL", value_name = "SIG")]
+        signal: String,
+        /// Container names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove containers.
+    Rm {
+        /// Kill running containers first.
+        #[arg(short, long)]
+        force: bool,
+        /// Container names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Show a container's configuration and state as JSON.
+    Inspect {
+        /// Container name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -37,6 +130,9 @@ struct RunArgs {
     /// Remove the container when it exits (nothing is kept for a foreground run).
     #[arg(long)]
     rm: bool,
+    /// Run in the background under a monitor and print the container's name.
+    #[arg(short, long)]
+    detach: bool,
     /// Keep stdin open and connected to the container.
     #[arg(short, long)]
     interactive: bool,
@@ -167,28 +263,135 @@ fn init_logging(level: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
+type Res = Result<i32, burrow_runtime::Error>;
+
+fn fail(msg: impl std::fmt::Display) -> burrow_runtime::Error {
+    burrow_runtime::Error {
+        code: 125,
+        msg: msg.to_string(),
+    }
+}
+
+fn each(names: &[String], f: impl Fn(&str) -> Result<(), burrow_runtime::Error>) -> Res {
+    let mut code = 0;
+    for n in names {
+        match f(n) {
+            Ok(()) => println!("{n}"),
+            Err(e) => {
+                eprintln!("burrow: {}", e.msg);
+                code = e.code;
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn dispatch(cmd: Command) -> Res {
+    use burrow_runtime::{exec, lifecycle, monitor};
+    match cmd {
+        Command::Run(args) => {
+            let detach = args.detach;
+            let config = args.merge().map_err(fail)?;
+            init_logging(config.log_level.as_deref()).map_err(fail)?;
+            if detach {
+                if config.interactive && !config.tty {
+                    return Err(fail(
+                        "-d with -i but without -t: a detached container has no stdin to read",
+                    ));
+                }
+                let name = monitor::run_detached(config)?;
+                println!("{name}");
+                Ok(0)
+            } else {
+                burrow_runtime::run(&burrow_runtime::Spec { config })
+            }
+        }
+        Command::Create(args) => {
+            let config = args.merge().map_err(fail)?;
+            init_logging(config.log_level.as_deref()).map_err(fail)?;
+            println!("{}", monitor::create(config)?);
+            Ok(0)
+        }
+        Command::Start { attach, name } => {
+            monitor::start(&name)?;
+            if !attach {
+                println!("{name}");
+                return Ok(0);
+            }
+            let tty = burrow_runtime::state::Dir::open(&name)?.read()?.tty;
+            if tty {
+                Ok(monitor::attach(&name)?.unwrap_or(0))
+            } else {
+                lifecycle::logs(&name, true)?;
+                let st = burrow_runtime::state::Dir::open(&name).and_then(|d| d.current());
+                Ok(st.ok().and_then(|s| s.exit_code).unwrap_or(0))
+            }
+        }
+        Command::Ls { all, format } => {
+            let rows = lifecycle::list(all)?;
+            match format.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&rows).map_err(fail)?),
+                "table" => print!("{}", lifecycle::table(&rows)),
+                other => {
+                    return Err(fail(format!(
+                        "unknown format \"{other}\": use table or json"
+                    )))
+                }
+            }
+            Ok(0)
+        }
+        Command::Exec {
+            interactive,
+            tty,
+            env,
+            workdir,
+            user,
+            name,
+            command,
+        } => {
+            let env = env
+                .iter()
+                .map(|e| e.parse::<EnvVar>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(fail)?;
+            let user = user.map(|u| u.parse::<User>()).transpose().map_err(fail)?;
+            exec::exec(
+                &name,
+                exec::ExecOptions {
+                    command,
+                    env,
+                    workdir,
+                    user,
+                    tty,
+                    interactive,
+                },
+            )
+        }
+        Command::Attach { name } => Ok(monitor::attach(&name)?.unwrap_or(0)),
+        Command::Logs { follow, name } => lifecycle::logs(&name, follow).map(|()| 0),
+        Command::Stop { time, names } => each(&names, |n| {
+            lifecycle::stop(n, std::time::Duration::from_secs(time))
+        }),
+        Command::Kill { signal, names } => {
+            let sig = lifecycle::parse_signal(&signal)?;
+            each(&names, |n| lifecycle::kill(n, sig))
+        }
+        Command::Rm { force, names } => each(&names, |n| lifecycle::remove(n, force)),
+        Command::Inspect { name } => {
+            println!("{}", lifecycle::inspect(&name)?);
+            Ok(0)
+        }
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
-    let code = match cli.command {
-        Command::Run(args) => match args.merge() {
-            Err(e) => {
-                eprintln!("burrow: {e}");
-                125
-            }
-            Ok(config) => match init_logging(config.log_level.as_deref()) {
-                Err(e) => {
-                    eprintln!("burrow: {e}");
-                    125
-                }
-                Ok(()) => match burrow_runtime::run(&burrow_runtime::Spec { config }) {
-                    Ok(code) => code,
-                    Err(e) => {
-                        eprintln!("burrow: {}", e.msg);
-                        e.code
-                    }
-                },
-            },
-        },
+    let code = match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("burrow: {}", e.msg);
+            e.code
+        }
     };
     std::process::exit(code)
 }

@@ -115,7 +115,7 @@ fn run(kind: IdKind, caller: Caller, args: &[String], audit: &Audit) -> Result<(
     let users = passwd::parse(&passwd_text);
     let me = match passwd::by_uid(&users, caller.uid) {
         Some(e) => e.clone(),
-        None => lookup_elsewhere(caller.uid)?,
+        None => lookup_elsewhere(kind, caller.uid, &privilege)?,
     };
     // /etc/login.defs matters only when the caller runs with another group than its login group.
     let aux_ok = caller.gid == me.gid || {
@@ -253,18 +253,38 @@ fn run(kind: IdKind, caller: Caller, args: &[String], audit: &Audit) -> Result<(
 }
 
 /// Users that /etc/passwd does not list (LDAP, SSSD, ...) are looked up by running
-/// `getent passwd UID`, never by loading NSS modules into this process. The child runs as the
-/// caller: no_new_privs is set and its uid is not 0, so exec leaves it no capability.
-fn lookup_elsewhere(uid: u32) -> Result<passwd::PasswdEntry, Refusal> {
+/// `getent passwd UID`, never by loading NSS modules into this process. The child must not be
+/// under the caller's control (a ptrace of it could forge the answer), so it runs as the
+/// overflow id `nobody` in the one id this helper may change (uid for newuidmap, gid for
+/// newgidmap): ptrace needs both the uid and the gid to match. Exec leaves it no capability
+/// (no_new_privs, not root).
+fn lookup_elsewhere(
+    kind: IdKind,
+    uid: u32,
+    privilege: &setuid::Privilege,
+) -> Result<passwd::PasswdEntry, Refusal> {
+    use std::os::unix::process::CommandExt;
+    const NOBODY: u32 = 65534;
     let none = || refuse!("cannot determine your user name: uid {uid} has no passwd entry");
-    if uid == 0 {
+    if uid == 0 || uid == NOBODY {
         return Err(none());
     }
-    let out = std::process::Command::new("/usr/bin/getent")
-        .args(["passwd", &uid.to_string()])
+    let mut cmd = std::process::Command::new("/usr/bin/getent");
+    cmd.args(["passwd", &uid.to_string()])
         .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
+        .stderr(std::process::Stdio::null());
+    let cap = match kind {
+        IdKind::Uid => {
+            cmd.uid(NOBODY);
+            cap::SETUID
+        }
+        IdKind::Gid => {
+            cmd.gid(NOBODY);
+            cap::SETGID
+        }
+    };
+    let out = privilege
+        .raise(cap::mask(&[cap]), || cmd.output())?
         .map_err(|_| none())?;
     let text = String::from_utf8_lossy(&out.stdout);
     match passwd::parse(&text).into_iter().find(|e| e.uid == uid) {

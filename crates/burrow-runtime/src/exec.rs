@@ -1,0 +1,246 @@
+//! `burrow exec`: a new process inside every namespace of a running container, with the
+//! container's capability set, seccomp filter and no_new_privs.
+//!
+//! The caller forks a helper that makes itself non-dumpable (nothing in the container can
+//! ptrace it or open its descriptors), joins all namespaces at once through the pid 1's pidfd
+//! (which also resets its root and working directory to the container's: no host directory
+//! stays reachable, the CVE-2016-9962 / CVE-2024-21626 class), becomes the container's root,
+//! and clones the command's process with CLONE_PARENT, so that the caller is its parent and
+//! it is born inside the container's pid namespace. From there it follows the same path as the
+//! container's pid 1 (`child::enter_command`).
+
+use crate::child::{self, msg, ChildSpec};
+use crate::run::{block_signals, relay, Container};
+use crate::state::{Dir, Status};
+use crate::{caps, err, Ctx, Error};
+use burrow_config::{EnvVar, NetMode, Seccomp, User};
+use nix::sched::CloneFlags;
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+/// What `burrow exec` runs.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    /// Command and arguments.
+    pub command: Vec<String>,
+    /// Extra environment (after the container's).
+    pub env: Vec<EnvVar>,
+    /// Working directory (default: the container's).
+    pub workdir: Option<String>,
+    /// User (default: the container's).
+    pub user: Option<User>,
+    /// Allocate a terminal.
+    pub tty: bool,
+    /// Keep stdin open.
+    pub interactive: bool,
+}
+
+/// The pidfd message from the helper to the caller.
+const PIDFD: u8 = b'P';
+
+/// Runs a command in a running container; returns its exit status.
+pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
+    if opts.command.is_empty() {
+        return Err(err("no command: give the command to run in the container"));
+    }
+    let dir = Dir::open(name)?;
+    let st = dir.current()?;
+    if st.status != Status::Running {
+        return Err(err(format!("container {name} is not running")));
+    }
+    let pid = st
+        .pid
+        .ok_or_else(|| err(format!("container {name} is not running")))?;
+    let target = burrow_sys::pidfd_open(pid).ctx(|| format!("container {name} is not running"))?;
+    if !st.container_alive() {
+        return Err(err(format!("container {name} is not running")));
+    }
+    let config = dir.config()?;
+    let seccomp = match &config.seccomp {
+        Seccomp::Unconfined => None,
+        Seccomp::Default => {
+            Some(burrow_seccomp::default_program().map_err(|e| err(format!("seccomp: {e}")))?)
+        }
+        Seccomp::Profile(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| err(format!("seccomp profile {}: {e}", p.display())))?;
+            Some(
+                burrow_seccomp::profile_program(&text)
+                    .map_err(|e| err(format!("seccomp profile {}: {e}", p.display())))?,
+            )
+        }
+    };
+    let mut env = config.env.clone();
+    env.extend(opts.env.iter().cloned());
+    let spec = ChildSpec {
+        rootfs: Default::default(),
+        command: opts.command.clone(),
+        hostname: config
+            .hostname
+            .clone()
+            .or(config.name.clone())
+            .unwrap_or_else(|| "burrow".into()),
+        env,
+        workdir: opts
+            .workdir
+            .clone()
+            .or(config.workdir.clone())
+            .unwrap_or_else(|| "/".into()),
+        user: opts.user.or(config.user).unwrap_or_default(),
+        volumes: Vec::new(),
+        read_only: config.read_only,
+        net: config.net,
+        caps: caps::resolve(config.cap_policy, &config.cap_add, &config.cap_drop)?,
+        seccomp,
+        ulimits: config.ulimits.clone(),
+        init: false,
+        tty: opts.tty,
+        interactive: opts.interactive || opts.tty,
+        single_map: st.uid_map.len() == 1,
+        gid5_mapped: false,
+        output: None,
+    };
+    let sfd = block_signals()?;
+    let (psock, csock) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .ctx(|| "socketpair".into())?;
+    let helper = match burrow_sys::rt::clone_fork(0).ctx(|| "fork".into())? {
+        burrow_sys::rt::Forked::Child => {
+            drop(psock);
+            child::report(join_and_spawn(&spec, &target, &csock), &csock)
+        }
+        burrow_sys::rt::Forked::Parent { pid, pidfd } => Container {
+            pid,
+            pidfd,
+            reaped: false,
+        },
+    };
+    drop(csock);
+    drop(target);
+    let (master, pidfd) = match await_messages(&psock) {
+        Ok(v) => v,
+        Err(e) => {
+            drop(helper);
+            return Err(e);
+        }
+    };
+    let mut helper = helper;
+    let _ = helper.wait();
+    let pidfd = pidfd.ok_or_else(|| err("the exec helper did not report its process"))?;
+    let cpid = pid_of(&pidfd).ok_or_else(|| err("cannot find the exec'd process"))?;
+    let mut proc_ = Container {
+        pid: cpid,
+        pidfd,
+        reaped: false,
+    };
+    relay(&mut proc_, master, &sfd, true)
+}
+
+/// In the helper: join, become root of the container, spawn the command's process.
+fn join_and_spawn(
+    spec: &ChildSpec,
+    target: &OwnedFd,
+    sock: &OwnedFd,
+) -> Result<child::Never, Error> {
+    burrow_sys::set_dumpable(false).ctx(|| "PR_SET_DUMPABLE".into())?;
+    let mut flags = CloneFlags::CLONE_NEWUSER
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWCGROUP;
+    if spec.net == NetMode::None {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    nix::sched::setns(target.as_fd(), flags)
+        .ctx(|| "cannot join the container's namespaces".into())?;
+    setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+        .ctx(|| "setresgid(0)".into())?;
+    if !spec.single_map {
+        setgroups(&[]).ctx(|| "setgroups".into())?;
+    }
+    setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+        .ctx(|| "setresuid(0)".into())?;
+    let flags = u64::try_from(libc::CLONE_PARENT).map_err(|_| err("clone flags"))?;
+    match burrow_sys::rt::clone_fork(flags)
+        .ctx(|| "cannot create the process in the container".into())?
+    {
+        burrow_sys::rt::Forked::Child => child::enter_command(spec, sock),
+        burrow_sys::rt::Forked::Parent { pidfd, .. } => {
+            let fds = [pidfd.as_raw_fd()];
+            let cmsg = [ControlMessage::ScmRights(&fds)];
+            sendmsg::<()>(
+                sock.as_raw_fd(),
+                &[IoSlice::new(&[PIDFD])],
+                &cmsg,
+                MsgFlags::empty(),
+                None,
+            )
+            .ctx(|| "cannot pass the process to burrow".into())?;
+            burrow_sys::rt::exit_now(0)
+        }
+    }
+}
+
+/// Reads until end-of-file: the process's pidfd, maybe a pty master, or an error.
+fn await_messages(sock: &OwnedFd) -> Result<(Option<OwnedFd>, Option<OwnedFd>), Error> {
+    let (mut master, mut pidfd) = (None, None);
+    loop {
+        let mut buf = [0u8; 4096];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let r = recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .ctx(|| "reading from the container".into())?;
+        let mut got = None;
+        if let Ok(cmsgs) = r.cmsgs() {
+            for m in cmsgs {
+                if let ControlMessageOwned::ScmRights(fds) = m {
+                    for fd in fds {
+                        got = Some(burrow_sys::rt::take_received_fd(fd));
+                    }
+                }
+            }
+        }
+        let n = r.bytes;
+        if n == 0 {
+            return Ok((master, pidfd));
+        }
+        match buf[0] {
+            PIDFD => pidfd = got,
+            msg::TTY => master = got,
+            msg::ERROR if n >= 2 => {
+                // The process failed before exec: reap it (we are its parent).
+                if let Some(p) = pidfd.as_ref().and_then(pid_of) {
+                    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(p), None);
+                }
+                return Err(Error {
+                    code: i32::from(buf[1]),
+                    msg: String::from_utf8_lossy(&buf[2..n]).into_owned(),
+                });
+            }
+            _ => return Err(err("unexpected message from the container")),
+        }
+    }
+}
+
+/// The pid (in our pid namespace) behind a pidfd.
+fn pid_of(fd: &OwnedFd) -> Option<i32> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("Pid:")?.trim().parse().ok())
+        .filter(|p: &i32| *p > 0)
+}

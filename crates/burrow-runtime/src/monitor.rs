@@ -1,0 +1,529 @@
+//! Detached containers: one small monitor process per container (like conmon or LXC's
+//! monitor). It is the container's parent: it holds the pty (with `-t`), writes the output to
+//! a size-bounded log, serves `burrow attach`, reaps the container and records its exit
+//! status. It runs in its own session, so closing the terminal does not touch it; if it is
+//! killed, the container dies with it (parent-death signal) and `burrow ls` shows the truth.
+
+use crate::run::{self, block_signals, prepare};
+use crate::state::{self, Dir, State, Status};
+use crate::{err, tty, Ctx, Error};
+use burrow_config::RunConfig;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::fs;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+
+/// Default size of a log file before it is rotated (one old file is kept).
+pub const LOG_MAX: u64 = 1024 * 1024;
+
+/// Attach protocol, client to monitor: frames of `[kind, len_hi, len_lo, payload...]`.
+pub(crate) mod frame {
+    /// Terminal input.
+    pub const INPUT: u8 = b'i';
+    /// Window size: rows and columns, big-endian u16 each.
+    pub const WINSIZE: u8 = b'w';
+}
+
+/// `burrow create`: records a container without starting it. Returns its name.
+pub fn create(mut config: RunConfig) -> Result<String, Error> {
+    config.validate().map_err(|e| err(e.to_string()))?;
+    // Everything that can be checked now is (rootfs, capabilities, seccomp, helpers).
+    prepare(&config)?;
+    let name = match &config.name {
+        Some(n) => n.clone(),
+        None => state::random_name(),
+    };
+    config.name = Some(name.clone());
+    let dir = Dir::create(&name)?;
+    let made = (|| {
+        state::write_config(&dir, &config.to_toml())?;
+        dir.write(&State {
+            name: name.clone(),
+            status: Status::Created,
+            command: config.command.clone(),
+            created: state::now(),
+            started: None,
+            finished: None,
+            exit_code: None,
+            pid: None,
+            pid_start: None,
+            monitor_pid: None,
+            monitor_start: None,
+            tty: config.tty,
+            rm: config.rm,
+            uid_map: Vec::new(),
+            gid_map: Vec::new(),
+        })
+    })();
+    if let Err(e) = made {
+        let _ = dir.remove();
+        return Err(e);
+    }
+    Ok(name)
+}
+
+/// `burrow run -d`: create and start; on failure nothing is left.
+pub fn run_detached(config: RunConfig) -> Result<String, Error> {
+    let name = create(config)?;
+    if let Err(e) = start(&name) {
+        if let Ok(d) = Dir::open(&name) {
+            let _ = d.remove();
+        }
+        return Err(e);
+    }
+    Ok(name)
+}
+
+/// `burrow start`: starts a created (or stopped) container under a new monitor and returns
+/// once its command runs.
+pub fn start(name: &str) -> Result<(), Error> {
+    let dir = Dir::open(name)?;
+    let st = dir.current()?;
+    if st.status == Status::Running {
+        return Err(err(format!("container {name} is already running")));
+    }
+    let config = dir.config()?;
+    let (cspec, plan, helpers) = prepare(&config)?;
+    let (ready_r, ready_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
+    match burrow_sys::rt::clone_fork(0).ctx(|| "fork".into())? {
+        burrow_sys::rt::Forked::Child => {
+            drop(ready_r);
+            let code = match monitor(&dir, cspec, &plan, helpers.as_ref(), ready_w, config.rm) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            };
+            burrow_sys::rt::exit_now(code)
+        }
+        burrow_sys::rt::Forked::Parent { .. } => {
+            drop(ready_w);
+            let mut answer = String::new();
+            let _ = fs::File::from(ready_r).read_to_string(&mut answer);
+            match answer.strip_prefix("OK") {
+                Some(_) => Ok(()),
+                None if answer.is_empty() => {
+                    Err(err(format!("the monitor of {name} died while starting it")))
+                }
+                None => Err(Error {
+                    code: 125,
+                    msg: answer,
+                }),
+            }
+        }
+    }
+}
+
+/// The monitor's life. Reports "OK" or the error on `ready` once the command runs.
+fn monitor(
+    dir: &Dir,
+    mut cspec: crate::child::ChildSpec,
+    plan: &crate::ids::IdPlan,
+    helpers: Option<&crate::ids::Helpers>,
+    ready: OwnedFd,
+    rm: bool,
+) -> Result<(), Error> {
+    let mut ready = Some(fs::File::from(ready));
+    let fail = |ready: &mut Option<fs::File>, e: Error| -> Error {
+        if let Some(mut r) = ready.take() {
+            let _ = r.write_all(e.msg.as_bytes());
+        }
+        e
+    };
+    // Our own session, no terminal, stdio on /dev/null: the caller's terminal can go away.
+    let _ = nix::unistd::setsid();
+    if let Ok(null) = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        let _ = nix::unistd::dup2_stdin(null.as_fd());
+        let _ = nix::unistd::dup2_stdout(null.as_fd());
+        let _ = nix::unistd::dup2_stderr(null.as_fd());
+    }
+    let sfd = block_signals().map_err(|e| fail(&mut ready, e))?;
+    let mut out_r = None;
+    if !cspec.tty {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| fail(&mut ready, err(format!("pipe: {e}"))))?;
+        cspec.output = Some(w);
+        out_r = Some(r);
+    }
+    let mut started = run::start(&cspec, plan, helpers).map_err(|e| fail(&mut ready, e))?;
+    // Only the container may hold the write end now, so its exit closes the pipe.
+    drop(cspec.output.take());
+    let out: Option<OwnedFd> = out_r.or(started.master.take());
+    let me = i32::try_from(std::process::id()).unwrap_or(0);
+    let pid = started.container.pid;
+    let st = dir
+        .update(|st| {
+            st.status = Status::Running;
+            st.started = Some(state::now());
+            st.finished = None;
+            st.exit_code = None;
+            st.pid = Some(pid);
+            st.pid_start = state::start_time(pid);
+            st.monitor_pid = Some(me);
+            st.monitor_start = state::start_time(me);
+            st.uid_map = plan.lines(false);
+            st.gid_map = plan.lines(true);
+        })
+        .map_err(|e| fail(&mut ready, e))?;
+    let listener = if st.tty {
+        let path = dir.file("attach.sock");
+        let _ = fs::remove_file(&path);
+        let l = UnixListener::bind(&path)
+            .map_err(|e| fail(&mut ready, err(format!("attach socket: {e}"))))?;
+        let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o600));
+        let _ = l.set_nonblocking(true);
+        Some(l)
+    } else {
+        None
+    };
+    if let Some(mut r) = ready.take() {
+        let _ = r.write_all(b"OK");
+    }
+    let mut log = LogFile::open(dir.file("ctr.log"), LOG_MAX)?;
+    let code = serve(
+        &mut started.container,
+        out.as_ref(),
+        st.tty,
+        listener.as_ref(),
+        &sfd,
+        &mut log,
+    );
+    let _ = fs::remove_file(dir.file("attach.sock"));
+    let _ = dir.update(|st| {
+        st.status = Status::Stopped;
+        st.finished = Some(state::now());
+        st.exit_code = code.as_ref().ok().copied();
+    });
+    if rm {
+        let _ = dir.clone().remove();
+    }
+    code.map(drop)
+}
+
+struct Client {
+    stream: UnixStream,
+    inbuf: Vec<u8>,
+}
+
+/// The monitor's loop: output to the log and attached clients, client input to the pty,
+/// signals to the container, until it exits.
+fn serve(
+    c: &mut run::Container,
+    out: Option<&OwnedFd>,
+    is_tty: bool,
+    listener: Option<&UnixListener>,
+    sfd: &nix::sys::signalfd::SignalFd,
+    log: &mut LogFile,
+) -> Result<i32, Error> {
+    let mut clients: Vec<Client> = Vec::new();
+    let mut out_open = out.is_some();
+    loop {
+        let mut fds = vec![
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(c.pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        let out_idx = fds.len();
+        if let Some(o) = out.filter(|_| out_open) {
+            fds.push(PollFd::new(o.as_fd(), PollFlags::POLLIN));
+        }
+        let l_idx = fds.len();
+        if let Some(l) = listener {
+            fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
+        }
+        let c_idx = fds.len();
+        for cl in &clients {
+            fds.push(PollFd::new(cl.stream.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(err(format!("poll: {e}"))),
+            Ok(_) => {}
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        if ready[0] {
+            while let Ok(Some(info)) = sfd.read_signal() {
+                let sig = i32::try_from(info.ssi_signo).unwrap_or(0);
+                // The monitor has no terminal: SIGHUP and SIGWINCH mean nothing to it.
+                if sig != libc::SIGCHLD && sig != libc::SIGHUP && sig != libc::SIGWINCH && sig != 0
+                {
+                    let _ = burrow_sys::pidfd_send_signal(c.pidfd.as_fd(), sig);
+                }
+            }
+        }
+        if let Some(o) = out.filter(|_| out_open && ready.get(out_idx) == Some(&true)) {
+            out_open = copy_out(o, log, &mut clients);
+        }
+        if let Some(l) = listener.filter(|_| ready.get(l_idx) == Some(&true)) {
+            while let Ok((s, _)) = l.accept() {
+                let _ = s.set_nonblocking(true);
+                clients.push(Client {
+                    stream: s,
+                    inbuf: Vec::new(),
+                });
+            }
+        }
+        let mut keep = Vec::with_capacity(clients.len());
+        for (i, mut cl) in clients.drain(..).enumerate() {
+            if ready.get(c_idx + i) == Some(&true) && !client_input(&mut cl, out.filter(|_| is_tty))
+            {
+                continue;
+            }
+            keep.push(cl);
+        }
+        clients = keep;
+        if ready[1] {
+            if let Some(o) = out.filter(|_| out_open) {
+                let _ = nix::fcntl::fcntl(
+                    o.as_fd(),
+                    nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+                );
+                while copy_out(o, log, &mut clients) {}
+            }
+            return c.wait();
+        }
+    }
+}
+
+/// Output of the container to the log and the clients; false at end of file.
+fn copy_out(o: &OwnedFd, log: &mut LogFile, clients: &mut Vec<Client>) -> bool {
+    let mut buf = [0u8; 16 * 1024];
+    match nix::unistd::read(o.as_fd(), &mut buf) {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            log.write(&buf[..n]);
+            clients.retain_mut(|cl| cl.stream.write_all(&buf[..n]).is_ok());
+            true
+        }
+    }
+}
+
+/// Input frames of one client; false when it is gone.
+fn client_input(cl: &mut Client, master: Option<&OwnedFd>) -> bool {
+    let mut buf = [0u8; 4096];
+    match cl.stream.read(&mut buf) {
+        Ok(0) => return false,
+        Ok(n) => cl.inbuf.extend_from_slice(&buf[..n]),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+        Err(_) => return false,
+    }
+    while cl.inbuf.len() >= 3 {
+        let len = usize::from(u16::from_be_bytes([cl.inbuf[1], cl.inbuf[2]]));
+        if cl.inbuf.len() < 3 + len {
+            break;
+        }
+        let payload: Vec<u8> = cl.inbuf[3..3 + len].to_vec();
+        let kind = cl.inbuf[0];
+        cl.inbuf.drain(..3 + len);
+        let Some(m) = master else { continue };
+        match kind {
+            frame::INPUT => {
+                let _ = nix::unistd::write(m.as_fd(), &payload);
+            }
+            frame::WINSIZE if payload.len() == 4 => {
+                let ws = libc::winsize {
+                    ws_row: u16::from_be_bytes([payload[0], payload[1]]),
+                    ws_col: u16::from_be_bytes([payload[2], payload[3]]),
+                    ws_xpixel: 0,
+                    ws_ypixel: 0,
+                };
+                let _ = burrow_sys::rt::set_winsize(m.as_fd(), &ws);
+            }
+            _ => {}
+        }
+    }
+    true
+}
+
+/// A log file that never grows past `max`: when full it becomes `NAME.1` (replacing the
+/// previous one) and a new file starts.
+pub(crate) struct LogFile {
+    path: std::path::PathBuf,
+    file: Option<fs::File>,
+    size: u64,
+    max: u64,
+}
+
+impl LogFile {
+    pub(crate) fn open(path: std::path::PathBuf, max: u64) -> Result<LogFile, Error> {
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .ctx(|| format!("cannot open {}", path.display()))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(LogFile {
+            path,
+            file: Some(file),
+            size,
+            max,
+        })
+    }
+
+    pub(crate) fn write(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            if self.size >= self.max {
+                let mut old = self.path.clone().into_os_string();
+                old.push(".1");
+                let _ = fs::rename(&self.path, &old);
+                self.file = fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)
+                    .ok();
+                self.size = 0;
+            }
+            let room = usize::try_from(self.max - self.size)
+                .unwrap_or(usize::MAX)
+                .max(1);
+            let (now, rest) = data.split_at(data.len().min(room));
+            if let Some(f) = &mut self.file {
+                let _ = f.write_all(now);
+            }
+            self.size += now.len() as u64;
+            data = rest;
+        }
+    }
+}
+
+/// `burrow attach`: connects the terminal to a running container started with `-t`.
+/// ctrl-p ctrl-q detaches. Returns the container's exit status if it ends while attached,
+/// or None on detach.
+pub fn attach(name: &str) -> Result<Option<i32>, Error> {
+    let dir = Dir::open(name)?;
+    let st = dir.current()?;
+    if st.status != Status::Running {
+        return Err(err(format!("container {name} is not running")));
+    }
+    if !st.tty {
+        return Err(err(format!("container {name} has no terminal (start it with -t to attach; use burrow logs -f {name} for its output)")));
+    }
+    let mut s =
+        UnixStream::connect(dir.file("attach.sock")).ctx(|| format!("cannot attach to {name}"))?;
+    let sfd = block_signals()?;
+    let _raw = tty::RawMode::enter();
+    let send_winsize = |s: &mut UnixStream| {
+        if let Ok(ws) = burrow_sys::rt::get_winsize(std::io::stdin().as_fd()) {
+            let mut f = vec![frame::WINSIZE, 0, 4];
+            f.extend_from_slice(&ws.ws_row.to_be_bytes());
+            f.extend_from_slice(&ws.ws_col.to_be_bytes());
+            let _ = s.write_all(&f);
+        }
+    };
+    send_winsize(&mut s);
+    let stdin = std::io::stdin();
+    let mut stdout = std::io::stdout();
+    let mut pending_ctrl_p = false;
+    let mut stdin_open = true;
+    loop {
+        let mut fds = vec![
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(s.as_fd(), PollFlags::POLLIN),
+        ];
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        if let Err(e) = poll(&mut fds, PollTimeout::NONE) {
+            if e == nix::errno::Errno::EINTR {
+                continue;
+            }
+            return Err(err(format!("poll: {e}")));
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        if ready[0] {
+            while let Ok(Some(info)) = sfd.read_signal() {
+                if i32::try_from(info.ssi_signo) == Ok(libc::SIGWINCH) {
+                    send_winsize(&mut s);
+                }
+            }
+        }
+        if ready[1] {
+            let mut buf = [0u8; 16 * 1024];
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    drop(_raw);
+                    // The container ended: wait for the monitor to record its status.
+                    for _ in 0..100 {
+                        let st = dir.current()?;
+                        if st.status != Status::Running {
+                            return Ok(Some(st.exit_code.unwrap_or(125)));
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    return Ok(Some(125));
+                }
+                Ok(n) => {
+                    let _ = stdout.write_all(&buf[..n]);
+                    let _ = stdout.flush();
+                }
+            }
+        }
+        if ready.get(2) == Some(&true) {
+            let mut buf = [0u8; 4096];
+            let n = match nix::unistd::read(stdin.as_fd(), &mut buf) {
+                Ok(0) | Err(_) => {
+                    stdin_open = false;
+                    continue;
+                }
+                Ok(n) => n,
+            };
+            let mut data = Vec::with_capacity(n + 1);
+            for &b in &buf[..n] {
+                if pending_ctrl_p {
+                    pending_ctrl_p = false;
+                    if b == 0x11 {
+                        drop(_raw);
+                        eprintln!("\r\nburrow: detached from {name}");
+                        return Ok(None);
+                    }
+                    data.push(0x10);
+                }
+                if b == 0x10 {
+                    pending_ctrl_p = true;
+                } else {
+                    data.push(b);
+                }
+            }
+            for chunk in data.chunks(u16::MAX as usize) {
+                let len = u16::try_from(chunk.len()).unwrap_or(u16::MAX).to_be_bytes();
+                let mut f = vec![frame::INPUT, len[0], len[1]];
+                f.extend_from_slice(chunk);
+                if s.write_all(&f).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_rotation_bounds_size() {
+        let d = std::env::temp_dir().join(format!("burrow-log-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        let mut l = LogFile::open(d.join("ctr.log"), 100).unwrap();
+        for _ in 0..25 {
+            l.write(b"0123456789");
+        }
+        let cur = fs::metadata(d.join("ctr.log")).unwrap().len();
+        let old = fs::metadata(d.join("ctr.log.1")).unwrap().len();
+        assert_eq!((old, cur), (100, 50));
+        fs::remove_dir_all(&d).unwrap();
+    }
+}

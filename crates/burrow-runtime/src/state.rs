@@ -1,0 +1,347 @@
+//! Container state on disk, per user: `$XDG_RUNTIME_DIR/burrow/<name>/` (or
+//! `/tmp/burrow-<uid>/<name>/` when XDG_RUNTIME_DIR is unset), mode 0700, holding
+//! `state.json` (written atomically), `config.toml`, `lock` (flock, one writer at a time),
+//! `ctr.log` (+ `ctr.log.1`) and, with a terminal, `attach.sock`.
+//!
+//! The files say what was last recorded; [`State::refresh`] checks it against the kernel
+//! (pid plus start time, so a reused pid is never mistaken for the container), so `ls` shows
+//! the truth even after the monitor or the container was SIGKILLed.
+
+use crate::{err, Ctx, Error};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// Lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Created, never started (or not yet).
+    Created,
+    /// Running.
+    Running,
+    /// Exited (exit code known or not).
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+/// What `state.json` holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// Container name.
+    pub name: String,
+    /// Last known status.
+    pub status: Status,
+    /// Command and arguments.
+    pub command: Vec<String>,
+    /// Creation time (seconds since the epoch).
+    pub created: u64,
+    /// Start time.
+    pub started: Option<u64>,
+    /// Exit time.
+    pub finished: Option<u64>,
+    /// Exit status (None while running, or when the monitor died and it is unknown).
+    pub exit_code: Option<i32>,
+    /// Host pid of the container's pid 1.
+    pub pid: Option<i32>,
+    /// Its start time in clock ticks since boot (/proc/PID/stat field 22).
+    pub pid_start: Option<u64>,
+    /// Host pid of the monitor.
+    pub monitor_pid: Option<i32>,
+    /// Its start time.
+    pub monitor_start: Option<u64>,
+    /// Whether the container has a terminal (attach works).
+    pub tty: bool,
+    /// Remove the container when it exits.
+    pub rm: bool,
+    /// uid map lines (inside, host, count).
+    pub uid_map: Vec<(u64, u64, u64)>,
+    /// gid map lines.
+    pub gid_map: Vec<(u64, u64, u64)>,
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Start time of a process (clock ticks after boot), if it exists.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}
+
+/// Is `pid` still the process that started at `start`?
+pub fn same_process(pid: Option<i32>, start: Option<u64>) -> bool {
+    match (pid, start) {
+        (Some(p), Some(s)) => start_time(p) == Some(s),
+        _ => false,
+    }
+}
+
+impl State {
+    /// Corrects a `running` record whose processes are gone: the monitor records the exit
+    /// status itself, so a dead monitor means the status is unknown.
+    pub fn refresh(&mut self) -> bool {
+        if self.status != Status::Running {
+            return false;
+        }
+        let monitor = same_process(self.monitor_pid, self.monitor_start);
+        let container = same_process(self.pid, self.pid_start);
+        if monitor || container {
+            return false;
+        }
+        self.status = Status::Stopped;
+        self.exit_code = None;
+        self.finished.get_or_insert_with(now);
+        true
+    }
+
+    /// Is the container's pid 1 alive?
+    pub fn container_alive(&self) -> bool {
+        same_process(self.pid, self.pid_start)
+    }
+}
+
+/// Checks a container name: 1-64 of `[A-Za-z0-9_.-]`, starting with a letter or digit.
+pub fn check_name(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(err(format!(
+            "invalid container name \"{name}\": use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        )))
+    }
+}
+
+/// A random default name.
+pub fn random_name() -> String {
+    let mut b = [0u8; 4];
+    let _ =
+        fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b));
+    format!("burrow-{:02x}{:02x}{:02x}{:02x}", b[0], b[1], b[2], b[3])
+}
+
+/// The per-user state root, created 0700 if missing and checked to be ours and private.
+pub fn root() -> Result<PathBuf, Error> {
+    let uid = nix::unistd::getuid().as_raw();
+    let base = match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        Some(d)
+            if d.is_absolute()
+                && fs::metadata(&d)
+                    .map(|m| m.is_dir() && m.uid() == uid)
+                    .unwrap_or(false) =>
+        {
+            d.join("burrow")
+        }
+        _ => PathBuf::from(format!("/tmp/burrow-{uid}")),
+    };
+    match fs::DirBuilder::new().mode(0o700).create(&base) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(err(format!(
+                "cannot create the state directory {}: {e}",
+                base.display()
+            )))
+        }
+    }
+    let md = fs::symlink_metadata(&base).ctx(|| format!("cannot stat {}", base.display()))?;
+    if !md.is_dir() || md.uid() != uid || md.mode() & 0o077 != 0 {
+        return Err(err(format!(
+            "the state directory {} is not a private directory of yours (it must be a directory, owned by uid {uid}, mode 0700): remove it or set XDG_RUNTIME_DIR",
+            base.display()
+        )));
+    }
+    Ok(base)
+}
+
+/// One container's directory.
+#[derive(Debug, Clone)]
+pub struct Dir {
+    /// Container name.
+    pub name: String,
+    /// Its directory.
+    pub path: PathBuf,
+}
+
+impl Dir {
+    /// An existing container.
+    pub fn open(name: &str) -> Result<Dir, Error> {
+        check_name(name)?;
+        let path = root()?.join(name);
+        if !path.join("state.json").is_file() {
+            return Err(Error {
+                code: 125,
+                msg: format!("no such container: {name} (see burrow ls --all)"),
+            });
+        }
+        Ok(Dir {
+            name: name.to_owned(),
+            path,
+        })
+    }
+
+    /// A new container: its directory is created atomically (the name is taken or not).
+    pub fn create(name: &str) -> Result<Dir, Error> {
+        check_name(name)?;
+        let path = root()?.join(name);
+        match fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => Ok(Dir { name: name.to_owned(), path }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(err(format!(
+                "a container named {name} already exists: remove it (burrow rm {name}) or choose another name"
+            ))),
+            Err(e) => Err(err(format!("cannot create {}: {e}", path.display()))),
+        }
+    }
+
+    /// Every container of this user.
+    pub fn all() -> Result<Vec<Dir>, Error> {
+        let root = root()?;
+        let mut v: Vec<Dir> = fs::read_dir(&root)
+            .ctx(|| format!("cannot list {}", root.display()))?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("state.json").is_file())
+            .map(|e| Dir {
+                name: e.file_name().to_string_lossy().into_owned(),
+                path: e.path(),
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
+
+    /// Takes the container's lock (blocking) for the life of the returned guard.
+    pub fn lock(&self) -> Result<nix::fcntl::Flock<fs::File>, Error> {
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(self.path.join("lock"))
+            .ctx(|| format!("cannot open the lock of {}", self.name))?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| err(format!("cannot lock {}: {e}", self.name)))
+    }
+
+    /// Reads the recorded state.
+    pub fn read(&self) -> Result<State, Error> {
+        let text = fs::read_to_string(self.path.join("state.json"))
+            .ctx(|| format!("cannot read the state of {}", self.name))?;
+        serde_json::from_str(&text)
+            .map_err(|e| err(format!("the state of {} is corrupt: {e}", self.name)))
+    }
+
+    /// Writes the state atomically (temporary file, fsync, rename).
+    pub fn write(&self, st: &State) -> Result<(), Error> {
+        let tmp = self.path.join(".state.json.tmp");
+        let text =
+            serde_json::to_string_pretty(st).map_err(|e| err(format!("serializing state: {e}")))?;
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&tmp)
+            .ctx(|| format!("cannot write the state of {}", self.name))?;
+        f.write_all(text.as_bytes()).ctx(|| "write".into())?;
+        f.sync_data().ctx(|| "fsync".into())?;
+        fs::rename(&tmp, self.path.join("state.json")).ctx(|| "rename".into())
+    }
+
+    /// Reads, lets `f` change, writes back, all under the lock.
+    pub fn update(&self, f: impl FnOnce(&mut State)) -> Result<State, Error> {
+        let _g = self.lock()?;
+        let mut st = self.read()?;
+        f(&mut st);
+        self.write(&st)?;
+        Ok(st)
+    }
+
+    /// The state with [`State::refresh`] applied (and saved if it changed).
+    pub fn current(&self) -> Result<State, Error> {
+        let _g = self.lock()?;
+        let mut st = self.read()?;
+        if st.refresh() {
+            self.write(&st)?;
+        }
+        Ok(st)
+    }
+
+    /// The saved configuration.
+    pub fn config(&self) -> Result<burrow_config::RunConfig, Error> {
+        burrow_config::RunConfig::from_file(&self.path.join("config.toml"))
+            .map_err(|e| err(e.to_string()))
+    }
+
+    /// Path of a file in the directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Removes the directory and everything in it.
+    pub fn remove(self) -> Result<(), Error> {
+        fs::remove_dir_all(&self.path).ctx(|| format!("cannot remove {}", self.path.display()))
+    }
+}
+
+/// Writes the saved configuration of a new container.
+pub fn write_config(dir: &Dir, text: &str) -> Result<(), Error> {
+    let mut f = fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(dir.file("config.toml"))
+        .ctx(|| "cannot write config.toml".into())?;
+    f.write_all(text.as_bytes())
+        .ctx(|| "write config.toml".into())
+}
+
+/// Returns `p` if it is inside `dir` (for messages).
+pub fn shown(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(check_name("web-1.a_b").is_ok());
+        for bad in ["", "-x", ".x", "a/b", "a b", &"x".repeat(65), ".."] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+        assert!(random_name().starts_with("burrow-"));
+    }
+
+    #[test]
+    fn own_start_time() {
+        let me = i32::try_from(std::process::id()).unwrap();
+        let t = start_time(me).unwrap();
+        assert!(same_process(Some(me), Some(t)));
+        assert!(!same_process(Some(me), Some(t + 1)));
+    }
+}
