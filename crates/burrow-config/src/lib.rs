@@ -23,6 +23,7 @@
 //! tty = false
 //! interactive = false
 //! log_level = "warn"
+//! idmap = "shared"             # shared | auto | auto:SIZE
 //! ```
 //!
 //! Scalars given on the command line replace the file's; lists given on the command line are
@@ -138,6 +139,44 @@ impl std::str::FromStr for Seccomp {
             }
             path => Seccomp::Profile(PathBuf::from(path)),
         })
+    }
+}
+
+/// How the container's ids are mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdMap {
+    /// Container 0 is the caller, 1..N the caller's whole first subordinate range (shared by
+    /// all the caller's containers).
+    #[default]
+    Shared,
+    /// A slice of the subordinate range of its own (default 65536 ids), never shared by two
+    /// running containers; container 0 is the slice's first id.
+    Auto(Option<u32>),
+}
+
+impl std::str::FromStr for IdMap {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s {
+            "shared" => Ok(IdMap::Shared),
+            "auto" => Ok(IdMap::Auto(None)),
+            _ => match s.strip_prefix("auto:").map(str::parse::<u32>) {
+                Some(Ok(n)) if n >= 1 => Ok(IdMap::Auto(Some(n))),
+                _ => Err(invalid(format!(
+                    "idmap \"{s}\": use shared, auto or auto:SIZE (SIZE >= 1)"
+                ))),
+            },
+        }
+    }
+}
+
+impl fmt::Display for IdMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdMap::Shared => f.write_str("shared"),
+            IdMap::Auto(None) => f.write_str("auto"),
+            IdMap::Auto(Some(n)) => write!(f, "auto:{n}"),
+        }
     }
 }
 
@@ -342,6 +381,7 @@ struct FileConfig {
     interactive: Option<bool>,
     rm: Option<bool>,
     log_level: Option<String>,
+    idmap: Option<String>,
 }
 
 /// Everything `burrow run` needs, after the file and the flags are merged.
@@ -387,6 +427,8 @@ pub struct RunConfig {
     pub rm: bool,
     /// Log level.
     pub log_level: Option<String>,
+    /// Id mapping mode.
+    pub idmap: IdMap,
 }
 
 fn parse_all<T: std::str::FromStr<Err = ConfigError>>(v: &[String]) -> Result<Vec<T>, ConfigError> {
@@ -435,6 +477,7 @@ impl RunConfig {
             interactive: f.interactive.unwrap_or(false),
             rm: f.rm.unwrap_or(false),
             log_level: f.log_level,
+            idmap: f.idmap.map(|s| s.parse()).transpose()?.unwrap_or_default(),
         })
     }
 
@@ -483,6 +526,7 @@ impl RunConfig {
             interactive: Some(self.interactive),
             rm: Some(self.rm),
             log_level: self.log_level.clone(),
+            idmap: Some(self.idmap.to_string()),
         };
         toml::to_string(&f).unwrap_or_default()
     }
@@ -613,5 +657,12 @@ mod tests {
         assert!("files=1".parse::<Ulimit>().is_err());
         assert!("bogus".parse::<NetMode>().is_err());
         assert!("".parse::<Seccomp>().is_err());
+        assert_eq!("auto".parse::<IdMap>().unwrap(), IdMap::Auto(None));
+        assert_eq!(
+            "auto:1000".parse::<IdMap>().unwrap(),
+            IdMap::Auto(Some(1000))
+        );
+        assert!("auto:0".parse::<IdMap>().is_err());
+        assert!("own".parse::<IdMap>().is_err());
     }
 }

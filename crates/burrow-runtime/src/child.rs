@@ -39,6 +39,8 @@ pub(crate) struct ChildSpec {
     /// Where stdout and stderr go when not a terminal (a detached container's log pipe);
     /// `None` keeps the caller's.
     pub output: Option<OwnedFd>,
+    /// Id mapping mode.
+    pub idmap: burrow_config::IdMap,
 }
 
 /// Messages on the sync socket.

@@ -104,6 +104,7 @@ pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
         single_map: st.uid_map.len() == 1,
         gid5_mapped: false,
         output: None,
+        idmap: config.idmap,
     };
     let sfd = block_signals()?;
     let (psock, csock) = socketpair(

@@ -44,6 +44,15 @@ pub enum IdPlan {
         /// Subordinate gids.
         subgid: Range,
     },
+    /// `--idmap auto`: container 0..size are a slice of the subordinate ranges of its own.
+    Slice {
+        /// First host uid.
+        uid_start: u64,
+        /// First host gid.
+        gid_start: u64,
+        /// Number of ids.
+        size: u64,
+    },
     /// Only container 0 = the caller (no subordinate range).
     Single {
         /// Caller uid.
@@ -66,6 +75,11 @@ impl IdPlan {
                 let (own, r) = if gid { (*g, subgid) } else { (*uid, subuid) };
                 vec![(0, u64::from(own), 1), (1, r.start, r.len())]
             }
+            IdPlan::Slice {
+                uid_start,
+                gid_start,
+                size,
+            } => vec![(0, if gid { *gid_start } else { *uid_start }, *size)],
             IdPlan::Single { uid, gid: g } => vec![(0, u64::from(if gid { *g } else { *uid }), 1)],
         }
     }
@@ -212,7 +226,7 @@ chown root:root {0} && chmod 4755 {0}   (or: setcap {cap}+ep {0})",
 /// Writes the container's maps. `pid` is our own unreaped child, so it cannot be reused.
 pub fn write_maps(plan: &IdPlan, helpers: Option<&Helpers>, pid: i32) -> Result<(), Error> {
     match (plan, helpers) {
-        (IdPlan::Full { .. }, Some(h)) => {
+        (IdPlan::Full { .. } | IdPlan::Slice { .. }, Some(h)) => {
             let args = |gid: bool| -> Vec<String> {
                 let mut v = vec![pid.to_string()];
                 for (i, o, c) in plan.lines(gid) {
@@ -244,7 +258,10 @@ pub fn write_maps(plan: &IdPlan, helpers: Option<&Helpers>, pid: i32) -> Result<
             }
             Ok(())
         }
-        _ => {
+        (IdPlan::Full { .. } | IdPlan::Slice { .. }, None) => {
+            Err(err("internal error: a full id map needs the helpers"))
+        }
+        (IdPlan::Single { .. }, _) => {
             // One id each: allowed without privilege (setgroups must be denied first).
             let lines = |gid: bool| {
                 plan.lines(gid)
@@ -264,6 +281,99 @@ pub fn write_maps(plan: &IdPlan, helpers: Option<&Helpers>, pid: i32) -> Result<
     }
 }
 
+/// One `--idmap auto` slice in use.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Slot {
+    uid_start: u64,
+    gid_start: u64,
+    size: u64,
+    pid: i32,
+    pid_start: u64,
+    name: String,
+}
+
+/// Picks the first slice of `size` ids (at the same offset in the uid and gid ranges) that
+/// no live holder uses. `in_use` are (offset, size) of live slices.
+fn free_offset(len: u64, size: u64, in_use: &[(u64, u64)]) -> Option<u64> {
+    let mut off = 0;
+    while off + size <= len {
+        match in_use.iter().find(|(o, s)| off < o + s && *o < off + size) {
+            None => return Some(off),
+            // Jump past the blocking slice, keeping slices aligned to `size`.
+            Some((o, s)) => off = (o + s).div_ceil(size) * size,
+        }
+    }
+    None
+}
+
+/// `--idmap auto[:SIZE]`: gives the container `holder` (its pid 1) a slice of the caller's
+/// ranges that no other running container holds, recorded in `idmaps.json` under a lock.
+pub fn allocate(
+    plan: &IdPlan,
+    size: Option<u32>,
+    holder: i32,
+    name: &str,
+) -> Result<IdPlan, Error> {
+    let IdPlan::Full { subuid, subgid, .. } = plan else {
+        return Err(err(
+            "--idmap auto needs a subordinate id range: ask your admin (sudo burrow admin add-user USER)",
+        ));
+    };
+    let len = subuid.len().min(subgid.len());
+    let size = u64::from(size.unwrap_or(65_536));
+    if size > len {
+        return Err(err(format!(
+            "your subordinate ranges have {len} ids, too few for --idmap auto with {size} ids per container: use --idmap auto:SIZE with a smaller SIZE, or ask your admin for more (sudo burrow admin add-user USER --count {})",
+            size * 10
+        )));
+    }
+    let root = crate::state::root()?;
+    let lockf = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(root.join("idmaps.lock"))
+        .ctx(|| "cannot open the id map lock".into())?;
+    let _lock = nix::fcntl::Flock::lock(lockf, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| err(format!("cannot lock the id map registry: {e}")))?;
+    let path = root.join("idmaps.json");
+    let mut slots: Vec<Slot> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    slots.retain(|s| crate::state::same_process(Some(s.pid), Some(s.pid_start)));
+    let in_use: Vec<(u64, u64)> = slots
+        .iter()
+        .filter(|s| s.uid_start >= subuid.start && s.gid_start >= subgid.start)
+        .map(|s| (s.uid_start - subuid.start, s.size))
+        .collect();
+    let Some(off) = free_offset(len, size, &in_use) else {
+        return Err(err(format!(
+            "no free slice of {size} ids left in your subordinate range ({} running containers use --idmap auto): stop one, use a smaller auto:SIZE, or ask your admin for a bigger range",
+            in_use.len()
+        )));
+    };
+    let pid_start = crate::state::start_time(holder).ok_or_else(|| err("the container exited"))?;
+    let slice = IdPlan::Slice {
+        uid_start: subuid.start + off,
+        gid_start: subgid.start + off,
+        size,
+    };
+    slots.push(Slot {
+        uid_start: subuid.start + off,
+        gid_start: subgid.start + off,
+        size,
+        pid: holder,
+        pid_start,
+        name: name.to_owned(),
+    });
+    let tmp = root.join(".idmaps.json.tmp");
+    let text = serde_json::to_string(&slots).map_err(|e| err(format!("idmaps.json: {e}")))?;
+    std::fs::write(&tmp, text).ctx(|| "cannot write idmaps.json".into())?;
+    std::fs::rename(&tmp, &path).ctx(|| "cannot write idmaps.json".into())?;
+    Ok(slice)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,7 +391,25 @@ mod tests {
         assert_eq!(p.host_uid(0), Some(1000));
         assert_eq!(p.host_uid(1000), Some(100_999));
         assert_eq!(p.host_uid(65_537), None);
+        let sl = IdPlan::Slice {
+            uid_start: 200_000,
+            gid_start: 300_000,
+            size: 10,
+        };
+        assert_eq!(sl.lines(false), vec![(0, 200_000, 10)]);
+        assert_eq!(sl.host_id(9, true), Some(300_009));
+        assert_eq!(sl.host_id(10, true), None);
         let s = IdPlan::Single { uid: 5, gid: 6 };
         assert_eq!(s.lines(true), vec![(0, 6, 1)]);
+    }
+
+    #[test]
+    fn slices() {
+        assert_eq!(free_offset(100, 10, &[]), Some(0));
+        assert_eq!(free_offset(100, 10, &[(0, 10), (10, 10)]), Some(20));
+        assert_eq!(free_offset(100, 10, &[(5, 3)]), Some(10));
+        assert_eq!(free_offset(30, 10, &[(0, 10), (10, 10), (20, 10)]), None);
+        assert_eq!(free_offset(25, 10, &[(0, 10), (10, 10)]), None);
+        assert_eq!(free_offset(100, 50, &[(0, 10)]), Some(50));
     }
 }

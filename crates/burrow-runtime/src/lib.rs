@@ -20,7 +20,7 @@ mod run;
 pub mod state;
 mod tty;
 
-pub use run::{run, Spec};
+pub use run::{run, unshare, Spec};
 
 /// A failure with the exit status `burrow` should end with (125: burrow's own error, 126:
 /// command not executable, 127: command not found, as docker and podman do).

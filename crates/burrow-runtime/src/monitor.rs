@@ -166,8 +166,8 @@ fn monitor(
             st.pid_start = state::start_time(pid);
             st.monitor_pid = Some(me);
             st.monitor_start = state::start_time(me);
-            st.uid_map = plan.lines(false);
-            st.gid_map = plan.lines(true);
+            st.uid_map = started.plan.lines(false);
+            st.gid_map = started.plan.lines(true);
         })
         .map_err(|e| fail(&mut ready, e))?;
     let listener = if st.tty {

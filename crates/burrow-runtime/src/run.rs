@@ -4,7 +4,7 @@
 use crate::child::{self, msg, ChildSpec};
 use crate::ids::{self, IdPlan, Me};
 use crate::{caps, err, tty, Ctx, Error};
-use burrow_config::{NetMode, RunConfig, Seccomp, User};
+use burrow_config::{IdMap, NetMode, RunConfig, Seccomp, User};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -78,7 +78,7 @@ pub(crate) fn prepare(c: &RunConfig) -> Result<(ChildSpec, IdPlan, Option<ids::H
         eprintln!("burrow: warning: {w}");
     }
     let helpers = match plan {
-        IdPlan::Full { .. } => {
+        IdPlan::Full { .. } | IdPlan::Slice { .. } => {
             let h = ids::find_helpers()?;
             tracing::debug!(
                 "helpers: {} and {} (found through {})",
@@ -96,11 +96,25 @@ pub(crate) fn prepare(c: &RunConfig) -> Result<(ChildSpec, IdPlan, Option<ids::H
 interface and address, can bind host ports, and can connect to the host's abstract unix sockets (such as systemd's and D-Bus's)"
         );
     }
-    let gid5_mapped = matches!(&plan, IdPlan::Full { subgid, .. } if subgid.len() >= 5);
+    let mut gid5_mapped = matches!(&plan, IdPlan::Full { subgid, .. } if subgid.len() >= 5);
+    // What the container will get: with --idmap auto, a slice (chosen at start).
+    let effective = match (c.idmap, &plan) {
+        (IdMap::Shared, _) => plan.clone(),
+        (IdMap::Auto(_), IdPlan::Single { .. }) => {
+            return Err(err(
+                "--idmap auto needs a subordinate id range: ask your admin (sudo burrow admin add-user USER)",
+            ))
+        }
+        (IdMap::Auto(size), _) => {
+            let size = u64::from(size.unwrap_or(65_536));
+            gid5_mapped = size >= 5;
+            IdPlan::Slice { uid_start: 0, gid_start: 0, size }
+        }
+    };
     if let Some(u) = c.user {
         for (id, gid) in [(u.uid, false), (u.gid, true)] {
-            if plan.host_id(id, gid).is_none() {
-                let top = plan
+            if effective.host_id(id, gid).is_none() {
+                let top = effective
                     .lines(gid)
                     .iter()
                     .map(|(i, _, n)| i + n)
@@ -139,6 +153,7 @@ interface and address, can bind host ports, and can connect to the host's abstra
         single_map: matches!(plan, IdPlan::Single { .. }),
         gid5_mapped,
         output: None,
+        idmap: c.idmap,
     };
     Ok((spec, plan, helpers))
 }
@@ -170,6 +185,8 @@ pub(crate) struct Started {
     pub container: Container,
     /// The pty master, with `-t`.
     pub master: Option<OwnedFd>,
+    /// The id maps it got.
+    pub plan: IdPlan,
 }
 
 /// Clones the container's pid 1 into new namespaces, maps its ids, releases it and waits
@@ -219,12 +236,20 @@ pub(crate) fn start(
         pidfd,
         reaped: false,
     };
+    let plan = match cspec.idmap {
+        IdMap::Auto(size) => ids::allocate(plan, size, container.pid, &cspec.hostname)?,
+        IdMap::Shared => plan.clone(),
+    };
     // Safe because the container is our unreaped child: its pid cannot be reused meanwhile.
-    ids::write_maps(plan, helpers, container.pid)?;
+    ids::write_maps(&plan, helpers, container.pid)?;
     send(psock.as_raw_fd(), &[msg::GO], MsgFlags::empty())
         .ctx(|| "cannot start the container".into())?;
     let master = await_exec(&psock)?;
-    Ok(Started { container, master })
+    Ok(Started {
+        container,
+        master,
+        plan,
+    })
 }
 
 /// Reads the sync socket until end-of-file (the exec): the child may first send the pty
@@ -373,4 +398,86 @@ pub(crate) fn relay(
             return Ok(code);
         }
     }
+}
+
+/// `burrow unshare [CMD...]`: runs a command (default: the user's shell) as root of a user
+/// namespace with the container id map (0 = you, 1..N = your subordinate range), in a private
+/// mount namespace and otherwise on the host, e.g. to fix file ownership in a rootfs.
+pub fn unshare(command: Vec<String>) -> Result<i32, Error> {
+    let me = Me::current();
+    let (plan, warning) = ids::plan(&me)?;
+    if let Some(w) = warning {
+        eprintln!("burrow: warning: {w}");
+    }
+    let helpers = match plan {
+        IdPlan::Single { .. } => None,
+        _ => Some(ids::find_helpers()?),
+    };
+    let command = if command.is_empty() {
+        vec![std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into())]
+    } else {
+        command
+    };
+    let sfd = block_signals()?;
+    let (psock, csock) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .ctx(|| "socketpair".into())?;
+    let flags =
+        u64::try_from(libc::CLONE_NEWUSER | libc::CLONE_NEWNS).map_err(|_| err("clone flags"))?;
+    let (pid, pidfd) = match burrow_sys::rt::clone_fork(flags)
+        .ctx(|| "cannot create a user namespace".into())?
+    {
+        burrow_sys::rt::Forked::Child => {
+            drop(psock);
+            let r = (|| -> Result<child::Never, Error> {
+                let mut buf = [0u8; 1];
+                match nix::sys::socket::recv(csock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                    Ok(1) if buf[0] == msg::GO => {}
+                    _ => burrow_sys::rt::exit_now(125),
+                }
+                let zero = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
+                nix::unistd::setresgid(zero.0, zero.0, zero.0).ctx(|| "setresgid(0)".into())?;
+                if !matches!(plan, IdPlan::Single { .. }) {
+                    nix::unistd::setgroups(&[]).ctx(|| "setgroups".into())?;
+                }
+                nix::unistd::setresuid(zero.1, zero.1, zero.1).ctx(|| "setresuid(0)".into())?;
+                burrow_sys::rt::set_pdeathsig(libc::SIGKILL).ctx(|| "PR_SET_PDEATHSIG".into())?;
+                burrow_sys::rt::reset_signal_dispositions();
+                let _ = nix::sys::signal::sigprocmask(
+                    SigmaskHow::SIG_SETMASK,
+                    Some(&SigSet::empty()),
+                    None,
+                );
+                use std::os::unix::process::CommandExt;
+                let e = std::process::Command::new(&command[0])
+                    .args(&command[1..])
+                    .env("BURROW_UNSHARE", "1")
+                    .exec();
+                Err(Error {
+                    code: if e.kind() == std::io::ErrorKind::NotFound {
+                        127
+                    } else {
+                        126
+                    },
+                    msg: format!("cannot execute {}: {e}", command[0]),
+                })
+            })();
+            child::report(r, &csock)
+        }
+        burrow_sys::rt::Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(csock);
+    let mut c = Container {
+        pid,
+        pidfd,
+        reaped: false,
+    };
+    ids::write_maps(&plan, helpers.as_ref(), pid)?;
+    send(psock.as_raw_fd(), &[msg::GO], MsgFlags::empty()).ctx(|| "cannot start".into())?;
+    await_exec(&psock)?;
+    relay(&mut c, None, &sfd, true)
 }

@@ -117,6 +117,17 @@ enum Command {
         /// Container name.
         name: String,
     },
+    /// Run a command (default: your shell) as root of a user namespace with your container id
+    /// map, e.g. to fix file ownership in a rootfs.
+    Unshare {
+        /// Command and arguments.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
+        command: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -178,6 +189,10 @@ struct RunArgs {
     /// Run a tiny init as pid 1 that reaps zombies and forwards signals.
     #[arg(long)]
     init: bool,
+    /// Id mapping: shared (container 0 = you, 1.. = your subordinate range) or auto[:SIZE] (a
+    /// slice of your range that no other running container uses).
+    #[arg(long, value_name = "shared|auto[:SIZE]")]
+    idmap: Option<String>,
     /// A TOML file with the same settings (flags override it; list flags add to it).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -230,6 +245,9 @@ impl RunArgs {
         }
         if let Some(s) = self.seccomp {
             c.seccomp = s.parse::<Seccomp>()?;
+        }
+        if let Some(m) = self.idmap {
+            c.idmap = m.parse::<burrow_config::IdMap>()?;
         }
         c.read_only |= self.read_only;
         c.init |= self.init;
@@ -381,6 +399,7 @@ fn dispatch(cmd: Command) -> Res {
             println!("{}", lifecycle::inspect(&name)?);
             Ok(0)
         }
+        Command::Unshare { command } => burrow_runtime::unshare(command),
     }
 }
 
