@@ -51,6 +51,8 @@ pub(crate) mod msg {
     pub const TTY: u8 = b'T';
     /// child -> parent: an error, followed by the exit code byte and the text.
     pub const ERROR: u8 = b'E';
+    /// exec helper -> caller: the pidfd of the process it created (SCM_RIGHTS).
+    pub const PIDFD: u8 = b'P';
 }
 
 /// Entry point in the child. Never returns.
@@ -81,13 +83,7 @@ fn setup_and_exec(spec: &ChildSpec, sock: &OwnedFd) -> Result<Never, Error> {
         _ => burrow_sys::rt::exit_now(125),
     }
     // The maps exist: become root of the new namespace for good.
-    setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
-        .ctx(|| "setresgid(0)".into())?;
-    if !spec.single_map {
-        setgroups(&[]).ctx(|| "setgroups".into())?;
-    }
-    setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
-        .ctx(|| "setresuid(0)".into())?;
+    become_root(spec.single_map)?;
 
     mount::setup(&Layout {
         rootfs: &spec.rootfs,
@@ -101,6 +97,17 @@ fn setup_and_exec(spec: &ChildSpec, sock: &OwnedFd) -> Result<Never, Error> {
         burrow_sys::rt::loopback_up().ctx(|| "cannot bring up the loopback interface".into())?;
     }
     enter_command(spec, sock)
+}
+
+/// Root of the user namespace just mapped or joined: all uids and gids 0, no supplementary
+/// groups (unless setgroups is denied, with a single-id map).
+pub(crate) fn become_root(single_map: bool) -> Result<(), Error> {
+    setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+        .ctx(|| "setresgid(0)".into())?;
+    if !single_map {
+        setgroups(&[]).ctx(|| "setgroups".into())?;
+    }
+    setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).ctx(|| "setresuid(0)".into())
 }
 
 /// From a process already inside every namespace of the container (pid 1 after its setup,

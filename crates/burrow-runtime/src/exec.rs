@@ -13,14 +13,10 @@ use crate::child::{self, msg, ChildSpec};
 use crate::run::{block_signals, relay, Container};
 use crate::state::{Dir, Status};
 use crate::{caps, err, Ctx, Error};
-use burrow_config::{EnvVar, NetMode, Seccomp, User};
+use burrow_config::{EnvVar, NetMode, User};
 use nix::sched::CloneFlags;
-use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType,
-};
-use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
-use std::io::{IoSlice, IoSliceMut};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 /// What `burrow exec` runs.
@@ -40,9 +36,6 @@ pub struct ExecOptions {
     pub interactive: bool,
 }
 
-/// The pidfd message from the helper to the caller.
-const PIDFD: u8 = b'P';
-
 /// Runs a command in a running container; returns its exit status.
 pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
     if opts.command.is_empty() {
@@ -61,20 +54,7 @@ pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
         return Err(err(format!("container {name} is not running")));
     }
     let config = dir.config()?;
-    let seccomp = match &config.seccomp {
-        Seccomp::Unconfined => None,
-        Seccomp::Default => {
-            Some(burrow_seccomp::default_program().map_err(|e| err(format!("seccomp: {e}")))?)
-        }
-        Seccomp::Profile(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| err(format!("seccomp profile {}: {e}", p.display())))?;
-            Some(
-                burrow_seccomp::profile_program(&text)
-                    .map_err(|e| err(format!("seccomp profile {}: {e}", p.display())))?,
-            )
-        }
-    };
+    let seccomp = crate::run::seccomp_program(&config)?;
     let mut env = config.env.clone();
     env.extend(opts.env.iter().cloned());
     let spec = ChildSpec {
@@ -107,13 +87,7 @@ pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
         idmap: config.idmap,
     };
     let sfd = block_signals()?;
-    let (psock, csock) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .ctx(|| "socketpair".into())?;
+    let (psock, csock) = crate::run::sync_pair()?;
     let helper = match burrow_sys::rt::clone_fork(0).ctx(|| "fork".into())? {
         burrow_sys::rt::Forked::Child => {
             drop(psock);
@@ -127,8 +101,8 @@ pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
     };
     drop(csock);
     drop(target);
-    let (master, pidfd) = match await_messages(&psock) {
-        Ok(v) => v,
+    let (master, pidfd) = match crate::run::await_exec(&psock) {
+        Ok(v) => (v.master, v.pidfd),
         Err(e) => {
             drop(helper);
             return Err(e);
@@ -164,13 +138,7 @@ fn join_and_spawn(
     }
     nix::sched::setns(target.as_fd(), flags)
         .ctx(|| "cannot join the container's namespaces".into())?;
-    setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
-        .ctx(|| "setresgid(0)".into())?;
-    if !spec.single_map {
-        setgroups(&[]).ctx(|| "setgroups".into())?;
-    }
-    setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
-        .ctx(|| "setresuid(0)".into())?;
+    child::become_root(spec.single_map)?;
     let flags = u64::try_from(libc::CLONE_PARENT).map_err(|_| err("clone flags"))?;
     match burrow_sys::rt::clone_fork(flags)
         .ctx(|| "cannot create the process in the container".into())?
@@ -181,59 +149,13 @@ fn join_and_spawn(
             let cmsg = [ControlMessage::ScmRights(&fds)];
             sendmsg::<()>(
                 sock.as_raw_fd(),
-                &[IoSlice::new(&[PIDFD])],
+                &[IoSlice::new(&[msg::PIDFD])],
                 &cmsg,
                 MsgFlags::empty(),
                 None,
             )
             .ctx(|| "cannot pass the process to burrow".into())?;
             burrow_sys::rt::exit_now(0)
-        }
-    }
-}
-
-/// Reads until end-of-file: the process's pidfd, maybe a pty master, or an error.
-fn await_messages(sock: &OwnedFd) -> Result<(Option<OwnedFd>, Option<OwnedFd>), Error> {
-    let (mut master, mut pidfd) = (None, None);
-    loop {
-        let mut buf = [0u8; 4096];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let r = recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .ctx(|| "reading from the container".into())?;
-        let mut got = None;
-        if let Ok(cmsgs) = r.cmsgs() {
-            for m in cmsgs {
-                if let ControlMessageOwned::ScmRights(fds) = m {
-                    for fd in fds {
-                        got = Some(burrow_sys::rt::take_received_fd(fd));
-                    }
-                }
-            }
-        }
-        let n = r.bytes;
-        if n == 0 {
-            return Ok((master, pidfd));
-        }
-        match buf[0] {
-            PIDFD => pidfd = got,
-            msg::TTY => master = got,
-            msg::ERROR if n >= 2 => {
-                // The process failed before exec: reap it (we are its parent).
-                if let Some(p) = pidfd.as_ref().and_then(pid_of) {
-                    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(p), None);
-                }
-                return Err(Error {
-                    code: i32::from(buf[1]),
-                    msg: String::from_utf8_lossy(&buf[2..n]).into_owned(),
-                });
-            }
-            _ => return Err(err("unexpected message from the container")),
         }
     }
 }

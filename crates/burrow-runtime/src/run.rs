@@ -58,20 +58,7 @@ pub(crate) fn prepare(c: &RunConfig) -> Result<(ChildSpec, IdPlan, Option<ids::H
         }
     }
     let caps = caps::resolve(c.cap_policy, &c.cap_add, &c.cap_drop)?;
-    let seccomp = match &c.seccomp {
-        Seccomp::Unconfined => None,
-        Seccomp::Default => {
-            Some(burrow_seccomp::default_program().map_err(|e| err(format!("seccomp: {e}")))?)
-        }
-        Seccomp::Profile(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| err(format!("seccomp profile {}: {e}", p.display())))?;
-            Some(
-                burrow_seccomp::profile_program(&text)
-                    .map_err(|e| err(format!("seccomp profile {}: {e}", p.display())))?,
-            )
-        }
-    };
+    let seccomp = seccomp_program(c)?;
     let me = Me::current();
     let (plan, warning) = ids::plan(&me)?;
     if let Some(w) = warning {
@@ -179,6 +166,35 @@ pub(crate) fn block_signals() -> Result<SignalFd, Error> {
         .ctx(|| "signalfd".into())
 }
 
+/// The parent/child sync socket pair (close-on-exec: the exec shows as end-of-file).
+pub(crate) fn sync_pair() -> Result<(OwnedFd, OwnedFd), Error> {
+    socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .ctx(|| "socketpair".into())
+}
+
+/// The seccomp program a configuration asks for.
+pub(crate) fn seccomp_program(c: &RunConfig) -> Result<Option<burrow_seccomp::BpfProgram>, Error> {
+    Ok(match &c.seccomp {
+        Seccomp::Unconfined => None,
+        Seccomp::Default => {
+            Some(burrow_seccomp::default_program().map_err(|e| err(format!("seccomp: {e}")))?)
+        }
+        Seccomp::Profile(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| err(format!("seccomp profile {}: {e}", p.display())))?;
+            Some(
+                burrow_seccomp::profile_program(&text)
+                    .map_err(|e| err(format!("seccomp profile {}: {e}", p.display())))?,
+            )
+        }
+    })
+}
+
 /// A container whose command has been exec'd.
 #[derive(Debug)]
 pub(crate) struct Started {
@@ -196,13 +212,7 @@ pub(crate) fn start(
     plan: &IdPlan,
     helpers: Option<&ids::Helpers>,
 ) -> Result<Started, Error> {
-    let (psock, csock) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .ctx(|| "socketpair".into())?;
+    let (psock, csock) = sync_pair()?;
     let mut flags = libc::CLONE_NEWUSER
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWPID
@@ -244,7 +254,7 @@ pub(crate) fn start(
     ids::write_maps(&plan, helpers, container.pid)?;
     send(psock.as_raw_fd(), &[msg::GO], MsgFlags::empty())
         .ctx(|| "cannot start the container".into())?;
-    let master = await_exec(&psock)?;
+    let master = await_exec(&psock)?.master;
     Ok(Started {
         container,
         master,
@@ -252,10 +262,19 @@ pub(crate) fn start(
     })
 }
 
+/// What arrived on the sync socket before the exec.
+#[derive(Debug, Default)]
+pub(crate) struct Synced {
+    /// The pty master (`-t`).
+    pub master: Option<OwnedFd>,
+    /// The pidfd of the process (`burrow exec`).
+    pub pidfd: Option<OwnedFd>,
+}
+
 /// Reads the sync socket until end-of-file (the exec): the child may first send the pty
-/// master, or an error.
-pub(crate) fn await_exec(sock: &OwnedFd) -> Result<Option<OwnedFd>, Error> {
-    let mut master: Option<OwnedFd> = None;
+/// master, its pidfd, or an error.
+pub(crate) fn await_exec(sock: &OwnedFd) -> Result<Synced, Error> {
+    let mut got = Synced::default();
     loop {
         let mut buf = [0u8; 4096];
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
@@ -279,10 +298,11 @@ pub(crate) fn await_exec(sock: &OwnedFd) -> Result<Option<OwnedFd>, Error> {
         }
         let n = r.bytes;
         if n == 0 {
-            return Ok(master);
+            return Ok(got);
         }
         match buf[0] {
-            msg::TTY => master = got_fd,
+            msg::TTY => got.master = got_fd,
+            msg::PIDFD => got.pidfd = got_fd,
             msg::ERROR if n >= 2 => {
                 let code = i32::from(buf[1]);
                 let text = String::from_utf8_lossy(&buf[2..n]).into_owned();
@@ -419,13 +439,7 @@ pub fn unshare(command: Vec<String>) -> Result<i32, Error> {
         command
     };
     let sfd = block_signals()?;
-    let (psock, csock) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .ctx(|| "socketpair".into())?;
+    let (psock, csock) = sync_pair()?;
     let flags =
         u64::try_from(libc::CLONE_NEWUSER | libc::CLONE_NEWNS).map_err(|_| err("clone flags"))?;
     let (pid, pidfd) = match burrow_sys::rt::clone_fork(flags)
