@@ -170,7 +170,8 @@ pub fn cpu_shares(weight: u64) -> u64 {
 }
 
 /// Parses a size: a decimal number with an optional fraction and an optional binary unit
-/// `b`, `k`, `m`, `g` or `t` (any case, optionally followed by `b`: `512mb`), like `512m`,
+/// `b`, `k`, `m`, `g` or `t` (any case, optionally followed by `b` or `ib`: `512mb`,
+/// `512MiB`), like `512m`,
 /// `1g`, `100k`, `1024`, `1.5g`. Strict: no sign, spaces, exponent or leading zero, at most 9
 /// fraction digits, and the result must be a whole number of bytes that fits in u64.
 pub fn parse_size(s: &str) -> Result<u64, Error> {
@@ -180,12 +181,17 @@ pub fn parse_size(s: &str) -> Result<u64, Error> {
         ))
     };
     let lower = s.to_ascii_lowercase();
-    let t = lower.strip_suffix('b').unwrap_or(&lower);
+    // `ib` (as in MiB) only after a unit letter; a plain `b` anywhere.
+    let (t, iec) = match lower.strip_suffix("ib") {
+        Some(t) => (t, true),
+        None => (lower.strip_suffix('b').unwrap_or(&lower), false),
+    };
     let (num, shift) = match t.as_bytes().last() {
         Some(b'k') => (&t[..t.len() - 1], 10),
         Some(b'm') => (&t[..t.len() - 1], 20),
         Some(b'g') => (&t[..t.len() - 1], 30),
         Some(b't') => (&t[..t.len() - 1], 40),
+        _ if iec => return Err(bad()),
         _ => (t, 0),
     };
     let (int, frac) = match num.split_once('.') {
