@@ -17,10 +17,9 @@ for p in busybox-static util-linux; do dpkg-query -W -f='${Status}' "$p" 2>/dev/
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-cargo build --release --locked -q -p burrow
 hdir=$(bash scripts/build-helpers.sh)
 install -o root -g root -m 4755 "$hdir/burrow-newuidmap" "$hdir/burrow-newgidmap" /usr/local/bin/
-install -o root -g root -m 0755 target/release/burrow /usr/local/bin/
+install -o root -g root -m 0755 "$hdir/burrow" /usr/local/bin/
 echo "installed /usr/local/bin/burrow, and burrow-newuidmap and burrow-newgidmap (setuid root)"
 
 id "$user" >/dev/null 2>&1 || useradd -m -s /bin/bash "$user"

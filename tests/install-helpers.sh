@@ -25,8 +25,10 @@ for b in burrow-newuidmap burrow-newgidmap; do
   install -o root -g root -m 0755 "$hrel/$b" "$prefix/fcaps/$b.new" && mv -f "$prefix/fcaps/$b.new" "$prefix/fcaps/$b"
 done
 # The front end is an ordinary program.
-if [ -x "$rel/burrow" ]; then
-  install -o root -g root -m 0755 "$rel/burrow" "$prefix/bin/burrow.new" && mv -f "$prefix/bin/burrow.new" "$prefix/bin/burrow"
+fe=$hrel/burrow
+[ -x "$fe" ] || fe=$rel/burrow
+if [ -x "$fe" ]; then
+  install -o root -g root -m 0755 "$fe" "$prefix/bin/burrow.new" && mv -f "$prefix/bin/burrow.new" "$prefix/bin/burrow"
 fi
 setcap cap_setuid+ep "$prefix/fcaps/burrow-newuidmap"
 setcap cap_setgid+ep "$prefix/fcaps/burrow-newgidmap"

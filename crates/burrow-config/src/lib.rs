@@ -24,6 +24,11 @@
 //! interactive = false
 //! log_level = "warn"
 //! idmap = "shared"             # shared | auto | auto:SIZE
+//! memory = "512m"              # needs a delegated cgroup (burrow doctor says)
+//! memory_swap = "1g"           # memory + swap; "-1" = unlimited swap
+//! cpus = "1.5"
+//! cpu_weight = 100             # 1..10000
+//! pids_limit = 256
 //! ```
 //!
 //! Scalars given on the command line replace the file's; lists given on the command line are
@@ -382,6 +387,11 @@ struct FileConfig {
     rm: Option<bool>,
     log_level: Option<String>,
     idmap: Option<String>,
+    memory: Option<String>,
+    memory_swap: Option<String>,
+    cpus: Option<String>,
+    cpu_weight: Option<u64>,
+    pids_limit: Option<u64>,
 }
 
 /// Everything `burrow run` needs, after the file and the flags are merged.
@@ -429,6 +439,16 @@ pub struct RunConfig {
     pub log_level: Option<String>,
     /// Id mapping mode.
     pub idmap: IdMap,
+    /// `--memory` as given (e.g. `512m`).
+    pub memory: Option<String>,
+    /// `--memory-swap` as given (memory + swap; `-1` unlimited).
+    pub memory_swap: Option<String>,
+    /// `--cpus` as given (e.g. `1.5`).
+    pub cpus: Option<String>,
+    /// `--cpu-weight` (1..=10000).
+    pub cpu_weight: Option<u64>,
+    /// `--pids-limit`.
+    pub pids_limit: Option<u64>,
 }
 
 fn parse_all<T: std::str::FromStr<Err = ConfigError>>(v: &[String]) -> Result<Vec<T>, ConfigError> {
@@ -478,7 +498,13 @@ impl RunConfig {
             rm: f.rm.unwrap_or(false),
             log_level: f.log_level,
             idmap: f.idmap.map(|s| s.parse()).transpose()?.unwrap_or_default(),
+            memory: f.memory,
+            memory_swap: f.memory_swap,
+            cpus: f.cpus,
+            cpu_weight: f.cpu_weight,
+            pids_limit: f.pids_limit,
         })
+        .and_then(|c: RunConfig| c.limits().map(|_| c))
     }
 
     /// Renders the settings as a config file that [`RunConfig::from_toml`] reads back the same.
@@ -527,8 +553,44 @@ impl RunConfig {
             rm: Some(self.rm),
             log_level: self.log_level.clone(),
             idmap: Some(self.idmap.to_string()),
+            memory: self.memory.clone(),
+            memory_swap: self.memory_swap.clone(),
+            cpus: self.cpus.clone(),
+            cpu_weight: self.cpu_weight,
+            pids_limit: self.pids_limit,
         };
         toml::to_string(&f).unwrap_or_default()
+    }
+
+    /// The resource limits, parsed and checked.
+    pub fn limits(&self) -> Result<burrow_cgroups::Limits, ConfigError> {
+        let e = |x: burrow_cgroups::Error| invalid(x.to_string());
+        let size = |v: &Option<String>| {
+            v.as_deref()
+                .map(burrow_cgroups::parse_size)
+                .transpose()
+                .map_err(e)
+        };
+        let l = burrow_cgroups::Limits {
+            memory: size(&self.memory)?,
+            memory_swap: match self.memory_swap.as_deref() {
+                Some("-1") => None,
+                _ => size(&self.memory_swap)?,
+            },
+            cpu_quota_us: match &self.cpus {
+                Some(c) => {
+                    let n: f64 = c.parse().map_err(|_| {
+                        invalid(format!("cpus \"{c}\": expected a number such as 1.5"))
+                    })?;
+                    Some(burrow_cgroups::Limits::from_cpus(n).map_err(e)?)
+                }
+                None => None,
+            },
+            cpu_weight: self.cpu_weight,
+            pids: self.pids_limit,
+        };
+        l.validate().map_err(e)?;
+        Ok(l)
     }
 
     /// Checks what can be checked without touching the system.
@@ -664,5 +726,14 @@ mod tests {
         );
         assert!("auto:0".parse::<IdMap>().is_err());
         assert!("own".parse::<IdMap>().is_err());
+        let c = RunConfig::from_toml("memory = \"64m\"\ncpus = \"0.5\"\npids_limit = 20\n", "l")
+            .unwrap();
+        let l = c.limits().unwrap();
+        assert_eq!(
+            (l.memory, l.cpu_quota_us, l.pids),
+            (Some(64 << 20), Some((50_000, 100_000)), Some(20))
+        );
+        assert!(RunConfig::from_toml("memory = \"lots\"\n", "l").is_err());
+        assert!(RunConfig::from_toml("cpus = \"x\"\n", "l").is_err());
     }
 }

@@ -41,6 +41,16 @@ pub(crate) struct ChildSpec {
     pub output: Option<OwnedFd>,
     /// Id mapping mode.
     pub idmap: burrow_config::IdMap,
+    /// The cgroup to create for the container (mode, limits, name), when it gets one.
+    pub cgroup: Option<CgroupPlan>,
+}
+
+/// Where and with which limits the container's cgroup is made.
+#[derive(Debug, Clone)]
+pub(crate) struct CgroupPlan {
+    pub mode: burrow_cgroups::Mode,
+    pub limits: burrow_cgroups::Limits,
+    pub name: String,
 }
 
 /// Messages on the sync socket.
@@ -84,6 +94,10 @@ fn setup_and_exec(spec: &ChildSpec, sock: &OwnedFd) -> Result<Never, Error> {
     }
     // The maps exist: become root of the new namespace for good.
     become_root(spec.single_map)?;
+    // The parent has moved us into our cgroup by now: the cgroup namespace made here is
+    // rooted there, so the container sees only its own cgroup (and not the limits above it).
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+        .ctx(|| "cannot create the cgroup namespace".into())?;
 
     mount::setup(&Layout {
         rootfs: &spec.rootfs,

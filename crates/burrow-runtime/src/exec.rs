@@ -85,18 +85,32 @@ pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
         gid5_mapped: false,
         output: None,
         idmap: config.idmap,
+        cgroup: None,
+    };
+    // The container's cgroup, if it has one: the new process joins it before anything else.
+    let cgroup = match burrow_cgroups::Host::system().and_then(|h| h.detect(&[])) {
+        Ok(mode) => burrow_cgroups::Cgroup::open(&mode, name).ok(),
+        Err(_) => None,
     };
     let sfd = block_signals()?;
     let (psock, csock) = crate::run::sync_pair()?;
     let helper = match burrow_sys::rt::clone_fork(0).ctx(|| "fork".into())? {
         burrow_sys::rt::Forked::Child => {
             drop(psock);
-            child::report(join_and_spawn(&spec, &target, &csock), &csock)
+            let r = match &cgroup {
+                Some(cg) => cg
+                    .add_process(nix::unistd::getpid().as_raw())
+                    .map_err(|e| err(format!("cannot join the container's cgroup: {e}")))
+                    .and_then(|()| join_and_spawn(&spec, &target, &csock)),
+                None => join_and_spawn(&spec, &target, &csock),
+            };
+            child::report(r, &csock)
         }
         burrow_sys::rt::Forked::Parent { pid, pidfd } => Container {
             pid,
             pidfd,
             reaped: false,
+            cgroup: None,
         },
     };
     drop(csock);
@@ -116,6 +130,7 @@ pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
         pid: cpid,
         pidfd,
         reaped: false,
+        cgroup: None,
     };
     relay(&mut proc_, master, &sfd, true)
 }

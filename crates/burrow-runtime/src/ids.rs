@@ -19,12 +19,29 @@ pub struct Me {
 }
 
 impl Me {
-    /// The calling user.
+    /// The calling user. The name comes from /etc/passwd, else from `getent passwd UID` (a
+    /// static binary cannot load NSS modules itself); it stays empty when unknown (subid
+    /// lines can still name the numeric uid).
     pub fn current() -> Me {
-        let uid = uzers::get_current_uid();
-        let gid = uzers::get_current_gid();
-        let name = uzers::get_user_by_uid(uid)
-            .map(|u| u.name().to_string_lossy().into_owned())
+        let uid = nix::unistd::getuid().as_raw();
+        let gid = nix::unistd::getgid().as_raw();
+        let from = |text: &str| {
+            burrow_idmap::passwd::parse(text)
+                .into_iter()
+                .find(|e| e.uid == uid)
+                .map(|e| e.name)
+        };
+        let name = std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|t| from(&t))
+            .or_else(|| {
+                let out = Command::new("getent")
+                    .args(["passwd", &uid.to_string()])
+                    .stderr(Stdio::null())
+                    .output()
+                    .ok()?;
+                from(&String::from_utf8_lossy(&out.stdout))
+            })
             .unwrap_or_default();
         Me { uid, gid, name }
     }

@@ -270,6 +270,39 @@ pub fn inspect(name: &str) -> Result<String, Error> {
     serde_json::to_string_pretty(&v).map_err(|e| err(format!("json: {e}")))
 }
 
+/// `burrow stats`: the container's cgroup figures.
+pub fn stats(name: &str) -> Result<String, Error> {
+    let dir = Dir::open(name)?;
+    let st = dir.current()?;
+    if st.status != Status::Running {
+        return Err(err(format!("container {name} is not running")));
+    }
+    let mode = burrow_cgroups::Host::system()
+        .and_then(|h| h.detect(&[]))
+        .map_err(|e| err(format!("cgroups: {e}")))?;
+    let cg = burrow_cgroups::Cgroup::open(&mode, name).map_err(|_| {
+        err(format!(
+            "container {name} has no cgroup: it was started without limits on a host without cgroup delegation (see burrow doctor)"
+        ))
+    })?;
+    let s = cg
+        .stats()
+        .map_err(|e| err(format!("cannot read the cgroup of {name}: {e}")))?;
+    let show = |v: Option<u64>, f: &dyn Fn(u64) -> String| v.map(f).unwrap_or_else(|| "-".into());
+    let mib = |b: u64| format!("{:.1} MiB", b as f64 / 1_048_576.0);
+    let limits = dir.config()?.limits().map_err(|e| err(e.to_string()))?;
+    Ok(format!(
+        "NAME {name}\nMEMORY {} (peak {}, limit {})\nCPU {}\nPIDS {} (limit {})\nOOM_KILLS {}\n",
+        show(s.memory_current, &mib),
+        show(s.memory_peak, &mib),
+        show(limits.memory, &mib),
+        show(s.cpu_usage_ns, &|n| format!("{:.3} s", n as f64 / 1e9)),
+        show(s.pids_current, &|n| n.to_string()),
+        show(limits.pids, &|n| n.to_string()),
+        show(s.oom_kills, &|n| n.to_string()),
+    ))
+}
+
 /// `burrow logs`: prints the kept output (the rotated file first); with `follow`, keeps
 /// printing until the container stops.
 pub fn logs(name: &str, follow: bool) -> Result<(), Error> {

@@ -58,6 +58,20 @@ pub(crate) fn prepare(c: &RunConfig) -> Result<(ChildSpec, IdPlan, Option<ids::H
         }
     }
     let caps = caps::resolve(c.cap_policy, &c.cap_add, &c.cap_drop)?;
+    let limits = c.limits().map_err(|e| err(e.to_string()))?;
+    let cgroup = if limits.is_empty() {
+        None
+    } else {
+        let host = burrow_cgroups::Host::system().map_err(|e| err(format!("cgroups: {e}")))?;
+        let mode = host
+            .detect(&limits.controllers())
+            .map_err(|e| err(format!("{e} (see burrow doctor)")))?;
+        let name = c
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("run-{}", std::process::id()));
+        Some(crate::child::CgroupPlan { mode, limits, name })
+    };
     let seccomp = seccomp_program(c)?;
     let me = Me::current();
     let (plan, warning) = ids::plan(&me)?;
@@ -141,6 +155,7 @@ interface and address, can bind host ports, and can connect to the host's abstra
         gid5_mapped,
         output: None,
         idmap: c.idmap,
+        cgroup,
     };
     Ok((spec, plan, helpers))
 }
@@ -213,12 +228,12 @@ pub(crate) fn start(
     helpers: Option<&ids::Helpers>,
 ) -> Result<Started, Error> {
     let (psock, csock) = sync_pair()?;
+    // No CLONE_NEWCGROUP: the child makes its cgroup namespace once it is in its cgroup.
     let mut flags = libc::CLONE_NEWUSER
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWCGROUP;
+        | libc::CLONE_NEWUTS;
     if cspec.net == NetMode::None {
         flags |= libc::CLONE_NEWNET;
     }
@@ -241,11 +256,22 @@ pub(crate) fn start(
         }
     };
     drop(csock);
-    let container = Container {
+    let mut container = Container {
         pid,
         pidfd,
         reaped: false,
+        cgroup: None,
     };
+    if let Some(cg) = &cspec.cgroup {
+        // Before the maps: v1 moves only processes that still have the caller's uid.
+        let made = burrow_cgroups::Cgroup::create(&cg.mode, &cg.name, &cg.limits)
+            .map_err(|e| err(format!("cannot create the container's cgroup: {e}")))?;
+        let moved = made
+            .add_process(pid)
+            .map_err(|e| err(format!("cannot move the container into its cgroup: {e}")));
+        container.cgroup = Some(made);
+        moved?;
+    }
     let plan = match cspec.idmap {
         IdMap::Auto(size) => ids::allocate(plan, size, container.pid, &cspec.hostname)?,
         IdMap::Shared => plan.clone(),
@@ -320,6 +346,8 @@ pub(crate) struct Container {
     pub pid: i32,
     pub pidfd: OwnedFd,
     pub reaped: bool,
+    /// Its cgroup, removed once it is reaped.
+    pub cgroup: Option<burrow_cgroups::Cgroup>,
 }
 
 impl Container {
@@ -335,12 +363,25 @@ impl Container {
     }
 }
 
+impl Container {
+    /// Removes the cgroup (after the pid namespace is gone, it holds no process; a process
+    /// that escaped it would keep it busy, and is then left for `rm` to report).
+    fn remove_cgroup(&mut self) {
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg.remove() {
+                tracing::warn!("cannot remove the container's cgroup: {e}");
+            }
+        }
+    }
+}
+
 impl Drop for Container {
     fn drop(&mut self) {
         if !self.reaped {
             let _ = burrow_sys::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
             let _ = waitpid(nix::unistd::Pid::from_raw(self.pid), None);
         }
+        self.remove_cgroup();
     }
 }
 
@@ -489,6 +530,7 @@ pub fn unshare(command: Vec<String>) -> Result<i32, Error> {
         pid,
         pidfd,
         reaped: false,
+        cgroup: None,
     };
     ids::write_maps(&plan, helpers.as_ref(), pid)?;
     send(psock.as_raw_fd(), &[msg::GO], MsgFlags::empty()).ctx(|| "cannot start".into())?;

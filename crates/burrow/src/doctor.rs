@@ -304,7 +304,9 @@ fn unescape_mountinfo(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let oct = b.get(i + 1..i + 4).filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
         if let (b'\\', Some(d)) = (b[i], oct) {
             let v = d.iter().fold(0u16, |v, c| v * 8 + u16::from(c - b'0'));
             out.extend(u8::try_from(v).ok());
@@ -394,7 +396,10 @@ pub fn subid_file_line(
         let add = format!("sudo burrow admin add-user {}", or_user(user));
         return Line::warn(
             path,
-            format!("does not exist: nobody has subordinate {}s yet", kind.word()),
+            format!(
+                "does not exist: nobody has subordinate {}s yet",
+                kind.word()
+            ),
         )
         .fix(asker.root_fix(&add));
     };
@@ -517,7 +522,10 @@ pub fn helper_lines(found: &[HelperFacts], source: &str, asker: Asker) -> Vec<Li
             Some(f) if f.uid == 0 && f.mode & 0o4000 != 0 => "setuid root",
             _ => "with file capabilities",
         };
-        out.push(Line::ok("helpers", format!("{p}: installed {how} (found through {source})")));
+        out.push(Line::ok(
+            "helpers",
+            format!("{p}: installed {how} (found through {source})"),
+        ));
         if let Some(opts) = &h.mount_options {
             if opts.split(',').any(|o| o == "nosuid") {
                 out.push(
@@ -534,7 +542,11 @@ pub fn helper_lines(found: &[HelperFacts], source: &str, asker: Asker) -> Vec<Li
         let unsafe_file = h.file.is_some_and(|f| f.mode & 0o022 != 0);
         let unsafe_dir = h.dir.is_some_and(|d| d.uid != 0 || d.mode & 0o022 != 0);
         if unsafe_file || unsafe_dir {
-            let dir = h.path.parent().map(|d| d.display().to_string()).unwrap_or_default();
+            let dir = h
+                .path
+                .parent()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default();
             out.push(
                 Line::fail(
                     "helpers",
@@ -553,7 +565,10 @@ pub fn helper_lines(found: &[HelperFacts], source: &str, asker: Asker) -> Vec<Li
 pub fn probe_helpers(mounts: &[Mount], asker: Asker) -> (Option<ids::Helpers>, Vec<Line>) {
     match ids::find_helpers() {
         Ok(h) => {
-            let facts = [HelperFacts::of(&h.uid, mounts), HelperFacts::of(&h.gid, mounts)];
+            let facts = [
+                HelperFacts::of(&h.uid, mounts),
+                HelperFacts::of(&h.gid, mounts),
+            ];
             let lines = helper_lines(&facts, &h.source, asker);
             (Some(h), lines)
         }
@@ -667,7 +682,10 @@ files of other owners in an image cannot be represented and --idmap auto is unav
 /// The state directory burrow will use (the same rule as `burrow_runtime::state::root`),
 /// without creating anything. `xdg` is $XDG_RUNTIME_DIR with lstat facts of it (following
 /// symlinks, as the runtime does), `base` the facts of the chosen directory.
-pub fn state_dir_path(uid: u32, xdg: Option<(&Path, Option<FileFacts>)>) -> (PathBuf, Option<Line>) {
+pub fn state_dir_path(
+    uid: u32,
+    xdg: Option<(&Path, Option<FileFacts>)>,
+) -> (PathBuf, Option<Line>) {
     if let Some((d, facts)) = xdg {
         if d.is_absolute() && facts.is_some_and(|f| f.dir && f.uid == uid) {
             return (d.join("burrow"), None);
@@ -743,7 +761,9 @@ fn userns_test() -> Line {
         .stderr(Stdio::piped())
         .output()
     {
-        Ok(o) if o.status.success() => Line::ok(topic, "you can create one (unshare -U true works)"),
+        Ok(o) if o.status.success() => {
+            Line::ok(topic, "you can create one (unshare -U true works)")
+        }
         Ok(o) => Line::fail(
             topic,
             format!(
@@ -751,7 +771,10 @@ fn userns_test() -> Line {
                 String::from_utf8_lossy(&o.stderr).trim()
             ),
         )
-        .fix(Asker::User.root_fix("sudo burrow admin check   (it names the kernel switch to turn on)")),
+        .fix(
+            Asker::User
+                .root_fix("sudo burrow admin check   (it names the kernel switch to turn on)"),
+        ),
         Err(e) => Line::warn(topic, format!("cannot run {}: {e}", unshare.display())),
     }
 }
@@ -796,8 +819,11 @@ fn map_test(plan: &IdPlan, helpers: &ids::Helpers) -> Line {
             break;
         }
         if matches!(child.0.try_wait(), Ok(Some(_))) {
-            return Line::fail(topic, "the test process could not enter a new user namespace")
-                .fix(Asker::User.root_fix("sudo burrow admin check"));
+            return Line::fail(
+                topic,
+                "the test process could not enter a new user namespace",
+            )
+            .fix(Asker::User.root_fix("sudo burrow admin check"));
         }
         if Instant::now() > deadline {
             return Line::warn(topic, "the test process did not start within 5 s");
@@ -872,7 +898,12 @@ pub fn doctor(cgroups: &dyn CgroupHook) -> Report {
     r.extend(probe_userns(Asker::User));
     r.push(userns_test());
     let status = read_opt("/proc/self/status").unwrap_or_default();
-    r.push(nnp_line(&status, Asker::User));
+    let nnp = nnp_line(&status, Asker::User);
+    // Under no_new_privs the map test fails for that reason: same fix.
+    let map_fix = (nnp.status == Status::Fail)
+        .then(|| nnp.fix.clone())
+        .flatten();
+    r.push(nnp);
     let mounts = parse_mountinfo(&read_opt("/proc/self/mountinfo").unwrap_or_default());
     let (helpers, lines) = probe_helpers(&mounts, Asker::User);
     r.extend(lines);
@@ -892,7 +923,13 @@ pub fn doctor(cgroups: &dyn CgroupHook) -> Report {
         r.extend(lines);
     }
     match (ids::plan(&me), &helpers, have_ranges) {
-        (Ok((plan @ IdPlan::Full { .. }, _)), Some(h), true) => r.push(map_test(&plan, h)),
+        (Ok((plan @ IdPlan::Full { .. }, _)), Some(h), true) => {
+            let mut l = map_test(&plan, h);
+            if l.status == Status::Fail {
+                l.fix = map_fix.or(l.fix);
+            }
+            r.push(l);
+        }
         (Err(e), _, _) => r.push(Line::fail("id map test", e.msg)),
         (_, None, _) => r.push(Line::info(
             "id map test",
@@ -922,7 +959,7 @@ pub fn doctor(cgroups: &dyn CgroupHook) -> Report {
         &base,
         FileFacts::of(&base).ok().flatten(),
     ));
-    r.push(admin::network_line());
+    r.push(admin::network_line(Asker::User));
     r
 }
 
@@ -977,7 +1014,10 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"));
-        assert_eq!(userns_lines(None, None, None, Asker::Admin)[0].status, Status::Fail);
+        assert_eq!(
+            userns_lines(None, None, None, Asker::Admin)[0].status,
+            Status::Fail
+        );
     }
 
     #[test]
@@ -990,10 +1030,15 @@ mod tests {
         assert_eq!(m.len(), 3);
         assert_eq!(m[2].point, PathBuf::from("/mnt/with space"));
         assert_eq!(
-            mount_of(&m, Path::new("/var/tmp/p/bin/burrow-newuidmap")).unwrap().options,
+            mount_of(&m, Path::new("/var/tmp/p/bin/burrow-newuidmap"))
+                .unwrap()
+                .options,
             "rw,nosuid,nodev"
         );
-        assert_eq!(mount_of(&m, Path::new("/usr/bin/x")).unwrap().fstype, "ext4");
+        assert_eq!(
+            mount_of(&m, Path::new("/usr/bin/x")).unwrap().fstype,
+            "ext4"
+        );
         assert_eq!(mount_of(&m, Path::new("/var/tmpx")).unwrap().fstype, "ext4");
         let facts = HelperFacts {
             path: PathBuf::from("/var/tmp/p/bin/burrow-newuidmap"),
@@ -1013,8 +1058,11 @@ mod tests {
             }),
             mount_options: Some("rw,nosuid,nodev".into()),
         };
-        let l = helper_lines(&[facts.clone()], "PATH", Asker::Admin);
-        assert_eq!(l[0].message, "/var/tmp/p/bin/burrow-newuidmap: installed setuid root (found through PATH)");
+        let l = helper_lines(std::slice::from_ref(&facts), "PATH", Asker::Admin);
+        assert_eq!(
+            l[0].message,
+            "/var/tmp/p/bin/burrow-newuidmap: installed setuid root (found through PATH)"
+        );
         assert_eq!(l[1].status, Status::Fail);
         assert!(l[1].message.contains("nosuid"));
         let mut writable = facts;
@@ -1044,8 +1092,14 @@ mod tests {
             Some("ask your admin: sudo chown root:root /opt/b/burrow-newgidmap && sudo chmod 4755 /opt/b/burrow-newgidmap   (or: sudo setcap cap_setgid+ep /opt/b/burrow-newgidmap)")
         );
         let l = helper_error_line("burrow-newuidmap and burrow-newgidmap not found (looked in: /x); install burrow's helpers (...)", Asker::Admin);
-        assert_eq!(l.message, "burrow-newuidmap and burrow-newgidmap not found (looked in: /x)");
-        assert!(l.fix.unwrap().starts_with("sudo bash scripts/quickstart.sh"));
+        assert_eq!(
+            l.message,
+            "burrow-newuidmap and burrow-newgidmap not found (looked in: /x)"
+        );
+        assert!(l
+            .fix
+            .unwrap()
+            .starts_with("sudo bash scripts/quickstart.sh"));
     }
 
     fn facts(uid: u32, mode: u32) -> Option<FileFacts> {
@@ -1065,20 +1119,36 @@ mod tests {
         assert_eq!(l(facts(0, 0o100644)).status, Status::Ok);
         let g = l(facts(0, 0o100664));
         assert_eq!(g.status, Status::Fail);
-        assert_eq!(g.message, "is writable by group or others (mode 0664): the helpers refuse it");
+        assert_eq!(
+            g.message,
+            "is writable by group or others (mode 0664): the helpers refuse it"
+        );
         assert_eq!(
             g.fix.as_deref(),
             Some("sudo chown root:root /etc/subuid && sudo chmod 0644 /etc/subuid")
         );
-        assert!(l(facts(1000, 0o100644)).message.contains("owned by uid 1000"));
-        assert!(l(facts(0, 0o100600)).message.contains("not readable by everyone"));
+        assert!(l(facts(1000, 0o100644))
+            .message
+            .contains("owned by uid 1000"));
+        assert!(l(facts(0, 0o100600))
+            .message
+            .contains("not readable by everyone"));
         let mut sl = facts(0, 0o120777).unwrap();
         sl.symlink = true;
         assert!(l(Some(sl)).message.contains("symbolic link"));
         let missing = l(None);
         assert_eq!(missing.status, Status::Warn);
-        assert_eq!(missing.fix.as_deref(), Some("sudo burrow admin add-user alice"));
-        let bad_etc = subid_file_line(IdKind::Gid, facts(0, 0o100644), facts(0, 0o40777), Asker::User, "");
+        assert_eq!(
+            missing.fix.as_deref(),
+            Some("sudo burrow admin add-user alice")
+        );
+        let bad_etc = subid_file_line(
+            IdKind::Gid,
+            facts(0, 0o100644),
+            facts(0, 0o40777),
+            Asker::User,
+            "",
+        );
         assert_eq!(bad_etc.status, Status::Fail);
     }
 
@@ -1092,14 +1162,23 @@ mod tests {
         let l = my_subid_lines(IdKind::Uid, Ok("bob:100000:65536\n"), &me);
         assert_eq!(l.len(), 1);
         assert_eq!(l[0].status, Status::Warn);
-        assert!(l[0].message.starts_with("no subordinate uid range for alice"));
+        assert!(l[0]
+            .message
+            .starts_with("no subordinate uid range for alice"));
         assert_eq!(
             l[0].fix.as_deref(),
             Some("ask your admin: sudo burrow admin add-user alice")
         );
-        let l = my_subid_lines(IdKind::Gid, Ok("alice:0:10\n1005:165536:65536\nalice:300000:5\n"), &me);
+        let l = my_subid_lines(
+            IdKind::Gid,
+            Ok("alice:0:10\n1005:165536:65536\nalice:300000:5\n"),
+            &me,
+        );
         assert_eq!(l[0].status, Status::Warn);
-        assert_eq!(l[0].message, "line 1 names you but is ignored: the range includes id 0");
+        assert_eq!(
+            l[0].message,
+            "line 1 names you but is ignored: the range includes id 0"
+        );
         assert_eq!(l[1].message, "gids 165536-231071 (65536 ids)");
         assert_eq!(l[2].status, Status::Info);
         let l = my_subid_lines(IdKind::Uid, Ok("alice:200000:1000\n"), &me);
@@ -1121,7 +1200,10 @@ mod tests {
         assert_eq!(state_dir_path(7, None).0, PathBuf::from("/tmp/burrow-7"));
         let base = Path::new("/tmp/burrow-1000");
         assert_eq!(state_dir_line(1000, base, None).status, Status::Ok);
-        assert_eq!(state_dir_line(1000, base, facts(1000, 0o40700)).status, Status::Ok);
+        assert_eq!(
+            state_dir_line(1000, base, facts(1000, 0o40700)).status,
+            Status::Ok
+        );
         let open = state_dir_line(1000, base, facts(1000, 0o40755));
         assert_eq!(open.fix.as_deref(), Some("chmod 0700 /tmp/burrow-1000"));
         let squat = state_dir_line(1000, base, facts(1001, 0o40700));

@@ -8,6 +8,9 @@ use burrow_config::{
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+mod admin;
+mod doctor;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "burrow",
@@ -117,6 +120,11 @@ enum Command {
         /// Container name.
         name: String,
     },
+    /// Show a running container's resource use (memory, cpu time, pids) from its cgroup.
+    Stats {
+        /// Container name.
+        name: String,
+    },
     /// Run a command (default: your shell) as root of a user namespace with your container id
     /// map, e.g. to fix file ownership in a rootfs.
     Unshare {
@@ -128,6 +136,39 @@ enum Command {
         )]
         command: Vec<String>,
     },
+    /// Host administration (root): subordinate ids, cgroup delegation, host check.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// What you can do with burrow here, what does not work and how to fix it.
+    Doctor,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Give USER subordinate uid and gid ranges (idempotent) and prepare cgroup delegation.
+    AddUser {
+        /// Login name.
+        user: String,
+        /// Number of ids (default 65536).
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// First id to consider (default SUB_UID_MIN of /etc/login.defs, else 100000).
+        #[arg(long, value_name = "B")]
+        base: Option<u64>,
+        /// Never allocate these ids (e.g. network users); repeatable; adds to
+        /// /etc/burrow/subid-reserved.
+        #[arg(long, value_name = "FIRST-LAST")]
+        reserve: Vec<String>,
+    },
+    /// Remove USER's subordinate ranges and cgroup delegation (idempotent).
+    RemoveUser {
+        /// Login name.
+        user: String,
+    },
+    /// Report on the host: user namespaces, helpers, subid files, cgroups, networking.
+    Check,
 }
 
 #[derive(Debug, Args)]
@@ -193,6 +234,21 @@ struct RunArgs {
     /// slice of your range that no other running container uses).
     #[arg(long, value_name = "shared|auto[:SIZE]")]
     idmap: Option<String>,
+    /// Memory limit (e.g. 512m, 2g); needs a delegated cgroup.
+    #[arg(long, value_name = "SIZE")]
+    memory: Option<String>,
+    /// Memory plus swap limit (docker's meaning; -1 = unlimited swap).
+    #[arg(long, value_name = "SIZE")]
+    memory_swap: Option<String>,
+    /// CPU quota in cpus (e.g. 1.5).
+    #[arg(long, value_name = "N")]
+    cpus: Option<String>,
+    /// Relative CPU weight, 1..10000 (default 100).
+    #[arg(long, value_name = "W")]
+    cpu_weight: Option<u64>,
+    /// Most processes and threads at once.
+    #[arg(long, value_name = "N")]
+    pids_limit: Option<u64>,
     /// A TOML file with the same settings (flags override it; list flags add to it).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -246,6 +302,12 @@ impl RunArgs {
         if let Some(s) = self.seccomp {
             c.seccomp = s.parse::<Seccomp>()?;
         }
+        c.memory = self.memory.or(c.memory);
+        c.memory_swap = self.memory_swap.or(c.memory_swap);
+        c.cpus = self.cpus.or(c.cpus);
+        c.cpu_weight = self.cpu_weight.or(c.cpu_weight);
+        c.pids_limit = self.pids_limit.or(c.pids_limit);
+        c.limits()?;
         if let Some(m) = self.idmap {
             c.idmap = m.parse::<burrow_config::IdMap>()?;
         }
@@ -399,7 +461,46 @@ fn dispatch(cmd: Command) -> Res {
             println!("{}", lifecycle::inspect(&name)?);
             Ok(0)
         }
+        Command::Admin { command } => {
+            // The cgroup hook: replace NoCgroupSupport with burrow-cgroups' implementation.
+            let cgroups = admin::NoCgroupSupport;
+            match command {
+                AdminCommand::AddUser {
+                    user,
+                    count,
+                    base,
+                    reserve,
+                } => {
+                    let opts = admin::AddUser {
+                        user,
+                        count,
+                        base,
+                        reserve,
+                    };
+                    print!("{}", admin::add_user(&opts, &cgroups)?);
+                    Ok(0)
+                }
+                AdminCommand::RemoveUser { user } => {
+                    print!("{}", admin::remove_user(&user, &cgroups)?);
+                    Ok(0)
+                }
+                AdminCommand::Check => {
+                    let report = admin::check(&cgroups);
+                    print!("{report}");
+                    Ok(report.exit_code())
+                }
+            }
+        }
+        Command::Doctor => {
+            let report = doctor::doctor(&admin::NoCgroupSupport);
+            print!("{report}");
+            Ok(report.exit_code())
+        }
         Command::Unshare { command } => burrow_runtime::unshare(command),
+        Command::Stats { name } => {
+            print!("{}", lifecycle::stats(&name)?);
+            Ok(0)
+        }
     }
 }
 
