@@ -373,7 +373,8 @@ mod tests {
     #[test]
     fn times_and_signals() {
         assert_eq!(format_time(0), "1970-01-01 00:00:00");
-        assert_eq!(format_time(1_795_392_000), "2026-11-22 00:00:00");
+        assert_eq!(format_time(1_795_392_000), "2026-11-23 00:00:00");
+        assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00");
         assert_eq!(parse_signal("term").unwrap(), 15);
         assert_eq!(parse_signal("SIGKILL").unwrap(), 9);
         assert_eq!(parse_signal("10").unwrap(), 10);

@@ -8,9 +8,6 @@ use burrow_config::{
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-mod admin;
-mod doctor;
-
 #[derive(Debug, Parser)]
 #[command(
     name = "burrow",
@@ -136,39 +133,6 @@ enum Command {
         )]
         command: Vec<String>,
     },
-    /// Host administration (root): subordinate ids, cgroup delegation, host check.
-    Admin {
-        #[command(subcommand)]
-        command: AdminCommand,
-    },
-    /// What you can do with burrow here, what does not work and how to fix it.
-    Doctor,
-}
-
-#[derive(Debug, Subcommand)]
-enum AdminCommand {
-    /// Give USER subordinate uid and gid ranges (idempotent) and prepare cgroup delegation.
-    AddUser {
-        /// Login name.
-        user: String,
-        /// Number of ids (default 65536).
-        #[arg(long, value_name = "N")]
-        count: Option<u64>,
-        /// First id to consider (default SUB_UID_MIN of /etc/login.defs, else 100000).
-        #[arg(long, value_name = "B")]
-        base: Option<u64>,
-        /// Never allocate these ids (e.g. network users); repeatable; adds to
-        /// /etc/burrow/subid-reserved.
-        #[arg(long, value_name = "FIRST-LAST")]
-        reserve: Vec<String>,
-    },
-    /// Remove USER's subordinate ranges and cgroup delegation (idempotent).
-    RemoveUser {
-        /// Login name.
-        user: String,
-    },
-    /// Report on the host: user namespaces, helpers, subid files, cgroups, networking.
-    Check,
 }
 
 #[derive(Debug, Args)]
@@ -460,41 +424,6 @@ fn dispatch(cmd: Command) -> Res {
         Command::Inspect { name } => {
             println!("{}", lifecycle::inspect(&name)?);
             Ok(0)
-        }
-        Command::Admin { command } => {
-            // The cgroup hook: replace NoCgroupSupport with burrow-cgroups' implementation.
-            let cgroups = admin::NoCgroupSupport;
-            match command {
-                AdminCommand::AddUser {
-                    user,
-                    count,
-                    base,
-                    reserve,
-                } => {
-                    let opts = admin::AddUser {
-                        user,
-                        count,
-                        base,
-                        reserve,
-                    };
-                    print!("{}", admin::add_user(&opts, &cgroups)?);
-                    Ok(0)
-                }
-                AdminCommand::RemoveUser { user } => {
-                    print!("{}", admin::remove_user(&user, &cgroups)?);
-                    Ok(0)
-                }
-                AdminCommand::Check => {
-                    let report = admin::check(&cgroups);
-                    print!("{report}");
-                    Ok(report.exit_code())
-                }
-            }
-        }
-        Command::Doctor => {
-            let report = doctor::doctor(&admin::NoCgroupSupport);
-            print!("{report}");
-            Ok(report.exit_code())
         }
         Command::Unshare { command } => burrow_runtime::unshare(command),
         Command::Stats { name } => {
