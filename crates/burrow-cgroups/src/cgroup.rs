@@ -117,13 +117,13 @@ impl Cgroup {
             Kind::V2(dir) => vec![dir.join(LEAF).join("cgroup.procs")],
             Kind::V1(dirs) => distinct(dirs.values())
                 .into_iter()
-                .map(|d| d.join("cgroup.procs"))
+                .map(|d| d.join(LEAF).join("cgroup.procs"))
                 .collect(),
         }
     }
 
-    /// Moves process `pid` (all its threads) into the cgroup: the v2 leaf, or every v1
-    /// hierarchy. Children it forks afterwards stay there.
+    /// Moves process `pid` (all its threads) into the cgroup: the leaf below the limits (v2),
+    /// in every hierarchy (v1). Children it forks afterwards stay there.
     pub fn add_process(&self, pid: i32) -> Result<(), Error> {
         if pid <= 0 {
             return Err(Error::Invalid(format!("invalid pid {pid}")));
@@ -153,8 +153,20 @@ impl Cgroup {
                     memory_peak: n(file(Controller::Memory, "memory.max_usage_in_bytes"))?,
                     cpu_usage_ns: n(file(Controller::Cpuacct, "cpuacct.usage"))?,
                     pids_current: n(file(Controller::Pids, "pids.current"))?,
-                    oom_kills: file(Controller::Memory, "memory.oom_control")
-                        .map_or(Ok(None), |p| keyed(&p, "oom_kill"))?,
+                    // v1 counts OOM kills where they happen: in the leaf.
+                    oom_kills: {
+                        let own = file(Controller::Memory, "memory.oom_control")
+                            .map_or(Ok(None), |p| keyed(&p, "oom_kill"))?;
+                        let leaf = dirs
+                            .get(&Controller::Memory)
+                            .map(|d| d.join(LEAF).join("memory.oom_control"))
+                            .filter(|p| p.exists())
+                            .map_or(Ok(None), |p| keyed(&p, "oom_kill"))?;
+                        match (own, leaf) {
+                            (None, None) => None,
+                            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+                        }
+                    },
                 })
             }
         }
@@ -251,6 +263,12 @@ fn create_v1(
             if let Some(d) = cdirs.get(c) {
                 write_file(&d.join(file), value)?;
             }
+        }
+        // As on v2, the processes live one level below the limits: a container may mount its
+        // (namespaced) v1 hierarchy and then sees and owns only `leaf`, whose own limits
+        // cannot lift the ones above it.
+        for d in distinct(cdirs.values()) {
+            mkdir_new(&d.join(LEAF))?;
         }
         Ok(())
     };

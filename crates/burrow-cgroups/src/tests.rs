@@ -722,7 +722,7 @@ fn v1_create_add_stats_remove() {
     }
     cg.add_process(42).unwrap();
     for d in [&m, &c, &p] {
-        assert_eq!(read(&d.join("cgroup.procs")), "42");
+        assert_eq!(read(&d.join("leaf").join("cgroup.procs")), "42");
     }
     fs::write(m.join("memory.usage_in_bytes"), "100\n").unwrap();
     fs::write(m.join("memory.max_usage_in_bytes"), "200\n").unwrap();

@@ -50,8 +50,8 @@ pub struct Account {
     pub gid: u32,
 }
 
-/// Where cgroup support plugs in (burrow-cgroups implements it; [`NoCgroupSupport`] stands in
-/// until then). Every method must be idempotent.
+/// Where cgroup support plugs in ([`HostCgroups`] implements it with burrow-cgroups; tests
+/// may use another). Every method must be idempotent.
 pub trait CgroupHook {
     /// `admin add-user`: prepares the delegated cgroups of `user` (v1: per-controller
     /// directories, v2: a delegated subtree where systemd does not provide one). Returns what
@@ -63,35 +63,6 @@ pub trait CgroupHook {
     fn host(&self) -> Vec<Line>;
     /// `doctor`: which limits (`--memory`, `--cpus`, `--pids-limit`) the user `uid` can use.
     fn user(&self, uid: u32) -> Vec<Line>;
-}
-
-/// The hook for a build without cgroup support: prepares nothing and says so.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoCgroupSupport;
-
-impl CgroupHook for NoCgroupSupport {
-    fn prepare(&self, _user: &Account) -> Result<Vec<String>, String> {
-        Ok(vec![
-            "cgroups: delegation not prepared (this burrow has no cgroup support yet)".into(),
-        ])
-    }
-    fn remove(&self, _name: &str, _uid: Option<u32>) -> Result<Vec<String>, String> {
-        Ok(vec![
-            "cgroups: nothing to remove (this burrow has no cgroup support yet)".into(),
-        ])
-    }
-    fn host(&self) -> Vec<Line> {
-        vec![Line::info(
-            "cgroup delegation",
-            "not checked (this burrow has no cgroup support yet)",
-        )]
-    }
-    fn user(&self, _uid: u32) -> Vec<Line> {
-        vec![Line::info(
-            "limits",
-            "--memory, --cpus and --pids-limit are not available in this burrow yet",
-        )]
-    }
 }
 
 /// The networking finding (bridged networking does not exist yet).
@@ -1608,5 +1579,84 @@ mod tests {
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
         fs::remove_dir_all(&etc).unwrap();
+    }
+}
+
+/// The cgroup side of `admin` and `doctor`, through burrow-cgroups on this host.
+#[derive(Debug)]
+pub struct HostCgroups;
+
+impl CgroupHook for HostCgroups {
+    fn prepare(&self, user: &Account) -> Result<Vec<String>, String> {
+        let host = burrow_cgroups::Host::system().map_err(|e| e.to_string())?;
+        let paths = host
+            .admin_prepare(&user.name, user.uid, user.gid)
+            .map_err(|e| e.to_string())?;
+        Ok(paths
+            .iter()
+            .map(|p| format!("delegated cgroup {}", p.display()))
+            .collect())
+    }
+
+    fn remove(&self, name: &str, _uid: Option<u32>) -> Result<Vec<String>, String> {
+        let host = burrow_cgroups::Host::system().map_err(|e| e.to_string())?;
+        let paths = host.admin_remove(name).map_err(|e| e.to_string())?;
+        Ok(paths
+            .iter()
+            .map(|p| format!("removed delegated cgroup {}", p.display()))
+            .collect())
+    }
+
+    fn host(&self) -> Vec<Line> {
+        match burrow_cgroups::Host::system() {
+            Err(e) => vec![Line::warn(
+                "cgroups",
+                format!("cannot read the cgroup mounts: {e}"),
+            )],
+            Ok(h) => {
+                use burrow_cgroups::Controller;
+                let v1: Vec<&str> = [Controller::Memory, Controller::Cpu, Controller::Pids]
+                    .into_iter()
+                    .filter(|c| h.v1_mount(*c).is_some())
+                    .map(Controller::name)
+                    .collect();
+                vec![Line::info(
+                    "cgroups",
+                    format!(
+                        "delegation is per user: `burrow admin add-user USER` prepares it{}",
+                        if v1.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (v1 controllers here: {})", v1.join(", "))
+                        }
+                    ),
+                )]
+            }
+        }
+    }
+
+    fn user(&self, _uid: u32) -> Vec<Line> {
+        use burrow_cgroups::Controller;
+        let host = match burrow_cgroups::Host::system() {
+            Ok(h) => h,
+            Err(e) => {
+                return vec![Line::warn(
+                    "limits",
+                    format!("cannot read the cgroup mounts: {e}"),
+                )]
+            }
+        };
+        let mut out = Vec::new();
+        for (c, what) in [
+            (Controller::Memory, "--memory"),
+            (Controller::Cpu, "--cpus/--cpu-weight"),
+            (Controller::Pids, "--pids-limit"),
+        ] {
+            match host.detect(&[c]) {
+                Ok(_) => out.push(Line::ok("limits", format!("{what} available"))),
+                Err(e) => out.push(Line::warn("limits", format!("{what} not available: {e}"))),
+            }
+        }
+        out
     }
 }

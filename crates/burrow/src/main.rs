@@ -6,6 +6,9 @@ use burrow_config::{
     CapPolicy, ConfigError, EnvVar, NetMode, RunConfig, Seccomp, Ulimit, User, Volume,
 };
 use clap::{Args, Parser, Subcommand};
+
+mod admin;
+mod doctor;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -117,6 +120,13 @@ enum Command {
         /// Container name.
         name: String,
     },
+    /// Host administration (root): subordinate ids, cgroup delegation, host check.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// What you can do with burrow here, what does not work and how to fix it.
+    Doctor,
     /// Show a running container's resource use (memory, cpu time, pids) from its cgroup.
     Stats {
         /// Container name.
@@ -307,6 +317,31 @@ fn init_logging(level: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Give USER subordinate uid and gid ranges (idempotent) and prepare cgroup delegation.
+    AddUser {
+        /// Login name.
+        user: String,
+        /// Number of ids (default 65536).
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// Lowest id to allocate from (default SUB_UID_MIN of /etc/login.defs, else 100000).
+        #[arg(long, value_name = "B")]
+        base: Option<u64>,
+        /// Never allocate these ids; repeatable; adds to /etc/burrow/subid-reserved.
+        #[arg(long, value_name = "FIRST-LAST")]
+        reserve: Vec<String>,
+    },
+    /// Remove USER's subordinate ranges and cgroup delegation (idempotent).
+    RemoveUser {
+        /// Login name.
+        user: String,
+    },
+    /// Report on the host.
+    Check,
+}
+
 type Res = Result<i32, burrow_runtime::Error>;
 
 fn fail(msg: impl std::fmt::Display) -> burrow_runtime::Error {
@@ -426,6 +461,45 @@ fn dispatch(cmd: Command) -> Res {
             Ok(0)
         }
         Command::Unshare { command } => burrow_runtime::unshare(command),
+        Command::Admin { command } => {
+            let cgroups = admin::HostCgroups;
+            match command {
+                AdminCommand::AddUser {
+                    user,
+                    count,
+                    base,
+                    reserve,
+                } => {
+                    print!(
+                        "{}",
+                        admin::add_user(
+                            &admin::AddUser {
+                                user,
+                                count,
+                                base,
+                                reserve
+                            },
+                            &cgroups
+                        )?
+                    );
+                    Ok(0)
+                }
+                AdminCommand::RemoveUser { user } => {
+                    print!("{}", admin::remove_user(&user, &cgroups)?);
+                    Ok(0)
+                }
+                AdminCommand::Check => {
+                    let r = admin::check(&cgroups);
+                    print!("{r}");
+                    Ok(r.exit_code())
+                }
+            }
+        }
+        Command::Doctor => {
+            let r = doctor::doctor(&admin::HostCgroups);
+            print!("{r}");
+            Ok(r.exit_code())
+        }
         Command::Stats { name } => {
             print!("{}", lifecycle::stats(&name)?);
             Ok(0)
