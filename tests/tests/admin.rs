@@ -509,7 +509,7 @@ fn doctor_as_a_good_user_is_ok() {
             "[ok]   id map test: the helpers mapped a test process: uid_map 0 {} 1, 1 700000 65536; gid_map 0 {} 1, 1 700000 65536\n",
             u.uid, u.gid
         ),
-        "no problems found\n".to_owned(),
+        "0 failure(s), 3 warning(s)\n".to_owned(),
     ] {
         assert!(r.stdout.contains(&want), "{want}\n{}", r.stdout);
     }
