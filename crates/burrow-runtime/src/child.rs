@@ -255,8 +255,10 @@ fn run_init(
             nix::unistd::Pid::from_raw(pid)
         }
     };
-    // Our copy of the socket must go, or the parent never sees the exec's end-of-file.
-    let _ = nix::unistd::close(sock.as_raw_fd());
+    // Close everything of ours (the sync socket above all: the parent waits for its end of
+    // file; and whatever the runtime held): pid 1 never execs, so close-on-exec does nothing.
+    let _ = sock;
+    let _ = burrow_sys::close_fds_from_3_except(None);
     let _ = burrow_sys::set_dumpable(false);
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     loop {

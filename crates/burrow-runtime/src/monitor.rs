@@ -11,7 +11,7 @@ use burrow_config::RunConfig;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::fs;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 
@@ -124,6 +124,9 @@ fn monitor(
     ready: OwnedFd,
     rm: bool,
 ) -> Result<(), Error> {
+    // The monitor outlives the caller: keep none of its descriptors (a pipe the caller is
+    // read through, a jobserver, ...), only the one that reports the start.
+    let _ = burrow_sys::close_fds_from_3_except(Some(ready.as_raw_fd()));
     let mut ready = Some(fs::File::from(ready));
     let fail = |ready: &mut Option<fs::File>, e: Error| -> Error {
         if let Some(mut r) = ready.take() {

@@ -79,12 +79,17 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Start time of a process (clock ticks after boot), if it exists.
+/// Start time of a process (clock ticks after boot), if it exists and is not a zombie.
 pub fn start_time(pid: i32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces and parentheses: fields start after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(19)?.parse().ok()
+    let mut f = rest.split(' ');
+    // A zombie (or dead) process keeps its start time but is not running any more.
+    if matches!(f.next(), Some("Z") | Some("X") | None) {
+        return None;
+    }
+    f.nth(18)?.parse().ok()
 }
 
 /// Is `pid` still the process that started at `start`?
