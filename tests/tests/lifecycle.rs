@@ -191,12 +191,23 @@ impl Env {
         self.xdg.join("burrow")
     }
 
+    /// The private XDG_DATA_HOME (configurations and logs live below it).
+    fn data_home(&self) -> String {
+        self.xdg.join("data").to_string_lossy().into_owned()
+    }
+
+    /// The containers' data directory: `$XDG_DATA_HOME/burrow/containers`.
+    fn data(&self) -> PathBuf {
+        self.xdg.join("data/burrow/containers")
+    }
+
     /// Runs `bash -c script` as the user: `$B` is the front end, `$R` the rootfs,
     /// XDG_RUNTIME_DIR and BURROW_HELPERS_DIR are set.
     fn script(&self, script: &str, args: &[&str]) -> Ran {
         Run::new(&self.user)
             .env("BURROW_HELPERS_DIR", &helpers_dir())
             .env("XDG_RUNTIME_DIR", self.xdg_s())
+            .env("XDG_DATA_HOME", &self.data_home())
             .env("B", helper("burrow").to_str().unwrap())
             .env("R", self.r())
             .script(script, args)
@@ -307,6 +318,7 @@ impl Env {
             .args(args)
             .env("BURROW_HELPERS_DIR", helpers_dir())
             .env("XDG_RUNTIME_DIR", self.xdg_s())
+            .env("XDG_DATA_HOME", self.data_home())
             .current_dir("/")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -878,7 +890,7 @@ fn t03_log_is_size_bounded() {
     );
     assert_eq!(e.wait_state("big", "stopped", 20), (None, Some(0)));
     let total: u64 = 40 * 65536 + 4;
-    let dir = e.state().join("big");
+    let dir = e.data().join("big");
     let size = |n: &str| fs::metadata(dir.join(n)).map(|m| m.len()).ok();
     assert_eq!(
         (size("ctr.log.1"), size("ctr.log"), size("ctr.log.2")),
@@ -1129,6 +1141,7 @@ fn t07_monitor_or_container_killed() {
     ok_out(&e.b(&["rm", "one"]), "one\n");
 
     assert_eq!(listing(&e.state()), Vec::<String>::new());
+    assert_eq!(listing(&e.data()), Vec::<String>::new());
     assert_eq!(procs_of(u, false), Vec::<String>::new());
     wait_no_procs(u, 10);
     assert_eq!(fs::read_to_string("/proc/self/mountinfo").unwrap(), mounts);
@@ -1168,6 +1181,7 @@ fn t07_zombies_are_not_running() {
         ])
         .env("BURROW_HELPERS_DIR", helpers_dir())
         .env("XDG_RUNTIME_DIR", e.xdg_s())
+        .env("XDG_DATA_HOME", e.data_home())
         .current_dir("/")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -1377,6 +1391,7 @@ fn t10_soak_start_and_remove_50() {
     );
     ok_out(&out, "done\n");
     assert_eq!(listing(&e.state()), Vec::<String>::new());
+    assert_eq!(listing(&e.data()), Vec::<String>::new());
     // rm -f returns once the monitor is gone: nothing alive right away, zombies soon reaped.
     assert_eq!(procs_of(u, false), Vec::<String>::new());
     wait_no_procs(u, 10);
@@ -1414,6 +1429,7 @@ fn t11_survives_the_terminal_closing() {
         ])
         .env("BURROW_HELPERS_DIR", helpers_dir())
         .env("XDG_RUNTIME_DIR", e.xdg_s())
+        .env("XDG_DATA_HOME", e.data_home())
         .env("B", helper("burrow"))
         .env("R", e.r())
         .env("X", e.xdg_s())

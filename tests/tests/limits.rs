@@ -19,8 +19,8 @@ fn limited_user() -> &'static (TestUser, PathBuf) {
         // Containers left by an earlier, interrupted run of these tests.
         let runtime = format!("/tmp/burrow-limits-{}", u.uid);
         if std::path::Path::new(&runtime).exists() {
-            let _ = Run::new(&u).env("XDG_RUNTIME_DIR", &runtime).script(
-                "for d in \"$XDG_RUNTIME_DIR\"/burrow/*/; do \"$P/bin/burrow\" rm -f \"$(basename \"$d\")\"; done",
+            let _ = Run::new(&u).env("XDG_RUNTIME_DIR", &runtime).env("XDG_DATA_HOME", &format!("{runtime}/data")).script(
+                "for d in \"$XDG_DATA_HOME\"/burrow/containers/*/; do \"$P/bin/burrow\" rm -f \"$(basename \"$d\")\"; done",
                 &[],
             );
             let _ = std::fs::remove_dir_all(&runtime);
@@ -43,6 +43,7 @@ fn burrow(u: &TestUser, args: &[&str]) -> Ran {
     Run::new(u)
         .env("BURROW_HELPERS_DIR", prefix().join("bin").to_str().unwrap())
         .env("XDG_RUNTIME_DIR", &runtime)
+        .env("XDG_DATA_HOME", &format!("{runtime}/data"))
         .script(
             "mkdir -p -m 700 \"$XDG_RUNTIME_DIR\" && exec \"$P/bin/burrow\" \"$@\"",
             args,

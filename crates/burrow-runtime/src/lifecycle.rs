@@ -203,7 +203,7 @@ pub fn remove(name: &str, force: bool) -> Result<(), Error> {
     let r = dir.clone().remove();
     drop(guard);
     match r {
-        Err(_) if !dir.path.exists() => Ok(()),
+        Err(_) if !dir.data.exists() => Ok(()),
         r => r,
     }
 }
@@ -232,7 +232,7 @@ pub fn inspect(name: &str) -> Result<String, Error> {
     let dir = Dir::open(name)?;
     let st = dir.current()?;
     let config_text =
-        std::fs::read_to_string(dir.file("config.toml")).ctx(|| "config.toml".into())?;
+        std::fs::read_to_string(dir.data_file("config.toml")).ctx(|| "config.toml".into())?;
     let config: toml::Value =
         toml::from_str(&config_text).map_err(|e| err(format!("config.toml: {e}")))?;
     let mounts: Vec<String> = match st.pid.filter(|_| st.container_alive()) {
@@ -265,6 +265,7 @@ pub fn inspect(name: &str) -> Result<String, Error> {
         "gid_map": st.gid_map,
         "mounts": mounts,
         "state_dir": dir.path,
+        "data_dir": dir.data,
         "config": config,
     });
     serde_json::to_string_pretty(&v).map_err(|e| err(format!("json: {e}")))
@@ -308,8 +309,8 @@ pub fn stats(name: &str) -> Result<String, Error> {
 pub fn logs(name: &str, follow: bool) -> Result<(), Error> {
     let dir = Dir::open(name)?;
     let mut out = std::io::stdout().lock();
-    let old = dir.file("ctr.log.1");
-    let cur = dir.file("ctr.log");
+    let old = dir.data_file("ctr.log.1");
+    let cur = dir.data_file("ctr.log");
     if let Ok(b) = std::fs::read(&old) {
         let _ = out.write_all(&b);
     }

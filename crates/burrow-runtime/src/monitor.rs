@@ -187,7 +187,7 @@ fn monitor(
     if let Some(mut r) = ready.take() {
         let _ = r.write_all(b"OK");
     }
-    let mut log = LogFile::open(dir.file("ctr.log"), LOG_MAX)?;
+    let mut log = LogFile::open(dir.data_file("ctr.log"), LOG_MAX)?;
     let code = serve(
         &mut started.container,
         out.as_ref(),

@@ -183,57 +183,121 @@ pub fn root() -> Result<PathBuf, Error> {
     Ok(base)
 }
 
-/// One container's directory.
+/// The per-user configuration root: `$XDG_DATA_HOME/burrow/containers`, else
+/// `~/.local/share/burrow/containers` (created 0700; must be ours and private). Container
+/// configurations and logs live here and survive a reboot; run-time state does not.
+pub fn data_root() -> Result<PathBuf, Error> {
+    let uid = nix::unistd::getuid().as_raw();
+    let base = match std::env::var_os("XDG_DATA_HOME").map(PathBuf::from) {
+        Some(d) if d.is_absolute() => d.join("burrow"),
+        _ => match std::env::var_os("HOME").map(PathBuf::from) {
+            Some(h) if h.is_absolute() => h.join(".local/share/burrow"),
+            _ => return Err(err("neither XDG_DATA_HOME nor HOME is set: burrow cannot keep container configurations")),
+        },
+    };
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&base)
+        .ctx(|| format!("cannot create {}", base.display()))?;
+    let dir = base.join("containers");
+    match fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(err(format!("cannot create {}: {e}", dir.display()))),
+    }
+    let md = fs::symlink_metadata(&dir).ctx(|| format!("cannot stat {}", dir.display()))?;
+    if !md.is_dir() || md.uid() != uid || md.mode() & 0o077 != 0 {
+        return Err(err(format!(
+            "{} is not a private directory of yours (owned by uid {uid}, mode 0700): fix it or set XDG_DATA_HOME",
+            dir.display()
+        )));
+    }
+    Ok(dir)
+}
+
+/// One container: its run-time directory (state.json, lock, attach.sock) and its data
+/// directory (config.toml, ctr.log, ctr.log.1).
 #[derive(Debug, Clone)]
 pub struct Dir {
     /// Container name.
     pub name: String,
-    /// Its directory.
+    /// Run-time directory.
     pub path: PathBuf,
+    /// Data directory.
+    pub data: PathBuf,
+}
+
+fn mkdir_private(p: &Path) -> Result<(), Error> {
+    match fs::DirBuilder::new().mode(0o700).create(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(err(format!("cannot create {}: {e}", p.display()))),
+    }
 }
 
 impl Dir {
     /// An existing container.
     pub fn open(name: &str) -> Result<Dir, Error> {
         check_name(name)?;
-        let path = root()?.join(name);
-        if !path.join("state.json").is_file() {
+        let data = data_root()?.join(name);
+        if !data.join("config.toml").is_file() {
             return Err(Error {
                 code: 125,
                 msg: format!("no such container: {name} (see burrow ls --all)"),
             });
         }
+        let path = root()?.join(name);
+        // After a reboot the run-time directory is gone: the container is simply stopped.
+        mkdir_private(&path)?;
         Ok(Dir {
             name: name.to_owned(),
             path,
+            data,
         })
     }
 
-    /// A new container: its directory is created atomically (the name is taken or not).
+    /// A new container: its data directory is created atomically (the name is taken or not).
     pub fn create(name: &str) -> Result<Dir, Error> {
         check_name(name)?;
-        let path = root()?.join(name);
-        match fs::DirBuilder::new().mode(0o700).create(&path) {
-            Ok(()) => Ok(Dir { name: name.to_owned(), path }),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(err(format!(
-                "a container named {name} already exists: remove it (burrow rm {name}) or choose another name"
-            ))),
-            Err(e) => Err(err(format!("cannot create {}: {e}", path.display()))),
+        let data = data_root()?.join(name);
+        match fs::DirBuilder::new().mode(0o700).create(&data) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(err(format!(
+                    "a container named {name} already exists: remove it (burrow rm {name}) or choose another name"
+                )))
+            }
+            Err(e) => return Err(err(format!("cannot create {}: {e}", data.display()))),
         }
+        let path = root()?.join(name);
+        // A run-time directory without data is a leftover of a removed container.
+        let _ = fs::remove_dir_all(&path);
+        if let Err(e) = mkdir_private(&path) {
+            let _ = fs::remove_dir_all(&data);
+            return Err(e);
+        }
+        Ok(Dir {
+            name: name.to_owned(),
+            path,
+            data,
+        })
     }
 
     /// Every container of this user.
     pub fn all() -> Result<Vec<Dir>, Error> {
-        let root = root()?;
-        let mut v: Vec<Dir> = fs::read_dir(&root)
-            .ctx(|| format!("cannot list {}", root.display()))?
+        let data = data_root()?;
+        let mut v = Vec::new();
+        for e in fs::read_dir(&data)
+            .ctx(|| format!("cannot list {}", data.display()))?
             .filter_map(|e| e.ok())
-            .filter(|e| e.path().join("state.json").is_file())
-            .map(|e| Dir {
-                name: e.file_name().to_string_lossy().into_owned(),
-                path: e.path(),
-            })
-            .collect();
+        {
+            if e.path().join("config.toml").is_file() {
+                if let Ok(d) = Dir::open(&e.file_name().to_string_lossy()) {
+                    v.push(d);
+                }
+            }
+        }
         v.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(v)
     }
@@ -251,10 +315,13 @@ impl Dir {
             .map_err(|(_, e)| err(format!("cannot lock {}: {e}", self.name)))
     }
 
-    /// Reads the recorded state.
+    /// Reads the recorded state (a container without one, after a reboot, is stopped).
     pub fn read(&self) -> Result<State, Error> {
-        let text = fs::read_to_string(self.path.join("state.json"))
-            .ctx(|| format!("cannot read the state of {}", self.name))?;
+        let text = match fs::read_to_string(self.path.join("state.json")) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return self.stopped_state(),
+            Err(e) => return Err(err(format!("cannot read the state of {}: {e}", self.name))),
+        };
         serde_json::from_str(&text)
             .map_err(|e| err(format!("the state of {} is corrupt: {e}", self.name)))
     }
@@ -295,20 +362,52 @@ impl Dir {
         Ok(st)
     }
 
+    fn stopped_state(&self) -> Result<State, Error> {
+        let c = self.config()?;
+        let created = fs::metadata(self.data_file("config.toml"))
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        Ok(State {
+            name: self.name.clone(),
+            status: Status::Stopped,
+            command: c.command,
+            created,
+            started: None,
+            finished: None,
+            exit_code: None,
+            pid: None,
+            pid_start: None,
+            monitor_pid: None,
+            monitor_start: None,
+            tty: c.tty,
+            rm: c.rm,
+            uid_map: Vec::new(),
+            gid_map: Vec::new(),
+        })
+    }
+
     /// The saved configuration.
     pub fn config(&self) -> Result<burrow_config::RunConfig, Error> {
-        burrow_config::RunConfig::from_file(&self.path.join("config.toml"))
+        burrow_config::RunConfig::from_file(&self.data_file("config.toml"))
             .map_err(|e| err(e.to_string()))
     }
 
-    /// Path of a file in the directory.
+    /// Path of a run-time file (state.json, lock, attach.sock).
     pub fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }
 
-    /// Removes the directory and everything in it.
+    /// Path of a data file (config.toml, ctr.log).
+    pub fn data_file(&self, name: &str) -> PathBuf {
+        self.data.join(name)
+    }
+
+    /// Removes both directories and everything in them.
     pub fn remove(self) -> Result<(), Error> {
-        fs::remove_dir_all(&self.path).ctx(|| format!("cannot remove {}", self.path.display()))
+        let _ = fs::remove_dir_all(&self.path);
+        fs::remove_dir_all(&self.data).ctx(|| format!("cannot remove {}", self.data.display()))
     }
 }
 
@@ -318,7 +417,7 @@ pub fn write_config(dir: &Dir, text: &str) -> Result<(), Error> {
         .create_new(true)
         .write(true)
         .mode(0o600)
-        .open(dir.file("config.toml"))
+        .open(dir.data_file("config.toml"))
         .ctx(|| "cannot write config.toml".into())?;
     f.write_all(text.as_bytes())
         .ctx(|| "write config.toml".into())
