@@ -64,7 +64,7 @@ map="0 $uid 1 1 $sub_start $sub_count"
 
 # --- build and install ---------------------------------------------------------------------------
 if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
-  (cd "$top" && cargo build --release --quiet -p burrow-newidmap)
+  (cd "$top" && bash scripts/build-helpers.sh >/dev/null)  # static, as shipped
   bash "$top/tests/install-helpers.sh" "$prefix"
 fi
 [ -u "$burrow" ] || die "$burrow is missing or not setuid (run without BENCH_NO_BUILD)"
