@@ -39,23 +39,7 @@ pub fn create(mut config: RunConfig) -> Result<String, Error> {
     let dir = Dir::create(&name)?;
     let made = (|| {
         state::write_config(&dir, &config.to_toml())?;
-        dir.write(&State {
-            name: name.clone(),
-            status: Status::Created,
-            command: config.command.clone(),
-            created: state::now(),
-            started: None,
-            finished: None,
-            exit_code: None,
-            pid: None,
-            pid_start: None,
-            monitor_pid: None,
-            monitor_start: None,
-            tty: config.tty,
-            rm: config.rm,
-            uid_map: Vec::new(),
-            gid_map: Vec::new(),
-        })
+        dir.write(&State::new(&name, Status::Created, &config, state::now()))
     })();
     if let Err(e) = made {
         let _ = dir.remove();

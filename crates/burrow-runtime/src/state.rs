@@ -101,6 +101,32 @@ pub fn same_process(pid: Option<i32>, start: Option<u64>) -> bool {
 }
 
 impl State {
+    /// A container that has not run (yet): `status`, with the command and flags of `config`.
+    pub fn new(
+        name: &str,
+        status: Status,
+        config: &burrow_config::RunConfig,
+        created: u64,
+    ) -> State {
+        State {
+            name: name.to_owned(),
+            status,
+            command: config.command.clone(),
+            created,
+            started: None,
+            finished: None,
+            exit_code: None,
+            pid: None,
+            pid_start: None,
+            monitor_pid: None,
+            monitor_start: None,
+            tty: config.tty,
+            rm: config.rm,
+            uid_map: Vec::new(),
+            gid_map: Vec::new(),
+        }
+    }
+
     /// Corrects a `running` record whose processes are gone: the monitor records the exit
     /// status itself, so a dead monitor means the status is unknown.
     pub fn refresh(&mut self) -> bool {
@@ -369,23 +395,7 @@ impl Dir {
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_secs());
-        Ok(State {
-            name: self.name.clone(),
-            status: Status::Stopped,
-            command: c.command,
-            created,
-            started: None,
-            finished: None,
-            exit_code: None,
-            pid: None,
-            pid_start: None,
-            monitor_pid: None,
-            monitor_start: None,
-            tty: c.tty,
-            rm: c.rm,
-            uid_map: Vec::new(),
-            gid_map: Vec::new(),
-        })
+        Ok(State::new(&self.name, Status::Stopped, &c, created))
     }
 
     /// The saved configuration.
