@@ -125,14 +125,12 @@ fn short(skip: usize) -> Result<u8, Error> {
     u8::try_from(skip).map_err(|_| Error::TooLarge(skip))
 }
 
-/// One ABI's block: load nr, x32 guard, the rules, the default.
-fn block(policy: &Policy) -> Result<Vec<sock_filter>, Error> {
-    let mut out = vec![stmt(LD_W_ABS, OFF_NR)];
-    if policy.abi.x32 {
-        out.push(jump(JSET_K, X32_SYSCALL_BIT, 0, 1));
-        out.push(stmt(RET_K, ret_errno(ENOSYS)));
-    }
-    for rule in &policy.rules {
+pub(crate) const JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
+
+/// Rules checked one after the other, then the default.
+fn linear(rules: &[Rule], default: u32) -> Result<Vec<sock_filter>, Error> {
+    let mut out = Vec::new();
+    for rule in rules {
         let n = rule.unless_arg0.len();
         if n == 0 {
             out.push(jump(JEQ_K, rule.nr, 0, 1));
@@ -148,7 +146,53 @@ fn block(policy: &Policy) -> Result<Vec<sock_filter>, Error> {
         out.push(stmt(RET_K, rule.ret));
         out.push(stmt(LD_W_ABS, OFF_NR));
     }
-    out.push(stmt(RET_K, policy.default));
+    out.push(stmt(RET_K, default));
+    Ok(out)
+}
+
+/// Rules sorted by number, as a binary search: `jge` splits until a few are left. Every
+/// syscall walks about log2(rules) comparisons instead of all of them (the kernel runs the
+/// filter for every syscall number when it is installed, to build its cache).
+fn tree(rules: &[Rule], default: u32) -> Result<Vec<sock_filter>, Error> {
+    if rules.len() <= 4 {
+        return linear(rules, default);
+    }
+    let mid = rules.len() / 2;
+    let low = tree(&rules[..mid], default)?;
+    let high = tree(&rules[mid..], default)?;
+    // jge nr_mid: true falls into `high`, false skips it to `low` (through a `ja`, whose
+    // offset is 32 bits, when `high` is longer than a conditional jump reaches).
+    let mut out = match u8::try_from(high.len()) {
+        Ok(skip) => vec![jump(JGE_K, rules[mid].nr, 0, skip)],
+        Err(_) => vec![
+            jump(JGE_K, rules[mid].nr, 1, 0),
+            stmt(
+                JA,
+                u32::try_from(high.len()).map_err(|_| Error::TooLarge(high.len()))?,
+            ),
+        ],
+    };
+    out.extend(high);
+    out.extend(low);
+    Ok(out)
+}
+
+/// One ABI's block: load nr, x32 guard, the rules, the default. First match wins, so for a
+/// number listed twice only its first rule counts; the rest are ordered by number.
+fn block(policy: &Policy) -> Result<Vec<sock_filter>, Error> {
+    let mut out = vec![stmt(LD_W_ABS, OFF_NR)];
+    if policy.abi.x32 {
+        out.push(jump(JSET_K, X32_SYSCALL_BIT, 0, 1));
+        out.push(stmt(RET_K, ret_errno(ENOSYS)));
+    }
+    let mut rules: Vec<Rule> = Vec::with_capacity(policy.rules.len());
+    for r in &policy.rules {
+        if !rules.iter().any(|x| x.nr == r.nr) {
+            rules.push(*r);
+        }
+    }
+    rules.sort_by_key(|r| r.nr);
+    out.extend(tree(&rules, policy.default)?);
     Ok(out)
 }
 

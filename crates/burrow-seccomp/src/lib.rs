@@ -39,13 +39,17 @@
 //!      ret KILL_PROCESS
 //! abi_0: ld nr
 //!      jset 0x40000000, 0, 1 ; ret ERRNO(ENOSYS)    (x86_64 only: x32)
-//!      jeq NR, 0, 1 ; ret ACTION                    (one pair per rule)
+//!      jge NR_MID, 0, low                           (binary search on the rule numbers ...)
+//!      ...
+//!      jeq NR, 0, 1 ; ret ACTION                    (... down to lists of at most 4 rules)
 //!      ret DEFAULT
 //! ```
 //!
-//! Conditional jumps only ever skip a handful of instructions, so no 8-bit offset can overflow.
-//! Rules are a linear list; since Linux 5.11 the seccomp action cache answers every syscall
-//! that the filter allows whatever its arguments with a bitmap lookup, without running it.
+//! Rules are sorted by number (for a number listed twice the first rule wins) and searched with
+//! `jge` splits: each syscall walks about log2(rules) comparisons. That matters at install time:
+//! the kernel runs the filter for every syscall number of every ABI to fill its action cache
+//! (since Linux 5.11 an allowed syscall is then a bitmap lookup at run time). A split whose
+//! upper half is longer than an 8-bit jump reaches goes through a `ja` (32-bit offset).
 #![doc = include_str!("../PROFILE.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

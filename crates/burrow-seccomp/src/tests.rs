@@ -25,6 +25,8 @@ fn run(program: &[sock_filter], arch: u32, nr: u32, arg0: u64) -> u32 {
             JA => usize::try_from(insn.k).unwrap(),
             JEQ_K if a == insn.k => usize::from(insn.jt),
             JEQ_K => usize::from(insn.jf),
+            JGE_K if a >= insn.k => usize::from(insn.jt),
+            JGE_K => usize::from(insn.jf),
             JSET_K if a & insn.k != 0 => usize::from(insn.jt),
             JSET_K => usize::from(insn.jf),
             RET_K => return insn.k,
@@ -46,7 +48,7 @@ fn check_structure(program: &[sock_filter]) {
     for (i, insn) in program.iter().enumerate() {
         let targets: Vec<usize> = match insn.code {
             JA => vec![usize::try_from(insn.k).unwrap()],
-            JEQ_K | JSET_K => vec![usize::from(insn.jt), usize::from(insn.jf)],
+            JEQ_K | JSET_K | JGE_K => vec![usize::from(insn.jt), usize::from(insn.jf)],
             LD_W_ABS => {
                 assert!(matches!(insn.k, OFF_NR | OFF_ARCH | OFF_ARG0_LO));
                 continue;
@@ -66,6 +68,31 @@ fn nr64(name: &str) -> u32 {
 
 fn nr32(name: &str) -> u32 {
     ABIS[1].lookup(name).unwrap()
+}
+
+/// The binary search must decide exactly like a plain first-match list, for every number.
+#[test]
+fn tree_matches_linear_order() {
+    let p = default_program().unwrap();
+    for name in DEFAULT_BLOCKED {
+        if let Some(nr) = ABIS[0].lookup(name) {
+            assert_ne!(
+                run(&p, X86_64, nr, 0x0040_0000) & 0xffff_0000,
+                RET_ALLOW,
+                "{name}"
+            );
+        }
+    }
+    let blocked: Vec<u32> = DEFAULT_BLOCKED
+        .iter()
+        .filter_map(|n| ABIS[0].lookup(n))
+        .collect();
+    for nr in 0..1024u32 {
+        let got = run(&p, X86_64, nr, 0);
+        if !blocked.contains(&nr) {
+            assert_eq!(got, RET_ALLOW, "nr {nr}");
+        }
+    }
 }
 
 #[test]
