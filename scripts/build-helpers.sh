@@ -9,5 +9,5 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 host=$(rustc -vV | sed -n 's/^host: //p')
 cd "$top"
 # --target keeps these flags away from build scripts and proc macros of the rest of the tree.
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked -q -p burrow-newidmap -p burrow --target "$host" >&2
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked -q -p burrow-newidmap -p burrow-nic -p burrow --target "$host" >&2
 echo "${CARGO_TARGET_DIR:-$top/target}/$host/release"

@@ -283,6 +283,14 @@ impl Etc {
         self
     }
 
+    /// `/etc/burrow/usernet` (root-owned 0644, in a root-owned 0755 directory).
+    pub fn usernet(self, text: &str) -> Etc {
+        let d = self.dir.join("burrow");
+        fs::create_dir_all(&d).unwrap();
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+        self.file("burrow/usernet", text)
+    }
+
     /// `/etc/subuid` and `/etc/subgid` with the same text.
     pub fn subids(self, text: &str) -> Etc {
         self.file("subuid", text).file("subgid", text)

@@ -339,6 +339,42 @@ pub fn ns_parent(nsfd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     }))
 }
 
+/// `ioctl(fd, NS_GET_USERNS)`: the user namespace that owns the namespace `fd` refers to.
+/// EPERM when that user namespace is outside the caller's view.
+pub fn ns_userns(nsfd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    // SAFETY: NS_GET_USERNS takes no argument and returns a new fd.
+    owned_fd(libc::c_long::from(unsafe {
+        libc::ioctl(nsfd.as_raw_fd(), libc::NS_GET_USERNS)
+    }))
+}
+
+/// `ioctl(fd, NS_GET_NSTYPE)`: the `CLONE_NEW*` flag of the namespace `fd` refers to.
+pub fn ns_type(nsfd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
+    // SAFETY: NS_GET_NSTYPE takes no argument and returns the type or -1.
+    cvt_int(unsafe { libc::ioctl(nsfd.as_raw_fd(), libc::NS_GET_NSTYPE) })
+}
+
+/// `socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)`: an rtnetlink socket in the
+/// caller's network namespace (the kernel binds it on first send). Reads and writes go
+/// through `std::fs::File`.
+pub fn netlink_route_socket() -> io::Result<OwnedFd> {
+    // SAFETY: socket(2) takes no pointers and returns a new fd or -1.
+    owned_fd(libc::c_long::from(unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    }))
+}
+
+/// `flock(fd, LOCK_EX)`: waits for an exclusive lock (released when the fd is closed, also
+/// when the process is killed).
+pub fn flock_exclusive(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: flock takes no pointers.
+    cvt_int(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) }).map(drop)
+}
+
 /// Syslog priorities used by the helpers (facility is set by [`openlog_auth`]).
 pub mod prio {
     /// LOG_NOTICE: an allowed action.
