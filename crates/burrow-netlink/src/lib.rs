@@ -1,0 +1,346 @@
+//! Minimal synchronous rtnetlink, enough for burrow-nic: one request at a time, each
+//! acknowledged, no tokio and no generic netlink framework. Messages are built and parsed
+//! here in safe Rust; the only unsafe part (the socket call) is in burrow-sys.
+//!
+//! - [`Rtnl::create_veth`]: one `RTM_NEWLINK` (`NLM_F_CREATE | NLM_F_EXCL`) that creates the
+//!   host end and its peer **directly in another network namespace given by fd**
+//!   (`VETH_INFO_PEER { IFLA_IFNAME, IFLA_NET_NS_FD, IFLA_MTU }`), MTU set in the same
+//!   request. (The kernel ignores `IFLA_IFALIAS` on creation, so the alias is set by
+//!   [`Rtnl::configure`].)
+//! - [`Rtnl::link_by_name`] / [`Rtnl::link_by_index`]: `RTM_GETLINK` → [`Link`] (index,
+//!   name, MTU, kind, master, the peer's ifindex for a veth, alias).
+//! - [`Rtnl::configure`]: alias (burrow-nic's accounting tag), `IFLA_MASTER` and `IFF_UP` in
+//!   one `RTM_NEWLINK`.
+//! - [`Rtnl::delete`]: `RTM_DELLINK` by ifindex (never by name).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+const NLMSG_HDRLEN: usize = 16;
+const IFINFOMSG_LEN: usize = 16;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const RTM_NEWLINK: u16 = 16;
+const RTM_DELLINK: u16 = 17;
+const RTM_GETLINK: u16 = 18;
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_ACK: u16 = 0x4;
+const NLM_F_EXCL: u16 = 0x200;
+const NLM_F_CREATE: u16 = 0x400;
+const NLA_F_NESTED: u16 = 0x8000;
+const NLA_TYPE_MASK: u16 = 0x3fff;
+
+const IFLA_IFNAME: u16 = 3;
+const IFLA_MTU: u16 = 4;
+const IFLA_LINK: u16 = 5;
+const IFLA_MASTER: u16 = 10;
+const IFLA_LINKINFO: u16 = 18;
+const IFLA_IFALIAS: u16 = 20;
+const IFLA_NET_NS_FD: u16 = 28;
+const IFLA_LINK_NETNSID: u16 = 37;
+const IFLA_TARGET_NETNSID: u16 = 46;
+const IFLA_INFO_KIND: u16 = 1;
+const IFLA_INFO_DATA: u16 = 2;
+const VETH_INFO_PEER: u16 = 1;
+const IFF_UP: u32 = 0x1;
+
+/// A link as RTM_GETLINK reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Link {
+    /// ifindex.
+    pub index: u32,
+    /// Name.
+    pub name: String,
+    /// MTU.
+    pub mtu: u32,
+    /// `IFLA_INFO_KIND` (`bridge`, `veth`, ...), if any.
+    pub kind: Option<String>,
+    /// ifindex of the master (bridge), if attached.
+    pub master: Option<u32>,
+    /// `IFLA_LINK`: for a veth, the peer's ifindex (in the peer's netns).
+    pub link: Option<u32>,
+    /// `IFLA_IFALIAS`.
+    pub alias: Option<String>,
+    /// `IFLA_LINK_NETNSID`: the nsid (in this netns) of the netns `link` is in.
+    pub link_netnsid: Option<i32>,
+    /// `ifi_flags`.
+    pub flags: u32,
+}
+
+/// What to create with [`Rtnl::create_veth`].
+#[derive(Debug)]
+pub struct VethSpec<'a> {
+    /// Host end name.
+    pub host: &'a str,
+    /// Peer name (may be a `%d` pattern: the kernel picks the number).
+    pub peer: &'a str,
+    /// The peer's network namespace.
+    pub peer_netns: BorrowedFd<'a>,
+    /// MTU of both ends.
+    pub mtu: u32,
+}
+
+fn invalid(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.to_owned())
+}
+
+fn align4(n: usize) -> usize {
+    n.checked_add(3).map_or(usize::MAX, |m| m & !3)
+}
+
+/// Appends one attribute (header, data, padding).
+fn attr(buf: &mut Vec<u8>, ty: u16, data: &[u8]) -> io::Result<()> {
+    let len = u16::try_from(data.len().saturating_add(4))
+        .map_err(|_| invalid("netlink attribute too long"))?;
+    buf.extend_from_slice(&len.to_ne_bytes());
+    buf.extend_from_slice(&ty.to_ne_bytes());
+    buf.extend_from_slice(data);
+    buf.resize(align4(buf.len()), 0);
+    Ok(())
+}
+
+fn attr_str(buf: &mut Vec<u8>, ty: u16, s: &str) -> io::Result<()> {
+    let mut v = s.as_bytes().to_vec();
+    v.push(0);
+    attr(buf, ty, &v)
+}
+
+/// Appends a nested attribute whose content `f` writes.
+fn nested(
+    buf: &mut Vec<u8>,
+    ty: u16,
+    f: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
+) -> io::Result<()> {
+    let start = buf.len();
+    buf.extend_from_slice(&[0u8; 4]);
+    f(buf)?;
+    let len = u16::try_from(buf.len().saturating_sub(start))
+        .map_err(|_| invalid("netlink attribute too long"))?;
+    let hdr = [len.to_ne_bytes(), (ty | NLA_F_NESTED).to_ne_bytes()].concat();
+    buf.get_mut(start..start.saturating_add(4))
+        .ok_or_else(|| invalid("netlink buffer"))?
+        .copy_from_slice(&hdr);
+    Ok(())
+}
+
+fn ifinfomsg(buf: &mut Vec<u8>, index: u32, flags: u32, change: u32) -> io::Result<()> {
+    let index = i32::try_from(index).map_err(|_| invalid("ifindex out of range"))?;
+    buf.push(0); // ifi_family = AF_UNSPEC
+    buf.push(0);
+    buf.extend_from_slice(&0u16.to_ne_bytes());
+    buf.extend_from_slice(&index.to_ne_bytes());
+    buf.extend_from_slice(&flags.to_ne_bytes());
+    buf.extend_from_slice(&change.to_ne_bytes());
+    Ok(())
+}
+
+/// Iterates over `(type, payload)` of the attributes in `buf`.
+fn attrs(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    std::iter::from_fn(move || {
+        let hdr = buf.get(..4)?;
+        let len = usize::from(u16::from_ne_bytes([hdr[0], hdr[1]]));
+        let ty = u16::from_ne_bytes([hdr[2], hdr[3]]) & NLA_TYPE_MASK;
+        if len < 4 {
+            return None;
+        }
+        let data = buf.get(4..len)?;
+        buf = buf.get(align4(len).min(buf.len())..).unwrap_or(&[]);
+        Some((ty, data))
+    })
+}
+
+fn u32_of(data: &[u8]) -> Option<u32> {
+    Some(u32::from_ne_bytes(data.get(..4)?.try_into().ok()?))
+}
+
+fn str_of(data: &[u8]) -> String {
+    let end = data.iter().position(|b| *b == 0).unwrap_or(data.len());
+    String::from_utf8_lossy(data.get(..end).unwrap_or(&[])).into_owned()
+}
+
+/// Parses the payload of an RTM_NEWLINK message (ifinfomsg + attributes).
+fn parse_link(payload: &[u8]) -> Option<Link> {
+    let hdr = payload.get(..IFINFOMSG_LEN)?;
+    let index = i32::from_ne_bytes(hdr.get(4..8)?.try_into().ok()?);
+    let flags = u32_of(hdr.get(8..12)?)?;
+    let mut l = Link {
+        index: u32::try_from(index).ok()?,
+        flags,
+        ..Link::default()
+    };
+    for (ty, data) in attrs(payload.get(IFINFOMSG_LEN..)?) {
+        match ty {
+            IFLA_IFNAME => l.name = str_of(data),
+            IFLA_MTU => l.mtu = u32_of(data)?,
+            IFLA_MASTER => l.master = u32_of(data),
+            IFLA_LINK => l.link = u32_of(data),
+            IFLA_IFALIAS => l.alias = Some(str_of(data)),
+            IFLA_LINK_NETNSID => {
+                l.link_netnsid = u32_of(data).map(|v| i32::from_ne_bytes(v.to_ne_bytes()))
+            }
+            IFLA_LINKINFO => {
+                for (t, d) in attrs(data) {
+                    if t == IFLA_INFO_KIND {
+                        l.kind = Some(str_of(d));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(l)
+}
+
+/// An rtnetlink socket in the caller's network namespace.
+#[derive(Debug)]
+pub struct Rtnl {
+    sock: File,
+    seq: u32,
+}
+
+impl Rtnl {
+    /// Opens the socket. Requests that change links need CAP_NET_ADMIN effective.
+    pub fn open() -> io::Result<Rtnl> {
+        Ok(Rtnl {
+            sock: File::from(burrow_sys::netlink_route_socket()?),
+            seq: 0,
+        })
+    }
+
+    /// Sends one request (`body` = everything after the nlmsghdr) and collects the replies
+    /// until the ack (or, for a dump, NLMSG_DONE). Returns the RTM_NEWLINK payloads.
+    fn request(&mut self, ty: u16, flags: u16, body: &[u8]) -> io::Result<Vec<Vec<u8>>> {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let len = u32::try_from(body.len().saturating_add(NLMSG_HDRLEN))
+            .map_err(|_| invalid("netlink message too long"))?;
+        let mut msg = Vec::with_capacity(NLMSG_HDRLEN.saturating_add(body.len()));
+        msg.extend_from_slice(&len.to_ne_bytes());
+        msg.extend_from_slice(&ty.to_ne_bytes());
+        msg.extend_from_slice(&(flags | NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+        msg.extend_from_slice(&seq.to_ne_bytes());
+        msg.extend_from_slice(&0u32.to_ne_bytes());
+        msg.extend_from_slice(body);
+        let n = self.sock.write(&msg)?;
+        if n != msg.len() {
+            return Err(invalid("short netlink send"));
+        }
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = self.sock.read(&mut buf)?;
+            let mut rest = buf.get(..n).unwrap_or(&[]);
+            while rest.len() >= NLMSG_HDRLEN {
+                let mlen = usize::try_from(u32_of(rest).unwrap_or(0)).unwrap_or(0);
+                if mlen < NLMSG_HDRLEN || mlen > rest.len() {
+                    return Err(invalid("malformed netlink reply"));
+                }
+                let mty = u16::from_ne_bytes([rest[4], rest[5]]);
+                let mseq = u32_of(&rest[8..12]).unwrap_or(0);
+                let payload = &rest[NLMSG_HDRLEN..mlen];
+                rest = rest.get(align4(mlen).min(rest.len())..).unwrap_or(&[]);
+                if mseq != seq {
+                    continue;
+                }
+                match mty {
+                    NLMSG_ERROR => {
+                        let code = payload
+                            .get(..4)
+                            .and_then(|b| b.try_into().ok())
+                            .map(i32::from_ne_bytes)
+                            .ok_or_else(|| invalid("short netlink error"))?;
+                        if code == 0 {
+                            return Ok(out);
+                        }
+                        return Err(io::Error::from_raw_os_error(code.saturating_neg()));
+                    }
+                    NLMSG_DONE => return Ok(out),
+                    RTM_NEWLINK => out.push(payload.to_vec()),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Creates a veth pair: the host end here, the peer in `spec.peer_netns` under its final
+    /// name. Fails with EEXIST if the host name is taken; the peer name clashing in the target
+    /// netns fails the whole request (nothing is left behind).
+    pub fn create_veth(&mut self, spec: &VethSpec<'_>) -> io::Result<()> {
+        let mut b = Vec::new();
+        ifinfomsg(&mut b, 0, 0, 0)?;
+        attr_str(&mut b, IFLA_IFNAME, spec.host)?;
+        attr(&mut b, IFLA_MTU, &spec.mtu.to_ne_bytes())?;
+        let nsfd = u32::try_from(spec.peer_netns.as_raw_fd())
+            .map_err(|_| invalid("bad netns descriptor"))?;
+        nested(&mut b, IFLA_LINKINFO, |b| {
+            attr_str(b, IFLA_INFO_KIND, "veth")?;
+            nested(b, IFLA_INFO_DATA, |b| {
+                nested(b, VETH_INFO_PEER, |b| {
+                    ifinfomsg(b, 0, 0, 0)?;
+                    attr_str(b, IFLA_IFNAME, spec.peer)?;
+                    attr(b, IFLA_MTU, &spec.mtu.to_ne_bytes())?;
+                    attr(b, IFLA_NET_NS_FD, &nsfd.to_ne_bytes())
+                })
+            })
+        })?;
+        self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &b)
+            .map(drop)
+    }
+
+    /// Sets the alias of link `index`, attaches it to `master` (if given) and sets it up, in
+    /// one request.
+    pub fn configure(&mut self, index: u32, alias: &str, master: Option<u32>) -> io::Result<()> {
+        let mut b = Vec::new();
+        ifinfomsg(&mut b, index, IFF_UP, IFF_UP)?;
+        attr_str(&mut b, IFLA_IFALIAS, alias)?;
+        if let Some(m) = master {
+            attr(&mut b, IFLA_MASTER, &m.to_ne_bytes())?;
+        }
+        self.request(RTM_NEWLINK, 0, &b).map(drop)
+    }
+
+    /// Deletes link `index`.
+    pub fn delete(&mut self, index: u32) -> io::Result<()> {
+        let mut b = Vec::new();
+        ifinfomsg(&mut b, index, 0, 0)?;
+        self.request(RTM_DELLINK, 0, &b).map(drop)
+    }
+
+    fn get(&mut self, b: &[u8]) -> io::Result<Link> {
+        let replies = self.request(RTM_GETLINK, 0, b)?;
+        replies
+            .first()
+            .and_then(|p| parse_link(p))
+            .ok_or_else(|| invalid("no link in the RTM_GETLINK reply"))
+    }
+
+    /// The link named `name` (ENODEV if there is none).
+    pub fn link_by_name(&mut self, name: &str) -> io::Result<Link> {
+        let mut b = Vec::new();
+        ifinfomsg(&mut b, 0, 0, 0)?;
+        attr_str(&mut b, IFLA_IFNAME, name)?;
+        self.get(&b)
+    }
+
+    /// The link with ifindex `index` in the netns with id `nsid` (as seen from this netns,
+    /// e.g. a veth's [`Link::link_netnsid`]). Needs CAP_NET_ADMIN over that netns.
+    pub fn link_in_netnsid(&mut self, nsid: i32, index: u32) -> io::Result<Link> {
+        let mut b = Vec::new();
+        ifinfomsg(&mut b, index, 0, 0)?;
+        attr(&mut b, IFLA_TARGET_NETNSID, &nsid.to_ne_bytes())?;
+        self.get(&b)
+    }
+
+    /// The link with ifindex `index` (ENODEV if there is none).
+    pub fn link_by_index(&mut self, index: u32) -> io::Result<Link> {
+        let mut b = Vec::new();
+        ifinfomsg(&mut b, index, 0, 0)?;
+        self.get(&b)
+    }
+}
+
+#[cfg(test)]
+mod tests;

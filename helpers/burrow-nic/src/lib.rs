@@ -1,0 +1,453 @@
+//! burrow-nic: give a network namespace the caller owns a veth on a bridge that
+//! /etc/burrow/usernet allows (a drop-in for LXC's lxc-user-nic, without its defects; see
+//! ../shared/specs/lxc-user-nic.md).
+//!
+//! ```text
+//! burrow-nic create LXCPATH NAME PID TYPE BRIDGE [NICNAME]
+//! burrow-nic delete LXCPATH NAME NETNS-PATH TYPE BRIDGE [HOSTNIC]
+//! burrow-nic check [--json] [TYPE BRIDGE]
+//! burrow-nic list [--json]
+//! ```
+//!
+//! create prints exactly `container-ifname:container-ifindex:host-ifname:host-ifindex` and
+//! nothing on stderr on success; every failure is one line on stderr, exit 1.
+//!
+//! The privileged sequence, in order:
+//! 1. sanitize (fds, environment, umask, core dumps) before reading any argument;
+//! 2. become the caller (all uids and gids), keep CAP_NET_ADMIN permitted only, nothing
+//!    effective, no_new_privs;
+//! 3. parse the arguments strictly (names, type, bridge, pid);
+//! 4. pin the target (pidfd + /proc/<pid> dir fd), open its netns **as the caller**, and
+//!    require that the caller owns it: the netns's owning user namespace is, or descends from,
+//!    a user namespace created by the caller directly below the caller's own (the host netns
+//!    is refused unless the caller is root);
+//! 5. read /etc/burrow/usernet, /etc/passwd and /etc/group as the caller (root-owned, no
+//!    symlinks), decide the quota with usage derived from the kernel (the host ends' alias
+//!    tags), and log the decision;
+//! 6. take the create lock (/run/burrow/nic.lock, opened as root before the drop), raise
+//!    CAP_NET_ADMIN for the netlink requests: delete the caller's untagged host ends (left by
+//!    a killed helper), decide the quota from the tags, check the bridge is a Linux bridge,
+//!    create the veth with the peer in the pinned netns (by fd) under its final name, then
+//!    tag (IFLA_IFALIAS), attach and bring up the host end in one request; any failure after
+//!    the veth exists deletes it by host ifindex.
+//!
+//! delete opens NETNS-PATH as the caller (O_PATH, nsfs, CLONE_NEWNET; one uniform error),
+//! requires that the caller owns that netns, then deletes HOSTNIC by ifindex only if it is a
+//! veth carrying the caller's tag with the same type and bridge (Linux bridges too, not only
+//! OVS). check and list read the tags of the host's links.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod args;
+mod create;
+
+use args::{ArgError, Command, TargetArg, USAGE};
+use burrow_setuid::{self as setuid, cap, refuse, Audit, Caller, Refusal, Target, TargetSpec};
+use burrow_usernet::{self as usernet, accounts, NicTag, Slot, Usernet, USERNET_PATH};
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+
+const PROG: &str = "burrow-nic";
+const MAX_POLICY_BYTES: u64 = 16 * 1024 * 1024;
+const PID_MAX_LIMIT: u32 = 4_194_304;
+
+/// Message when the helper runs under no_new_privs (so has no privilege).
+pub const NNP_MESSAGE: &str = "running under no_new_privs: setuid is ignored, so this helper has no privilege (run it outside NoNewPrivileges=/no-new-privileges)";
+
+/// Runs the helper and exits: 0 on success, 1 otherwise.
+pub fn main() -> ! {
+    let argv: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    // create's PID may be fd:N; keep that descriptor open through sanitize.
+    let keep_fd = (argv.first().map(String::as_str) == Some("create"))
+        .then(|| argv.get(3)?.strip_prefix("fd:")?.parse::<i32>().ok())
+        .flatten();
+    let (caller, sanitized) = setuid::sanitize(keep_fd);
+    let audit = Audit::open(c"burrow-nic", caller);
+    let mut show_usage = false;
+    let result = sanitized.and_then(|()| run(caller, &argv, &audit, &mut show_usage));
+    match result {
+        Ok(out) => {
+            let mut so = std::io::stdout().lock();
+            if so
+                .write_all(out.as_bytes())
+                .and_then(|()| so.flush())
+                .is_err()
+            {
+                std::process::exit(1)
+            }
+            std::process::exit(0)
+        }
+        Err(e) => {
+            audit.refused(&e.0);
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "{PROG}: {}", e.0);
+            if show_usage {
+                let _ = writeln!(err, "{USAGE}");
+            }
+            std::process::exit(1)
+        }
+    }
+}
+
+fn arg_refusal(e: ArgError, show_usage: &mut bool) -> Refusal {
+    *show_usage = e.usage;
+    Refusal(e.msg)
+}
+
+/// Everything after sanitize; returns what to print on stdout.
+fn run(
+    caller: Caller,
+    argv: &[String],
+    audit: &Audit,
+    show_usage: &mut bool,
+) -> Result<String, Refusal> {
+    // The create lock is opened as root (fixed path) before the drop; its error is reported
+    // only after the drop succeeded, so "no privilege" messages come first.
+    let lock = (argv.first().map(String::as_str) == Some("create")).then(create::open_lock);
+    let privilege = setuid::drop_to_caller(
+        caller,
+        cap::mask(&[cap::NET_ADMIN]),
+        "install it setuid root (chown root:root; chmod 4755)",
+    )
+    .map_err(|e| {
+        if e.0 == setuid::NNP_MESSAGE {
+            Refusal(NNP_MESSAGE.to_owned())
+        } else {
+            e
+        }
+    })?;
+    let pid_max = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(PID_MAX_LIMIT);
+    let cmd = args::parse(argv, pid_max, caller.uid).map_err(|e| arg_refusal(e, show_usage))?;
+    match cmd {
+        Command::Help => {
+            privilege.drop_all()?;
+            Ok(format!("{USAGE}\n"))
+        }
+        Command::Create {
+            target,
+            kind,
+            bridge,
+            nicname,
+        } => {
+            let spec = match target {
+                TargetArg::Pid(p) => TargetSpec::Pid(p),
+                TargetArg::Fd(n) => TargetSpec::Fd(n),
+            };
+            let target = Target::open(spec)?;
+            let pid = target.pid;
+            let netns = open_target_netns(&target)?;
+            check_netns_owner(netns.as_fd(), caller, &format!("process {pid}"))?;
+            if !target.alive() {
+                return Err(refuse!("process {pid} exited"));
+            }
+            let who = Identity::load(caller)?;
+            let policy = load_policy()?;
+            let lock = lock.ok_or_else(|| refuse!("no lock"))??;
+            burrow_sys::flock_exclusive(lock.as_fd()).map_err(|e| refuse!("flock: {e}"))?;
+            let req = create::Request {
+                pid,
+                netns: netns.as_fd(),
+                kind: &kind,
+                bridge: &bridge,
+                nicname: &nicname,
+            };
+            let out = privilege.raise(cap::mask(&[cap::NET_ADMIN]), || {
+                create::create(&req, &who, &policy, audit)
+            })??;
+            privilege.drop_all()?;
+            drop(lock);
+            Ok(out)
+        }
+        Command::Delete {
+            netns,
+            kind,
+            bridge,
+            hostnic,
+        } => {
+            let fd = open_netns_path(&netns)?;
+            check_netns_owner(fd.as_fd(), caller, &format!("{netns:?}"))?;
+            let done = privilege.raise(cap::mask(&[cap::NET_ADMIN]), || {
+                create::delete(caller.uid, &kind, &bridge, &hostnic, audit)
+            })?;
+            privilege.drop_all()?;
+            done.map(|()| String::new())
+        }
+        Command::Check { json, only } => {
+            privilege.drop_all()?;
+            let who = Identity::load(caller)?;
+            let policy = load_policy()?;
+            let tags = host_tags();
+            check(&who, &policy, &tags, json, only)
+        }
+        Command::List { json } => {
+            privilege.drop_all()?;
+            Ok(list(caller.uid, &host_tags(), json))
+        }
+    }
+}
+
+/// The caller's user name and group names (from /etc/passwd and /etc/group, read as the
+/// caller). With no passwd entry the decimal uid stands for the name, so only numeric lines
+/// of the policy can match.
+#[derive(Debug)]
+pub(crate) struct Identity {
+    pub(crate) uid: u32,
+    user: String,
+    groups: Vec<String>,
+}
+
+impl Identity {
+    fn load(caller: Caller) -> Result<Identity, Refusal> {
+        let passwd =
+            setuid::secure_open_config("/etc/passwd", MAX_POLICY_BYTES)?.unwrap_or_default();
+        let group = setuid::secure_open_config("/etc/group", MAX_POLICY_BYTES)?.unwrap_or_default();
+        let user = accounts::user_name(&passwd, caller.uid).unwrap_or(caller.uid.to_string());
+        let mut gids = vec![caller.gid];
+        gids.extend(burrow_sys::getgroups().map_err(|e| refuse!("getgroups: {e}"))?);
+        Ok(Identity {
+            uid: caller.uid,
+            user,
+            groups: accounts::group_names(&group, &gids),
+        })
+    }
+
+    pub(crate) fn caller(&self) -> usernet::Caller<'_> {
+        usernet::Caller {
+            user: &self.user,
+            uid: self.uid,
+            groups: &self.groups,
+        }
+    }
+}
+
+fn load_policy() -> Result<Usernet, Refusal> {
+    let Some(text) = setuid::secure_open_config(USERNET_PATH, MAX_POLICY_BYTES)? else {
+        return Err(refuse!(
+            "{USERNET_PATH} does not exist: no user may create nics"
+        ));
+    };
+    Usernet::parse(&text).map_err(|e| refuse!("{USERNET_PATH}: {e}"))
+}
+
+/// The accounting tags of the host's links (the helper's /sys is the host netns's: the
+/// helper cannot run setuid inside a user namespace that could have mounted another one).
+pub(crate) fn host_tags() -> Vec<(String, NicTag)> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/sys/class/net") else {
+        return out;
+    };
+    for ent in dir.flatten() {
+        let name = ent.file_name().to_string_lossy().into_owned();
+        let Ok(alias) = std::fs::read_to_string(ent.path().join("ifalias")) else {
+            continue;
+        };
+        if let Some(tag) = NicTag::parse(&alias) {
+            out.push((name, tag));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+pub(crate) fn usage(tags: &[(String, NicTag)], slot: &Slot) -> u32 {
+    let n = tags.iter().filter(|(_, t)| t.slot == *slot).count();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => o.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn check(
+    who: &Identity,
+    policy: &Usernet,
+    tags: &[(String, NicTag)],
+    json: bool,
+    only: Option<(String, String)>,
+) -> Result<String, Refusal> {
+    let mut rows: Vec<(String, String, u32, u32)> = Vec::new();
+    for a in policy.allowances(&who.caller()) {
+        let Ok(a) = a else { continue };
+        if only
+            .as_ref()
+            .is_some_and(|(k, b)| *k != a.kind || *b != a.bridge)
+        {
+            continue;
+        }
+        let used = a
+            .slots
+            .iter()
+            .fold(0u32, |n, (s, _)| n.saturating_add(usage(tags, s)));
+        rows.push((a.kind.clone(), a.bridge.clone(), a.allowed(), used));
+    }
+    if let (Some((kind, bridge)), true) = (&only, rows.is_empty()) {
+        return Err(Refusal(
+            usernet::Denial::NoEntry {
+                user: who.user.clone(),
+                kind: kind.clone(),
+                bridge: bridge.clone(),
+            }
+            .to_string(),
+        ));
+    }
+    let mut out = String::new();
+    if json {
+        let items: Vec<String> = rows
+            .iter()
+            .map(|(k, b, a, u)| {
+                format!(
+                    "{{\"type\":{},\"bridge\":{},\"allowed\":{a},\"used\":{u},\"remaining\":{}}}",
+                    json_str(k),
+                    json_str(b),
+                    a.saturating_sub(*u)
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "{{\"user\":{},\"uid\":{},\"allowances\":[{}]}}\n",
+            json_str(&who.user),
+            who.uid,
+            items.join(",")
+        ));
+    } else {
+        for (k, b, a, u) in &rows {
+            out.push_str(&format!(
+                "{k} {b} allowed={a} used={u} remaining={}\n",
+                a.saturating_sub(*u)
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn list(uid: u32, tags: &[(String, NicTag)], json: bool) -> String {
+    let mine: Vec<&(String, NicTag)> = tags.iter().filter(|(_, t)| t.uid == uid).collect();
+    if json {
+        let items: Vec<String> = mine
+            .iter()
+            .map(|(n, t)| {
+                format!(
+                    "{{\"host_ifname\":{},\"type\":{},\"bridge\":{},\"owner\":{}}}",
+                    json_str(n),
+                    json_str(&t.slot.kind),
+                    json_str(&t.slot.bridge),
+                    json_str(&t.slot.owner)
+                )
+            })
+            .collect();
+        format!("[{}]\n", items.join(","))
+    } else {
+        mine.iter()
+            .map(|(n, t)| format!("{n} {} {} {}\n", t.slot.kind, t.slot.bridge, t.slot.owner))
+            .collect()
+    }
+}
+
+/// Opens `ns/net` of the pinned target as the caller (the kernel's ptrace-read check).
+fn open_target_netns(target: &Target) -> Result<OwnedFd, Refusal> {
+    let pid = target.pid;
+    let fd = burrow_sys::openat2(Some(target.dir.as_fd()), c"ns/net", libc::O_RDONLY, 0).map_err(
+        |e| match e.raw_os_error() {
+            Some(libc::EACCES) | Some(libc::EPERM) => {
+                refuse!("you may not access the network namespace of process {pid}")
+            }
+            Some(libc::ENOENT) | Some(libc::ESRCH) => refuse!("process {pid} exited"),
+            _ => refuse!("cannot open the network namespace of process {pid}: {e}"),
+        },
+    )?;
+    if !is_netns(fd.as_fd()) {
+        return Err(refuse!(
+            "the network namespace of process {pid} is not a namespace file"
+        ));
+    }
+    Ok(fd)
+}
+
+fn is_netns(fd: BorrowedFd<'_>) -> bool {
+    burrow_sys::fstatfs_magic(fd).ok() == Some(burrow_sys::magic::NSFS)
+        && burrow_sys::ns_type(fd).ok() == Some(libc::CLONE_NEWNET)
+}
+
+/// Opens a netns path named by the caller, with the caller's credentials (the helper has
+/// dropped to them): O_PATH first (no open side effects on FIFOs or devices) and nsfs is
+/// required; then the path is opened for reading (O_NONBLOCK, as the caller: the helper is not
+/// dumpable, so /proc/self/fd cannot be used to reopen) and must be the same inode and a
+/// network namespace. Every failure gives the same message (CVE-2018-6556, CVE-2022-47952).
+fn open_netns_path(path: &str) -> Result<OwnedFd, Refusal> {
+    let uniform = || refuse!("{path:?} is not a network namespace file you can open");
+    let cpath = std::ffi::CString::new(path).map_err(|_| uniform())?;
+    let opath = burrow_sys::openat2(None, &cpath, libc::O_PATH, 0).map_err(|_| uniform())?;
+    if burrow_sys::fstatfs_magic(opath.as_fd()).ok() != Some(burrow_sys::magic::NSFS) {
+        return Err(uniform());
+    }
+    let flags = libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK;
+    let fd = burrow_sys::openat2(None, &cpath, flags, 0).map_err(|_| uniform())?;
+    if ns_key(fd.as_fd()).ok() != ns_key(opath.as_fd()).ok() || !is_netns(fd.as_fd()) {
+        return Err(uniform());
+    }
+    Ok(fd)
+}
+
+fn ns_key(fd: BorrowedFd<'_>) -> Result<(u64, u64), Refusal> {
+    let f = std::fs::File::from(fd.try_clone_to_owned().map_err(|e| refuse!("dup: {e}"))?);
+    let m = f.metadata().map_err(|e| refuse!("fstat: {e}"))?;
+    Ok((m.dev(), m.ino()))
+}
+
+/// The kernel's maximum user namespace nesting depth.
+const MAX_USERNS_DEPTH: usize = 33;
+
+/// The caller must own the netns: its owning user namespace is one created by the caller
+/// directly below the caller's own user namespace, or a descendant of such a namespace (the
+/// caller then holds every capability there). A netns owned by the caller's own user namespace
+/// (the host's, for a normal user) is refused unless the caller is root: the user has no
+/// CAP_NET_ADMIN there (spec §8.1: "the caller's own process in the host netns").
+fn check_netns_owner(netns: BorrowedFd<'_>, caller: Caller, what: &str) -> Result<(), Refusal> {
+    let own = std::fs::File::open("/proc/self/ns/user")
+        .map_err(|e| refuse!("cannot open own user namespace: {e}"))?;
+    let own_key = ns_key(own.as_fd())?;
+    let not_yours = || {
+        refuse!("the network namespace of {what} does not belong to a user namespace you created")
+    };
+    let mut cur = burrow_sys::ns_userns(netns).map_err(|_| not_yours())?;
+    if ns_key(cur.as_fd())? == own_key {
+        if caller.uid == 0 {
+            return Ok(());
+        }
+        return Err(refuse!(
+            "the network namespace of {what} belongs to your own user namespace (the host's): only a network namespace created inside a user namespace you own can get a nic"
+        ));
+    }
+    for _ in 0..MAX_USERNS_DEPTH {
+        let parent = burrow_sys::ns_parent(cur.as_fd()).map_err(|_| not_yours())?;
+        if ns_key(parent.as_fd())? == own_key {
+            let owner = burrow_sys::ns_owner_uid(cur.as_fd())
+                .map_err(|e| refuse!("NS_GET_OWNER_UID: {e}"))?;
+            if owner != caller.uid {
+                return Err(refuse!(
+                    "the network namespace of {what} belongs to a user namespace created by uid {owner}, not by you"
+                ));
+            }
+            return Ok(());
+        }
+        cur = parent;
+    }
+    Err(not_yours())
+}

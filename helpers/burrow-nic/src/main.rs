@@ -1,0 +1,4 @@
+//! burrow-nic (see the library).
+fn main() {
+    burrow_nic::main()
+}

@@ -1,0 +1,879 @@
+//! burrow-nic against the real kernel, as unprivileged test users.
+//!
+//! Each test names what it covers in ../shared/specs/lxc-user-nic.md: "row N" for the table of
+//! §7 (lxc-user-nic's observed behaviour) and "adv N" for the adversarial list of §8. The
+//! expected stderr is exact. Every test runs with a private /etc (see harness `Etc`), so
+//! /etc/burrow/usernet is exactly what the test says.
+//!
+//! Most tests name the bridge `br0`, which does not exist: an allowed create then ends with
+//! "bridge br0 does not exist", which proves every check before it passed. The tests that
+//! create veths make their own bridge (`Bridge`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use burrow_tests::*;
+
+const NIC: &str = "burrow-nic";
+const USAGE: &str = "usage: burrow-nic create LXCPATH NAME PID TYPE BRIDGE [NICNAME]
+       burrow-nic delete LXCPATH NAME NETNS-PATH TYPE BRIDGE [HOSTNIC]
+       burrow-nic check [--json] [TYPE BRIDGE]
+       burrow-nic list [--json]
+";
+const NOT_YET: &str = "burrow-nic: bridge br0 does not exist\n";
+
+fn user_a() -> TestUser {
+    TestUser::get("a")
+}
+
+fn user_b() -> TestUser {
+    TestUser::get("b")
+}
+
+fn etc_for(a: &TestUser) -> Etc {
+    Etc::new().usernet(&format!(
+        "# USER TYPE BRIDGE COUNT\n{} veth br0 2\n",
+        a.name
+    ))
+}
+
+fn nic(u: &TestUser, etc: &Etc, args: &[&str]) -> Ran {
+    Run::new(u).etc(etc).cmd(&helper(NIC), args)
+}
+
+fn err(msg: &str) -> String {
+    format!("{NIC}: {msg}\n")
+}
+
+/// A sleeping process of `u` in a new user and network namespace (`unshare -Urn`).
+fn own_netns(u: &TestUser) -> Proc {
+    Proc::spawn_cmd(u, None, &["unshare", "-Urn", "--"], &["sleep", "600"])
+}
+
+fn create(u: &TestUser, etc: &Etc, pid: &str, bridge: &str) -> Ran {
+    nic(
+        u,
+        etc,
+        &["create", "/dev/null", "dummy", pid, "veth", bridge, "eth0"],
+    )
+}
+
+fn pid_max() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn free_pid() -> u32 {
+    (300..pid_max())
+        .rev()
+        .find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+        .unwrap()
+}
+
+// ------------------------------------------------------------------ command line (row 1, 14)
+
+#[test]
+fn row01_usage_errors() {
+    require!();
+    let a = user_a();
+    let etc = etc_for(&a);
+    let usage = |msg: &str| format!("{NIC}: {msg}\n{USAGE}");
+    nic(&a, &etc, &[]).expect(1, &usage("missing command"));
+    nic(&a, &etc, &["frob"]).expect(1, &usage("unknown command \"frob\""));
+    nic(&a, &etc, &["create", "/dev/null", "dummy", "1", "veth"])
+        .expect(1, &usage("create takes 5 or 6 arguments, not 4"));
+    nic(
+        &a,
+        &etc,
+        &[
+            "create",
+            "/dev/null",
+            "dummy",
+            "1",
+            "veth",
+            "br0",
+            "eth0",
+            "x",
+        ],
+    )
+    .expect(1, &usage("create takes 5 or 6 arguments, not 7"));
+    nic(&a, &etc, &["delete", "a"]).expect(1, &usage("delete takes 5 or 6 arguments, not 1"));
+    nic(&a, &etc, &["check", "--bogus"]).expect(1, &usage("unknown option \"--bogus\""));
+    nic(&a, &etc, &["list", "x"]).expect(1, &usage("list takes no arguments besides --json"));
+    let r = nic(&a, &etc, &["--help"]);
+    r.expect(0, "");
+    assert_eq!(r.stdout, USAGE);
+}
+
+#[test]
+fn row14_adv1_strict_pids() {
+    require!();
+    let a = user_a();
+    let etc = etc_for(&a);
+    for pid in ["abc", "0x2781", "010", "-1", "+1", "99999999999999999999"] {
+        create(&a, &etc, pid, "br0").expect(
+            1,
+            &err(&format!(
+                "invalid pid {pid:?}: expected a decimal process id or fd:N"
+            )),
+        );
+    }
+    let max = pid_max();
+    let range = format!("1 to {}", max - 1);
+    create(&a, &etc, "0", "br0").expect(1, &err(&format!("pid 0 is out of range ({range})")));
+    create(&a, &etc, &max.to_string(), "br0")
+        .expect(1, &err(&format!("pid {max} is out of range ({range})")));
+    let free = free_pid();
+    create(&a, &etc, &free.to_string(), "br0")
+        .expect(1, &err(&format!("no process with pid {free}")));
+}
+
+#[test]
+fn adv4_adv5_names_type_and_bridge_are_validated_first() {
+    require!();
+    let a = user_a();
+    let etc = etc_for(&a);
+    let t = own_netns(&a);
+    let pid = t.pid_s();
+    let c = |ty: &str, br: &str, name: &str| {
+        nic(
+            &a,
+            &etc,
+            &["create", "/dev/null", "dummy", &pid, ty, br, name],
+        )
+    };
+    c("macvlan", "br0", "eth0")
+        .expect(1, &err("type \"macvlan\" is not supported (only \"veth\")"));
+    c("veth", "eth0:1", "eth0").expect(1, &err("bridge: interface name \"eth0:1\" contains ':'"));
+    c("veth", "br/0", "eth0").expect(1, &err("bridge: interface name \"br/0\" contains '/'"));
+    // Spec rows 5, 16-17: LXC leaks the veth pair on these; here nothing is even attempted.
+    c("veth", "br0", "").expect(1, &err("container nic name: interface name is empty"));
+    c("veth", "br0", "abcdefghijklmnopq").expect(
+        1,
+        &err("container nic name: interface name \"abcdefghijklmnopq\" is 17 bytes long (at most 15)"),
+    );
+    c("veth", "br0", "a/b").expect(
+        1,
+        &err("container nic name: interface name \"a/b\" contains '/'"),
+    );
+    c("veth", "br0", "a:b").expect(
+        1,
+        &err("container nic name: interface name \"a:b\" contains ':'"),
+    );
+    c("veth", "br0", "..").expect(
+        1,
+        &err("container nic name: interface name \"..\" is not allowed"),
+    );
+    c("veth", "br0", "a b").expect(
+        1,
+        &err("container nic name: interface name \"a b\" contains whitespace"),
+    );
+    c("veth", "br0", "e%s").expect(
+        1,
+        &err("container nic name: interface name \"e%s\" contains '%' other than one \"%d\""),
+    );
+    // And the valid request passes every check.
+    c("veth", "br0", "net%d").expect(1, NOT_YET);
+}
+
+// ------------------------------------------------------------------- targets (rows 8, 12, 15)
+
+#[test]
+fn row12_adv1_targets_the_caller_does_not_own() {
+    require!();
+    let a = user_a();
+    let b = user_b();
+    let etc = etc_for(&a);
+    // Another user's container-like process, root's process, pid 1.
+    let other = own_netns(&b);
+    for pid in [other.pid_s(), "1".to_owned()] {
+        create(&a, &etc, &pid, "br0").expect(
+            1,
+            &err(&format!(
+                "you may not access the network namespace of process {pid}"
+            )),
+        );
+    }
+    let roots = Proc::spawn(&TestUser::root(), Ns::Init, None);
+    create(&a, &etc, &roots.pid_s(), "br0").expect(
+        1,
+        &err(&format!(
+            "you may not access the network namespace of process {}",
+            roots.pid
+        )),
+    );
+}
+
+#[test]
+fn row15_adv1_own_process_in_the_host_netns_is_refused_before_anything() {
+    require!();
+    let a = user_a();
+    let etc = etc_for(&a);
+    let host = Proc::spawn(&a, Ns::Init, None);
+    let msg = |pid: u32| {
+        err(&format!("the network namespace of process {pid} belongs to your own user namespace (the host's): only a network namespace created inside a user namespace you own can get a nic"))
+    };
+    create(&a, &etc, &host.pid_s(), "br0").expect(1, &msg(host.pid));
+    // A new user namespace without a new network namespace: still the host's netns.
+    let userns_only = Proc::spawn(&a, Ns::SelfMapped, None);
+    create(&a, &etc, &userns_only.pid_s(), "br0").expect(1, &msg(userns_only.pid));
+}
+
+#[test]
+fn row08_owned_netns_nested_and_by_fd_pass() {
+    require!();
+    let a = user_a();
+    let etc = etc_for(&a);
+    let t = own_netns(&a);
+    create(&a, &etc, &t.pid_s(), "br0").expect(1, NOT_YET);
+    // A netns owned by a user namespace nested in one the caller created.
+    let nested = Proc::spawn_cmd(
+        &a,
+        None,
+        &["unshare", "-Ur", "--", "unshare", "-Urn", "--"],
+        &["sleep", "600"],
+    );
+    create(&a, &etc, &nested.pid_s(), "br0").expect(1, NOT_YET);
+    // fd:N with a /proc/<pid> directory.
+    let r = Run::new(&a).etc(&etc).script(
+        "exec 5</proc/$1 && exec \"$2\" create /dev/null dummy fd:5 veth br0 eth0",
+        &[&t.pid_s(), helper(NIC).to_str().unwrap()],
+    );
+    r.expect(1, NOT_YET);
+}
+
+// ------------------------------------------------------------------- policy (§3, rows 9-11, 20, 24)
+
+#[test]
+fn row09_no_entry_and_quota_are_distinct_messages() {
+    require!();
+    let a = user_a();
+    let etc = etc_for(&a);
+    let t = own_netns(&a);
+    create(&a, &etc, &t.pid_s(), "br1").expect(
+        1,
+        &err(&format!(
+            "no entry in /etc/burrow/usernet allows user {} a veth on bridge br1",
+            a.name
+        )),
+    );
+    let zero = Etc::new().usernet(&format!("{} veth br0 0\n", a.name));
+    create(&a, &zero, &t.pid_s(), "br0").expect(
+        1,
+        &err(&format!(
+            "quota reached: user {} has 0 of 0 veth nics allowed on bridge br0",
+            a.name
+        )),
+    );
+}
+
+#[test]
+fn row20_adv7_group_lines_of_other_groups_do_not_crash() {
+    require!();
+    let a = user_a();
+    let etc = Etc::new().usernet(&format!(
+        "@burrowt-nogroup veth br0 1\n@root veth br0 1\n{} veth br0 1\n",
+        a.name
+    ));
+    let t = own_netns(&a);
+    create(&a, &etc, &t.pid_s(), "br0").expect(1, NOT_YET);
+}
+
+#[test]
+fn row24_adv7_bad_config_lines_are_errors_with_line_numbers() {
+    require!();
+    let a = user_a();
+    let t = own_netns(&a);
+    let cases: &[(&str, &str)] = &[
+        (
+            "# header\n alice veth br0 1\n",
+            "/etc/burrow/usernet: line 2: starts with whitespace (lxc-user-nic ignores such a line; remove the indentation)",
+        ),
+        (
+            "alice veth br0 -1\n",
+            "/etc/burrow/usernet: line 1: count \"-1\" is not a decimal number from 0 to 65535",
+        ),
+        (
+            "alice veth br0 0x10\n",
+            "/etc/burrow/usernet: line 1: count \"0x10\" is not a decimal number from 0 to 65535",
+        ),
+        (
+            "alice veth br0\n",
+            "/etc/burrow/usernet: line 1: expected 4 fields (USER|@GROUP TYPE BRIDGE COUNT), found 3",
+        ),
+        (
+            "@ veth br0 1\n",
+            "/etc/burrow/usernet: line 1: owner \"@\" names no group",
+        ),
+        (
+            "alice veth br0 1\nalice veth br0 2\n",
+            "/etc/burrow/usernet: line 2: same owner, type and bridge as line 1 (merge the two lines)",
+        ),
+    ];
+    for (text, want) in cases {
+        let etc = Etc::new().usernet(text);
+        create(&a, &etc, &t.pid_s(), "br0").expect(1, &err(want));
+        nic(&a, &etc, &["check"]).expect(1, &err(want));
+    }
+}
+
+#[test]
+fn adv10_config_file_must_be_root_owned_and_present() {
+    require!();
+    let a = user_a();
+    let missing = Etc::new();
+    nic(&a, &missing, &["check"]).expect(
+        1,
+        &err("/etc/burrow/usernet does not exist: no user may create nics"),
+    );
+    let text = format!("{} veth br0 1\n", a.name);
+    let writable = Etc::new().usernet(&text);
+    std::fs::set_permissions(
+        writable.path().join("burrow/usernet"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o664),
+    )
+    .unwrap();
+    nic(&a, &writable, &["check"]).expect(
+        1,
+        &err("/etc/burrow/usernet is writable by group or others (mode 0664); refusing it"),
+    );
+    let owned = Etc::new()
+        .usernet("")
+        .file_mode("burrow/usernet", &text, 0o644, a.uid);
+    nic(&a, &owned, &["check"]).expect(
+        1,
+        &err(&format!(
+            "/etc/burrow/usernet is owned by uid {}, not root; refusing it",
+            a.uid
+        )),
+    );
+    let link = Etc::new()
+        .usernet("")
+        .file("burrow/real", &text)
+        .symlink("burrow/usernet", "real");
+    nic(&a, &link, &["check"]).expect(
+        1,
+        &err("/etc/burrow/usernet is a symlink or under one; refusing it (it must be a regular root-owned file)"),
+    );
+}
+
+#[test]
+fn check_reports_allowances_text_and_json() {
+    require!();
+    let a = user_a();
+    a.aux_group("nicg");
+    let etc = Etc::new().usernet(&format!(
+        "{0} veth br0 2\n@burrowt-nicg veth br0 3\n@burrowt-nicg veth none 1\n{0} veth nb%u 1\n@burrowt-nogroup veth br9 7\n",
+        a.name
+    ));
+    let r = nic(&a, &etc, &["check"]);
+    r.expect(0, "");
+    assert_eq!(
+        r.stdout,
+        format!(
+            "veth br0 allowed=5 used=0 remaining=5\nveth none allowed=1 used=0 remaining=1\nveth nb{0} allowed=1 used=0 remaining=1\n",
+            a.uid
+        )
+    );
+    let r = nic(&a, &etc, &["check", "--json", "veth", "nb%u"]);
+    r.expect(0, "");
+    assert_eq!(
+        r.stdout,
+        format!(
+            "{{\"user\":\"{}\",\"uid\":{1},\"allowances\":[{{\"type\":\"veth\",\"bridge\":\"nb{1}\",\"allowed\":1,\"used\":0,\"remaining\":1}}]}}\n",
+            a.name, a.uid
+        )
+    );
+    nic(&a, &etc, &["check", "veth", "br9"]).expect(
+        1,
+        &err(&format!(
+            "no entry in /etc/burrow/usernet allows user {} a veth on bridge br9",
+            a.name
+        )),
+    );
+    // (Other tests of the same user may have nics right now.)
+    let r = nic(&a, &etc, &["list", "--json"]);
+    r.expect(0, "");
+    assert!(
+        r.stdout.starts_with('[') && r.stdout.ends_with("]\n"),
+        "{}",
+        r.stdout
+    );
+}
+
+// ------------------------------------------------------------------- delete paths (rows 27-29)
+
+#[test]
+fn row27_adv3_delete_paths_give_one_uniform_error() {
+    require!();
+    let a = user_a();
+    let etc = etc_for(&a);
+    let other = own_netns(&user_b());
+    let paths = [
+        "/root/.nope".to_owned(),
+        "/root/.bashrc".to_owned(),
+        "/etc/shadow".to_owned(),
+        "/etc/passwd".to_owned(),
+        "/dev/null".to_owned(),
+        "/proc/self/ns/user".to_owned(),
+        "/proc/1/ns/net".to_owned(),
+        format!("/proc/{}/ns/net", other.pid),
+    ];
+    for p in &paths {
+        nic(
+            &a,
+            &etc,
+            &["delete", "/dev/null", "dummy", p, "veth", "br0", "veth1_x"],
+        )
+        .expect(
+            1,
+            &err(&format!(
+                "{p:?} is not a network namespace file you can open"
+            )),
+        );
+    }
+    // The caller's own (host) netns: opened, then refused as not owned.
+    nic(
+        &a,
+        &etc,
+        &["delete", "/dev/null", "dummy", "/proc/self/ns/net", "veth", "br0", "veth1_x"],
+    )
+    .expect(
+        1,
+        &err("the network namespace of \"/proc/self/ns/net\" belongs to your own user namespace (the host's): only a network namespace created inside a user namespace you own can get a nic"),
+    );
+    let mine = own_netns(&a);
+    let p = format!("/proc/{}/ns/net", mine.pid);
+    nic(
+        &a,
+        &etc,
+        &["delete", "/dev/null", "dummy", &p, "veth", "br0", "veth1_x"],
+    )
+    .expect(
+        1,
+        &err("you have no nic veth1_x of type veth on bridge br0"),
+    );
+}
+
+// ------------------------------------------------------------------- hygiene
+
+#[test]
+fn no_new_privs_is_named() {
+    require!();
+    let a = user_a();
+    let etc = etc_for(&a);
+    Run::new(&a).etc(&etc).nnp().cmd(&helper(NIC), &["check"]).expect(
+        1,
+        &err("running under no_new_privs: setuid is ignored, so this helper has no privilege (run it outside NoNewPrivileges=/no-new-privileges)"),
+    );
+}
+
+#[test]
+fn decisions_are_logged_to_syslog() {
+    require!();
+    let a = user_a();
+    let etc = etc_for(&a);
+    let t = own_netns(&a);
+    let sink = SyslogSink::new();
+    let r = Run::new(&a).etc(&etc).devlog(&sink.path()).cmd(
+        &helper(NIC),
+        &[
+            "create",
+            "/dev/null",
+            "dummy",
+            &t.pid_s(),
+            "veth",
+            "br0",
+            "eth0",
+        ],
+    );
+    r.expect(1, NOT_YET);
+    let log = sink.drain().join("\n");
+    assert!(
+        log.contains(&format!(
+            "uid={} gid={}: allowed: create pid={} type=veth bridge=br0 nic=eth0 owner={} (line 2, 0 of 2 in use)",
+            a.uid, a.gid, t.pid, a.name
+        )),
+        "{log}"
+    );
+    assert!(log.contains("refused: bridge br0 does not exist"), "{log}");
+}
+
+#[test]
+fn adv3_delete_path_forms_held_by_the_caller() {
+    require!();
+    let a = user_a();
+    let etc = etc_for(&a);
+    let mine = own_netns(&a);
+    // LXC's form: a descriptor held by the caller's (dumpable) process, /proc/<pid>/fd/<n>.
+    Run::new(&a)
+        .etc(&etc)
+        .script(
+            "exec 5</proc/$1/ns/net && \"$2\" delete /dev/null dummy /proc/$$/fd/5 veth br0 veth1_x; rc=$?; exit $rc",
+            &[&mine.pid_s(), helper(NIC).to_str().unwrap()],
+        )
+        .expect(1, &err("you have no nic veth1_x of type veth on bridge br0"));
+    // A FIFO of the caller is refused without being opened for reading (which would block).
+    let r = Run::new(&a).etc(&etc).script(
+        "d=$(mktemp -d) && mkfifo $d/f && \"$1\" delete /dev/null dummy $d/f veth br0 veth1_x; rc=$?; rm -rf $d; exit $rc",
+        &[helper(NIC).to_str().unwrap()],
+    );
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.stderr.starts_with("burrow-nic: \"/tmp/")
+            && r.stderr
+                .ends_with("/f\" is not a network namespace file you can open\n"),
+        "{}",
+        r.stderr
+    );
+}
+
+// ------------------------------------------------------------------- real veths (rows 2-7, 16-19)
+
+/// A Linux bridge in the host netns for one test (deleted on drop).
+struct Bridge(String);
+
+impl Bridge {
+    fn new(tag: &str, mtu: u32) -> Bridge {
+        let name = format!("bnt{}{tag}", std::process::id() % 100_000);
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &name])
+            .output();
+        sh(&format!("ip link add {name} mtu {mtu} type bridge"));
+        Bridge(name)
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .output();
+    }
+}
+
+fn sys_net(name: &str, file: &str) -> String {
+    std::fs::read_to_string(format!("/sys/class/net/{name}/{file}"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// `container-ifname:container-ifindex:host-ifname:host-ifindex`, checked and split.
+fn parse_line(out: &str, uid: u32) -> (String, u32, String, u32) {
+    assert!(
+        out.ends_with('\n') && out.matches('\n').count() == 1,
+        "{out:?}"
+    );
+    let f: Vec<&str> = out.trim_end().split(':').collect();
+    assert_eq!(f.len(), 4, "{out:?}");
+    let host = f[2].to_owned();
+    let rest = host.strip_prefix(&format!("veth{uid}_")).unwrap();
+    assert!(
+        rest.len() == 4 && rest.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "{host}"
+    );
+    (
+        f[0].to_owned(),
+        f[1].parse().unwrap(),
+        host,
+        f[3].parse().unwrap(),
+    )
+}
+
+/// Names and indexes of the links in the netns of `pid`.
+fn links_in(pid: u32) -> String {
+    sh(&format!("nsenter -t {pid} -n ip -o link show"))
+}
+
+fn tagged_links(uid: u32) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&format!("veth{uid}_")))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn row02_to_07_create_real_veths_with_exact_output_and_quota() {
+    require!();
+    // Users of their own: the tagged-link counts below must not see other tests.
+    let a = TestUser::get("nr");
+    let br = Bridge::new("q", 1400);
+    let etc = Etc::new().usernet(&format!("{0} veth {1} 2\n{0} veth none 1\n", a.name, br.0));
+    let t = own_netns(&a);
+    let pid = t.pid_s();
+    let before = tagged_links(a.uid);
+    // Row 2: the LXC line, nothing on stderr.
+    let r = nic(
+        &a,
+        &etc,
+        &["create", "/dev/null", "dummy", &pid, "veth", &br.0, "eth0"],
+    );
+    r.expect(0, "");
+    let (cname, cidx, host, hidx) = parse_line(&r.stdout, a.uid);
+    assert_eq!(cname, "eth0");
+    let first_host = host.clone();
+    assert_eq!(sys_net(&host, "ifindex"), hidx.to_string());
+    assert_eq!(sys_net(&host, "mtu"), "1400");
+    assert_eq!(
+        sys_net(&host, "ifalias"),
+        format!("burrow-nic {} {} veth {}", a.uid, a.name, br.0)
+    );
+    let master = std::fs::read_link(format!("/sys/class/net/{host}/master")).unwrap();
+    assert_eq!(master.file_name().unwrap().to_str().unwrap(), br.0);
+    let inside = links_in(t.pid);
+    assert!(inside.contains(&format!("{cidx}: eth0@")), "{inside}");
+    assert!(inside.contains("mtu 1400"), "{inside}");
+    // Row 16: a name that exists in the container: refused, and no pair is left behind.
+    let r = nic(
+        &a,
+        &etc,
+        &["create", "/dev/null", "dummy", &pid, "veth", &br.0, "eth0"],
+    );
+    r.expect(
+        1,
+        &err("a link named \"eth0\" already exists in the target network namespace"),
+    );
+    assert_eq!(tagged_links(a.uid).len(), before.len() + 1);
+    // Row 3: no name: the kernel's eth%d.
+    let r = nic(
+        &a,
+        &etc,
+        &["create", "/dev/null", "dummy", &pid, "veth", &br.0],
+    );
+    r.expect(0, "");
+    let (cname, _, _, _) = parse_line(&r.stdout, a.uid);
+    assert_eq!(cname, "eth1");
+    // Quota 2 on the bridge is reached; `none` has its own count (row 10).
+    nic(
+        &a,
+        &etc,
+        &["create", "/dev/null", "dummy", &pid, "veth", &br.0, "net%d"],
+    )
+    .expect(
+        1,
+        &err(&format!(
+            "quota reached: user {} has 2 of 2 veth nics allowed on bridge {}",
+            a.name, br.0
+        )),
+    );
+    // Row 6: bridge none: unattached, MTU 1500.
+    let r = nic(
+        &a,
+        &etc,
+        &[
+            "create",
+            "/dev/null",
+            "dummy",
+            &pid,
+            "veth",
+            "none",
+            "net%d",
+        ],
+    );
+    r.expect(0, "");
+    let (cname, _, host, _) = parse_line(&r.stdout, a.uid);
+    assert_eq!(cname, "net0");
+    assert_eq!(sys_net(&host, "mtu"), "1500");
+    assert!(!std::path::Path::new(&format!("/sys/class/net/{host}/master")).exists());
+    // Delete (row 25-26, 30, adv 8): another user, a wrong bridge or type, or a name that is
+    // not a nic of the caller all get the same answer; the owner's delete works for a Linux
+    // bridge port and removes the pair.
+    let b = user_b();
+    let netns_a = format!("/proc/{}/ns/net", t.pid);
+    let own_b = own_netns(&b);
+    let netns_b = format!("/proc/{}/ns/net", own_b.pid);
+    let etc_b = etc_for(&b);
+    let no = |h: &str, br: &str| err(&format!("you have no nic {h} of type veth on bridge {br}"));
+    nic(
+        &b,
+        &etc_b,
+        &[
+            "delete",
+            "/dev/null",
+            "dummy",
+            &netns_b,
+            "veth",
+            &br.0,
+            &first_host,
+        ],
+    )
+    .expect(1, &no(&first_host, &br.0));
+    nic(
+        &a,
+        &etc,
+        &[
+            "delete",
+            "/dev/null",
+            "dummy",
+            &netns_a,
+            "veth",
+            "none",
+            &first_host,
+        ],
+    )
+    .expect(1, &no(&first_host, "none"));
+    nic(
+        &a,
+        &etc,
+        &[
+            "delete",
+            "/dev/null",
+            "dummy",
+            &netns_a,
+            "veth",
+            &br.0,
+            &br.0,
+        ],
+    )
+    .expect(1, &no(&br.0, &br.0));
+    let r = nic(
+        &a,
+        &etc,
+        &[
+            "delete",
+            "/dev/null",
+            "dummy",
+            &netns_a,
+            "veth",
+            &br.0,
+            &first_host,
+        ],
+    );
+    r.ok();
+    assert!(!std::path::Path::new(&format!("/sys/class/net/{first_host}")).exists());
+    nic(
+        &a,
+        &etc,
+        &[
+            "delete",
+            "/dev/null",
+            "dummy",
+            &netns_a,
+            "veth",
+            &br.0,
+            &first_host,
+        ],
+    )
+    .expect(1, &no(&first_host, &br.0));
+    let r = nic(
+        &a,
+        &etc,
+        &["create", "/dev/null", "dummy", &pid, "veth", &br.0, "eth2"],
+    );
+    r.expect(0, "");
+    // check and list see them.
+    let r = nic(&a, &etc, &["check", "veth", &br.0]);
+    r.expect(0, "");
+    assert_eq!(
+        r.stdout,
+        format!("veth {} allowed=2 used=2 remaining=0\n", br.0)
+    );
+    let r = nic(&a, &etc, &["list"]);
+    r.expect(0, "");
+    assert_eq!(
+        r.stdout.lines().filter(|l| l.contains(&br.0)).count(),
+        2,
+        "{}",
+        r.stdout
+    );
+    // The nics die with the netns, and stop counting.
+    drop(t);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tagged_links(a.uid).len() > before.len() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "veths outlived their netns"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn row18_adv5_only_real_linux_bridges() {
+    require!();
+    let a = user_a();
+    let br = Bridge::new("n", 1500);
+    let missing = format!("{}x", br.0);
+    let etc = Etc::new().usernet(&format!("{0} veth lo 1\n{0} veth {1} 1\n", a.name, missing));
+    let t = own_netns(&a);
+    let before = tagged_links(a.uid);
+    create(&a, &etc, &t.pid_s(), "lo").expect(
+        1,
+        &err("lo is not a Linux bridge; refusing to attach to it"),
+    );
+    create(&a, &etc, &t.pid_s(), &missing)
+        .expect(1, &err(&format!("bridge {missing} does not exist")));
+    assert_eq!(tagged_links(a.uid), before);
+}
+
+#[test]
+fn adv10_lock_file_is_root_root_whatever_the_callers_group() {
+    require!();
+    let a = user_a();
+    let etc = etc_for(&a);
+    let t = own_netns(&a);
+    create(&a, &etc, &t.pid_s(), "br0").expect(1, NOT_YET);
+    use std::os::unix::fs::MetadataExt;
+    let d = std::fs::symlink_metadata("/run/burrow").unwrap();
+    let f = std::fs::symlink_metadata("/run/burrow/nic.lock").unwrap();
+    assert_eq!((d.uid(), d.gid(), d.mode() & 0o7777), (0, 0, 0o755));
+    assert_eq!((f.uid(), f.gid(), f.mode() & 0o7777), (0, 0, 0o600));
+}
+
+#[test]
+fn adv6_quota_holds_under_parallel_creates() {
+    require!();
+    let a = TestUser::get("np");
+    let br = Bridge::new("p", 1500);
+    let etc = Etc::new().usernet(&format!("{} veth {} 5\n", a.name, br.0));
+    let t = own_netns(&a);
+    // 40 creates at once into one netns: exactly 5 succeed, the rest are refused by quota.
+    let r = Run::new(&a).etc(&etc).script(
+        "pids=(); for i in $(seq 40); do \"$1\" create /dev/null dummy \"$2\" veth \"$3\" \"n$i\" >/dev/null 2>&1 & pids+=($!); done; ok=0; for j in \"${pids[@]}\"; do wait $j && ok=$((ok+1)); done; echo $ok",
+        &[helper(NIC).to_str().unwrap(), &t.pid_s(), &br.0],
+    );
+    assert_eq!((r.code, r.stdout.trim()), (Some(0), "5"), "{}", r.stderr);
+    let ports = std::fs::read_dir(format!("/sys/class/net/{}/brif", br.0))
+        .unwrap()
+        .count();
+    assert_eq!(ports, 5);
+}
+
+#[test]
+fn row22_adv6_sigkill_mid_create_never_exceeds_quota_and_is_reconciled() {
+    require!();
+    let a = TestUser::get("nk");
+    let br = Bridge::new("k", 1500);
+    let etc = Etc::new().usernet(&format!("{} veth {} 3\n", a.name, br.0));
+    let t = own_netns(&a);
+    // Kill the helper (as its caller may: it runs with the caller's uids) at varying points.
+    let r = Run::new(&a).etc(&etc).script(
+        "for i in $(seq 60); do \"$1\" create /dev/null dummy \"$2\" veth \"$3\" \"k$i\" >/dev/null 2>&1 & p=$!; sleep 0.00$((RANDOM % 10)); kill -9 $p 2>/dev/null; wait $p 2>/dev/null; done; \"$1\" create /dev/null dummy \"$2\" veth \"$3\" last >/dev/null 2>&1; exit 0",
+        &[helper(NIC).to_str().unwrap(), &t.pid_s(), &br.0],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let ports: Vec<String> = std::fs::read_dir(format!("/sys/class/net/{}/brif", br.0))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(ports.len() <= 3, "{ports:?}");
+    for p in &ports {
+        assert_eq!(
+            sys_net(p, "ifalias"),
+            format!("burrow-nic {} {} veth {}", a.uid, a.name, br.0)
+        );
+    }
+    // The last create reconciled: no untagged host end of this user is left.
+    let untagged: Vec<String> = tagged_links(a.uid)
+        .into_iter()
+        .filter(|n| sys_net(n, "ifalias").is_empty())
+        .collect();
+    assert!(untagged.is_empty(), "{untagged:?}");
+}
