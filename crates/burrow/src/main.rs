@@ -49,21 +49,8 @@ enum Command {
     },
     /// Run a command in a running container.
     Exec {
-        /// Keep stdin open.
-        #[arg(short, long)]
-        interactive: bool,
-        /// Allocate a terminal.
-        #[arg(short, long)]
-        tty: bool,
-        /// Set an environment variable (NAME=VALUE); repeatable.
-        #[arg(short, long = "env", value_name = "NAME=VALUE")]
-        env: Vec<String>,
-        /// Working directory.
-        #[arg(short, long, value_name = "DIR")]
-        workdir: Option<String>,
-        /// User (numeric UID[:GID]).
-        #[arg(short, long, value_name = "UID[:GID]")]
-        user: Option<String>,
+        #[command(flatten)]
+        process: ProcessArgs,
         /// Container name.
         name: String,
         /// Command and arguments.
@@ -145,6 +132,26 @@ enum Command {
     },
 }
 
+/// What `run` and `exec` share: how the command's process is set up.
+#[derive(Debug, Args)]
+struct ProcessArgs {
+    /// Keep stdin open and connected to the container.
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a terminal.
+    #[arg(short, long)]
+    tty: bool,
+    /// Set an environment variable (NAME=VALUE); repeatable.
+    #[arg(short, long = "env", value_name = "NAME=VALUE")]
+    env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short, long, value_name = "DIR")]
+    workdir: Option<String>,
+    /// User (numeric UID[:GID] inside the container).
+    #[arg(short, long, value_name = "UID[:GID]")]
+    user: Option<String>,
+}
+
 #[derive(Debug, Args)]
 struct RunArgs {
     /// Root filesystem directory of the container.
@@ -159,21 +166,8 @@ struct RunArgs {
     /// Run in the background under a monitor and print the container's name.
     #[arg(short, long)]
     detach: bool,
-    /// Keep stdin open and connected to the container.
-    #[arg(short, long)]
-    interactive: bool,
-    /// Allocate a terminal for the container.
-    #[arg(short, long)]
-    tty: bool,
-    /// Set an environment variable (NAME=VALUE); repeatable.
-    #[arg(short, long = "env", value_name = "NAME=VALUE")]
-    env: Vec<String>,
-    /// Working directory inside the container.
-    #[arg(short, long, value_name = "DIR")]
-    workdir: Option<String>,
-    /// User (numeric UID[:GID] inside the container).
-    #[arg(short, long, value_name = "UID[:GID]")]
-    user: Option<String>,
+    #[command(flatten)]
+    process: ProcessArgs,
     /// Hostname of the container.
     #[arg(long)]
     hostname: Option<String>,
@@ -258,11 +252,12 @@ impl RunArgs {
         }
         c.name = self.name.or(c.name);
         c.hostname = self.hostname.or(c.hostname);
-        c.workdir = self.workdir.or(c.workdir);
-        if let Some(u) = self.user {
+        let p = self.process;
+        c.workdir = p.workdir.or(c.workdir);
+        if let Some(u) = p.user {
             c.user = Some(u.parse::<User>()?);
         }
-        c.env.extend(parse_list::<EnvVar>(&self.env)?);
+        c.env.extend(parse_list::<EnvVar>(&p.env)?);
         c.volumes.extend(parse_list::<Volume>(&self.volume)?);
         c.ulimits.extend(parse_list::<Ulimit>(&self.ulimit)?);
         c.cap_add.extend(self.cap_add);
@@ -287,8 +282,8 @@ impl RunArgs {
         }
         c.read_only |= self.read_only;
         c.init |= self.init;
-        c.tty |= self.tty;
-        c.interactive |= self.interactive;
+        c.tty |= p.tty;
+        c.interactive |= p.interactive;
         c.rm |= self.rm;
         c.log_level = self.log_level.or(c.log_level);
         Ok(c)
@@ -420,31 +415,25 @@ fn dispatch(cmd: Command) -> Res {
             Ok(0)
         }
         Command::Exec {
-            interactive,
-            tty,
-            env,
-            workdir,
-            user,
+            process: p,
             name,
             command,
         } => {
-            let env = env
-                .iter()
-                .map(|e| e.parse::<EnvVar>())
-                .collect::<Result<Vec<_>, _>>()
+            let env = parse_list::<EnvVar>(&p.env).map_err(fail)?;
+            let user = p
+                .user
+                .map(|u| u.parse::<User>())
+                .transpose()
                 .map_err(fail)?;
-            let user = user.map(|u| u.parse::<User>()).transpose().map_err(fail)?;
-            exec::exec(
-                &name,
-                exec::ExecOptions {
-                    command,
-                    env,
-                    workdir,
-                    user,
-                    tty,
-                    interactive,
-                },
-            )
+            let opts = exec::ExecOptions {
+                command,
+                env,
+                workdir: p.workdir,
+                user,
+                tty: p.tty,
+                interactive: p.interactive,
+            };
+            exec::exec(&name, opts)
         }
         Command::Attach { name } => Ok(monitor::attach(&name)?.unwrap_or(0)),
         Command::Logs { follow, name } => lifecycle::logs(&name, follow).map(|()| 0),
