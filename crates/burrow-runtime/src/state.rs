@@ -433,10 +433,6 @@ pub fn write_config(dir: &Dir, text: &str) -> Result<(), Error> {
         .ctx(|| "write config.toml".into())
 }
 
-/// Returns `p` if it is inside `dir` (for messages).
-pub fn shown(p: &Path) -> String {
-    p.display().to_string()
-}
 
 #[cfg(test)]
 mod tests {
