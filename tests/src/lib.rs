@@ -355,6 +355,7 @@ pub struct Run<'a> {
     nnp: bool,
     regid: Option<u32>,
     devlog: Option<PathBuf>,
+    binds: Vec<(PathBuf, PathBuf)>,
     env: Vec<(String, String)>,
 }
 
@@ -366,6 +367,7 @@ impl<'a> Run<'a> {
             nnp: false,
             regid: None,
             devlog: None,
+            binds: Vec::new(),
             env: Vec::new(),
         }
     }
@@ -389,6 +391,11 @@ impl<'a> Run<'a> {
         self.devlog = Some(sock.to_path_buf());
         self
     }
+    /// Bind-mount `src` over `dst` (private mount namespace, as root, after /etc).
+    pub fn bind(mut self, src: &Path, dst: &Path) -> Self {
+        self.binds.push((src.to_path_buf(), dst.to_path_buf()));
+        self
+    }
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.into(), v.into()));
         self
@@ -402,6 +409,13 @@ impl<'a> Run<'a> {
             setup.push_str(&format!(
                 "mount --bind {} /etc || exit 97\n",
                 etc.path().display()
+            ));
+        }
+        for (src, dst) in &self.binds {
+            setup.push_str(&format!(
+                "mount --bind '{}' '{}' || exit 97\n",
+                src.display(),
+                dst.display()
             ));
         }
         if let Some(sock) = &self.devlog {
@@ -421,7 +435,7 @@ impl<'a> Run<'a> {
             "{setup}exec setpriv --reuid {} --regid {gid} {groups} {nnp} -- bash -c \"$0\" burrow-test \"$@\"",
             self.user.uid
         );
-        let mut cmd = if self.etc.is_some() || self.devlog.is_some() {
+        let mut cmd = if self.etc.is_some() || self.devlog.is_some() || !self.binds.is_empty() {
             let mut c = Command::new("unshare");
             c.args([
                 "-m",

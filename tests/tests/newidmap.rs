@@ -1179,3 +1179,66 @@ fn every_decision_is_logged_to_syslog() {
         format!("uid={} gid={}: refused: uid range [0-1) -> [0-1) not allowed: host uid 0 cannot be mapped", a.uid, a.gid)
     );
 }
+
+/// Whether a setuid-root process here may raise a hard rlimit (CAP_SYS_RESOURCE is in the
+/// bounding set; some VMs and containers drop it).
+fn setuid_root_can_raise_rlimits() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bnd = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .unwrap();
+    bnd & (1 << 24) != 0
+}
+
+#[test]
+fn file_size_limit_zero_and_sigxfsz_do_not_break_the_helper() {
+    require!();
+    let a = user_a();
+    let etc = std_etc(&a);
+    let can_raise = setuid_root_can_raise_rlimits();
+    // (shell prefix, wrapper, hard limit 0 too)
+    let hostile: [(&str, &str, bool); 5] = [
+        ("ulimit -S -f 0", "", false),
+        ("ulimit -S -f 0; trap '' XFSZ", "", false),
+        ("ulimit -f 0", "", true),
+        ("ulimit -f 0; trap '' XFSZ", "", true),
+        (
+            "ulimit -f 0",
+            "perl -MPOSIX -e 'sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGXFSZ)) or die; exec {$ARGV[0]} @ARGV or die' --",
+            true,
+        ),
+    ];
+    for (pre, wrap, hard_zero) in hostile {
+        let t = Proc::spawn(&a, Ns::New, None);
+        // The map is written; then a refusal (already mapped) is written whole to a file on
+        // stderr, where a file size limit of 0 would have raised SIGXFSZ mid-message.
+        let r = Run::new(&a).etc(&etc).script(
+            &format!(
+                "{pre}\nd=$(mktemp -d) || exit 90\n{wrap} \"$1\" \"$2\" 0 \"$3\" 1 2>$d/e1; echo rc=$?; cat $d/e1\n{wrap} \"$1\" \"$2\" 0 \"$3\" 1 2>$d/e2; echo rc=$?; cat $d/e2; rm -rf $d"
+            ),
+            &[helper(N).to_str().unwrap(), &t.pid_s(), &s(a.uid)],
+        );
+        let refusal = err(
+            N,
+            &format!(
+                "process {} already has a uid_map (it can be written only once)",
+                t.pid
+            ),
+        );
+        // When the hard limit is 0 and cannot be raised, the message cannot reach a file, but
+        // the helper still exits 1 (no death by SIGXFSZ, status 153).
+        let second = if !hard_zero || can_raise {
+            refusal.as_str()
+        } else {
+            ""
+        };
+        assert_eq!(
+            (r.code, r.stdout.as_str(), r.stderr.as_str()),
+            (Some(0), format!("rc=0\nrc=1\n{second}").as_str(), ""),
+            "{pre} {wrap}"
+        );
+        assert_eq!(t.map("uid_map"), format!("0 {} 1", a.uid), "{pre} {wrap}");
+    }
+}

@@ -833,9 +833,9 @@ fn adv6_quota_holds_under_parallel_creates() {
     let br = Bridge::new("p", 1500);
     let etc = Etc::new().usernet(&format!("{} veth {} 5\n", a.name, br.0));
     let t = own_netns(&a);
-    // 40 creates at once into one netns: exactly 5 succeed, the rest are refused by quota.
+    // 100 creates at once into one netns: exactly 5 succeed, the rest are refused by quota.
     let r = Run::new(&a).etc(&etc).script(
-        "pids=(); for i in $(seq 40); do \"$1\" create /dev/null dummy \"$2\" veth \"$3\" \"n$i\" >/dev/null 2>&1 & pids+=($!); done; ok=0; for j in \"${pids[@]}\"; do wait $j && ok=$((ok+1)); done; echo $ok",
+        "pids=(); for i in $(seq 100); do \"$1\" create /dev/null dummy \"$2\" veth \"$3\" \"n$i\" >/dev/null 2>&1 & pids+=($!); done; ok=0; for j in \"${pids[@]}\"; do wait $j && ok=$((ok+1)); done; echo $ok",
         &[helper(NIC).to_str().unwrap(), &t.pid_s(), &br.0],
     );
     assert_eq!((r.code, r.stdout.trim()), (Some(0), "5"), "{}", r.stderr);
@@ -876,4 +876,311 @@ fn row22_adv6_sigkill_mid_create_never_exceeds_quota_and_is_reconciled() {
         .filter(|n| sys_net(n, "ifalias").is_empty())
         .collect();
     assert!(untagged.is_empty(), "{untagged:?}");
+}
+
+// ------------------------------------------------------------------- caller-set process state
+
+/// Shell prefixes that set up a hostile caller: a file size limit of 0 (soft only, or hard and
+/// soft), SIGXFSZ ignored, SIGXFSZ blocked (`wrap` runs the helper with it blocked). The flag
+/// says whether the hard limit is 0 too.
+const HOSTILE: [(&str, &str, bool); 5] = [
+    ("ulimit -S -f 0", "", false),
+    ("ulimit -S -f 0; trap '' XFSZ", "", false),
+    ("ulimit -f 0", "", true),
+    ("ulimit -f 0; trap '' XFSZ", "", true),
+    (
+        "ulimit -f 0",
+        "perl -MPOSIX -e 'sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGXFSZ)) or die; exec {$ARGV[0]} @ARGV or die' --",
+        true,
+    ),
+];
+
+/// Whether a setuid-root process here may raise a hard rlimit (CAP_SYS_RESOURCE is in the
+/// bounding set; some VMs and containers drop it).
+fn setuid_root_can_raise_rlimits() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bnd = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .unwrap();
+    bnd & (1 << 24) != 0
+}
+
+#[test]
+fn file_size_limit_zero_and_sigxfsz_do_not_break_create_or_accounting() {
+    require!();
+    let a = TestUser::get("nf");
+    let br = Bridge::new("f", 1500);
+    let can_raise = setuid_root_can_raise_rlimits();
+    let works = |hard_zero: bool| !hard_zero || can_raise;
+    let quota = HOSTILE.iter().filter(|h| works(h.2)).count();
+    let etc = Etc::new().usernet(&format!("{} veth {} {quota}\n", a.name, br.0));
+    let t = own_netns(&a);
+    let before = tagged_links(a.uid);
+    // stdout goes to a file: with RLIMIT_FSIZE 0 the helper's one write would raise SIGXFSZ
+    // (death after the veth exists) unless sanitize lifted the limit. When the hard limit is
+    // 0 and cannot be raised, the helper must refuse before doing anything, and not die.
+    let run = |pre: &str, wrap: &str, name: &str, err_to: &str| {
+        Run::new(&a).etc(&etc).script(
+            &format!(
+                "{pre}\nd=$(mktemp -d) || exit 90\n{wrap} \"$1\" create /dev/null dummy \"$2\" veth \"$3\" \"$4\" >$d/out {err_to}\necho rc=$?; cat $d/out; echo --; cat $d/err 2>/dev/null; rm -rf $d"
+            ),
+            &[helper(NIC).to_str().unwrap(), &t.pid_s(), &br.0, name],
+        )
+    };
+    let mut made = 0;
+    for (i, (pre, wrap, hard_zero)) in HOSTILE.iter().enumerate() {
+        let r = run(pre, wrap, &format!("f{i}"), "");
+        let what = format!("{pre} {wrap}: {r:?}");
+        assert_eq!(r.code, Some(0), "{what}");
+        let (status, rest) = r.stdout.split_once('\n').unwrap();
+        let (out, _) = rest.split_once("--\n").unwrap();
+        if works(*hard_zero) {
+            assert_eq!((status, r.stderr.as_str()), ("rc=0", ""), "{what}");
+            let (cname, _, host, _) = parse_line(out, a.uid);
+            assert_eq!(cname, format!("f{i}"));
+            assert_eq!(
+                sys_net(&host, "ifalias"),
+                format!("burrow-nic {} {} veth {}", a.uid, a.name, br.0)
+            );
+            made += 1;
+        } else {
+            assert_eq!((status, out), ("rc=1", ""), "{what}");
+            assert_eq!(
+                r.stderr,
+                err("standard output is a file that the file size limit (ulimit -f) leaves no room in for the result; nothing was done"),
+                "{what}"
+            );
+        }
+        // Exact accounting: one more tagged nic per successful create, nothing else.
+        assert_eq!(tagged_links(a.uid).len(), before.len() + made, "{what}");
+    }
+    assert_eq!(made, quota);
+    // The quota is reached, and the refusal reaches its file (stderr) whole.
+    for (pre, wrap, hard_zero) in HOSTILE {
+        if !works(hard_zero) {
+            continue;
+        }
+        let r = run(pre, wrap, "over", "2>$d/err");
+        assert_eq!(
+            r.stdout,
+            format!(
+                "rc=1\n--\n{}",
+                err(&format!(
+                    "quota reached: user {} has {quota} of {quota} veth nics allowed on bridge {}",
+                    a.name, br.0
+                ))
+            ),
+            "{pre} {wrap}: {}",
+            r.stderr
+        );
+    }
+    assert_eq!(tagged_links(a.uid).len(), before.len() + quota);
+    let ports = std::fs::read_dir(format!("/sys/class/net/{}/brif", br.0))
+        .unwrap()
+        .count();
+    assert_eq!(ports, quota);
+}
+
+// ------------------------------------------------------------------- LXC interop
+
+/// A Linux bridge named `bnlx<pid % 10000>`, deleted on drop (also when the test fails).
+struct LxcBridge(String);
+
+impl LxcBridge {
+    fn new() -> LxcBridge {
+        let name = format!("bnlx{}", std::process::id() % 10_000);
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &name])
+            .output();
+        sh(&format!("ip link add {name} type bridge"));
+        LxcBridge(name)
+    }
+}
+
+impl Drop for LxcBridge {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .output();
+    }
+}
+
+/// A work directory removed (as root) on drop.
+struct WorkDir(std::path::PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Where Debian's LXC looks for its nic helper (`LIBEXECDIR/lxc/lxc-user-nic`).
+const LXC_USER_NIC: &str = "/usr/libexec/lxc/lxc-user-nic";
+
+/// `dir/rootfs`: /bin/busybox (static) plus a relative symlink per applet, owned by `u`.
+fn busybox_rootfs(dir: &std::path::Path, u: &TestUser) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let r = dir.join("rootfs");
+    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root"] {
+        std::fs::create_dir_all(r.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", r.join("bin/busybox")).expect("busybox-static is installed");
+    std::fs::set_permissions(
+        r.join("bin/busybox"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let list = std::process::Command::new("/bin/busybox")
+        .arg("--list")
+        .output()
+        .unwrap();
+    let applets = String::from_utf8(list.stdout).unwrap();
+    for a in applets.lines().filter(|a| !a.is_empty() && *a != "busybox") {
+        std::os::unix::fs::symlink("busybox", r.join("bin").join(a)).unwrap();
+    }
+    std::fs::write(r.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(r.join("etc/group"), "root:x:0:\n").unwrap();
+    std::fs::set_permissions(r.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    sh(&format!("chown -R -h {}:{} {}", u.uid, u.gid, r.display()));
+    r
+}
+
+/// Runs as the user (in the private mount namespace): starts the container in the background,
+/// waits until it has written its view of its links, records the host's view of the bridge
+/// ports and their aliases while it runs, then lets it finish.
+const LXC_SCRIPT: &str = r#"U=$1; BR=$2
+export XDG_RUNTIME_DIR="$U/xdg"; mkdir -m 0700 "$XDG_RUNTIME_DIR" "$U/lxcpath" || exit 90
+timeout -k 5 60 lxc-execute -P "$U/lxcpath" -n burrow-nic-lxc -f "$U/container.conf" \
+  -o "$U/lxc.log" -l INFO -- /bin/sh -c \
+  'ip -o link show >/tmp/links.new && mv /tmp/links.new /tmp/links; n=0; while [ ! -e /tmp/go ] && [ $n -lt 400 ]; do sleep 0.05; n=$((n+1)); done' \
+  >"$U/lxc.out" 2>&1 &
+lxc=$!
+n=0
+while [ ! -e "$U/rootfs/tmp/links" ] && [ $n -lt 600 ]; do
+  kill -0 $lxc 2>/dev/null || break; sleep 0.05; n=$((n+1))
+done
+ip -o link show master "$BR" >"$U/host-master" 2>&1
+ip -d link show >"$U/host-detail" 2>&1
+touch "$U/rootfs/tmp/go"
+wait $lxc
+echo "lxc-rc=$?""#;
+
+#[test]
+fn lxc_unprivileged_container_gets_a_veth_through_burrow_nic() {
+    require!();
+    use std::os::unix::fs::PermissionsExt;
+    let a = TestUser::get("nl");
+    let (subuid, subgid, count) = a.ensure_real_subids();
+    let count = count.min(65536);
+    let br = LxcBridge::new();
+    // After ensure_real_subids: the private /etc has the user's ranges for newuidmap.
+    let etc = Etc::new().usernet(&format!("{} veth {} 1\n", a.name, br.0));
+    let sink = SyslogSink::new();
+    let w = WorkDir(tempdir("lxcnic"));
+    let u = w.0.join("u");
+    std::fs::create_dir(&u).unwrap();
+    std::fs::set_permissions(&u, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&u, Some(a.uid), Some(a.gid)).unwrap();
+    let rootfs = busybox_rootfs(&u, &a);
+    let conf = format!(
+        "lxc.uts.name = burrow-nic-lxc\n\
+         lxc.rootfs.path = dir:{rootfs}\n\
+         lxc.idmap = u 0 {uid} 1\n\
+         lxc.idmap = u 1 {subuid} {count}\n\
+         lxc.idmap = g 0 {gid} 1\n\
+         lxc.idmap = g 1 {subgid} {count}\n\
+         lxc.net.0.type = veth\n\
+         lxc.net.0.link = {br}\n\
+         lxc.net.0.name = eth0\n\
+         lxc.net.0.flags = up\n\
+         lxc.mount.auto = proc:mixed sys:ro\n\
+         lxc.autodev = 1\n\
+         lxc.pty.max = 0\n\
+         lxc.tty.max = 0\n\
+         lxc.console.path = none\n\
+         lxc.apparmor.profile = unconfined\n",
+        rootfs = rootfs.display(),
+        uid = a.uid,
+        gid = a.gid,
+        br = br.0,
+    );
+    let conf_path = u.join("container.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    std::os::unix::fs::chown(&conf_path, Some(a.uid), Some(a.gid)).unwrap();
+    assert!(tagged_links(a.uid).is_empty(), "{:?}", tagged_links(a.uid));
+    let r = Run::new(&a)
+        .etc(&etc)
+        .bind(&helper(NIC), std::path::Path::new(LXC_USER_NIC))
+        .devlog(&sink.path())
+        .script(LXC_SCRIPT, &[u.to_str().unwrap(), &br.0]);
+    let read = |f: &str| std::fs::read_to_string(u.join(f)).unwrap_or_default();
+    let diag = format!(
+        "script: {:?} {} {}\n--- lxc.out:\n{}\n--- lxc.log:\n{}",
+        r.code,
+        r.stdout,
+        r.stderr,
+        read("lxc.out"),
+        read("lxc.log")
+    );
+    assert_eq!(r.stdout.trim(), "lxc-rc=0", "{diag}");
+    // Inside: eth0 exists and is UP.
+    let inside = std::fs::read_to_string(rootfs.join("tmp/links")).unwrap_or_default();
+    let eth0 = inside
+        .lines()
+        .find(|l| l.contains(": eth0@") || l.contains(": eth0:"))
+        .unwrap_or_else(|| panic!("no eth0 inside: {inside}\n{diag}"));
+    let flags = eth0.split('<').nth(1).and_then(|f| f.split('>').next());
+    assert!(
+        flags.is_some_and(|f| f.split(',').any(|x| x == "UP")),
+        "{eth0}"
+    );
+    // Host, while it ran: one port of the bridge, a veth of the user's, with our tag.
+    let master = read("host-master");
+    let ports: Vec<&str> = master
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap())
+        .collect();
+    assert_eq!(ports.len(), 1, "{master}\n{diag}");
+    let host = ports[0];
+    assert!(host.starts_with(&format!("veth{}_", a.uid)), "{master}");
+    let detail = read("host-detail");
+    let block: String = detail
+        .split('\n')
+        .skip_while(|l| !l.contains(&format!(": {host}@")))
+        .take_while({
+            let mut first = true;
+            move |l| std::mem::replace(&mut first, false) || l.starts_with(' ')
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(block.contains("veth"), "{block}\n{detail}");
+    assert!(
+        block.contains(&format!(
+            "alias burrow-nic {} {} veth {}",
+            a.uid, a.name, br.0
+        )),
+        "{block}"
+    );
+    // Our binary ran in place of lxc-user-nic: its audit line, through the private /dev/log.
+    let log = sink.drain().join("\n");
+    assert!(
+        log.contains(&format!(
+            "uid={} gid={}: allowed: create pid=",
+            a.uid, a.gid
+        )) && log.contains(&format!("type=veth bridge={} nic=eth0", br.0)),
+        "{log}\n{diag}"
+    );
+    // After the container: no veth of the user's remains (the netns is gone).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !tagged_links(a.uid).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "veths outlived the container: {:?}",
+            tagged_links(a.uid)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

@@ -433,7 +433,6 @@ pub fn write_config(dir: &Dir, text: &str) -> Result<(), Error> {
         .ctx(|| "write config.toml".into())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -243,6 +243,41 @@ pub fn umask(mask: u32) -> u32 {
     unsafe { libc::umask(mask) }
 }
 
+/// Sets every catchable signal except those in `keep` to its default action (SIG_DFL).
+/// Numbers the C library reserves for itself (EINVAL) are skipped silently.
+pub fn reset_signals_except(keep: &[libc::c_int]) {
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || keep.contains(&sig) {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL is always valid; invalid numbers just return EINVAL.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}
+
+/// Sets one signal's action to SIG_IGN.
+pub fn ignore_signal(sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: installing SIG_IGN is always valid; invalid numbers just return EINVAL.
+    if unsafe { libc::signal(sig, libc::SIG_IGN) } == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Unblocks every signal of the calling thread (an empty signal mask).
+pub fn unblock_all_signals() -> io::Result<()> {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it before use.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a sigset_t we own.
+    cvt_int(unsafe { libc::sigemptyset(&mut set) })?;
+    // SAFETY: valid pointer to an initialised set; the old mask is not wanted (null).
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
 /// Sets both limits of a resource (lowering only needs no privilege).
 pub fn setrlimit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> io::Result<()> {
     let lim = libc::rlimit {

@@ -136,6 +136,8 @@ fn run(
             bridge,
             nicname,
         } => {
+            // The result line is at most 15 + 1 + 10 + 1 + 15 + 1 + 10 + 1 = 54 bytes.
+            setuid::check_stdout_room(64)?;
             let spec = match target {
                 TargetArg::Pid(p) => TargetSpec::Pid(p),
                 TargetArg::Fd(n) => TargetSpec::Fd(n),

@@ -1,7 +1,8 @@
 //! What every Burrow setuid helper does before and around its one privileged action:
 //!
 //! 1. [`sanitize`]: close inherited fds (except one the caller named), clear the environment,
-//!    set the umask, forbid core dumps. Nothing is parsed or printed before this.
+//!    set the umask, forbid core dumps, reset signal dispositions and the signal mask, lift
+//!    the file size limit. Nothing is parsed or printed before this.
 //! 2. [`drop_to_caller`]: become the real user (all three uids and gids), keep only the named
 //!    capabilities in the permitted set, none effective, and set `no_new_privs`.
 //! 3. [`Privilege::raise`] around the single open+write that needs it.
@@ -63,7 +64,8 @@ pub struct Caller {
 }
 
 /// Step 1. Closes every fd above 2 except `keep`, clears the environment (PATH is set to a
-/// fixed value), sets umask 022, sets RLIMIT_CORE to 0, makes the process non-dumpable, and
+/// fixed value), sets umask 022, sets RLIMIT_CORE to 0, resets signal dispositions (SIGPIPE
+/// stays ignored), the signal mask and RLIMIT_FSIZE, makes the process non-dumpable, and
 /// returns the caller's real ids. Failures here are returned for printing after the drop.
 pub fn sanitize(keep: Option<RawFd>) -> (Caller, Result<(), Refusal>) {
     let (uid, _, _) = sys::getresuid();
@@ -79,11 +81,72 @@ pub fn sanitize(keep: Option<RawFd>) -> (Caller, Result<(), Refusal>) {
         sys::umask(0o022);
         sys::setrlimit(libc::RLIMIT_CORE, 0, 0)
             .map_err(|e| refuse!("cannot disable core dumps: {e}"))?;
+        reset_signals_and_file_size_limit()?;
         sys::set_dumpable(false)
             .map_err(|e| refuse!("cannot make the process non-dumpable: {e}"))?;
         Ok(())
     })();
     (caller, result)
+}
+
+/// Part of [`sanitize`]: the caller chose our signal dispositions, signal mask and rlimits.
+///
+/// - Every catchable signal goes back to SIG_DFL except SIGPIPE, which stays ignored (the
+///   Rust runtime ignores it at start-up): a caller that closes our stdout gets an error
+///   exit after the privileged work is complete, never a death in the middle of it.
+/// - The signal mask is emptied, so a blocked signal cannot be used to hold back a
+///   termination the caller expects, nor stay pending into a later step.
+/// - RLIMIT_FSIZE: a caller's `ulimit -f 0` would make any write to a file raise SIGXFSZ
+///   (death with a half-written file). Both limits are raised to infinity when the process
+///   may (setuid root: CAP_SYS_RESOURCE); otherwise the soft limit goes up to the hard one,
+///   and if that is still finite SIGXFSZ is ignored so that a write that hits it fails with
+///   EFBIG (a clean refusal) instead of killing the helper.
+fn reset_signals_and_file_size_limit() -> Result<(), Refusal> {
+    sys::reset_signals_except(&[libc::SIGPIPE]);
+    sys::ignore_signal(libc::SIGPIPE).map_err(|e| refuse!("cannot ignore SIGPIPE: {e}"))?;
+    sys::unblock_all_signals().map_err(|e| refuse!("cannot unblock signals: {e}"))?;
+    let inf = libc::RLIM_INFINITY;
+    if sys::setrlimit(libc::RLIMIT_FSIZE, inf, inf).is_err() {
+        let (_, hard) = sys::getrlimit(libc::RLIMIT_FSIZE)
+            .map_err(|e| refuse!("cannot read the file size limit: {e}"))?;
+        sys::setrlimit(libc::RLIMIT_FSIZE, hard, hard)
+            .map_err(|e| refuse!("cannot raise the file size limit: {e}"))?;
+        if hard != inf {
+            sys::ignore_signal(libc::SIGXFSZ).map_err(|e| refuse!("cannot ignore SIGXFSZ: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses when standard output is a regular file that a write of `len` more bytes would take
+/// past the file size limit (a caller's `ulimit -f` whose hard limit this process cannot
+/// raise, see [`sanitize`]). Called before a privileged action whose result is printed, so
+/// that the action is not done when its result could not be reported.
+pub fn check_stdout_room(len: u64) -> Result<(), Refusal> {
+    use std::io::Seek;
+    let (soft, _) = sys::getrlimit(libc::RLIMIT_FSIZE)
+        .map_err(|e| refuse!("cannot read the file size limit: {e}"))?;
+    if soft == libc::RLIM_INFINITY {
+        return Ok(());
+    }
+    let Ok(fd) = io::stdout().as_fd().try_clone_to_owned() else {
+        return Ok(());
+    };
+    let mut file = File::from(fd);
+    let Ok(md) = file.metadata() else {
+        return Ok(());
+    };
+    if !md.file_type().is_file() {
+        return Ok(());
+    }
+    // With O_APPEND the write goes to the end; otherwise to the shared offset.
+    let at = file.stream_position().unwrap_or(0).max(md.len());
+    if at.saturating_add(len) > soft {
+        return Err(refuse!(
+            "standard output is a file that the file size limit (ulimit -f) leaves no room in for the result; nothing was done"
+        ));
+    }
+    Ok(())
 }
 
 /// Message for the most common cause of "no privilege": no_new_privs.
