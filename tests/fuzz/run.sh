@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds and runs the burrow-idmap fuzz targets, each for SECONDS (default 60).
+# Builds and runs the burrow-idmap and burrow-usernet fuzz targets, each for SECONDS
+# (default 60).
 #
-#   tests/fuzz/run.sh [SECONDS] [TARGET...]      targets: subid args (default: both)
+#   tests/fuzz/run.sh [SECONDS] [TARGET...]      targets: subid args usernet (default: all)
 #
 # Works with the pinned stable toolchain (rust-toolchain.toml): cargo-fuzz passes -Z flags
 # (-Zsanitizer=address), which stable accepts under RUSTC_BOOTSTRAP=1. No nightly needed.
@@ -23,7 +24,7 @@ case $secs in '' | *[!0-9]*)
   ;;
 esac
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(subid args)
+[ ${#targets[@]} -gt 0 ] || targets=(subid args usernet)
 
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here" # so that the repository's rust-toolchain.toml picks the toolchain

@@ -12,11 +12,18 @@
 //! - [`Rtnl::configure`]: alias (burrow-nic's accounting tag), `IFLA_MASTER` and `IFF_UP` in
 //!   one `RTM_NEWLINK`.
 //! - [`Rtnl::delete`]: `RTM_DELLINK` by ifindex (never by name).
+//! - [`Rtnl::links`]: every link (a dump), for accounting from the kernel's state.
+//! - [`Rtnl::create_bridge`], [`Rtnl::set_up`], [`Rtnl::add_address`],
+//!   [`Rtnl::add_default_route`]: burrow-nic's per-user bridges and the container side that
+//!   `burrow run --net bridge` configures.
+//! - [`Rtnl::nsid_of`]: the id this netns gives another one (`RTM_GETNSID` by fd), to tell
+//!   whether a veth's peer is in a given namespace.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 const NLMSG_HDRLEN: usize = 16;
@@ -26,6 +33,12 @@ const NLMSG_DONE: u16 = 3;
 const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
 const RTM_GETLINK: u16 = 18;
+const RTM_NEWADDR: u16 = 20;
+const RTM_NEWROUTE: u16 = 24;
+const RTM_NEWNSID: u16 = 88;
+const RTM_GETNSID: u16 = 90;
+const NLM_F_DUMP: u16 = 0x300;
+const NLM_F_REPLACE: u16 = 0x100;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
 const NLM_F_EXCL: u16 = 0x200;
@@ -46,6 +59,18 @@ const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
 const VETH_INFO_PEER: u16 = 1;
 const IFF_UP: u32 = 0x1;
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const IFA_F_NODAD: u8 = 0x02;
+const RTA_OIF: u16 = 4;
+const RTA_GATEWAY: u16 = 5;
+const RT_TABLE_MAIN: u8 = 254;
+const RTPROT_STATIC: u8 = 4;
+const RTN_UNICAST: u8 = 1;
+const NETNSA_NSID: u16 = 1;
+const NETNSA_FD: u16 = 3;
+const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
 
 /// A link as RTM_GETLINK reports it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -211,8 +236,18 @@ impl Rtnl {
     }
 
     /// Sends one request (`body` = everything after the nlmsghdr) and collects the replies
-    /// until the ack (or, for a dump, NLMSG_DONE). Returns the RTM_NEWLINK payloads.
+    /// until the ack (or, for a dump, NLMSG_DONE). Returns the payloads of type `want`.
     fn request(&mut self, ty: u16, flags: u16, body: &[u8]) -> io::Result<Vec<Vec<u8>>> {
+        self.request_for(ty, flags, body, RTM_NEWLINK)
+    }
+
+    fn request_for(
+        &mut self,
+        ty: u16,
+        flags: u16,
+        body: &[u8],
+        want: u16,
+    ) -> io::Result<Vec<Vec<u8>>> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         let len = u32::try_from(body.len().saturating_add(NLMSG_HDRLEN))
@@ -258,7 +293,7 @@ impl Rtnl {
                         return Err(io::Error::from_raw_os_error(code.saturating_neg()));
                     }
                     NLMSG_DONE => return Ok(out),
-                    RTM_NEWLINK => out.push(payload.to_vec()),
+                    t if t == want => out.push(payload.to_vec()),
                     _ => {}
                 }
             }
@@ -339,6 +374,104 @@ impl Rtnl {
         let mut b = Vec::new();
         ifinfomsg(&mut b, index, 0, 0)?;
         self.get(&b)
+    }
+
+    /// Every link of this netns.
+    pub fn links(&mut self) -> io::Result<Vec<Link>> {
+        let mut b = Vec::new();
+        ifinfomsg(&mut b, 0, 0, 0)?;
+        let replies = self.request(RTM_GETLINK, NLM_F_DUMP, &b)?;
+        Ok(replies.iter().filter_map(|p| parse_link(p)).collect())
+    }
+
+    /// Creates a Linux bridge `name` (down, default MTU). EEXIST if the name is taken.
+    pub fn create_bridge(&mut self, name: &str) -> io::Result<()> {
+        let mut b = Vec::new();
+        ifinfomsg(&mut b, 0, 0, 0)?;
+        attr_str(&mut b, IFLA_IFNAME, name)?;
+        nested(&mut b, IFLA_LINKINFO, |b| {
+            attr_str(b, IFLA_INFO_KIND, "bridge")
+        })?;
+        self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &b)
+            .map(drop)
+    }
+
+    /// Sets link `index` up.
+    pub fn set_up(&mut self, index: u32) -> io::Result<()> {
+        let mut b = Vec::new();
+        ifinfomsg(&mut b, index, IFF_UP, IFF_UP)?;
+        self.request(RTM_NEWLINK, 0, &b).map(drop)
+    }
+
+    /// Sets the alias of link `index`.
+    pub fn set_alias(&mut self, index: u32, alias: &str) -> io::Result<()> {
+        let mut b = Vec::new();
+        ifinfomsg(&mut b, index, 0, 0)?;
+        attr_str(&mut b, IFLA_IFALIAS, alias)?;
+        self.request(RTM_NEWLINK, 0, &b).map(drop)
+    }
+
+    /// Adds `addr/prefix` to link `index` (replacing the same address if present; IPv6
+    /// without duplicate address detection, so it is usable at once).
+    pub fn add_address(&mut self, index: u32, addr: IpAddr, prefix: u8) -> io::Result<()> {
+        let (family, bytes, max) = ip_parts(addr);
+        if prefix > max {
+            return Err(invalid("prefix length out of range"));
+        }
+        let mut b = Vec::new();
+        b.push(family);
+        b.push(prefix);
+        b.push(if family == AF_INET6 { IFA_F_NODAD } else { 0 });
+        b.push(0); // RT_SCOPE_UNIVERSE
+        b.extend_from_slice(&index.to_ne_bytes());
+        attr(&mut b, IFA_LOCAL, &bytes)?;
+        attr(&mut b, IFA_ADDRESS, &bytes)?;
+        self.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, &b)
+            .map(drop)
+    }
+
+    /// Adds (or replaces) the default route of `gateway`'s family through link `index`.
+    pub fn add_default_route(&mut self, index: u32, gateway: IpAddr) -> io::Result<()> {
+        let (family, bytes, _) = ip_parts(gateway);
+        let mut b = vec![
+            family,
+            0, // dst_len
+            0, // src_len
+            0, // tos
+            RT_TABLE_MAIN,
+            RTPROT_STATIC,
+            0, // RT_SCOPE_UNIVERSE
+            RTN_UNICAST,
+        ];
+        b.extend_from_slice(&0u32.to_ne_bytes());
+        attr(&mut b, RTA_GATEWAY, &bytes)?;
+        attr(&mut b, RTA_OIF, &index.to_ne_bytes())?;
+        self.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, &b)
+            .map(drop)
+    }
+
+    /// The id this netns gives the netns of `fd` (as in [`Link::link_netnsid`]), or `None`
+    /// when it has none (the kernel assigns one when it reports a peer in that netns).
+    pub fn nsid_of(&mut self, fd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
+        let raw = u32::try_from(fd.as_raw_fd()).map_err(|_| invalid("bad netns descriptor"))?;
+        let mut b = vec![0u8; 4]; // struct rtgenmsg, padded
+        attr(&mut b, NETNSA_FD, &raw.to_ne_bytes())?;
+        let replies = self.request_for(RTM_GETNSID, 0, &b, RTM_NEWNSID)?;
+        let id = replies
+            .first()
+            .and_then(|p| p.get(4..))
+            .and_then(|a| attrs(a).find(|(t, _)| *t == NETNSA_NSID))
+            .and_then(|(_, d)| u32_of(d))
+            .map(|v| i32::from_ne_bytes(v.to_ne_bytes()))
+            .ok_or_else(|| invalid("no nsid in the RTM_GETNSID reply"))?;
+        Ok((id >= 0).then_some(id))
+    }
+}
+
+fn ip_parts(addr: IpAddr) -> (u8, Vec<u8>, u8) {
+    match addr {
+        IpAddr::V4(a) => (AF_INET, a.octets().to_vec(), 32),
+        IpAddr::V6(a) => (AF_INET6, a.octets().to_vec(), 128),
     }
 }
 

@@ -142,6 +142,13 @@ fn veth_into_another_netns_attach_and_delete() {
         .expect("a veth across netns reports the peer's nsid");
     let peer = nl.link_in_netnsid(nsid, peer_index).unwrap();
     assert_eq!((peer.name.as_str(), peer.mtu), ("eth0", 1400));
+    // The peer's netns is the one of `ns`; our own netns is not.
+    assert_eq!(nl.nsid_of(ns.as_fd()).unwrap(), Some(nsid));
+    let own = File::open("/proc/self/ns/net").unwrap();
+    assert_ne!(nl.nsid_of(own.as_fd()).unwrap(), Some(nsid));
+    let all = nl.links().unwrap();
+    assert!(all.iter().any(|l| l.index == h.index && l.name == host));
+    assert!(all.iter().any(|l| l.index == br.index && l.name == bridge));
     nl.delete(h.index).unwrap();
     assert_eq!(
         nl.link_by_index(h.index).unwrap_err().raw_os_error(),
@@ -150,4 +157,53 @@ fn veth_into_another_netns_attach_and_delete() {
     nl.delete(br.index).unwrap();
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Real kernel, as root: a bridge made by create_bridge, an alias, IPv4 and IPv6 addresses
+/// (twice: replace, not an error), up; read back with ip(8).
+#[test]
+fn bridge_addresses_and_up() {
+    if !root() {
+        eprintln!("SKIP: needs root");
+        return;
+    }
+    let name = format!("bnl{}a", std::process::id() % 100_000);
+    let _ = Command::new("ip").args(["link", "del", &name]).status();
+    let mut nl = Rtnl::open().unwrap();
+    nl.create_bridge(&name).unwrap();
+    struct Cleanup(String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+        }
+    }
+    let _c = Cleanup(name.clone());
+    assert_eq!(
+        nl.create_bridge(&name).unwrap_err().raw_os_error(),
+        Some(libc::EEXIST)
+    );
+    let br = nl.link_by_name(&name).unwrap();
+    assert_eq!(br.kind.as_deref(), Some("bridge"));
+    nl.set_alias(br.index, "burrow-nic bridge 1").unwrap();
+    for _ in 0..2 {
+        nl.add_address(br.index, "10.250.7.1".parse().unwrap(), 24)
+            .unwrap();
+        nl.add_address(br.index, "fd00:bee::1".parse().unwrap(), 64)
+            .unwrap();
+    }
+    assert!(nl
+        .add_address(br.index, "10.250.7.1".parse().unwrap(), 33)
+        .is_err());
+    nl.set_up(br.index).unwrap();
+    let l = nl.link_by_index(br.index).unwrap();
+    assert_eq!(l.alias.as_deref(), Some("burrow-nic bridge 1"));
+    assert_eq!(l.flags & IFF_UP, IFF_UP);
+    let out = Command::new("ip")
+        .args(["-o", "addr", "show", "dev", &name])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("inet 10.250.7.1/24"), "{text}");
+    assert!(text.contains("inet6 fd00:bee::1/64"), "{text}");
+    assert_eq!(text.matches("10.250.7.1").count(), 1, "{text}");
 }

@@ -41,6 +41,7 @@ use std::fmt;
 
 pub mod accounts;
 pub mod name;
+pub mod pool;
 
 pub use name::{
     check_ifname, expand_uid, host_ifname, is_host_ifname_of, NameError, Pattern, MAX_IFNAME,
@@ -275,6 +276,15 @@ impl Usernet {
             .filter(|e| matches!(&e.owner, Owner::Group(g) if who.groups.iter().any(|m| m == g)))
             .filter(applies);
         own.extend(groups);
+        // Two lines of one owner can expand to the same bridge for this caller (`burrow%u`
+        // and `burrow1002`, or two patterns): they are one slot, and the first line decides
+        // its count.
+        let mut seen: Vec<&Owner> = Vec::new();
+        own.retain(|e| {
+            let new = !seen.contains(&&e.owner);
+            seen.push(&e.owner);
+            new
+        });
         own
     }
 
@@ -288,6 +298,7 @@ impl Usernet {
         used: impl Fn(&Slot) -> u32,
     ) -> Result<Grant, Denial> {
         let lines = self.matching(who, kind, bridge);
+        let per_user = lines.iter().any(|e| matches!(e.bridge, Bridge::PerUser(_)));
         if lines.is_empty() {
             return Err(Denial::NoEntry {
                 user: who.user.to_owned(),
@@ -313,6 +324,7 @@ impl Usernet {
                     line: e.line,
                     allowed: 0,
                     used: 0,
+                    per_user: false,
                 });
             }
         }
@@ -320,6 +332,7 @@ impl Usernet {
             Some(mut g) => {
                 g.allowed = allowed;
                 g.used = in_use;
+                g.per_user = per_user;
                 Ok(g)
             }
             None => Err(Denial::QuotaReached {
@@ -433,6 +446,9 @@ pub struct Grant {
     pub allowed: u32,
     /// Total in use before this nic.
     pub used: u32,
+    /// The bridge is a per-user bridge (a `%u` line applies): burrow-nic creates it on first
+    /// use and addresses it from the pools.
+    pub per_user: bool,
 }
 
 /// A no, with the message for the caller.
@@ -510,7 +526,9 @@ mod tests;
 
 /// The accounting tag burrow-nic puts on the host end of each veth (`IFLA_IFALIAS`, readable in
 /// `/sys/class/net/<nic>/ifalias`; only CAP_NET_ADMIN over the host netns can change it):
-/// `burrow-nic <uid> <owner> <type> <bridge>`. Usage is derived from these tags on every call,
+/// `burrow-nic <uid> <owner> <type> <bridge>`, followed by ` <ipv4|-> <ipv6|->` when the nic
+/// was given addresses on a per-user bridge (so the live addresses are known from the kernel
+/// too). Usage is derived from these tags on every call,
 /// so nothing can leave a stale or lost entry: a veth that dies with its netns stops counting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NicTag {
@@ -518,15 +536,25 @@ pub struct NicTag {
     pub uid: u32,
     /// The slot it counts against.
     pub slot: Slot,
+    /// The IPv4 address given to the container end, if any.
+    pub v4: Option<std::net::Ipv4Addr>,
+    /// The IPv6 address given to the container end, if any.
+    pub v6: Option<std::net::Ipv6Addr>,
 }
 
 impl NicTag {
     /// The alias text.
     pub fn render(&self) -> String {
-        format!(
+        let mut s = format!(
             "burrow-nic {} {} {} {}",
             self.uid, self.slot.owner, self.slot.kind, self.slot.bridge
-        )
+        );
+        if self.v4.is_some() || self.v6.is_some() {
+            let v4 = self.v4.map_or("-".to_owned(), |a| a.to_string());
+            let v6 = self.v6.map_or("-".to_owned(), |a| a.to_string());
+            s.push_str(&format!(" {v4} {v6}"));
+        }
+        s
     }
 
     /// Parses an alias (a trailing newline, as sysfs shows it, is allowed); `None` for
@@ -534,9 +562,22 @@ impl NicTag {
     pub fn parse(text: &str) -> Option<NicTag> {
         let text = text.strip_suffix('\n').unwrap_or(text);
         let f: Vec<&str> = text.split(' ').collect();
-        let [magic, uid, owner, kind, bridge] = f.as_slice() else {
-            return None;
+        let (magic, uid, owner, kind, bridge, v4, v6) = match f.as_slice() {
+            [m, u, o, k, b] => (m, u, o, k, b, None, None),
+            [m, u, o, k, b, v4, v6] => (m, u, o, k, b, Some(*v4), Some(*v6)),
+            _ => return None,
         };
+        let v4 = match v4 {
+            None | Some("-") => None,
+            Some(a) => Some(a.parse::<std::net::Ipv4Addr>().ok()?),
+        };
+        let v6 = match v6 {
+            None | Some("-") => None,
+            Some(a) => Some(a.parse::<std::net::Ipv6Addr>().ok()?),
+        };
+        if f.len() == 7 && v4.is_none() && v6.is_none() {
+            return None;
+        }
         if *magic != "burrow-nic" || *kind != VETH {
             return None;
         }
@@ -551,6 +592,80 @@ impl NicTag {
                 kind: (*kind).to_owned(),
                 bridge: (*bridge).to_owned(),
             },
+            v4,
+            v6,
         })
+    }
+}
+
+/// The tag burrow-nic puts on a per-user bridge it manages (`IFLA_IFALIAS`):
+/// `burrow-nic bridge <uid>`, plus ` <subnet number>` when it was given addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BridgeTag {
+    /// The uid the bridge is for.
+    pub uid: u32,
+    /// Its subnet number in the pools, if addressed.
+    pub subnet: Option<u32>,
+}
+
+impl BridgeTag {
+    /// The alias text.
+    pub fn render(&self) -> String {
+        match self.subnet {
+            Some(n) => format!("burrow-nic bridge {} {n}", self.uid),
+            None => format!("burrow-nic bridge {}", self.uid),
+        }
+    }
+
+    /// Parses an alias; `None` for anything that is not exactly a bridge tag.
+    pub fn parse(text: &str) -> Option<BridgeTag> {
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        match text.split(' ').collect::<Vec<_>>().as_slice() {
+            ["burrow-nic", "bridge", uid] => Some(BridgeTag {
+                uid: accounts::decimal(uid)?,
+                subnet: None,
+            }),
+            ["burrow-nic", "bridge", uid, n] => Some(BridgeTag {
+                uid: accounts::decimal(uid)?,
+                subnet: Some(accounts::decimal(n)?),
+            }),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod bridge_tag_tests {
+    use super::BridgeTag;
+
+    #[test]
+    fn bridge_tags_round_trip() {
+        for t in [
+            BridgeTag {
+                uid: 1002,
+                subnet: None,
+            },
+            BridgeTag {
+                uid: 0,
+                subnet: Some(7),
+            },
+        ] {
+            assert_eq!(BridgeTag::parse(&t.render()), Some(t));
+        }
+        assert_eq!(
+            BridgeTag::parse("burrow-nic bridge 1002 7\n")
+                .unwrap()
+                .subnet,
+            Some(7)
+        );
+        for junk in [
+            "",
+            "burrow-nic bridge",
+            "burrow-nic bridge 01",
+            "burrow-nic bridge 1 x",
+            "burrow-nic 1 a veth b",
+        ] {
+            assert_eq!(BridgeTag::parse(junk), None, "{junk}");
+        }
     }
 }

@@ -385,16 +385,35 @@ fn nic_tags_round_trip_and_reject_junk() {
             kind: "veth".into(),
             bridge: "br-test".into(),
         },
+        v4: None,
+        v6: None,
     };
     assert_eq!(t.render(), "burrow-nic 1002 @nicgrp veth br-test");
     assert_eq!(
         NicTag::parse("burrow-nic 1002 @nicgrp veth br-test\n"),
-        Some(t)
+        Some(t.clone())
     );
+    let mut a = t.clone();
+    a.v4 = Some("10.88.3.2".parse().unwrap());
+    assert_eq!(
+        a.render(),
+        "burrow-nic 1002 @nicgrp veth br-test 10.88.3.2 -"
+    );
+    assert_eq!(NicTag::parse(&a.render()), Some(a.clone()));
+    a.v6 = Some("fd42::3:2".parse().unwrap());
+    assert_eq!(
+        a.render(),
+        "burrow-nic 1002 @nicgrp veth br-test 10.88.3.2 fd42::3:2"
+    );
+    assert_eq!(NicTag::parse(&a.render()), Some(a));
     for junk in [
         "",
         "burrow-nic 1002 a veth",
         "burrow-nic 1002 a veth br0 x",
+        "burrow-nic 1002 a veth br0 - -",
+        "burrow-nic 1002 a veth br0 10.1.1.1",
+        "burrow-nic 1002 a veth br0 fd00::1 -",
+        "burrow-nic 1002 a veth br0 10.1.1.1 10.1.1.2",
         "burrow-nic 01 a veth br0",
         "burrow-nic 1 a macvlan br0",
         "burrow-nic 1 a veth br/0",
@@ -403,4 +422,43 @@ fn nic_tags_round_trip_and_reject_junk() {
     ] {
         assert_eq!(NicTag::parse(junk), None, "{junk:?}");
     }
+}
+
+#[test]
+fn lines_expanding_to_one_slot_count_once() {
+    // Found by the usernet fuzz target: two lines of one owner that expand to the same
+    // bridge are one slot; the first line decides its count.
+    let u = Usernet::parse("alice veth burrow1002 2\nalice veth burrow%u 3\n").unwrap();
+    let g = groups(&[]);
+    let a = Caller {
+        user: "alice",
+        uid: 1002,
+        groups: &g,
+    };
+    let all = u.allowances(&a);
+    let al = all[0].as_ref().unwrap();
+    assert_eq!((al.bridge.as_str(), al.allowed()), ("burrow1002", 2));
+    assert_eq!(all.len(), 1);
+    let d = u
+        .decide(
+            &a,
+            "veth",
+            "burrow1002",
+            usage(&[("alice", "burrow1002", 2)]),
+        )
+        .unwrap_err();
+    assert_eq!(
+        d.to_string(),
+        "quota reached: user alice has 2 of 2 veth nics allowed on bridge burrow1002"
+    );
+    let g2 = groups(&["g"]);
+    let x = Caller {
+        user: "x",
+        uid: 1,
+        groups: &g2,
+    };
+    let u = Usernet::parse("x veth x%u1 2\nx veth x1%u 3\n@g veth x11 1\n").unwrap();
+    let all = u.allowances(&x);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].as_ref().unwrap().allowed(), 3);
 }

@@ -3,7 +3,7 @@
 use burrow_usernet::{self as usernet, Pattern, VETH};
 
 /// The usage text (after the one-line reason).
-pub const USAGE: &str = "usage: burrow-nic create LXCPATH NAME PID TYPE BRIDGE [NICNAME]
+pub const USAGE: &str = "usage: burrow-nic create [--json] LXCPATH NAME PID TYPE BRIDGE [NICNAME]
        burrow-nic delete LXCPATH NAME NETNS-PATH TYPE BRIDGE [HOSTNIC]
        burrow-nic check [--json] [TYPE BRIDGE]
        burrow-nic list [--json]";
@@ -22,6 +22,10 @@ pub enum TargetArg {
 pub enum Command {
     /// `create`.
     Create {
+        /// `--json`: burrow's output (names, indexes, bridge, MTU, addresses).
+        json: bool,
+        /// NAME (the container's name: with NICNAME, the key of a stable address).
+        name: String,
         /// The process whose netns gets the peer.
         target: TargetArg,
         /// Always `veth`.
@@ -39,8 +43,9 @@ pub enum Command {
         kind: String,
         /// Bridge, expanded.
         bridge: String,
-        /// Host end to delete.
-        hostnic: String,
+        /// Host end to delete; without it, every nic of the caller with this type and bridge
+        /// whose container end is in that netns.
+        hostnic: Option<String>,
     },
     /// `check`.
     Check {
@@ -125,13 +130,15 @@ pub fn parse(args: &[String], pid_max: u32, uid: u32) -> Result<Command, ArgErro
     };
     match cmd.as_str() {
         "create" | "delete" => {
+            let json = cmd == "create" && rest.first().is_some_and(|a| a == "--json");
+            let rest = if json { &rest[1..] } else { rest };
             if rest.len() != 5 && rest.len() != 6 {
                 return Err(usage(format!(
                     "{cmd} takes 5 or 6 arguments, not {}",
                     rest.len()
                 )));
             }
-            // rest[0] (LXCPATH) and rest[1] (NAME) are never used, as in lxc-user-nic.
+            // rest[0] (LXCPATH) is never used, as in lxc-user-nic; NAME only keys addresses.
             let kind = parse_kind(&rest[3])?;
             let bridge = parse_bridge(&rest[4], uid)?;
             if cmd == "create" {
@@ -140,6 +147,8 @@ pub fn parse(args: &[String], pid_max: u32, uid: u32) -> Result<Command, ArgErro
                 usernet::check_ifname(nicname, Pattern::Number)
                     .map_err(|e| bad(format!("container nic name: {e}")))?;
                 Ok(Command::Create {
+                    json,
+                    name: rest[1].clone(),
                     target,
                     kind,
                     bridge,
@@ -150,18 +159,16 @@ pub fn parse(args: &[String], pid_max: u32, uid: u32) -> Result<Command, ArgErro
                 if netns.is_empty() {
                     return Err(bad("the netns path is empty".to_owned()));
                 }
-                let Some(hostnic) = rest.get(5) else {
-                    return Err(bad(
-                        "delete needs the host nic name (HOSTNIC) as its last argument".to_owned(),
-                    ));
-                };
-                usernet::check_ifname(hostnic, Pattern::Plain)
-                    .map_err(|e| bad(format!("host nic name: {e}")))?;
+                let hostnic = rest.get(5).cloned();
+                if let Some(h) = &hostnic {
+                    usernet::check_ifname(h, Pattern::Plain)
+                        .map_err(|e| bad(format!("host nic name: {e}")))?;
+                }
                 Ok(Command::Delete {
                     netns,
                     kind,
                     bridge,
-                    hostnic: hostnic.clone(),
+                    hostnic,
                 })
             }
         }
@@ -212,6 +219,8 @@ mod tests {
         assert_eq!(
             p(&["create", "/dev/null", "dummy", "42", "veth", "br0", "eth0"]).unwrap(),
             Command::Create {
+                json: false,
+                name: "dummy".into(),
                 target: TargetArg::Pid(42),
                 kind: "veth".into(),
                 bridge: "br0".into(),
@@ -219,8 +228,10 @@ mod tests {
             }
         );
         assert_eq!(
-            p(&["create", "x", "y", "fd:3", "veth", "burrow%u"]).unwrap(),
+            p(&["create", "--json", "x", "y", "fd:3", "veth", "burrow%u"]).unwrap(),
             Command::Create {
+                json: true,
+                name: "y".into(),
                 target: TargetArg::Fd(3),
                 kind: "veth".into(),
                 bridge: "burrow1002".into(),
@@ -228,6 +239,23 @@ mod tests {
             }
         );
         assert!(p(&["create", "x", "y", "7", "veth", "none", "net%d"]).is_ok());
+        assert_eq!(
+            msg(&["create", "--json", "x", "y", "7", "veth"]).0,
+            "create takes 5 or 6 arguments, not 4"
+        );
+        assert_eq!(
+            msg(&["delete", "--json", "x", "y", "7", "veth", "br0"]).0,
+            "type \"7\" is not supported (only \"veth\")"
+        );
+        assert_eq!(
+            p(&["delete", "a", "b", "/proc/1/ns/net", "veth", "br0"]).unwrap(),
+            Command::Delete {
+                netns: "/proc/1/ns/net".into(),
+                kind: "veth".into(),
+                bridge: "br0".into(),
+                hostnic: None
+            }
+        );
     }
 
     #[test]
@@ -321,10 +349,6 @@ mod tests {
             v.extend_from_slice(n);
             msg(&v).0
         };
-        assert_eq!(
-            d(&[]),
-            "delete needs the host nic name (HOSTNIC) as its last argument"
-        );
         assert_eq!(
             d(&["eth%d"]),
             "host nic name: interface name \"eth%d\" contains '%'"

@@ -43,6 +43,7 @@ mod create;
 
 use args::{ArgError, Command, TargetArg, USAGE};
 use burrow_setuid::{self as setuid, cap, refuse, Audit, Caller, Refusal, Target, TargetSpec};
+use burrow_usernet::pool::{Pools, NIC_CONF_PATH};
 use burrow_usernet::{self as usernet, accounts, NicTag, Slot, Usernet, USERNET_PATH};
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -62,8 +63,13 @@ pub fn main() -> ! {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     // create's PID may be fd:N; keep that descriptor open through sanitize.
+    let pid_at = if argv.get(1).map(String::as_str) == Some("--json") {
+        4
+    } else {
+        3
+    };
     let keep_fd = (argv.first().map(String::as_str) == Some("create"))
-        .then(|| argv.get(3)?.strip_prefix("fd:")?.parse::<i32>().ok())
+        .then(|| argv.get(pid_at)?.strip_prefix("fd:")?.parse::<i32>().ok())
         .flatten();
     let (caller, sanitized) = setuid::sanitize(keep_fd);
     let audit = Audit::open(c"burrow-nic", caller);
@@ -107,7 +113,9 @@ fn run(
 ) -> Result<String, Refusal> {
     // The create lock is opened as root (fixed path) before the drop; its error is reported
     // only after the drop succeeded, so "no privilege" messages come first.
-    let lock = (argv.first().map(String::as_str) == Some("create")).then(create::open_lock);
+    let is_create = argv.first().map(String::as_str) == Some("create");
+    let lock = is_create.then(create::open_lock);
+    let leases = is_create.then(create::open_leases);
     let privilege = setuid::drop_to_caller(
         caller,
         cap::mask(&[cap::NET_ADMIN]),
@@ -131,13 +139,16 @@ fn run(
             Ok(format!("{USAGE}\n"))
         }
         Command::Create {
+            json,
+            name,
             target,
             kind,
             bridge,
             nicname,
         } => {
-            // The result line is at most 15 + 1 + 10 + 1 + 15 + 1 + 10 + 1 = 54 bytes.
-            setuid::check_stdout_room(64)?;
+            // The LXC line is at most 15 + 1 + 10 + 1 + 15 + 1 + 10 + 1 = 54 bytes; the JSON
+            // object at most about 400.
+            setuid::check_stdout_room(if json { 512 } else { 64 })?;
             let spec = match target {
                 TargetArg::Pid(p) => TargetSpec::Pid(p),
                 TargetArg::Fd(n) => TargetSpec::Fd(n),
@@ -151,7 +162,9 @@ fn run(
             }
             let who = Identity::load(caller)?;
             let policy = load_policy()?;
+            let pools = load_pools()?;
             let lock = lock.ok_or_else(|| refuse!("no lock"))??;
+            let leases = leases.ok_or_else(|| refuse!("no leases"))??;
             burrow_sys::flock_exclusive(lock.as_fd()).map_err(|e| refuse!("flock: {e}"))?;
             let req = create::Request {
                 pid,
@@ -159,9 +172,11 @@ fn run(
                 kind: &kind,
                 bridge: &bridge,
                 nicname: &nicname,
+                name: &name,
+                json,
             };
             let out = privilege.raise(cap::mask(&[cap::NET_ADMIN]), || {
-                create::create(&req, &who, &policy, audit)
+                create::create(&req, &who, &policy, &pools, leases.as_ref(), audit)
             })??;
             privilege.drop_all()?;
             drop(lock);
@@ -176,7 +191,14 @@ fn run(
             let fd = open_netns_path(&netns)?;
             check_netns_owner(fd.as_fd(), caller, &format!("{netns:?}"))?;
             let done = privilege.raise(cap::mask(&[cap::NET_ADMIN]), || {
-                create::delete(caller.uid, &kind, &bridge, &hostnic, audit)
+                create::delete(
+                    caller.uid,
+                    &kind,
+                    &bridge,
+                    hostnic.as_deref(),
+                    fd.as_fd(),
+                    audit,
+                )
             })?;
             privilege.drop_all()?;
             done.map(|()| String::new())
@@ -185,12 +207,12 @@ fn run(
             privilege.drop_all()?;
             let who = Identity::load(caller)?;
             let policy = load_policy()?;
-            let tags = host_tags();
+            let tags = host_tags()?;
             check(&who, &policy, &tags, json, only)
         }
         Command::List { json } => {
             privilege.drop_all()?;
-            Ok(list(caller.uid, &host_tags(), json))
+            Ok(list(caller.uid, &host_tags()?, json))
         }
     }
 }
@@ -238,24 +260,19 @@ fn load_policy() -> Result<Usernet, Refusal> {
     Usernet::parse(&text).map_err(|e| refuse!("{USERNET_PATH}: {e}"))
 }
 
-/// The accounting tags of the host's links (the helper's /sys is the host netns's: the
-/// helper cannot run setuid inside a user namespace that could have mounted another one).
-pub(crate) fn host_tags() -> Vec<(String, NicTag)> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/sys/class/net") else {
-        return out;
-    };
-    for ent in dir.flatten() {
-        let name = ent.file_name().to_string_lossy().into_owned();
-        let Ok(alias) = std::fs::read_to_string(ent.path().join("ifalias")) else {
-            continue;
-        };
-        if let Some(tag) = NicTag::parse(&alias) {
-            out.push((name, tag));
-        }
+fn load_pools() -> Result<Pools, Refusal> {
+    match setuid::secure_open_config(NIC_CONF_PATH, MAX_POLICY_BYTES)? {
+        None => Ok(Pools::default()),
+        Some(text) => Pools::parse(&text).map_err(|e| refuse!("{NIC_CONF_PATH}: {e}")),
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+}
+
+/// The accounting tags of the host's links (a netlink dump: needs no privilege).
+pub(crate) fn host_tags() -> Result<Vec<(String, NicTag)>, Refusal> {
+    let links = burrow_netlink::Rtnl::open()
+        .and_then(|mut nl| nl.links())
+        .map_err(|e| refuse!("cannot list links: {e}"))?;
+    Ok(create::tags_of(&links))
 }
 
 pub(crate) fn usage(tags: &[(String, NicTag)], slot: &Slot) -> u32 {
@@ -263,7 +280,7 @@ pub(crate) fn usage(tags: &[(String, NicTag)], slot: &Slot) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-fn json_str(s: &str) -> String {
+pub(crate) fn json_str(s: &str) -> String {
     let mut o = String::from("\"");
     for c in s.chars() {
         match c {
@@ -345,19 +362,33 @@ fn list(uid: u32, tags: &[(String, NicTag)], json: bool) -> String {
         let items: Vec<String> = mine
             .iter()
             .map(|(n, t)| {
+                let addr = |a: Option<String>| a.map_or("null".to_owned(), |a| json_str(&a));
                 format!(
-                    "{{\"host_ifname\":{},\"type\":{},\"bridge\":{},\"owner\":{}}}",
+                    "{{\"host_ifname\":{},\"type\":{},\"bridge\":{},\"owner\":{},\"ipv4\":{},\"ipv6\":{}}}",
                     json_str(n),
                     json_str(&t.slot.kind),
                     json_str(&t.slot.bridge),
-                    json_str(&t.slot.owner)
+                    json_str(&t.slot.owner),
+                    addr(t.v4.map(|a| a.to_string())),
+                    addr(t.v6.map(|a| a.to_string()))
                 )
             })
             .collect();
         format!("[{}]\n", items.join(","))
     } else {
         mine.iter()
-            .map(|(n, t)| format!("{n} {} {} {}\n", t.slot.kind, t.slot.bridge, t.slot.owner))
+            .map(|(n, t)| {
+                let mut line = format!("{n} {} {} {}", t.slot.kind, t.slot.bridge, t.slot.owner);
+                for a in [t.v4.map(|a| a.to_string()), t.v6.map(|a| a.to_string())]
+                    .into_iter()
+                    .flatten()
+                {
+                    line.push(' ');
+                    line.push_str(&a);
+                }
+                line.push('\n');
+                line
+            })
             .collect()
     }
 }

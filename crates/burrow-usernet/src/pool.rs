@@ -1,0 +1,538 @@
+//! Addressing of per-user bridges: `/etc/burrow/nic.conf` and the lease file.
+//!
+//! # /etc/burrow/nic.conf
+//!
+//! ```text
+//! # burrow-nic addressing for per-user bridges
+//! ipv4 10.88.0.0/16 24          # POOL and the prefix length of each user's subnet
+//! ipv6 fd42:6275:7277::/48 64   # optional
+//! ```
+//!
+//! Each uid that gets a per-user bridge is given subnet number N (the lowest free one, kept
+//! for good in the lease file): the Nth subnet of each pool. The bridge gets the first address
+//! of each subnet (the gateway, `.1` / `::1`); nics get host numbers from 2 up, the same number
+//! in both families (10.88.3.7 and fd42:6275:7277:3::7). A nic's number is stable: it is leased
+//! to (uid, container name, nic name) and given again to the same key while no live nic holds
+//! it. A missing file means no addressing (the bridge and veths still work; addresses are then
+//! the user's business).
+//!
+//! # /var/lib/burrow/nic-leases
+//!
+//! Written only by burrow-nic under its lock, rewritten whole (temporary file, fsync, rename):
+//!
+//! ```text
+//! subnet UID N
+//! nic UID HOST KEY
+//! ```
+//!
+//! KEY is `NAME/NICNAME` when both are simple names, else `-` (no stable number).
+//!
+//! The file only makes numbers stable; what is in use comes from the kernel (the tags of the
+//! per-user bridges, `burrow-nic bridge UID N`, and of the live nics, which carry their
+//! addresses), so a damaged line is skipped, never trusted: at worst a number is not stable.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Where the addressing configuration lives.
+pub const NIC_CONF_PATH: &str = "/etc/burrow/nic.conf";
+
+/// Where the leases live.
+pub const LEASES_PATH: &str = "/var/lib/burrow/nic-leases";
+
+/// The most nic leases kept per uid: beyond it the oldest lease not in use is forgotten.
+pub const MAX_LEASES_PER_UID: usize = 1024;
+
+/// One pool: a network and the prefix length of the per-user subnets cut from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool {
+    /// Network address (host bits zero).
+    pub net: IpAddr,
+    /// Prefix length of the pool.
+    pub len: u8,
+    /// Prefix length of each user's subnet.
+    pub sub: u8,
+}
+
+fn bits(a: IpAddr) -> u32 {
+    if a.is_ipv4() {
+        32
+    } else {
+        128
+    }
+}
+
+fn to_u128(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+fn from_u128(v4: bool, v: u128) -> Option<IpAddr> {
+    if v4 {
+        Some(IpAddr::V4(Ipv4Addr::from(u32::try_from(v).ok()?)))
+    } else {
+        Some(IpAddr::V6(Ipv6Addr::from(v)))
+    }
+}
+
+/// 2^n as u128, saturating at u128::MAX for n >= 128.
+fn pow2(n: u32) -> u128 {
+    1u128.checked_shl(n).unwrap_or(u128::MAX)
+}
+
+impl Pool {
+    /// How many user subnets the pool holds (capped at u32::MAX).
+    pub fn subnets(&self) -> u32 {
+        let n = pow2(u32::from(self.sub.saturating_sub(self.len)));
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// Host numbers usable for nics in a subnet: 2 ..= last (the first is the network, 1 is
+    /// the gateway, and for IPv4 the last is the broadcast address). Capped at u32::MAX.
+    pub fn last_host(&self) -> u32 {
+        let host_bits = bits(self.net).saturating_sub(u32::from(self.sub));
+        let size = pow2(host_bits);
+        let last = if self.net.is_ipv4() {
+            size.saturating_sub(2)
+        } else {
+            size.saturating_sub(1)
+        };
+        u32::try_from(last).unwrap_or(u32::MAX)
+    }
+
+    /// Address number `host` of subnet `index` (None if out of range).
+    pub fn address(&self, index: u32, host: u32) -> Option<IpAddr> {
+        if index >= self.subnets() || host > self.last_host().max(1) {
+            return None;
+        }
+        let host_bits = bits(self.net).checked_sub(u32::from(self.sub))?;
+        let base = to_u128(self.net)
+            .checked_add(u128::from(index).checked_shl(host_bits)?)?
+            .checked_add(u128::from(host))?;
+        from_u128(self.net.is_ipv4(), base)
+    }
+
+    /// The host number of `addr` in subnet `index`, if it lies there.
+    pub fn host_of(&self, index: u32, addr: IpAddr) -> Option<u32> {
+        if addr.is_ipv4() != self.net.is_ipv4() {
+            return None;
+        }
+        let base = to_u128(self.address(index, 0)?);
+        let off = to_u128(addr).checked_sub(base)?;
+        let host = u32::try_from(off).ok()?;
+        (host >= 2 && host <= self.last_host()).then_some(host)
+    }
+}
+
+impl fmt::Display for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.net, self.len)
+    }
+}
+
+/// The parsed /etc/burrow/nic.conf.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pools {
+    /// The IPv4 pool.
+    pub v4: Option<Pool>,
+    /// The IPv6 pool.
+    pub v6: Option<Pool>,
+}
+
+fn parse_pool(v4: bool, net: &str, sub: &str) -> Result<Pool, String> {
+    let (addr, len) = net
+        .split_once('/')
+        .ok_or_else(|| format!("pool {net:?} is not ADDRESS/LENGTH"))?;
+    let addr: IpAddr = if v4 {
+        IpAddr::V4(
+            addr.parse::<Ipv4Addr>()
+                .map_err(|_| format!("{addr:?} is not an IPv4 address"))?,
+        )
+    } else {
+        IpAddr::V6(
+            addr.parse::<Ipv6Addr>()
+                .map_err(|_| format!("{addr:?} is not an IPv6 address"))?,
+        )
+    };
+    let max: u8 = if v4 { 30 } else { 126 };
+    let len: u8 = crate::accounts::decimal(len)
+        .filter(|l| *l <= max)
+        .ok_or_else(|| format!("prefix length {len:?} is not a number from 0 to {max}"))?;
+    let sub: u8 = crate::accounts::decimal(sub)
+        .filter(|s| *s >= len && *s <= max)
+        .ok_or_else(|| {
+            format!("subnet prefix length {sub:?} is not a number from {len} to {max}")
+        })?;
+    let host_bits = bits(addr).saturating_sub(u32::from(len));
+    let mask = pow2(host_bits).saturating_sub(1);
+    if host_bits < 128 && to_u128(addr) & mask != 0 {
+        return Err(format!(
+            "{net} has host bits set (write the network address)"
+        ));
+    }
+    Ok(Pool {
+        net: addr,
+        len,
+        sub,
+    })
+}
+
+impl Pools {
+    /// Parses the file; any bad line is an error naming it.
+    pub fn parse(text: &str) -> Result<Pools, crate::ParseError> {
+        let mut p = Pools::default();
+        for (i, raw) in text.split('\n').enumerate() {
+            let line = i.saturating_add(1);
+            let err = |problem: String| crate::ParseError { line, problem };
+            let mut fields: Vec<&str> = raw.split([' ', '\t']).filter(|f| !f.is_empty()).collect();
+            if let Some(c) = fields.iter().position(|f| f.starts_with('#')) {
+                fields.truncate(c);
+            }
+            if fields.is_empty() {
+                continue;
+            }
+            let [key, net, sub] = fields.as_slice() else {
+                return Err(err(format!(
+                    "expected 3 fields (ipv4|ipv6 POOL/LENGTH SUBNET-LENGTH), found {}",
+                    fields.len()
+                )));
+            };
+            let slot = match *key {
+                "ipv4" => &mut p.v4,
+                "ipv6" => &mut p.v6,
+                k => return Err(err(format!("unknown key {k:?} (ipv4 or ipv6)"))),
+            };
+            if slot.is_some() {
+                return Err(err(format!("a second {key} line")));
+            }
+            *slot = Some(parse_pool(*key == "ipv4", net, sub).map_err(err)?);
+        }
+        Ok(p)
+    }
+
+    /// Whether any pool is configured.
+    pub fn any(&self) -> bool {
+        self.v4.is_some() || self.v6.is_some()
+    }
+
+    /// How many user subnets there are (the smaller pool decides).
+    pub fn subnets(&self) -> u32 {
+        [self.v4, self.v6]
+            .iter()
+            .flatten()
+            .map(Pool::subnets)
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// The last usable host number (the smaller subnet decides).
+    pub fn last_host(&self) -> u32 {
+        [self.v4, self.v6]
+            .iter()
+            .flatten()
+            .map(Pool::last_host)
+            .min()
+            .unwrap_or(0)
+    }
+}
+
+/// A nic lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NicLease {
+    /// Owner uid.
+    pub uid: u32,
+    /// Host number in the uid's subnet.
+    pub host: u32,
+    /// `NAME/NICNAME`, or `-`.
+    pub key: String,
+}
+
+/// The lease file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Leases {
+    /// (uid, subnet number), in file order.
+    pub subnets: Vec<(u32, u32)>,
+    /// Nic leases, oldest first.
+    pub nics: Vec<NicLease>,
+}
+
+/// The stable key of a nic: `NAME/NICNAME` when both are simple names (letters, digits,
+/// `._-`, 1 to 64 bytes; NICNAME without `%`), else `-`.
+pub fn lease_key(name: &str, nicname: &str) -> String {
+    let simple = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    };
+    if simple(name) && simple(nicname) {
+        format!("{name}/{nicname}")
+    } else {
+        "-".to_owned()
+    }
+}
+
+fn valid_key(k: &str) -> bool {
+    k == "-"
+        || k.split_once('/').is_some_and(|(a, b)| {
+            let ok = |s: &str| {
+                !s.is_empty()
+                    && s.len() <= 64
+                    && s.bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-')
+            };
+            ok(a) && ok(b)
+        })
+}
+
+impl Leases {
+    /// Parses the lease file, skipping (and counting) lines that are not well formed or
+    /// repeat a number already leased.
+    pub fn parse(text: &str) -> (Leases, usize) {
+        use crate::accounts::decimal;
+        let mut l = Leases::default();
+        let mut skipped: usize = 0;
+        for raw in text.split('\n') {
+            if raw.is_empty() || raw.starts_with('#') {
+                continue;
+            }
+            let f: Vec<&str> = raw.split(' ').collect();
+            let ok = match f.as_slice() {
+                ["subnet", uid, n] => match (decimal::<u32>(uid), decimal::<u32>(n)) {
+                    (Some(uid), Some(n))
+                        if !l.subnets.iter().any(|(u, m)| *u == uid || *m == n) =>
+                    {
+                        l.subnets.push((uid, n));
+                        true
+                    }
+                    _ => false,
+                },
+                ["nic", uid, host, key] => match (decimal::<u32>(uid), decimal::<u32>(host)) {
+                    (Some(uid), Some(host))
+                        if valid_key(key)
+                            && !l.nics.iter().any(|n| n.uid == uid && n.host == host) =>
+                    {
+                        l.nics.push(NicLease {
+                            uid,
+                            host,
+                            key: (*key).to_owned(),
+                        });
+                        true
+                    }
+                    _ => false,
+                },
+                _ => false,
+            };
+            if !ok {
+                skipped = skipped.saturating_add(1);
+            }
+        }
+        (l, skipped)
+    }
+
+    /// The file's text.
+    pub fn render(&self) -> String {
+        let mut s = String::from("# burrow-nic leases (written by burrow-nic; do not edit)\n");
+        for (uid, n) in &self.subnets {
+            s.push_str(&format!("subnet {uid} {n}\n"));
+        }
+        for n in &self.nics {
+            s.push_str(&format!("nic {} {} {}\n", n.uid, n.host, n.key));
+        }
+        s
+    }
+
+    /// The subnet number of `uid`. `live` holds the (uid, number) of the per-user bridges
+    /// that exist (their tags): the uid's own bridge decides; else its lease, unless a live
+    /// bridge of another uid holds that number; else the lowest number neither leased nor
+    /// live. The result is recorded as the uid's lease.
+    pub fn subnet_for(&mut self, uid: u32, pools: &Pools, live: &[(u32, u32)]) -> Option<u32> {
+        let total = pools.subnets();
+        let own_live = live.iter().find(|(u, n)| *u == uid && *n < total);
+        let leased = self.subnets.iter().find(|(u, n)| {
+            *u == uid && *n < total && !live.iter().any(|(v, m)| m == n && *v != uid)
+        });
+        let n = match (own_live, leased) {
+            (Some((_, n)), _) | (None, Some((_, n))) => *n,
+            (None, None) => (0..total).find(|n| {
+                !self.subnets.iter().any(|(_, m)| m == n) && !live.iter().any(|(_, m)| m == n)
+            })?,
+        };
+        self.subnets.retain(|(u, m)| *u != uid && *m != n);
+        self.subnets.push((uid, n));
+        Some(n)
+    }
+
+    /// A host number for a new nic of `uid` with `key`, none of `live` (the numbers held by
+    /// the uid's live nics): the key's lease if free, else the lowest number never leased,
+    /// else the oldest lease not live. The lease moves to the end (newest).
+    pub fn host_for(&mut self, uid: u32, key: &str, live: &[u32], last: u32) -> Option<u32> {
+        let mine = |n: &NicLease| n.uid == uid;
+        let keyed = (key != "-")
+            .then(|| {
+                self.nics
+                    .iter()
+                    .position(|n| mine(n) && n.key == key && !live.contains(&n.host))
+            })
+            .flatten();
+        let host = match keyed {
+            Some(i) => self.nics.remove(i).host,
+            None => {
+                let fresh = (2..=last).take(65_536).find(|h| {
+                    !live.contains(h) && !self.nics.iter().any(|n| mine(n) && n.host == *h)
+                });
+                match fresh {
+                    Some(h) => h,
+                    None => {
+                        let i = self
+                            .nics
+                            .iter()
+                            .position(|n| mine(n) && !live.contains(&n.host) && n.host <= last)?;
+                        self.nics.remove(i).host
+                    }
+                }
+            }
+        };
+        self.nics.retain(|n| !(mine(n) && n.host == host));
+        self.nics.push(NicLease {
+            uid,
+            host,
+            key: key.to_owned(),
+        });
+        // Bound the file: forget the oldest leases of this uid that are not live.
+        while self.nics.iter().filter(|n| mine(n)).count() > MAX_LEASES_PER_UID {
+            let Some(i) = self
+                .nics
+                .iter()
+                .position(|n| mine(n) && !live.contains(&n.host) && n.host != host)
+            else {
+                break;
+            };
+            self.nics.remove(i);
+        }
+        Some(host)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pools_parse_and_address() {
+        let p =
+            Pools::parse("# c\nipv4 10.88.0.0/16 24 # per user\n\nipv6\tfd42:6275:7277::/48  64\n")
+                .unwrap();
+        let v4 = p.v4.unwrap();
+        let v6 = p.v6.unwrap();
+        assert_eq!(v4.subnets(), 256);
+        assert_eq!(v4.last_host(), 254);
+        assert_eq!(p.subnets(), 256);
+        assert_eq!(p.last_host(), 254);
+        assert_eq!(v4.address(3, 1), Some("10.88.3.1".parse().unwrap()));
+        assert_eq!(v4.address(3, 7), Some("10.88.3.7".parse().unwrap()));
+        assert_eq!(v4.address(256, 1), None);
+        assert_eq!(v4.address(0, 255), None);
+        assert_eq!(
+            v6.address(3, 7),
+            Some("fd42:6275:7277:3::7".parse().unwrap())
+        );
+        assert_eq!(v4.host_of(3, "10.88.3.7".parse().unwrap()), Some(7));
+        assert_eq!(v4.host_of(3, "10.88.4.7".parse().unwrap()), None);
+        assert_eq!(v4.host_of(3, "10.88.3.1".parse().unwrap()), None);
+        assert_eq!(
+            v6.host_of(3, "fd42:6275:7277:3::7".parse().unwrap()),
+            Some(7)
+        );
+        assert_eq!(Pools::parse("").unwrap(), Pools::default());
+        assert!(!Pools::default().any());
+    }
+
+    #[test]
+    fn bad_pool_lines_are_errors() {
+        for (text, want) in [
+            ("ipv4 10.88.0.0/16", "line 1: expected 3 fields"),
+            (
+                "ipv4 10.88.0.1/16 24",
+                "line 1: 10.88.0.1/16 has host bits set",
+            ),
+            (
+                "ipv4 10.88.0.0/16 8",
+                "subnet prefix length \"8\" is not a number from 16 to 30",
+            ),
+            ("ipv4 10.88.0.0/16 31", "subnet prefix length"),
+            ("ipv4 10.88.0.0/33 33", "prefix length \"33\""),
+            ("ipv4 fd00::/8 24", "is not an IPv4 address"),
+            ("ipv6 10.0.0.0/8 64", "is not an IPv6 address"),
+            ("ipv4 10.88.0.0 24", "is not ADDRESS/LENGTH"),
+            ("ipv4 10.88.0.0/16 024", "subnet prefix length \"024\""),
+            ("ipv5 10.88.0.0/16 24", "unknown key"),
+            (
+                "ipv4 10.88.0.0/16 24\nipv4 10.89.0.0/16 24",
+                "line 2: a second ipv4 line",
+            ),
+        ] {
+            let e = Pools::parse(text).unwrap_err().to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn leases_are_stable_and_bounded() {
+        let pools = Pools::parse("ipv4 10.88.0.0/23 24\n").unwrap();
+        let mut l = Leases::default();
+        assert_eq!(l.subnet_for(1000, &pools, &[]), Some(0));
+        assert_eq!(l.subnet_for(1001, &pools, &[]), Some(1));
+        assert_eq!(l.subnet_for(1000, &pools, &[]), Some(0));
+        assert_eq!(l.subnet_for(1002, &pools, &[]), None, "pool exhausted");
+        // A live bridge decides over the file; a lease another uid's live bridge holds is
+        // not given.
+        let mut m = Leases::default();
+        assert_eq!(m.subnet_for(7, &pools, &[(7, 1)]), Some(1));
+        let mut m = Leases::parse("subnet 7 1\n").0;
+        assert_eq!(m.subnet_for(7, &pools, &[(8, 1)]), Some(0));
+        assert_eq!(m.subnets, vec![(7, 0)]);
+        let last = pools.last_host();
+        assert_eq!(l.host_for(1000, "c1/eth0", &[], last), Some(2));
+        assert_eq!(l.host_for(1000, "c2/eth0", &[2], last), Some(3));
+        // c1 again while its number is free: the same number.
+        assert_eq!(l.host_for(1000, "c1/eth0", &[3], last), Some(2));
+        // c1 twice at once: the second gets a fresh number.
+        assert_eq!(l.host_for(1000, "c1/eth0", &[2, 3], last), Some(4));
+        // Another uid has its own numbers.
+        assert_eq!(l.host_for(1001, "c1/eth0", &[], last), Some(2));
+        let text = l.render();
+        assert_eq!(Leases::parse(&text), (l.clone(), 0));
+        // Exhaustion: every number live gives None; a dead lease is reused.
+        let all: Vec<u32> = (2..=last).collect();
+        assert_eq!(l.host_for(1000, "-", &all, last), None);
+        let some: Vec<u32> = (3..=last).collect();
+        assert_eq!(l.host_for(1000, "-", &some, last), Some(2));
+        assert_eq!(lease_key("c1", "eth0"), "c1/eth0");
+        assert_eq!(lease_key("a b", "eth0"), "-");
+        assert_eq!(lease_key("c1", "eth%d"), "-");
+    }
+
+    #[test]
+    fn bad_lease_lines_are_skipped() {
+        for (text, good) in [
+            ("subnet 1 x", 0),
+            ("subnet 1 1\nsubnet 1 2", 1),
+            ("subnet 1 1\nsubnet 2 1", 1),
+            ("nic 1 2 a b", 0),
+            ("nic 1 2 a/b c", 0),
+            ("nic 1 2 a/b\nnic 1 2 c/d", 1),
+            ("nic 1 02 a/b", 0),
+            ("lease 1", 0),
+            ("nic 1 2 a/b\nsubn", 1),
+        ] {
+            let (l, skipped) = Leases::parse(text);
+            assert_eq!(l.subnets.len() + l.nics.len(), good, "{text}");
+            assert_eq!(skipped, text.lines().count() - good, "{text}");
+        }
+        let (l, skipped) = Leases::parse("# x\nsubnet 1 1\nnic 1 2 -\n");
+        assert_eq!((l.subnets.len(), l.nics.len(), skipped), (1, 1, 0));
+    }
+}
