@@ -665,3 +665,73 @@ impl Drop for SyslogSink {
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A root-owned busybox-static rootfs to copy (busybox, one relative symlink per applet,
+/// /etc/hostname, /tmp 1777), built once per test process. Templates left by test processes
+/// that are gone are removed first.
+pub fn busybox_template() -> &'static Path {
+    static T: OnceLock<PathBuf> = OnceLock::new();
+    T.get_or_init(|| {
+        for e in fs::read_dir("/var/tmp").unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some((pid, tag)) = name
+                .strip_prefix("burrow-test-")
+                .and_then(|r| r.split_once('-'))
+            else {
+                continue;
+            };
+            if tag.starts_with("busybox-template-")
+                && pid.parse::<u32>().is_ok()
+                && !Path::new(&format!("/proc/{pid}")).exists()
+            {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+        let t = tempdir("busybox-template");
+        for d in ["bin", "etc", "tmp"] {
+            fs::create_dir(t.join(d)).unwrap();
+        }
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| Path::new(p).is_file())
+            .expect("busybox-static is not installed (apt-get install busybox-static)");
+        fs::copy(busybox, t.join("bin/busybox")).unwrap();
+        let list = sh(&format!("{busybox} --list"));
+        for applet in list.lines().filter(|a| !a.is_empty() && *a != "busybox") {
+            std::os::unix::fs::symlink("busybox", t.join("bin").join(applet)).unwrap();
+        }
+        fs::write(t.join("etc/hostname"), "template\n").unwrap();
+        sh(&format!("chmod 1777 {}/tmp", t.display()));
+        t
+    })
+}
+
+/// A private copy of [`busybox_template`] owned by a user (so the container's root, which is
+/// that user, owns it), removed on drop.
+#[derive(Debug)]
+pub struct Rootfs {
+    pub dir: PathBuf,
+}
+
+impl Rootfs {
+    pub fn new(owner: &TestUser, tag: &str) -> Rootfs {
+        let dir = tempdir(tag);
+        sh(&format!(
+            "cp -a {}/. {d}/ && chown -R {}:{} {d}",
+            busybox_template().display(),
+            owner.uid,
+            owner.gid,
+            d = dir.display()
+        ));
+        Rootfs { dir }
+    }
+    pub fn path(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+}
+
+impl Drop for Rootfs {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}

@@ -13,7 +13,8 @@
 //! user = "1000:1000"
 //! volume = ["/srv/data:/data:ro"]
 //! read_only = true
-//! net = "none"                 # none | host
+//! net = "none"                 # none | host | bridge
+//! bridge = "burrow%u"          # with net = "bridge": the bridge burrow-nic attaches to
 //! cap_policy = "default"       # default | deny | allow
 //! cap_add = ["net_raw"]
 //! cap_drop = ["chown"]
@@ -77,6 +78,44 @@ pub enum NetMode {
     None,
     /// The host's network namespace (explicit opt-in).
     Host,
+    /// A private network namespace with a veth on a bridge, made by the setuid burrow-nic
+    /// (eth0, its address, default route and resolv.conf set inside).
+    Bridge,
+}
+
+/// The bridge `--net bridge` uses by default: the caller's per-user bridge.
+pub const DEFAULT_BRIDGE: &str = "burrow%u";
+
+/// Parses `--net`: `none`, `host`, `bridge` or `bridge=NAME`.
+pub fn parse_net(s: &str) -> Result<(NetMode, Option<String>), ConfigError> {
+    match s.split_once('=') {
+        Some(("bridge", name)) => {
+            check_bridge_name(name)?;
+            Ok((NetMode::Bridge, Some(name.to_owned())))
+        }
+        Some(_) => Err(invalid(format!(
+            "unknown network mode \"{s}\": use none, host, bridge or bridge=NAME"
+        ))),
+        None => Ok((s.parse()?, None)),
+    }
+}
+
+/// A bridge name as burrow-nic takes it: 1 to 15 bytes of letters, digits, `-`, `_`, `.`,
+/// with at most one `%u` (replaced by the uid).
+pub fn check_bridge_name(name: &str) -> Result<(), ConfigError> {
+    let plain = name.replacen("%u", "", 1);
+    let ok = !name.is_empty()
+        && name.len() <= 15
+        && plain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "bridge \"{name}\": use 1-15 letters, digits, '-', '_' or '.' (and at most one %u for your uid)"
+        )))
+    }
 }
 
 impl std::str::FromStr for NetMode {
@@ -85,8 +124,9 @@ impl std::str::FromStr for NetMode {
         match s {
             "none" => Ok(NetMode::None),
             "host" => Ok(NetMode::Host),
+            "bridge" => Ok(NetMode::Bridge),
             _ => Err(invalid(format!(
-                "unknown network mode \"{s}\": use none or host"
+                "unknown network mode \"{s}\": use none, host, bridge or bridge=NAME"
             ))),
         }
     }
@@ -373,6 +413,7 @@ struct FileConfig {
     volume: Vec<String>,
     read_only: Option<bool>,
     net: Option<NetMode>,
+    bridge: Option<String>,
     cap_policy: Option<CapPolicy>,
     #[serde(default)]
     cap_add: Vec<String>,
@@ -417,6 +458,8 @@ pub struct RunConfig {
     pub read_only: bool,
     /// Network mode.
     pub net: NetMode,
+    /// With [`NetMode::Bridge`]: the bridge (default [`DEFAULT_BRIDGE`]).
+    pub bridge: Option<String>,
     /// Capability policy.
     pub cap_policy: CapPolicy,
     /// Capabilities added (names as given).
@@ -483,6 +526,7 @@ impl RunConfig {
             volumes: parse_all(&f.volume)?,
             read_only: f.read_only.unwrap_or(false),
             net: f.net.unwrap_or_default(),
+            bridge: f.bridge,
             cap_policy: f.cap_policy.unwrap_or_default(),
             cap_add: f.cap_add,
             cap_drop: f.cap_drop,
@@ -525,6 +569,7 @@ impl RunConfig {
             volume: self.volumes.iter().map(ToString::to_string).collect(),
             read_only: Some(self.read_only),
             net: Some(self.net),
+            bridge: self.bridge.clone(),
             cap_policy: Some(self.cap_policy),
             cap_add: strings(&self.cap_add),
             cap_drop: strings(&self.cap_drop),
@@ -619,6 +664,14 @@ impl RunConfig {
             if !w.starts_with('/') {
                 return Err(invalid(format!("workdir \"{w}\" must be an absolute path")));
             }
+        }
+        if let Some(b) = &self.bridge {
+            if self.net != NetMode::Bridge {
+                return Err(invalid(format!(
+                    "bridge \"{b}\" is set but the network mode is not bridge (use --net bridge={b})"
+                )));
+            }
+            check_bridge_name(b)?;
         }
         Ok(())
     }
@@ -735,5 +788,52 @@ mod tests {
         );
         assert!(RunConfig::from_toml("memory = \"lots\"\n", "l").is_err());
         assert!(RunConfig::from_toml("cpus = \"x\"\n", "l").is_err());
+    }
+}
+
+#[cfg(test)]
+mod net_tests {
+    use super::*;
+
+    #[test]
+    fn net_modes() {
+        assert_eq!(parse_net("none").unwrap(), (NetMode::None, None));
+        assert_eq!(parse_net("bridge").unwrap(), (NetMode::Bridge, None));
+        assert_eq!(
+            parse_net("bridge=lxcbr0").unwrap(),
+            (NetMode::Bridge, Some("lxcbr0".into()))
+        );
+        assert_eq!(
+            parse_net("bridge=br%u").unwrap(),
+            (NetMode::Bridge, Some("br%u".into()))
+        );
+        for bad in [
+            "bridge=",
+            "bridge=a/b",
+            "bridge=abcdefghijklmnop",
+            "host=x",
+            "slirp",
+            "bridge=%u%u",
+        ] {
+            assert!(parse_net(bad).is_err(), "{bad}");
+        }
+        let c = RunConfig::from_toml(
+            "rootfs = \"/r\"\ncommand = [\"x\"]\nnet = \"bridge\"\nbridge = \"br0\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!((c.net, c.bridge.as_deref()), (NetMode::Bridge, Some("br0")));
+        c.validate().unwrap();
+        let back = RunConfig::from_toml(&c.to_toml(), "t").unwrap();
+        assert_eq!(back.bridge.as_deref(), Some("br0"));
+        let c = RunConfig::from_toml(
+            "rootfs = \"/r\"\ncommand = [\"x\"]\nbridge = \"br0\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "bridge \"br0\" is set but the network mode is not bridge (use --net bridge=br0)"
+        );
     }
 }

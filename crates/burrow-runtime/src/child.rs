@@ -43,6 +43,11 @@ pub(crate) struct ChildSpec {
     pub idmap: burrow_config::IdMap,
     /// The cgroup to create for the container (mode, limits, name), when it gets one.
     pub cgroup: Option<CgroupPlan>,
+    /// `--net bridge`: the bridge burrow-nic attaches to, and the container's name (with the
+    /// nic name, the key of a stable address).
+    pub bridge: Option<(String, String)>,
+    /// `--net bridge`: the text of the container's /etc/resolv.conf (bound read-only).
+    pub resolv: Option<String>,
 }
 
 /// Where and with which limits the container's cgroup is made.
@@ -86,12 +91,19 @@ pub(crate) fn report(r: Result<Never, Error>, sock: &OwnedFd) -> ! {
 pub(crate) enum Never {}
 
 fn setup_and_exec(spec: &ChildSpec, sock: &OwnedFd) -> Result<Never, Error> {
-    let mut buf = [0u8; 1];
-    match recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-        Ok(1) if buf[0] == msg::GO => {}
+    // GO, followed (with --net bridge) by burrow-nic's description of the nic.
+    let mut buf = [0u8; 4096];
+    let n = match recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+        Ok(n) if n >= 1 && buf[0] == msg::GO => n,
         // The parent is gone or failed: leave quietly.
         _ => burrow_sys::rt::exit_now(125),
-    }
+    };
+    let nic: Option<crate::net::Nic> = match buf.get(1..n) {
+        Some(j) if !j.is_empty() => {
+            Some(serde_json::from_slice(j).map_err(|e| err(format!("bad nic description: {e}")))?)
+        }
+        _ => None,
+    };
     // The maps exist: become root of the new namespace for good.
     become_root(spec.single_map)?;
     // The parent has moved us into our cgroup by now: the cgroup namespace made here is
@@ -102,13 +114,17 @@ fn setup_and_exec(spec: &ChildSpec, sock: &OwnedFd) -> Result<Never, Error> {
     mount::setup(&Layout {
         rootfs: &spec.rootfs,
         volumes: &spec.volumes,
+        resolv: spec.resolv.as_deref(),
         read_only: spec.read_only,
-        new_net: spec.net == NetMode::None,
+        new_net: spec.net != NetMode::Host,
         gid5_mapped: spec.gid5_mapped,
     })?;
     nix::unistd::sethostname(&spec.hostname).ctx(|| "sethostname".into())?;
-    if spec.net == NetMode::None {
+    if spec.net != NetMode::Host {
         burrow_sys::rt::loopback_up().ctx(|| "cannot bring up the loopback interface".into())?;
+    }
+    if let Some(nic) = &nic {
+        crate::net::configure_inside(nic)?;
     }
     enter_command(spec, sock)
 }

@@ -86,6 +86,8 @@ pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
         output: None,
         idmap: config.idmap,
         cgroup: None,
+        bridge: None,
+        resolv: None,
     };
     // The container's cgroup, if it has one: the new process joins it before anything else.
     let cgroup = match burrow_cgroups::Host::system().and_then(|h| h.detect(&[])) {
@@ -148,7 +150,7 @@ fn join_and_spawn(
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWCGROUP;
-    if spec.net == NetMode::None {
+    if spec.net != NetMode::Host {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     nix::sched::setns(target.as_fd(), flags)

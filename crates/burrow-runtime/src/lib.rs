@@ -16,6 +16,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod monitor;
 mod mount;
+pub mod net;
 mod run;
 pub mod state;
 mod tty;

@@ -263,6 +263,7 @@ pub fn inspect(name: &str) -> Result<String, Error> {
         "command": st.command,
         "uid_map": st.uid_map,
         "gid_map": st.gid_map,
+        "network": st.nic.as_ref().filter(|_| st.status == Status::Running),
         "mounts": mounts,
         "state_dir": dir.path,
         "data_dir": dir.data,

@@ -155,6 +155,7 @@ fn monitor(
             st.monitor_start = state::start_time(me);
             st.uid_map = started.plan.lines(false);
             st.gid_map = started.plan.lines(true);
+            st.nic = started.nic.clone();
         })
         .map_err(|e| fail(&mut ready, e))?;
     let listener = if st.tty {

@@ -24,6 +24,8 @@ pub(crate) struct Layout<'a> {
     pub read_only: bool,
     pub new_net: bool,
     pub gid5_mapped: bool,
+    /// Text of a read-only /etc/resolv.conf to bind over the rootfs's (`--net bridge`).
+    pub resolv: Option<&'a str>,
 }
 
 const RESOLVE_IN_ROOT: u64 = 0x10;
@@ -134,6 +136,42 @@ pub(crate) fn setup(l: &Layout<'_>) -> Result<(), Error> {
     setup_dev(root, l.gid5_mapped)?;
     for v in l.volumes {
         bind_volume(root, v)?;
+    }
+    if let Some(text) = l.resolv {
+        // A file on the container's own /dev tmpfs (a mount of this namespace, so it can be
+        // bound: a file opened before the clone belongs to the caller's namespace, and an
+        // unnamed O_TMPFILE cannot be bound), bound read-only over /etc/resolv.conf, then
+        // unlinked so /dev shows nothing.
+        const NAME: &str = ".burrow-resolv.conf";
+        let dev = open_path(root, "dev", true, RESOLVE_IN_ROOT).ctx(|| "/dev".into())?;
+        let fd = nix::fcntl::openat(
+            dev.as_fd(),
+            NAME,
+            nix::fcntl::OFlag::O_CREAT
+                | nix::fcntl::OFlag::O_EXCL
+                | nix::fcntl::OFlag::O_WRONLY
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        )
+        .ctx(|| "cannot make resolv.conf".into())?;
+        let mut f = std::fs::File::from(fd);
+        std::io::Write::write_all(&mut f, text.as_bytes())
+            .ctx(|| "cannot write resolv.conf".into())?;
+        drop(f);
+        let src = open_path(dev.as_fd(), NAME, false, RESOLVE_IN_ROOT)
+            .ctx(|| "cannot open resolv.conf".into())?;
+        let bound = bind_volume(
+            root,
+            &Volume {
+                source: std::path::PathBuf::from(fdpath(&src)),
+                target: std::path::PathBuf::from("/etc/resolv.conf"),
+                read_only: true,
+            },
+        );
+        nix::unistd::unlinkat(dev.as_fd(), NAME, nix::unistd::UnlinkatFlags::NoRemoveDir)
+            .ctx(|| "cannot remove the resolv.conf source".into())?;
+        bound?;
     }
     mask_paths(root)?;
 

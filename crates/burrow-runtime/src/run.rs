@@ -135,6 +135,20 @@ interface and address, can bind host ports, and can connect to the host's abstra
         .clone()
         .or_else(|| c.name.clone())
         .unwrap_or_else(|| "burrow".into());
+    let (bridge, resolv) = if c.net == NetMode::Bridge {
+        crate::net::find_nic()?;
+        let name = c
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("run-{}", std::process::id()));
+        let bridge = c
+            .bridge
+            .clone()
+            .unwrap_or_else(|| burrow_config::DEFAULT_BRIDGE.to_owned());
+        (Some((bridge, name)), Some(resolv_text()))
+    } else {
+        (None, None)
+    };
     let spec = ChildSpec {
         rootfs,
         command: c.command.clone(),
@@ -156,6 +170,8 @@ interface and address, can bind host ports, and can connect to the host's abstra
         output: None,
         idmap: c.idmap,
         cgroup,
+        bridge,
+        resolv,
     };
     Ok((spec, plan, helpers))
 }
@@ -218,6 +234,20 @@ pub(crate) struct Started {
     pub master: Option<OwnedFd>,
     /// The id maps it got.
     pub plan: IdPlan,
+    /// With --net bridge: the nic burrow-nic made.
+    pub nic: Option<crate::net::Nic>,
+}
+
+/// The container's /etc/resolv.conf, made from the host's.
+fn resolv_text() -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let (text, fallback) = crate::net::resolv_conf(&host);
+    if fallback {
+        eprintln!(
+            "burrow: warning: the host's /etc/resolv.conf has no resolver a container can reach (only loopback ones): the container uses 1.1.1.1 and 8.8.8.8"
+        );
+    }
+    text
 }
 
 /// Clones the container's pid 1 into new namespaces, maps its ids, releases it and waits
@@ -234,7 +264,7 @@ pub(crate) fn start(
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWIPC
         | libc::CLONE_NEWUTS;
-    if cspec.net == NetMode::None {
+    if cspec.net != NetMode::Host {
         flags |= libc::CLONE_NEWNET;
     }
     let flags = u64::try_from(flags).map_err(|_| err("clone flags"))?;
@@ -278,13 +308,29 @@ pub(crate) fn start(
     };
     // Safe because the container is our unreaped child: its pid cannot be reused meanwhile.
     ids::write_maps(&plan, helpers, container.pid)?;
-    send(psock.as_raw_fd(), &[msg::GO], MsgFlags::empty())
-        .ctx(|| "cannot start the container".into())?;
+    let mut go = vec![msg::GO];
+    let nic = match &cspec.bridge {
+        Some((bridge, name)) => {
+            let path = crate::net::find_nic()?;
+            let nic = crate::net::create(&path, name, container.pid, bridge)?;
+            if nic.ipv4.is_none() && nic.ipv6.is_none() {
+                eprintln!(
+                    "burrow: warning: bridge {} gives no addresses (only per-user bridges with pools in /etc/burrow/nic.conf do): eth0 is up without one; configure it inside (e.g. DHCP)",
+                    nic.bridge
+                );
+            }
+            go.extend(serde_json::to_vec(&nic).map_err(|e| err(format!("nic: {e}")))?);
+            Some(nic)
+        }
+        None => None,
+    };
+    send(psock.as_raw_fd(), &go, MsgFlags::empty()).ctx(|| "cannot start the container".into())?;
     let master = await_exec(&psock)?.master;
     Ok(Started {
         container,
         master,
         plan,
+        nic,
     })
 }
 

@@ -69,6 +69,9 @@ pub struct State {
     pub uid_map: Vec<(u64, u64, u64)>,
     /// gid map lines.
     pub gid_map: Vec<(u64, u64, u64)>,
+    /// With --net bridge: the nic (names, bridge, addresses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nic: Option<crate::net::Nic>,
 }
 
 /// Seconds since the epoch.
@@ -124,6 +127,7 @@ impl State {
             rm: config.rm,
             uid_map: Vec::new(),
             gid_map: Vec::new(),
+            nic: None,
         }
     }
 

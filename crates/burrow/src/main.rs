@@ -177,8 +177,10 @@ struct RunArgs {
     /// Mount the root filesystem read-only.
     #[arg(long)]
     read_only: bool,
-    /// Network: none (private namespace, loopback only; default) or host (shares the host's).
-    #[arg(long, value_name = "none|host")]
+    /// Network: none (private namespace, loopback only; default), host (shares the host's),
+    /// or bridge[=BRIDGE] (a veth on BRIDGE, default your per-user bridge burrow%u, made by the
+    /// setuid burrow-nic as /etc/burrow/usernet allows; eth0, address, route and DNS set up).
+    #[arg(long, value_name = "none|host|bridge[=BRIDGE]")]
     net: Option<String>,
     /// Capability policy to start from: default, deny or allow.
     #[arg(long, value_name = "default|deny|allow")]
@@ -263,7 +265,11 @@ impl RunArgs {
         c.cap_add.extend(self.cap_add);
         c.cap_drop.extend(self.cap_drop);
         if let Some(n) = self.net {
-            c.net = n.parse::<NetMode>()?;
+            let (mode, bridge) = burrow_config::parse_net(&n)?;
+            c.net = mode;
+            if bridge.is_some() || mode != NetMode::Bridge {
+                c.bridge = bridge;
+            }
         }
         if let Some(p) = self.cap_policy {
             c.cap_policy = p.parse::<CapPolicy>()?;

@@ -1,0 +1,560 @@
+#!/usr/bin/env bash
+# Networking: burrow-nic against LXC's lxc-user-nic (time to create a nic), and a veth on a
+# bridge against slirp4netns (container<->host TCP throughput), in one run, as one
+# unprivileged user.
+#
+#   bench/nic.sh [RUNS]        (as root; RUNS timed creates per helper, default 300, at least 30)
+#
+# (a) nic creation, hyperfine -N, as BENCH_USER (default burrowbench): 
+#       PREFIX/bin/burrow-nic          create /dev/null dummy PID veth BR eth%d
+#       /usr/libexec/lxc/lxc-user-nic  create /dev/null dummy PID veth BR eth%d
+#     PID is one long-lived `unshare -Urn sleep` of the user, BR a Linux bridge made here
+#     (BENCH_BRIDGE, default nicbench0). Both helpers are run directly (no wrapper, so nothing is
+#     subtracted). Between two runs hyperfine's --prepare (untimed, as the user) deletes the
+#     container end eth0 from inside the namespace (`nsenter -U -n ... ip link del eth0`, which
+#     deletes the pair), so every create starts from the same state: no nic, a count of 0 on a
+#     65535 quota. The prepare step also fails the run if a create did not leave its eth0 or left
+#     a host end behind. /bin/true is timed too, as context (the fork+exec floor); the target
+#     ratio is of the raw medians.
+# (b) throughput, iperf3 (BENCH_IPERF_SECONDS, default 10 s per test), server on the host as the
+#     user, client in the user's `unshare -Urn` namespace, both directions:
+#       veth  a burrow-nic veth on BR at the bridge's default MTU (1500), addresses by hand
+#             (10.199.0.1/24 on BR, 10.199.0.2/24 on eth0)
+#       veth  the same at MTU 65520 (BR's MTU raised before the veth is made; both ends get it)
+#       slirp slirp4netns --configure --mtu=65520 PID tap0, client to 10.0.2.2 (the host's
+#             loopback through slirp4netns, so without --disable-host-loopback); and, for
+#             context, the same without --mtu (slirp4netns's default, 1500)
+#       lo    client on the host to 127.0.0.1 (the ceiling)
+# (c) PLACEHOLDER: `burrow run --net bridge --rm ROOTFS /bin/true` against lxc-execute with a
+#     veth is not measured yet (to be added when `--net bridge` exists).
+#
+# Results go between the nic-bench markers of bench/RESULTS.md (the rest of the file is kept),
+# or to BENCH_OUT. BENCH_NO_BUILD=1 skips the build and install into BENCH_PREFIX (default
+# /var/tmp/burrow-bench-prefix); BENCH_REV=COMMIT builds a clean export of that commit instead
+# of the work tree (as bench/run.sh). BENCH_QUIET_WAIT (default 300) is how long to wait for an
+# idle machine before timing. BENCH_KEEP=1 keeps the scratch directory.
+#
+# It changes, and restores at exit (also on error or ctrl-c): /etc/burrow/usernet and
+# /etc/lxc/lxc-usernet (saved, replaced by one line "USER veth BR 65535", put back or removed),
+# the mode of /dev/net/tun (made 0666 for slirp4netns, as peers.md describes), /run/lxc/nics
+# (removed if it did not exist). It creates and deletes the bridge BR with its veths, and starts
+# and kills (by pid) its iperf3 server, slirp4netns and the sleeping namespace holders.
+set -euo pipefail
+
+runs=${1:-300}
+case $runs in '' | *[!0-9]*)
+  echo "nic.sh: RUNS must be a number" >&2
+  exit 2
+  ;;
+esac
+[ "$runs" -ge 30 ] || {
+  echo "nic.sh: RUNS must be at least 30" >&2
+  exit 2
+}
+warmup=5
+top=$(cd "$(dirname "$0")/.." && pwd)
+prefix=${BENCH_PREFIX:-/var/tmp/burrow-bench-prefix}
+user=${BENCH_USER:-burrowbench}
+out=${BENCH_OUT:-$top/bench/RESULTS.md}
+secs=${BENCH_IPERF_SECONDS:-10}
+br=${BENCH_BRIDGE:-nicbench0}
+port=${BENCH_IPERF_PORT:-5299}
+burrow_nic=$prefix/bin/burrow-nic
+lxc_nic=/usr/libexec/lxc/lxc-user-nic
+host_addr=10.199.0.1 ctr_addr=10.199.0.2 plen=24
+big_mtu=65520
+quota=65535 # the largest count burrow-usernet accepts
+
+die() {
+  echo "nic.sh: $*" >&2
+  exit 1
+}
+say() { printf '\n== %s\n' "$*" >&2; }
+[ "$(id -u)" = 0 ] || die "must run as root (it installs setuid helpers, edits /etc/burrow/usernet and /etc/lxc/lxc-usernet, makes a bridge)"
+case $secs in '' | *[!0-9]* | 0) die "BENCH_IPERF_SECONDS must be a positive number" ;; esac
+[[ $br =~ ^[a-z][a-z0-9]{0,14}$ ]] || die "BENCH_BRIDGE=$br: use 1 to 15 lower-case letters and digits"
+
+# --- tools -----------------------------------------------------------------------------------
+missing=()
+command -v hyperfine >/dev/null || missing+=(hyperfine)
+[ -x "$lxc_nic" ] || missing+=(lxc)
+command -v iperf3 >/dev/null || missing+=(iperf3)
+command -v slirp4netns >/dev/null || missing+=(slirp4netns)
+command -v nsenter >/dev/null || missing+=(util-linux)
+command -v python3 >/dev/null || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+[ -u "$lxc_nic" ] || die "$lxc_nic is not setuid root"
+ipbin=$(command -v ip) || die "ip (iproute2) not found"
+
+# --- user ------------------------------------------------------------------------------------
+if ! id -u "$user" >/dev/null 2>&1; then
+  useradd -m -s /bin/bash "$user"
+fi
+uid=$(id -u "$user")
+gid=$(id -g "$user")
+home=$(getent passwd "$user" | cut -d: -f6)
+first_range() { # FILE: "start count" of the user's first range, by name or uid
+  awk -F: -v n="$user" -v u="$uid" '($1 == n || $1 == u) && NF == 3 { print $2, $3; exit }' "$1"
+}
+# The same user as bench/run.sh (which maps the first range); nothing here needs more than
+# `unshare -Urn`, but the user is given its ranges the same way.
+for f in /etc/subuid /etc/subgid; do
+  if [ -z "$(first_range "$f")" ]; then
+    s=$(awk -F: 'NF == 3 && $2 + $3 > m { m = $2 + $3 } END { print (m < 100000 ? 100000 : m) }' /etc/subuid /etc/subgid)
+    say "giving $user the range $s-$((s + 65535)) in $f"
+    if [ "$f" = /etc/subuid ]; then
+      usermod --add-subuids "$s-$((s + 65535))" "$user"
+    else
+      usermod --add-subgids "$s-$((s + 65535))" "$user"
+    fi
+  fi
+done
+
+# --- build and install (as bench/run.sh) -----------------------------------------------------
+src=$top
+if [ -n "${BENCH_REV:-}" ] && [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+  full_rev=$(git -C "$top" rev-parse --verify "${BENCH_REV}^{commit}") || die "BENCH_REV=$BENCH_REV is not a commit"
+  src=/var/tmp/burrow-run-bench-src
+  rm -rf "$src" && mkdir -p "$src"
+  git -C "$top" archive "$full_rev" | tar -x -C "$src"
+  export CARGO_TARGET_DIR=/var/tmp/burrow-run-bench-target
+fi
+if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+  say "cargo build --release (in $src)"
+  (cd "$src" && cargo build --release --locked --quiet)
+  say "scripts/build-helpers.sh"
+  bash "$src/scripts/build-helpers.sh" >/dev/null
+  bash "$src/tests/install-helpers.sh" "$prefix"
+fi
+[ -u "$burrow_nic" ] || die "$burrow_nic is missing or not setuid (run without BENCH_NO_BUILD)"
+
+# --- preflight: nothing of ours may be in the way --------------------------------------------
+[ ! -e "/sys/class/net/$br" ] || die "a link named $br exists already (delete it, or set BENCH_BRIDGE)"
+if "$ipbin" -4 -o addr show | grep -q " ${host_addr%.*}\."; then
+  die "${host_addr%.*}.0/$plen is in use on this host"
+fi
+if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
+  die "TCP port $port is in use (set BENCH_IPERF_PORT)"
+fi
+
+# --- state to restore, and cleanup -----------------------------------------------------------
+# Backups live in a root-only directory (the scratch directory belongs to the user).
+save=$(mktemp -d /var/tmp/burrow-nic-bench-save.XXXXXX)
+work=$(mktemp -d /var/tmp/burrow-nic-bench.XXXXXX)
+chmod 0755 "$work"
+chown "$user:" "$work"
+case "$work$prefix" in *[[:space:]]*) die "paths with white space are not supported" ;; esac
+pids=()        # processes to kill at exit, one by one
+made_br=0      # the bridge is ours
+declare -A had # config files: 1 = existed (backed up), 0 = did not
+had_etc_burrow=1
+[ -d /etc/burrow ] || had_etc_burrow=0
+had_lxc_nics=1
+[ -e /run/lxc/nics ] || had_lxc_nics=0
+tun_mode=$(stat -c %a /dev/net/tun 2>/dev/null || echo '')
+
+stop_pid() { # PID: kill it (once it is dead it is no longer ours to kill: drop it from pids)
+  local q keep=()
+  kill "$1" 2>/dev/null || true
+  for _ in $(seq 20); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL "$1" 2>/dev/null || true
+  for q in "${pids[@]}"; do [ "$q" = "$1" ] || keep+=("$q"); done
+  pids=("${keep[@]}")
+}
+restore_file() { # PATH
+  local f=$1 b
+  b=$save/$(echo "$1" | tr / _)
+  if [ "${had[$f]:-}" = 1 ]; then
+    cp -a "$b" "$f.nicbench-restore" && mv -f "$f.nicbench-restore" "$f"
+  elif [ "${had[$f]:-}" = 0 ]; then
+    rm -f "$f"
+  fi
+}
+cleanup() {
+  local rc=$? p l
+  trap - EXIT INT TERM
+  set +e
+  for p in "${pids[@]}"; do
+    kill "$p" 2>/dev/null
+  done
+  for p in "${pids[@]}"; do # give them a moment, then make sure
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null
+  done
+  if [ "$made_br" = 1 ]; then
+    for l in $("$ipbin" -o link show master "$br" 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }'); do
+      "$ipbin" link del "$l" 2>/dev/null
+    done
+    "$ipbin" link del "$br" 2>/dev/null
+  fi
+  restore_file /etc/burrow/usernet
+  restore_file /etc/lxc/lxc-usernet
+  [ "$had_etc_burrow" = 1 ] || rmdir /etc/burrow 2>/dev/null
+  [ "$had_lxc_nics" = 1 ] || rm -f /run/lxc/nics
+  [ -z "$tun_mode" ] || chmod "$tun_mode" /dev/net/tun
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then
+    echo "nic.sh: kept $work" >&2
+  else
+    rm -rf "$work"
+  fi
+  rm -rf "$save"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- policy files: one line each, for the user and the bridge --------------------------------
+set_policy() { # PATH
+  local f=$1
+  if [ -e "$f" ]; then
+    cp -a "$f" "$save/$(echo "$f" | tr / _)"
+    had[$f]=1
+  else
+    had[$f]=0
+  fi
+  install -d -o root -g root -m 0755 "$(dirname "$f")"
+  printf '# bench/nic.sh (temporary; the original is restored at exit)\n%s veth %s %s\n' "$user" "$br" "$quota" >"$f.nicbench-new"
+  chown root:root "$f.nicbench-new" && chmod 0644 "$f.nicbench-new" && mv -f "$f.nicbench-new" "$f"
+}
+set_policy /etc/burrow/usernet
+set_policy /etc/lxc/lxc-usernet
+
+say "bridge $br"
+"$ipbin" link add "$br" type bridge
+made_br=1
+"$ipbin" link set "$br" up
+
+# (an array, not a function: started with &, a function would run in a forked shell, and $!
+# would not be the process to kill)
+as_user=(setpriv --reuid="$uid" --regid="$gid" --init-groups --
+  env -i HOME="$home" USER="$user" LOGNAME="$user" PATH=/usr/bin:/bin:/usr/sbin:/sbin LANG=C.UTF-8)
+as_user() { "${as_user[@]}" "$@"; }
+# A sleeping process of the user in a new user and network namespace; prints its pid (it runs
+# in a command substitution: the caller adds the pid to pids).
+new_target() {
+  local p
+  "${as_user[@]}" unshare -Urn sleep 1000000 </dev/null >/dev/null 2>&1 &
+  p=$!
+  # unshare execs sleep once the namespaces and the maps are done
+  for _ in $(seq 100); do
+    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = sleep ] && break
+    kill -0 "$p" 2>/dev/null || die "unshare -Urn failed for $user"
+    sleep 0.05
+  done
+  [ "$(cat "/proc/$p/comm" 2>/dev/null)" = sleep ] || { kill "$p"; die "unshare -Urn did not get going"; }
+  echo "$p"
+}
+in_ns() { # PID CMD...: as the user, in PID's user and network namespaces
+  local p=$1
+  shift
+  as_user nsenter -t "$p" -U -n --preserve-credentials "$@"
+}
+link_mtu() { # PID IFNAME (not /sys/class/net: that is the host's namespace's)
+  in_ns "$1" "$ipbin" -o link show dev "$2" | sed -n 's/.* mtu \([0-9]*\) .*/\1/p'
+}
+host_ends() { "$ipbin" -o link show master "$br" | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }'; }
+
+# --- (a) nic creation ------------------------------------------------------------------------
+tpid=$(new_target)
+pids+=("$tpid")
+echo "$tpid" >"$work/target"
+create_cmd() { echo "$1 create /dev/null dummy $tpid veth $br eth%d"; }
+
+say "checking both helpers (as $user, target $tpid)"
+for h in "$burrow_nic" "$lxc_nic"; do
+  # shellcheck disable=SC2046 # the command is a word list
+  got=$(as_user $(create_cmd "$h") 2>"$work/err") || die "$h failed: $(cat "$work/err")"
+  [ ! -s "$work/err" ] || die "$h wrote to stderr on success: $(cat "$work/err")"
+  [[ $got =~ ^eth0:[0-9]+:(veth[0-9A-Za-z_]+):[0-9]+$ ]] || die "$h printed '$got', expected eth0:N:vethX:M"
+  hostnic=${BASH_REMATCH[1]}
+  [ "$(host_ends)" = "$hostnic" ] || die "$h: the host end $hostnic is not the one port of $br ($(host_ends | tr '\n' ' '))"
+  in_ns "$tpid" ip link show eth0 >/dev/null || die "$h: no eth0 in the target"
+  echo "  $h: $got, host end on $br: ok" >&2
+  in_ns "$tpid" ip link del eth0
+  [ -z "$(host_ends)" ] || die "deleting eth0 in the target left the host end of $h"
+done
+as_user "$burrow_nic" check veth "$br" >&2
+
+# prepare.sh prepare|none|cleanup, as the user. prepare: from the second call of a command on,
+# the previous (timed) create must have left eth0 in the target: delete it (the host end goes
+# with it). cleanup (after the last run of each command): the same if armed, then disarm. none:
+# for the /bin/true floor. All check that no host end is left.
+cat >"$work/prepare.sh" <<EOF
+#!/bin/bash
+set -eu
+d=$work
+ns() { nsenter -t $tpid -U -n --preserve-credentials "\$@"; }
+if [ "\$1" != none ] && [ -e "\$d/armed" ]; then
+  ns $ipbin link del eth0 || { echo "prepare: no eth0 in the target: the timed create did not make one" >&2; exit 1; }
+fi
+case \$1 in
+cleanup) rm -f "\$d/armed" ;;
+prepare) touch "\$d/armed" ;;
+esac
+if [ -n "\$($ipbin -o link show master $br)" ]; then
+  echo "prepare: host ends left on $br" >&2
+  exit 1
+fi
+EOF
+chmod 0755 "$work/prepare.sh"
+
+cpu_busy() { # percentage of CPU time not idle over one second
+  local a b
+  read -r -a a < <(head -n1 /proc/stat)
+  sleep 1
+  read -r -a b < <(head -n1 /proc/stat)
+  awk -v a="${a[*]}" -v b="${b[*]}" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " "); t = 0
+    for (i = 2; i <= n; i++) t += y[i] - x[i]
+    idle = (y[5] - x[5]) + (y[6] - x[6])
+    printf "%.0f", t ? 100 * (t - idle) / t : 0 }'
+}
+quiet_wait=${BENCH_QUIET_WAIT:-300}
+if [ "$quiet_wait" -gt 0 ]; then
+  say "waiting up to ${quiet_wait}s for a quiet machine"
+  waited=0 calm=0
+  while [ "$waited" -lt "$quiet_wait" ] && [ "$calm" -lt 5 ]; do
+    if [ "$(cpu_busy)" -lt 10 ]; then calm=$((calm + 1)); else calm=0; fi
+    waited=$((waited + 1))
+  done
+  [ "$calm" -ge 5 ] || echo "nic.sh: warning: still busy after ${quiet_wait}s, going on" >&2
+fi
+load_before=$(cut -d" " -f1-3 /proc/loadavg)
+busy_before=$(cpu_busy)
+[ "$busy_before" -le 10 ] || echo "nic.sh: warning: the CPUs were ${busy_before}% busy before the run: expect noisy numbers" >&2
+
+say "(a) nic creation, $runs runs + $warmup warmup each"
+hf=(hyperfine -N --style basic --time-unit millisecond --warmup "$warmup" --runs "$runs")
+as_user "${hf[@]}" --export-csv "$work/create.csv" \
+  --cleanup "$work/prepare.sh cleanup" \
+  --prepare "$work/prepare.sh none" -n true /bin/true \
+  --prepare "$work/prepare.sh prepare" -n burrow-nic "$(create_cmd "$burrow_nic")" \
+  --prepare "$work/prepare.sh prepare" -n lxc-user-nic "$(create_cmd "$lxc_nic")"
+busy_after_a=$(cpu_busy)
+[ -z "$(host_ends)" ] || die "host ends left on $br after the timing"
+
+# --- (b) throughput --------------------------------------------------------------------------
+say "(b) iperf3, ${secs}s per test"
+"${as_user[@]}" iperf3 -s -p "$port" </dev/null >"$work/iperf3-server.log" 2>&1 &
+spid=$!
+pids+=("$spid")
+for _ in $(seq 50); do
+  ss -Hltn "sport = :$port" | grep -q . && break
+  sleep 0.1
+done
+ss -Hltn "sport = :$port" | grep -q . || die "the iperf3 server did not start: $(cat "$work/iperf3-server.log")"
+
+# iperf NAME DIR PID|- ADDR: one client run (DIR: up = client sends, container->host; down = -R),
+# in PID's namespaces or on the host (-); the JSON goes to $work/iperf-NAME-DIR.json
+iperf() {
+  local name=$1 dir=$2 p=$3 addr=$4 r=()
+  [ "$dir" = down ] && r=(-R)
+  local c=(iperf3 -c "$addr" -p "$port" -t "$secs" --connect-timeout 5000 -J "${r[@]}")
+  echo "  $name, $dir: ${c[*]}" >&2
+  if [ "$p" = - ]; then
+    as_user "${c[@]}" >"$work/iperf-$name-$dir.json" || die "iperf3 $name $dir failed: $(tail -5 "$work/iperf-$name-$dir.json")"
+  else
+    in_ns "$p" "${c[@]}" >"$work/iperf-$name-$dir.json" || die "iperf3 $name $dir failed: $(tail -5 "$work/iperf-$name-$dir.json")"
+  fi
+}
+gbps() { # NAME DIR: receiver's Gbit/s
+  python3 -c 'import json, sys; print("%.2f" % (json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e9))' "$work/iperf-$1-$2.json"
+}
+retr() { # NAME DIR: TCP retransmits of the sender
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["end"]["sum_sent"].get("retransmits", "?"))' "$work/iperf-$1-$2.json"
+}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+"$ipbin" addr add "$host_addr/$plen" dev "$br"
+veth_up() { # a burrow-nic veth in the target, addressed; prints its MTU
+  local got
+  got=$(as_user "$burrow_nic" create /dev/null dummy "$tpid" veth "$br" eth%d) || die "burrow-nic create failed"
+  [[ $got == eth0:* ]] || die "burrow-nic printed '$got'"
+  # (the host end is up and, without STP, forwards at once)
+  in_ns "$tpid" sh -c "ip addr add $ctr_addr/$plen dev eth0 && ip link set eth0 up && ip link set lo up"
+  link_mtu "$tpid" eth0
+}
+mtu_veth=$(veth_up)
+iperf veth up "$tpid" "$host_addr"
+iperf veth down "$tpid" "$host_addr"
+in_ns "$tpid" ip link del eth0
+"$ipbin" link set "$br" mtu "$big_mtu"
+mtu_veth_big=$(veth_up)
+[ "$mtu_veth_big" = "$big_mtu" ] || die "the veth got MTU $mtu_veth_big on a bridge of MTU $big_mtu"
+iperf vethbig up "$tpid" "$host_addr"
+iperf vethbig down "$tpid" "$host_addr"
+in_ns "$tpid" ip link del eth0
+
+# slirp4netns opens /dev/net/tun as the user (peers.md: no udev here, the node is 0600)
+chmod 0666 /dev/net/tun
+declare -A slirp_cpu slirp_desc slirp_mtu
+# slirp NAME [OPTION...]: slirp4netns --configure [OPTION...] PID tap0 for a fresh target, both
+# directions, then stop it
+slirp() {
+  local name=$1 p s t0 t1 s0 s1 dir
+  shift
+  p=$(new_target)
+  pids+=("$p")
+  local c=(slirp4netns --configure "$@" "$p" tap0)
+  "${as_user[@]}" "${c[@]}" </dev/null >"$work/slirp-$name.log" 2>&1 &
+  s=$!
+  pids+=("$s")
+  for _ in $(seq 100); do
+    in_ns "$p" "$ipbin" -4 -o addr show dev tap0 2>/dev/null | grep -q 10.0.2.100 && break
+    kill -0 "$s" 2>/dev/null || die "slirp4netns exited: $(cat "$work/slirp-$name.log")"
+    sleep 0.05
+  done
+  in_ns "$p" "$ipbin" -4 -o addr show dev tap0 | grep -q 10.0.2.100 || die "slirp4netns did not configure tap0: $(cat "$work/slirp-$name.log")"
+  slirp_desc[$name]="${c[*]/$p/PID}"
+  slirp_mtu[$name]=$(link_mtu "$p" tap0)
+  for dir in up down; do
+    t0=$(cpu_ticks "$s") s0=$(date +%s.%N)
+    iperf "$name" "$dir" "$p" 10.0.2.2
+    t1=$(cpu_ticks "$s") s1=$(date +%s.%N)
+    slirp_cpu[$name-$dir]=$(awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v s0="$s0" -v s1="$s1" 'BEGIN { printf "%.0f", 100 * t / hz / (s1 - s0) }')
+  done
+  stop_pid "$s"
+  stop_pid "$p"
+}
+slirp slirp --mtu="$big_mtu"
+# slirp4netns's own default MTU (1500), which RootlessKit's published figures use: context only
+slirp slirp1500
+iperf lo up - 127.0.0.1
+iperf lo down - 127.0.0.1
+busy_after=$(cpu_busy)
+
+# --- (c) PLACEHOLDER: container start-up with a nic --------------------------------------------
+# `burrow run --net bridge --rm --rootfs ROOTFS /bin/true` against `lxc-execute` with a veth
+# through lxc-user-nic (peers.md: 12.6 ms): to be filled in when `--net bridge` exists. Nothing is
+# run here on purpose.
+say "(c) burrow run --net bridge vs lxc-execute with a veth: not measured yet"
+
+# --- report --------------------------------------------------------------------------------------
+med() { # CSV NAME: median in ms
+  awk -F, -v n="$2" 'NR > 1 && $1 == n { printf "%.2f", $4 * 1000 }' "$1"
+}
+row() { # CSV NAME LABEL
+  awk -F, -v n="$2" -v l="$3" 'NR > 1 && $1 == n {
+    printf "| %s | %.2f | %.2f ± %.2f | %.2f | %.2f |\n", l, $4*1000, $2*1000, $3*1000, $7*1000, $8*1000 }' "$1"
+}
+calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
+verdict() { # OK-CONDITION TEXT
+  if awk "BEGIN { exit !($1) }"; then echo "met: $2"; else echo "**missed**: $2"; fi
+}
+m_b=$(med "$work/create.csv" burrow-nic)
+m_l=$(med "$work/create.csv" lxc-user-nic)
+m_t=$(med "$work/create.csv" true)
+r_create=$(calc "$m_b / $m_l")
+r_net=$(calc "($m_b - $m_t) / ($m_l - $m_t)")
+declare -A g
+for n in veth vethbig slirp slirp1500 lo; do
+  for dir in up down; do g[$n-$dir]=$(gbps "$n" "$dir"); done
+done
+r_up=$(calc "${g[veth-up]} / ${g[slirp-up]}")
+r_down=$(calc "${g[veth-down]} / ${g[slirp-down]}")
+rb_up=$(calc "${g[vethbig-up]} / ${g[slirp-up]}")
+rb_down=$(calc "${g[vethbig-down]} / ${g[slirp-down]}")
+tput_row() { # NAME LABEL MTU
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$2" "$3" "${g[$1-up]}" "$(retr "$1" up)" "${g[$1-down]}" "$(retr "$1" down)" \
+    "$(calc "${g[$1-up]} / ${g[slirp-up]}")" "$(calc "${g[$1-down]} / ${g[slirp-down]}")"
+}
+rev=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$top" diff --quiet HEAD -- crates helpers 2>/dev/null || rev="$rev with uncommitted changes in crates/ or helpers/"
+if [ "${BENCH_NO_BUILD:-0}" = 1 ]; then
+  rev="prebuilt (BENCH_NO_BUILD=1; the work tree is at $rev)"
+elif [ "$src" != "$top" ]; then
+  rev="built (scripts/build-helpers.sh) from a clean \`git archive\` export of $(git -C "$top" rev-parse --short "$full_rev")"
+else
+  rev="built (scripts/build-helpers.sh) from the work tree at $rev"
+fi
+linkage() { file -b "$1" 2>/dev/null | grep -o 'dynamically linked\|static-pie linked\|statically linked' | head -n 1; }
+
+block=$(
+  cat <<EOF
+<!-- nic-bench:start (generated by bench/nic.sh; edit outside the markers) -->
+## Run of $(date -u '+%Y-%m-%d %H:%M UTC')
+
+- Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores, Linux $(uname -r), Debian $(cat /etc/debian_version); load average before: $load_before; CPU busy in the second before: ${busy_before}%, after the creates: ${busy_after_a}%, after the throughput tests: ${busy_after}%
+- burrow-nic: $burrow_nic, $rev, $(stat -c '%s bytes, mode %a' "$burrow_nic"), $(linkage "$burrow_nic")
+- lxc-user-nic: $lxc_nic from liblxc-common $(dpkg-query -W -f '${Version}' liblxc-common 2>/dev/null || echo '?'), $(stat -c '%s bytes, mode %a' "$lxc_nic"), $(linkage "$lxc_nic")
+- $(hyperfine --version), $(iperf3 --version | head -n1 | cut -d' ' -f1-2), slirp4netns $(slirp4netns --version | sed -n 's/^slirp4netns version //p') (libslirp $(slirp4netns --version | sed -n 's/^libslirp: //p'))
+- As $user (uid $uid) via \`setpriv\`; the target of every create is one \`unshare -Urn sleep\` of the user; the bridge \`$br\` (Linux bridge, no STP) was made for the run; \`/etc/burrow/usernet\` and \`/etc/lxc/lxc-usernet\` held the one line \`$user veth $br $quota\`
+
+### Creating a nic (burrow-nic against lxc-user-nic)
+
+Timed commands (\`hyperfine -N\`, $runs runs + $warmup warmup each; before every run \`--prepare\`
+deletes the previous run's eth0 from inside the namespace, untimed, and checks that it was
+there and that no host end is left, so every create starts with no nic and a count of 0):
+
+\`\`\`
+/bin/true
+$(create_cmd "$burrow_nic")
+$(create_cmd "$lxc_nic")
+\`\`\`
+
+| target | result |
+|---|---|
+| burrow-nic at most 0.5× lxc-user-nic | $(verdict "$r_create <= 0.5" "$m_b / $m_l ms = ${r_create}×") |
+| (context) the same above the \`/bin/true\` floor (fork+exec of a small dynamic binary, $m_t ms; nothing is subtracted in the target) | $(calc "$m_b - $m_t") / $(calc "$m_l - $m_t") ms = ${r_net}× |
+
+| command | median ms | mean ± σ ms | min ms | max ms |
+|---|---:|---:|---:|---:|
+$(row "$work/create.csv" true '/bin/true (floor, context)')
+$(row "$work/create.csv" burrow-nic 'burrow-nic create')
+$(row "$work/create.csv" lxc-user-nic 'lxc-user-nic create')
+
+### Container↔host TCP throughput (veth on a bridge against slirp4netns)
+
+iperf3, ${secs} s per test, one stream; the server runs on the host as $user, the client as $user
+in an \`unshare -Urn\` namespace. "up" = container → host (the client sends), "down" = host →
+container (\`-R\`). Gbit/s as received; retr = TCP retransmissions of the sender.
+
+- veth: \`burrow-nic create /dev/null dummy PID veth $br eth%d\`, then \`$host_addr/$plen\` on \`$br\`,
+  \`$ctr_addr/$plen\` on eth0 (by hand), MTU of both ends = the bridge's: $mtu_veth (the bridge's default), and
+  $mtu_veth_big (\`ip link set $br mtu $big_mtu\` before the create)
+- slirp4netns: \`${slirp_desc[slirp]}\` (MTU ${slirp_mtu[slirp]}), client to 10.0.2.2 (the host's loopback; so
+  no \`--disable-host-loopback\`); slirp4netns's own CPU use: up ${slirp_cpu[slirp-up]}%, down ${slirp_cpu[slirp-down]}% of one core.
+  For context, the same at slirp4netns's default MTU: \`${slirp_desc[slirp1500]}\` (MTU ${slirp_mtu[slirp1500]}; CPU up
+  ${slirp_cpu[slirp1500-up]}%, down ${slirp_cpu[slirp1500-down]}%)
+- lo: the client on the host, to 127.0.0.1 (the ceiling)
+
+| target | result |
+|---|---|
+| veth (MTU $mtu_veth) at least 10× slirp4netns (MTU ${slirp_mtu[slirp]}) | up: $(verdict "$r_up >= 10" "${g[veth-up]} / ${g[slirp-up]} Gbit/s = ${r_up}×"); down: $(verdict "$r_down >= 10" "${g[veth-down]} / ${g[slirp-down]} Gbit/s = ${r_down}×") |
+| veth (MTU $mtu_veth_big) at least 10× slirp4netns (MTU ${slirp_mtu[slirp]}) | up: $(verdict "$rb_up >= 10" "${rb_up}×"); down: $(verdict "$rb_down >= 10" "${rb_down}×") |
+| (context) veth (MTU $mtu_veth) against slirp4netns at its default MTU (${slirp_mtu[slirp1500]}) | up: $(calc "${g[veth-up]} / ${g[slirp1500-up]}")×; down: $(calc "${g[veth-down]} / ${g[slirp1500-down]}")× |
+| (context) host loopback against slirp4netns (MTU ${slirp_mtu[slirp]}): the most any path could reach | up: $(calc "${g[lo-up]} / ${g[slirp-up]}")×; down: $(calc "${g[lo-down]} / ${g[slirp-down]}")× |
+
+| path | MTU | up Gbit/s | up retr | down Gbit/s | down retr | up × slirp4netns (MTU ${slirp_mtu[slirp]}) | down × slirp4netns (MTU ${slirp_mtu[slirp]}) |
+|---|---:|---:|---:|---:|---:|---:|---:|
+$(tput_row veth 'veth on a bridge (burrow-nic)' "$mtu_veth")
+$(tput_row vethbig 'veth on a bridge (burrow-nic)' "$mtu_veth_big")
+$(tput_row slirp 'slirp4netns' "${slirp_mtu[slirp]}")
+$(tput_row slirp1500 'slirp4netns, default MTU' "${slirp_mtu[slirp1500]}")
+$(tput_row lo 'host loopback (ceiling)' 65536)
+
+### Container start-up with a nic (placeholder)
+
+\`burrow run --net bridge --rm --rootfs ROOTFS /bin/true\` against \`lxc-execute\` with a veth
+through lxc-user-nic: **not measured yet** (\`--net bridge\` does not exist yet).
+<!-- nic-bench:end -->
+EOF
+)
+if [ -f "$out" ] && grep -q '^<!-- nic-bench:start' "$out"; then
+  printf '%s\n' "$block" >"$work/block"
+  awk -v f="$work/block" '
+    /^<!-- nic-bench:start/ { while ((getline l < f) > 0) print l; skip = 1; next }
+    /^<!-- nic-bench:end/ { skip = 0; next }
+    !skip' "$out" >"$work/out" && cat "$work/out" >"$out"
+else
+  # shellcheck disable=SC2094 # grep above has finished; this only appends
+  { [ -f "$out" ] && printf '\n'
+    printf '# Networking: nic creation and throughput (bench/nic.sh)\n\n%s\n' "$block"; } >>"$out"
+fi
+echo
+printf '%s\n' "$block"
+echo "== written to $out"

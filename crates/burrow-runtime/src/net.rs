@@ -1,0 +1,213 @@
+//! `--net bridge`: the setuid burrow-nic gives the container's network namespace a veth on a
+//! bridge (the parent runs it once the id maps are written, before the child goes on); the
+//! child then sets up eth0 inside: addresses, up, default routes. /etc/resolv.conf is a
+//! read-only file made from the host's (loopback resolvers, which the container cannot reach,
+//! are left out). The veth goes away with the container's network namespace.
+
+use crate::{err, Error};
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+
+/// One address family of what burrow-nic gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Family<A> {
+    /// The container's address.
+    pub address: A,
+    /// Prefix length.
+    pub prefix: u8,
+    /// The gateway (the bridge's address).
+    pub gateway: A,
+}
+
+/// burrow-nic's `create --json` output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nic {
+    /// Name inside the container.
+    pub container_ifname: String,
+    /// Index inside the container.
+    pub container_ifindex: u32,
+    /// Host end.
+    pub host_ifname: String,
+    /// Host end's index.
+    pub host_ifindex: u32,
+    /// The bridge.
+    pub bridge: String,
+    /// MTU.
+    pub mtu: u32,
+    /// IPv4, when the bridge is addressed.
+    pub ipv4: Option<Family<Ipv4Addr>>,
+    /// IPv6, when the bridge is addressed.
+    pub ipv6: Option<Family<Ipv6Addr>>,
+}
+
+/// The name the container end gets.
+pub const IFNAME: &str = "eth0";
+
+/// Finds burrow-nic where the id helpers are looked for ($BURROW_HELPERS_DIR, else the
+/// build-time directory, else PATH) and checks it can work (setuid root).
+pub fn find_nic() -> Result<PathBuf, Error> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(d) = std::env::var_os("BURROW_HELPERS_DIR") {
+        dirs.push(PathBuf::from(d));
+    } else {
+        if let Some(d) = option_env!("BURROW_HELPERS_DIR") {
+            dirs.push(PathBuf::from(d));
+        }
+        dirs.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
+    }
+    for d in &dirs {
+        let p = d.join("burrow-nic");
+        if p.is_file() {
+            use std::os::unix::fs::MetadataExt;
+            let md = std::fs::metadata(&p).map_err(|e| err(format!("{}: {e}", p.display())))?;
+            if md.uid() != 0 || md.mode() & 0o4000 == 0 {
+                return Err(err(format!(
+                    "{0} is not setuid root, so it cannot create network interfaces; ask your admin to run: chown root:root {0} && chmod 4755 {0}",
+                    p.display()
+                )));
+            }
+            return Ok(p);
+        }
+    }
+    Err(err(format!(
+        "--net bridge needs burrow-nic, which was not found (looked in: {}); install burrow's helpers or use --net none",
+        dirs.iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
+}
+
+/// Runs `burrow-nic create --json` for the container's pid 1 (our unreaped child, so the
+/// pid cannot be reused meanwhile).
+pub fn create(nic: &Path, name: &str, pid: i32, bridge: &str) -> Result<Nic, Error> {
+    let out = std::process::Command::new(nic)
+        .args([
+            "create",
+            "--json",
+            "/dev/null",
+            name,
+            &pid.to_string(),
+            "veth",
+            bridge,
+            IFNAME,
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| err(format!("cannot run {}: {e}", nic.display())))?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        let hint = if msg.contains("no entry in") {
+            " (ask your admin for a line in /etc/burrow/usernet, e.g. `sudo burrow admin add-user USER`)"
+        } else {
+            ""
+        };
+        return Err(err(format!(
+            "cannot give the container a network interface: {msg}{hint}"
+        )));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        err(format!(
+            "burrow-nic gave output burrow does not understand ({e}): {}",
+            String::from_utf8_lossy(&out.stdout).trim()
+        ))
+    })
+}
+
+/// Inside the container's network namespace (with CAP_NET_ADMIN there): eth0's addresses,
+/// up, and a default route through each gateway.
+pub fn configure_inside(nic: &Nic) -> Result<(), Error> {
+    let ctx = |what: &str| {
+        let what = what.to_owned();
+        move |e: std::io::Error| err(format!("cannot {what} in the container: {e}"))
+    };
+    let mut nl = burrow_netlink::Rtnl::open().map_err(ctx("open a netlink socket"))?;
+    let link = nl
+        .link_by_name(&nic.container_ifname)
+        .map_err(ctx(&format!("find {}", nic.container_ifname)))?;
+    if let Some(f) = nic.ipv4 {
+        nl.add_address(link.index, IpAddr::V4(f.address), f.prefix)
+            .map_err(ctx("add the IPv4 address"))?;
+    }
+    if let Some(f) = nic.ipv6 {
+        nl.add_address(link.index, IpAddr::V6(f.address), f.prefix)
+            .map_err(ctx("add the IPv6 address"))?;
+    }
+    nl.set_up(link.index).map_err(ctx("bring up eth0"))?;
+    if let Some(f) = nic.ipv4 {
+        nl.add_default_route(link.index, IpAddr::V4(f.gateway))
+            .map_err(ctx("add the IPv4 default route"))?;
+    }
+    if let Some(f) = nic.ipv6 {
+        nl.add_default_route(link.index, IpAddr::V6(f.gateway))
+            .map_err(ctx("add the IPv6 default route"))?;
+    }
+    Ok(())
+}
+
+/// The container's /etc/resolv.conf, from the host's: its `nameserver` lines that a
+/// container can reach (not loopback) and its `search`/`domain`/`options` lines. With no
+/// usable resolver left (a host running a local stub such as systemd-resolved), public ones,
+/// and a note saying so.
+pub fn resolv_conf(host: &str) -> (String, bool) {
+    let mut out = String::from("# made by burrow from the host's /etc/resolv.conf\n");
+    let mut servers = 0usize;
+    for line in host.lines() {
+        let mut f = line.split_whitespace();
+        match f.next() {
+            Some("nameserver") => {
+                let Some(a) = f.next().and_then(|a| a.parse::<IpAddr>().ok()) else {
+                    continue;
+                };
+                if a.is_loopback() || a.is_unspecified() {
+                    continue;
+                }
+                out.push_str(&format!("nameserver {a}\n"));
+                servers = servers.saturating_add(1);
+            }
+            Some("search" | "domain" | "options") => {
+                out.push_str(line.trim());
+                out.push('\n');
+            }
+            _ => {}
+        }
+    }
+    let fallback = servers == 0;
+    if fallback {
+        out.push_str("# the host has only loopback resolvers: public ones instead\nnameserver 1.1.1.1\nnameserver 8.8.8.8\n");
+    }
+    (out, fallback)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_keeps_reachable_resolvers() {
+        let (t, fb) = resolv_conf(
+            "# x\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nnameserver ::1\nnameserver fd00::53\nsearch example.org\noptions edns0 trust-ad\nnameserver bogus\n",
+        );
+        assert!(!fb);
+        assert_eq!(
+            t,
+            "# made by burrow from the host's /etc/resolv.conf\nnameserver 10.0.0.2\nnameserver fd00::53\nsearch example.org\noptions edns0 trust-ad\n"
+        );
+        let (t, fb) = resolv_conf("nameserver 127.0.0.53\n");
+        assert!(fb);
+        assert!(t.ends_with("nameserver 1.1.1.1\nnameserver 8.8.8.8\n"));
+    }
+
+    #[test]
+    fn nic_json_parses() {
+        let j = r#"{"container_ifname":"eth0","container_ifindex":2,"host_ifname":"veth1002_ab12","host_ifindex":11,"bridge":"burrow1002","mtu":1500,"ipv4":{"address":"10.88.3.2","prefix":24,"gateway":"10.88.3.1"},"ipv6":null}"#;
+        let n: Nic = serde_json::from_str(j).unwrap();
+        assert_eq!(n.ipv4.unwrap().gateway, Ipv4Addr::new(10, 88, 3, 1));
+        assert!(n.ipv6.is_none());
+        let back: Nic = serde_json::from_str(&serde_json::to_string(&n).unwrap()).unwrap();
+        assert_eq!(back, n);
+    }
+}
