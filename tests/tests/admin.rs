@@ -377,7 +377,14 @@ fn check_reports_ranges_covering_real_ids_and_root() {
     );
     assert!(out.contains("[info] cgroups: "), "{out}");
     assert!(
-        out.contains("[info] bridge/usernet: not configured (networking not yet available)"),
+        out.contains("[info] usernet: /etc/burrow/usernet does not exist: no user may create nics (--net bridge)\n       fix: sudo burrow admin add-user USER (writes USER veth burrow%u 4)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "[ok]   burrow-nic: {}/burrow-nic is setuid root\n",
+            helpers_dir()
+        )),
         "{out}"
     );
 
@@ -421,7 +428,9 @@ fn doctor_without_range_says_so_with_the_fix() {
 fn doctor_with_helpers_not_setuid_says_so() {
     require_admin!();
     let u = TestUser::get("admok");
-    let etc = Etc::new().subids(&format!("{}:700000:65536\n", u.name));
+    let etc = Etc::new()
+        .subids(&format!("{}:700000:65536\n", u.name))
+        .usernet(&format!("{} veth burrow%u 2\n", u.name));
     let dir = tempdir("plainhelpers");
     for h in ["burrow-newuidmap", "burrow-newgidmap"] {
         fs::copy(helper(h), dir.join(h)).unwrap();
@@ -450,7 +459,9 @@ fn doctor_with_helpers_not_setuid_says_so() {
 fn doctor_under_no_new_privs_says_so() {
     require_admin!();
     let u = TestUser::get("admok");
-    let etc = Etc::new().subids(&format!("{}:700000:65536\n", u.name));
+    let etc = Etc::new()
+        .subids(&format!("{}:700000:65536\n", u.name))
+        .usernet(&format!("{} veth burrow%u 2\n", u.name));
     let r = Run::new(&u)
         .etc(&etc)
         .nnp()
@@ -485,7 +496,9 @@ fn doctor_under_no_new_privs_says_so() {
 fn doctor_as_a_good_user_is_ok() {
     require_admin!();
     let u = TestUser::get("admok");
-    let etc = Etc::new().subids(&format!("{}:700000:65536\n", u.name));
+    let etc = Etc::new()
+        .subids(&format!("{}:700000:65536\n", u.name))
+        .usernet(&format!("{} veth burrow%u 2\n", u.name));
     let r = doctor(&u, &etc);
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(!r.stdout.contains("[FAIL]"), "{}", r.stdout);
@@ -535,6 +548,76 @@ fn add_user_then_doctor_works_end_to_end() {
     assert!(
         r.stdout
             .contains("[ok]   /etc/subuid: 1 range(s) of 1 user(s): no overlap"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn add_user_writes_the_usernet_quota_and_doctor_and_check_report_networking() {
+    require_admin!();
+    let u = TestUser::get("admnet");
+    let etc = Etc::new().subids("");
+    let r = admin(&etc, &["admin", "add-user", &u.name, "--nics", "3"]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(
+        r.stdout.ends_with(&format!(
+            "/etc/burrow/usernet: added {} veth burrow%u 3 (burrow run --net bridge)\nnetwork: /etc/burrow/nic.conf is missing, so per-user bridges get no addresses: see burrow-usernet(5) (e.g. `ipv4 10.88.0.0/16 24`)\n",
+            u.name
+        )),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        text(&etc, "burrow/usernet"),
+        format!(
+            "# USER|@GROUP TYPE BRIDGE COUNT (see burrow-usernet(5))\n{} veth burrow%u 3\n",
+            u.name
+        )
+    );
+    let md = fs::metadata(etc.path().join("burrow/usernet")).unwrap();
+    assert_eq!((md.uid(), md.mode() & 0o7777), (0, 0o644));
+    // Idempotent.
+    let r = admin(&etc, &["admin", "add-user", &u.name]);
+    assert!(
+        r.stdout.ends_with(&format!(
+            "/etc/burrow/usernet: {} already has a line for burrow%u: unchanged\n",
+            u.name
+        )),
+        "{}",
+        r.stdout
+    );
+    // doctor asks burrow-nic what the user may have.
+    let r = doctor(&u, &etc);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(
+        r.stdout.contains(&format!(
+            "[ok]   network: --net bridge: veth burrow{} allowed=3 used=0 remaining=3\n",
+            u.uid
+        )),
+        "{}",
+        r.stdout
+    );
+    // check parses both files and names a bad line.
+    let etc = etc
+        .file("burrow/nic.conf", "ipv4 10.88.0.0/16 24\n")
+        .file("burrow/usernet", "x veth br0 010\n");
+    let r = admin(&etc, &["admin", "check"]);
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(
+        r.stdout.contains("[FAIL] usernet: /etc/burrow/usernet: line 1: count \"010\" has a leading zero (write plain decimal): burrow-nic refuses every request\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("[ok]   nic addresses: 10.88.0.0/16 (/24 per user); 256 user subnets\n"),
+        "{}",
+        r.stdout
+    );
+    let r = doctor(&u, &etc);
+    assert!(
+        r.stdout.contains("[warn] network: --net bridge is not available: burrow-nic: /etc/burrow/usernet: line 1: count \"010\" has a leading zero (write plain decimal)\n       fix: ask your admin: sudo burrow admin add-user YOU (adds a usernet line)\n"),
         "{}",
         r.stdout
     );

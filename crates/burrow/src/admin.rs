@@ -65,17 +65,6 @@ pub trait CgroupHook {
     fn user(&self, uid: u32) -> Vec<Line>;
 }
 
-/// The networking finding (bridged networking does not exist yet).
-pub fn network_line(asker: Asker) -> Line {
-    match asker {
-        Asker::Admin => Line::info(
-            "bridge/usernet",
-            "not configured (networking not yet available)",
-        ),
-        Asker::User => Line::info("network quota", "not available yet"),
-    }
-}
-
 /// Options of `burrow admin add-user`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AddUser {
@@ -87,6 +76,8 @@ pub struct AddUser {
     pub base: Option<u64>,
     /// More reserved ranges, `FIRST-LAST` (added to /etc/burrow/subid-reserved).
     pub reserve: Vec<String>,
+    /// Nics allowed on the user's per-user bridge (default [`crate::network::DEFAULT_NICS`]).
+    pub nics: Option<u32>,
 }
 
 // ------------------------------------------------------------------------------ pure parts
@@ -1046,7 +1037,13 @@ pub fn add_user(opts: &AddUser, cgroups: &dyn CgroupHook) -> Result<String, Erro
             return Err(err(lines.join("\n")));
         }
     }
-    lines.push("network: no usernet quota written (networking is not available yet)".into());
+    let nics = opts.nics.unwrap_or(crate::network::DEFAULT_NICS);
+    let usernet_mode = fs::metadata(burrow_usernet::USERNET_PATH)
+        .ok()
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
+    lines.extend(crate::network::add_user(&acct.name, nics, |p, b| {
+        write_atomic(p, b, usernet_mode, (0, 0))
+    })?);
     Ok(lines.join("\n") + "\n")
 }
 
@@ -1139,7 +1136,7 @@ pub fn check(cgroups: &dyn CgroupHook) -> Report {
         read_opt(p.join("cgroup.controllers"))
     }));
     r.extend(cgroups.host());
-    r.push(network_line(Asker::Admin));
+    r.extend(crate::network::admin_lines());
     r
 }
 

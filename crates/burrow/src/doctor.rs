@@ -5,7 +5,7 @@
 //! Every decision is a pure function over text or facts given as parameters (unit-tested
 //! without root); the functions that read the host only gather those inputs.
 
-use crate::admin::{self, CgroupHook};
+use crate::admin::CgroupHook;
 use burrow_idmap::{subid, IdKind, SubidFile};
 use burrow_runtime::ids::{self, IdPlan, Me};
 use std::fmt;
@@ -959,7 +959,7 @@ pub fn doctor(cgroups: &dyn CgroupHook) -> Report {
         &base,
         FileFacts::of(&base).ok().flatten(),
     ));
-    r.push(admin::network_line(Asker::User));
+    r.extend(crate::network::user_lines());
     r
 }
 

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod admin;
 mod doctor;
+mod network;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -333,6 +334,10 @@ enum AdminCommand {
         /// Never allocate these ids; repeatable; adds to /etc/burrow/subid-reserved.
         #[arg(long, value_name = "FIRST-LAST")]
         reserve: Vec<String>,
+        /// Nics USER may have on their per-user bridge (a `USER veth burrow%u N` line in
+        /// /etc/burrow/usernet, written if USER has none; default 4).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=65535))]
+        nics: Option<u32>,
     },
     /// Remove USER's subordinate ranges and cgroup delegation (idempotent).
     RemoveUser {
@@ -464,6 +469,7 @@ fn dispatch(cmd: Command) -> Res {
                     count,
                     base,
                     reserve,
+                    nics,
                 } => {
                     print!(
                         "{}",
@@ -472,7 +478,8 @@ fn dispatch(cmd: Command) -> Res {
                                 user,
                                 count,
                                 base,
-                                reserve
+                                reserve,
+                                nics
                             },
                             &cgroups
                         )?

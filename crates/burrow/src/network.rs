@@ -1,0 +1,221 @@
+//! Networking in `burrow admin` and `burrow doctor`: the usernet quota `admin add-user` writes,
+//! and the checks of /etc/burrow/usernet, /etc/burrow/nic.conf, burrow-nic and the host's
+//! forwarding and reverse-path settings.
+
+use crate::doctor::{read_opt, Line};
+use burrow_runtime::{err, Error};
+use burrow_usernet::pool::{Pools, NIC_CONF_PATH};
+use burrow_usernet::{Bridge, Owner, Usernet, USERNET_PATH};
+use std::path::Path;
+
+/// Nics `admin add-user` allows by default on the user's per-user bridge.
+pub const DEFAULT_NICS: u32 = 4;
+
+/// The per-user bridge pattern add-user writes (the default of `burrow run --net bridge`).
+pub const PER_USER: &str = burrow_config::DEFAULT_BRIDGE;
+
+/// The new text of the usernet file with a `USER veth burrow%u N` line added, or `None` when
+/// the user already has a line for their per-user bridge. A file that does not parse is
+/// refused (it must be fixed by hand first).
+pub fn with_user_line(text: &str, user: &str, nics: u32) -> Result<Option<String>, String> {
+    let u = Usernet::parse(text).map_err(|e| format!("{USERNET_PATH}: {e}"))?;
+    let has = u.entries.iter().any(|e| {
+        e.owner == Owner::User(user.to_owned()) && e.bridge == Bridge::PerUser(PER_USER.into())
+    });
+    if has {
+        return Ok(None);
+    }
+    let mut out = text.to_owned();
+    if out.is_empty() {
+        out.push_str("# USER|@GROUP TYPE BRIDGE COUNT (see burrow-usernet(5))\n");
+    } else if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&format!("{user} veth {PER_USER} {nics}\n"));
+    Ok(Some(out))
+}
+
+/// `admin add-user`: gives USER `nics` veths on their per-user bridge in /etc/burrow/usernet
+/// (idempotent; the file and /etc/burrow are created root-owned if missing).
+pub fn add_user(
+    user: &str,
+    nics: u32,
+    write: impl Fn(&Path, &[u8]) -> Result<(), Error>,
+) -> Result<Vec<String>, Error> {
+    let path = Path::new(USERNET_PATH);
+    let text = read_opt(path).unwrap_or_default();
+    match with_user_line(&text, user, nics).map_err(err)? {
+        None => Ok(vec![format!(
+            "{USERNET_PATH}: {user} already has a line for {PER_USER}: unchanged"
+        )]),
+        Some(new) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+            }
+            write(path, new.as_bytes())?;
+            let mut out = vec![format!(
+                "{USERNET_PATH}: added {user} veth {PER_USER} {nics} (burrow run --net bridge)"
+            )];
+            if read_opt(NIC_CONF_PATH).is_none() {
+                out.push(format!(
+                    "network: {NIC_CONF_PATH} is missing, so per-user bridges get no addresses: see burrow-usernet(5) (e.g. `ipv4 10.88.0.0/16 24`)"
+                ));
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn sysctl(path: &str) -> Option<String> {
+    read_opt(format!("/proc/sys/net/{path}")).map(|s| s.trim().to_owned())
+}
+
+/// `admin check`: the network configuration of the host.
+pub fn admin_lines() -> Vec<Line> {
+    let mut out = Vec::new();
+    match burrow_runtime::net::find_nic() {
+        Ok(p) => out.push(Line::ok(
+            "burrow-nic",
+            format!("{} is setuid root", p.display()),
+        )),
+        Err(e) => out.push(Line::warn("burrow-nic", e.to_string())),
+    }
+    match read_opt(USERNET_PATH) {
+        None => out.push(
+            Line::info(
+                "usernet",
+                format!("{USERNET_PATH} does not exist: no user may create nics (--net bridge)"),
+            )
+            .fix("sudo burrow admin add-user USER (writes USER veth burrow%u 4)"),
+        ),
+        Some(t) => match Usernet::parse(&t) {
+            Ok(u) => out.push(Line::ok(
+                "usernet",
+                format!("{USERNET_PATH}: {} entries", u.entries.len()),
+            )),
+            Err(e) => out.push(
+                Line::fail(
+                    "usernet",
+                    format!("{USERNET_PATH}: {e}: burrow-nic refuses every request"),
+                )
+                .fix(format!(
+                    "fix that line of {USERNET_PATH} (see burrow-usernet(5))"
+                )),
+            ),
+        },
+    }
+    match read_opt(NIC_CONF_PATH) {
+        None => out.push(
+            Line::info(
+                "nic addresses",
+                format!("{NIC_CONF_PATH} does not exist: per-user bridges get no addresses"),
+            )
+            .fix(format!(
+                "add e.g. `ipv4 10.88.0.0/16 24` to {NIC_CONF_PATH} (see burrow-usernet(5))"
+            )),
+        ),
+        Some(t) => match Pools::parse(&t) {
+            Ok(p) if p.any() => {
+                let pools: Vec<String> = [p.v4, p.v6]
+                    .iter()
+                    .flatten()
+                    .map(|q| format!("{q} (/{} per user)", q.sub))
+                    .collect();
+                out.push(Line::ok(
+                    "nic addresses",
+                    format!("{}; {} user subnets", pools.join(", "), p.subnets()),
+                ));
+            }
+            Ok(_) => out.push(Line::info(
+                "nic addresses",
+                format!("{NIC_CONF_PATH} has no pool"),
+            )),
+            Err(e) => out.push(
+                Line::fail(
+                    "nic addresses",
+                    format!("{NIC_CONF_PATH}: {e}: burrow-nic refuses to create nics"),
+                )
+                .fix(format!("fix that line of {NIC_CONF_PATH}")),
+            ),
+        },
+    }
+    if sysctl("ipv4/conf/all/rp_filter").as_deref() == Some("2") {
+        out.push(
+            Line::warn(
+                "rp_filter",
+                "net.ipv4.conf.all.rp_filter is 2 (loose): it overrides the strict filter burrow-nic sets on per-user bridges, so containers can send with other subnets' addresses",
+            )
+            .fix("sysctl -w net.ipv4.conf.all.rp_filter=0 (or 1), or load burrow-nic-nat, which filters by route itself"),
+        );
+    }
+    if sysctl("ipv4/ip_forward").as_deref() == Some("0") {
+        out.push(Line::info(
+            "forwarding",
+            "IP forwarding is off: containers on per-user bridges reach this host only",
+        )
+        .fix("for NAT to the outside: /usr/libexec/burrow/burrow-nic-nat start (or systemctl enable --now burrow-nic-nat)"));
+    }
+    out
+}
+
+/// `doctor`: what `burrow run --net bridge` will do for the caller (asks burrow-nic, which
+/// knows the caller's groups and usage).
+pub fn user_lines() -> Vec<Line> {
+    let nic = match burrow_runtime::net::find_nic() {
+        Ok(p) => p,
+        Err(e) => {
+            return vec![Line::warn(
+                "network",
+                format!("--net bridge is not available: {e}"),
+            )]
+        }
+    };
+    let out = std::process::Command::new(&nic)
+        .args(["check", "veth", PER_USER])
+        .stdin(std::process::Stdio::null())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let text = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+            vec![Line::ok("network", format!("--net bridge: {text}"))]
+        }
+        Ok(o) => vec![Line::warn(
+            "network",
+            format!(
+                "--net bridge is not available: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+        )
+        .fix("ask your admin: sudo burrow admin add-user YOU (adds a usernet line)")],
+        Err(e) => vec![Line::warn(
+            "network",
+            format!("cannot run {}: {e}", nic.display()),
+        )],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_user_line_is_idempotent_and_strict() {
+        let t = with_user_line("", "alice", 4).unwrap().unwrap();
+        assert_eq!(
+            t,
+            "# USER|@GROUP TYPE BRIDGE COUNT (see burrow-usernet(5))\nalice veth burrow%u 4\n"
+        );
+        assert_eq!(with_user_line(&t, "alice", 9).unwrap(), None);
+        let t2 = with_user_line(&t, "bob", 2).unwrap().unwrap();
+        assert!(t2.ends_with("alice veth burrow%u 4\nbob veth burrow%u 2\n"));
+        assert_eq!(
+            with_user_line("x veth br0 1", "alice", 1).unwrap().unwrap(),
+            "x veth br0 1\nalice veth burrow%u 1\n"
+        );
+        assert_eq!(
+            with_user_line("x veth br0 -1\n", "alice", 1).unwrap_err(),
+            "/etc/burrow/usernet: line 1: count \"-1\" is not a decimal number from 0 to 65535"
+        );
+    }
+}
