@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Quick start on a fresh Debian 12 machine, as root:
 #   sudo bash scripts/quickstart.sh [USER]
-# Builds Burrow, installs `burrow` and the setuid helpers into /usr/local/bin, gives USER
-# (default: $SUDO_USER, else a new user "burrow-demo") a subordinate id range if it has none,
-# makes a busybox root filesystem in that user's home, and starts a first rootless container
-# as that user.
+# Builds Burrow, installs `burrow` and the setuid helpers into /usr/local/bin, sets USER
+# (default: $SUDO_USER, else a new user "burrow-demo") up with `burrow admin add-user` (a
+# subordinate id range, cgroup delegation where possible, and 4 nics on a per-user bridge in
+# /etc/burrow/usernet), writes /etc/burrow/nic.conf (10.77.0.0/16, a /24 per user) if there is
+# none, makes a busybox root filesystem in that user's home, and starts a first rootless
+# container as that user, then one with a veth on the user's own bridge (--net bridge).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -18,16 +20,17 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 hdir=$(bash scripts/build-helpers.sh)
-install -o root -g root -m 4755 "$hdir/burrow-newuidmap" "$hdir/burrow-newgidmap" /usr/local/bin/
+install -o root -g root -m 4755 "$hdir/burrow-newuidmap" "$hdir/burrow-newgidmap" "$hdir/burrow-nic" /usr/local/bin/
 install -o root -g root -m 0755 "$hdir/burrow" /usr/local/bin/
-echo "installed /usr/local/bin/burrow, and burrow-newuidmap and burrow-newgidmap (setuid root)"
+echo "installed /usr/local/bin/burrow, and burrow-newuidmap, burrow-newgidmap and burrow-nic (setuid root)"
 
 id "$user" >/dev/null 2>&1 || useradd -m -s /bin/bash "$user"
-if ! grep -q "^$user:" /etc/subuid || ! grep -q "^$user:" /etc/subgid; then
-  start=$(cat /etc/subuid /etc/subgid 2>/dev/null | awk -F: 'BEGIN{m=100000} {e=$2+$3; if (e>m) m=e} END{print m}')
-  usermod --add-subuids "$start-$((start + 65535))" --add-subgids "$start-$((start + 65535))" "$user"
-  echo "gave $user the subordinate ids $start-$((start + 65535))"
+install -d -o root -g root -m 0755 /etc/burrow
+if [ ! -e /etc/burrow/nic.conf ]; then
+  printf '# burrow-nic addressing for per-user bridges (see burrow-usernet(5))\nipv4 10.77.0.0/16 24\n' >/etc/burrow/nic.conf
+  echo "wrote /etc/burrow/nic.conf (per-user subnets from 10.77.0.0/16)"
 fi
+/usr/local/bin/burrow admin add-user "$user"
 
 home=$(getent passwd "$user" | cut -d: -f6)
 as_user() { setpriv --reuid "$(id -u "$user")" --regid "$(id -g "$user")" --init-groups -- env HOME="$home" "$@"; }
@@ -39,3 +42,7 @@ echo "as $user: burrow run --rm --rootfs $rootfs /bin/sh -c '...'"
 cd /
 as_user burrow run --rm --rootfs "$rootfs" -- /bin/sh -c \
   'echo "hello from a rootless container: uid $(id -u) on $(hostname)"; echo uid_map:; cat /proc/self/uid_map; ip -o link'
+echo "as $user: burrow run --rm --net bridge --rootfs $rootfs /bin/sh -c '...'"
+as_user burrow run --rm --net bridge --rootfs "$rootfs" -- /bin/sh -c \
+  'ip -4 -o addr show dev eth0; gw=$(ip route | awk "/^default/{print \$3}"); ping -c1 -W2 "$gw" >/dev/null && echo "reached the gateway $gw through the per-user bridge"' ||
+  echo "quickstart.sh: --net bridge did not work on this machine; \`burrow doctor\` (as $user) and \`burrow admin check\` say why" >&2
