@@ -1614,3 +1614,63 @@ fn two_users_bridges_are_separate_at_l2_and_spoofed_sources_are_dropped() {
     assert!(rp_filter_drops() > drops);
     drop((ta, tb, ta2));
 }
+
+#[test]
+fn sigkill_mid_create_on_a_per_user_bridge_keeps_bridge_addresses_and_quota_consistent() {
+    require!();
+    let a = TestUser::get("nk2");
+    let br = per_user_bridge(&a);
+    let etc = Etc::new()
+        .usernet(&format!("{} veth burrow%u 3\n", a.name))
+        .file("burrow/nic.conf", POOLS);
+    let t = own_netns(&a);
+    // The bridge does not exist yet: the first creates race to make it while being killed;
+    // others die while the lease file is being rewritten or the veth made.
+    let r = Run::new(&a).etc(&etc).script(
+        "for i in $(seq 60); do \"$1\" create /dev/null c$i \"$2\" veth burrow%u \"k$i\" >/dev/null 2>&1 & p=$!; sleep 0.00$((RANDOM % 10)); kill -9 $p 2>/dev/null; wait $p 2>/dev/null; done; \"$1\" create --json /dev/null last \"$2\" veth burrow%u last; exit 0",
+        &[helper(NIC).to_str().unwrap(), &t.pid_s()],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    // The bridge is burrow-nic's, tagged with its subnet, addressed and up.
+    let tag = sys_net(&br.0, "ifalias");
+    let n: u32 = tag
+        .strip_prefix(&format!("burrow-nic bridge {} ", a.uid))
+        .unwrap_or_else(|| panic!("{tag}"))
+        .parse()
+        .unwrap();
+    let addrs = sh(&format!("ip -o addr show dev {}", br.0));
+    assert!(addrs.contains(&format!("inet 10.197.{n}.1/24")), "{addrs}");
+    // At most the quota, every port tagged with a distinct address of that subnet.
+    let ports: Vec<String> = std::fs::read_dir(format!("/sys/class/net/{}/brif", br.0))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!ports.is_empty() && ports.len() <= 3, "{ports:?}");
+    let mut seen = Vec::new();
+    for p in &ports {
+        let alias = sys_net(p, "ifalias");
+        let f: Vec<&str> = alias.split(' ').collect();
+        assert_eq!(
+            f[..5],
+            ["burrow-nic", &a.uid.to_string(), &a.name, "veth", &br.0],
+            "{alias}"
+        );
+        assert!(f[5].starts_with(&format!("10.197.{n}.")), "{alias}");
+        assert!(
+            !seen.contains(&f[5].to_owned()),
+            "address given twice: {alias}"
+        );
+        seen.push(f[5].to_owned());
+    }
+    let untagged: Vec<String> = tagged_links(a.uid)
+        .into_iter()
+        .filter(|n| sys_net(n, "ifalias").is_empty())
+        .collect();
+    assert!(untagged.is_empty(), "{untagged:?}");
+    // The last create either got a nic (JSON) or was told the quota is reached.
+    assert!(
+        r.stdout.contains("\"container_ifname\":\"last\"") || r.stderr.contains("quota reached"),
+        "{r:?}"
+    );
+}
