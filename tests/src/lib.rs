@@ -735,3 +735,17 @@ impl Drop for Rootfs {
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Names of the host ends of `uid`'s burrow-nic veths (`veth<uid>_XXXX`) in the host netns,
+/// sorted.
+pub fn host_veths_of(uid: u32) -> Vec<String> {
+    let prefix = format!("veth{uid}_");
+    let mut v: Vec<String> = fs::read_dir("/sys/class/net")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    v.sort();
+    v
+}

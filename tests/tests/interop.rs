@@ -114,24 +114,21 @@ impl Work {
         self.t.join("rootfs")
     }
 
-    /// /bin/busybox plus a relative symlink per applet (`busybox --install -s` would make
-    /// absolute links to the host path, which do not resolve inside the container).
+    /// A copy of the harness's busybox template (/bin/busybox plus a relative symlink per
+    /// applet: `busybox --install -s` would make absolute links to the host path, which do not
+    /// resolve inside the container) without its /etc/hostname, plus /proc, /sys, /dev, /root,
+    /// /etc/passwd and /etc/group, all owned by the user.
     fn busybox_rootfs(&self) {
         let r = self.rootfs();
-        for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root"] {
-            fs::create_dir_all(r.join(d)).unwrap();
-        }
-        fs::copy("/bin/busybox", r.join("bin/busybox")).expect("busybox-static is installed");
-        fs::set_permissions(r.join("bin/busybox"), fs::Permissions::from_mode(0o755)).unwrap();
-        let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
-        assert!(list.status.success(), "busybox --list failed");
-        let applets = String::from_utf8(list.stdout).unwrap();
-        assert!(
-            applets.lines().any(|a| a == "id"),
-            "busybox has no id applet"
-        );
-        for a in applets.lines().filter(|a| !a.is_empty() && *a != "busybox") {
-            std::os::unix::fs::symlink("busybox", r.join("bin").join(a)).unwrap();
+        sh(&format!(
+            "cp -a {}/. {}/",
+            busybox_template().display(),
+            r.display()
+        ));
+        assert!(r.join("bin/id").is_symlink(), "busybox has no id applet");
+        fs::remove_file(r.join("etc/hostname")).unwrap();
+        for d in ["proc", "sys", "dev", "root"] {
+            fs::create_dir(r.join(d)).unwrap();
         }
         fs::write(
             r.join("etc/passwd"),
@@ -139,7 +136,6 @@ impl Work {
         )
         .unwrap();
         fs::write(r.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
-        fs::set_permissions(r.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
         sh(&format!(
             "chown -R -h {}:{} {}",
             self.user.uid,

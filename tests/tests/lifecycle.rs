@@ -3,10 +3,11 @@
 //! `attach`, `rm`, crash safety, two users, names, a soak loop and the terminal going away.
 //!
 //! Same approach as `run.rs`: the installed front end (`$P/bin/burrow`, helpers through
-//! `BURROW_HELPERS_DIR`) runs as test users with real /etc/subuid ranges, on a busybox-static
-//! rootfs built here plus `/bin/probe`, a tiny static C program. Every test gets a private
-//! `XDG_RUNTIME_DIR` (owned by its user, 0700), so tests running in parallel never see each
-//! other's containers; the tests that count a user's processes have a user of their own.
+//! `BURROW_HELPERS_DIR`) runs as test users with real /etc/subuid ranges, on a copy of the
+//! harness's busybox-static template plus `/bin/probe`, a tiny static C program compiled here.
+//! Every test gets a private `XDG_RUNTIME_DIR` (owned by its user, 0700), so tests running in
+//! parallel never see each other's containers; the tests that count a user's processes have a
+//! user of their own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use burrow_tests::*;
@@ -69,8 +70,8 @@ struct Fixture {
     crash: User,
     /// Only the soak test runs as this user.
     soak: User,
-    /// Root-owned rootfs to copy: busybox, applet links, /bin/probe, /etc, /tmp.
-    template: PathBuf,
+    /// The compiled [`PROBE_C`], copied into every rootfs as /bin/probe.
+    probe: PathBuf,
 }
 
 fn user(tag: &str) -> User {
@@ -92,26 +93,14 @@ fn fx() -> &'static Fixture {
             "{} missing: cargo build --release, then tests/install-helpers.sh",
             helper("burrow").display()
         );
-        remove_stale_templates();
-        let template = tempdir("lifecycle-template");
-        for d in ["bin", "etc", "tmp"] {
-            fs::create_dir(template.join(d)).unwrap();
-        }
-        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-            .into_iter()
-            .find(|p| Path::new(p).is_file())
-            .expect("busybox-static is not installed (apt-get install busybox-static)");
-        fs::copy(busybox, template.join("bin/busybox")).unwrap();
-        let list = sh(&format!("{busybox} --list"));
-        for applet in list.lines().filter(|a| !a.is_empty() && *a != "busybox") {
-            std::os::unix::fs::symlink("busybox", template.join("bin").join(applet)).unwrap();
-        }
-        sh(&format!("chmod 1777 {}/tmp", template.display()));
-        let src = template.join("probe.c");
+        // The probe is compiled once, in a directory the harness's stale-template sweep removes
+        // once this process is gone (see `busybox_template`).
+        let dir = tempdir("busybox-template-lifecycle-probe");
+        let src = dir.join("probe.c");
         fs::write(&src, PROBE_C).unwrap();
         sh(&format!(
-            "gcc -static -O2 -o {0}/bin/probe {1} && rm {1}",
-            template.display(),
+            "gcc -static -O2 -o {0}/probe {1} && rm {1}",
+            dir.display(),
             src.display()
         ));
         Fixture {
@@ -119,29 +108,9 @@ fn fx() -> &'static Fixture {
             b,
             crash,
             soak,
-            template,
+            probe: dir.join("probe"),
         }
     })
-}
-
-/// The template outlives its test process (a static is never dropped): remove those of test
-/// processes that are gone.
-fn remove_stale_templates() {
-    for e in fs::read_dir("/var/tmp").unwrap().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix("burrow-test-") else {
-            continue;
-        };
-        let Some((pid, tag)) = rest.split_once('-') else {
-            continue;
-        };
-        if tag.starts_with("lifecycle-template-")
-            && pid.parse::<u32>().is_ok()
-            && !Path::new(&format!("/proc/{pid}")).exists()
-        {
-            let _ = fs::remove_dir_all(e.path());
-        }
-    }
 }
 
 fn helpers_dir() -> String {
@@ -149,12 +118,12 @@ fn helpers_dir() -> String {
 }
 
 /// One test's world: a user, a private XDG_RUNTIME_DIR (so a private state directory) and a
-/// private rootfs owned by the user. On drop every container in it is removed (rm -f) and the
-/// directories are deleted.
+/// private rootfs owned by the user (a [`Rootfs`] plus /bin/probe). On drop every container in
+/// it is removed (rm -f) and the directories are deleted.
 struct Env {
     user: TestUser,
     xdg: PathBuf,
-    rootfs: PathBuf,
+    rootfs: Rootfs,
 }
 
 impl Env {
@@ -167,19 +136,15 @@ impl Env {
             user.gid,
             d = xdg.display()
         ));
-        let rootfs = tempdir(&format!("{tag}-rootfs"));
-        sh(&format!(
-            "cp -a {}/. {d}/ && chown -R {}:{} {d}",
-            fx().template.display(),
-            user.uid,
-            user.gid,
-            d = rootfs.display()
-        ));
+        let rootfs = Rootfs::new(&user, &format!("{tag}-rootfs"));
+        let probe = rootfs.dir.join("bin/probe");
+        fs::copy(&fx().probe, &probe).unwrap();
+        std::os::unix::fs::chown(probe, Some(user.uid), Some(user.gid)).unwrap();
         Env { user, xdg, rootfs }
     }
 
     fn r(&self) -> &str {
-        self.rootfs.to_str().unwrap()
+        self.rootfs.path()
     }
 
     fn xdg_s(&self) -> &str {
@@ -335,7 +300,7 @@ impl Drop for Env {
             &[],
         );
         let _ = fs::remove_dir_all(&self.xdg);
-        let _ = fs::remove_dir_all(&self.rootfs);
+        // The rootfs is removed when the field is dropped, right after this.
     }
 }
 
@@ -843,7 +808,7 @@ fn t03_logs_and_follow() {
     check(&e.b(&["logs", "nosuch"]), 125, "", &no_such("nosuch"));
 
     // -f prints what comes later and ends when the container stops.
-    let go = e.rootfs.join("tmp/go");
+    let go = e.rootfs.dir.join("tmp/go");
     e.run_d(
         "follow",
         &[],
@@ -1398,7 +1363,7 @@ fn t10_soak_start_and_remove_50() {
     assert_eq!(fs::read_to_string("/proc/self/mountinfo").unwrap(), mounts);
     // The rootfs holds nothing new but the mount points burrow creates.
     assert_eq!(
-        listing(&e.rootfs),
+        listing(&e.rootfs.dir),
         ["bin", "dev", "etc", "proc", "sys", "tmp"]
     );
 }

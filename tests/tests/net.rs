@@ -60,25 +60,13 @@ fn burrow(u: &TestUser, etc: &Etc, args: &[&str]) -> Ran {
         .cmd(&helper("burrow"), args)
 }
 
-/// Host ends of `uid`'s veths.
-fn veths_of(uid: u32) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir("/sys/class/net")
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(&format!("veth{uid}_")))
-        .collect();
-    v.sort();
-    v
-}
-
 fn wait_no_veths(uid: u32) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !veths_of(uid).is_empty() {
+    while !host_veths_of(uid).is_empty() {
         assert!(
             Instant::now() < deadline,
             "veths outlived the container: {:?}",
-            veths_of(uid)
+            host_veths_of(uid)
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -162,46 +150,29 @@ echo hello-from-container | nc -w 5 $gw $1
     wait_no_veths(u.uid);
     assert!(std::path::Path::new(&format!("/sys/class/net/{}", br.0)).exists());
     // The same container name gets the same address again.
-    let out = burrow(
-        &u,
-        &etc,
-        &[
-            "run",
-            "--rm",
-            "--name",
-            "stable",
-            "--net",
-            "bridge",
-            "--rootfs",
-            r.path(),
-            "/bin/sh",
-            "-c",
-            "ip -4 addr show dev eth0 | awk '/inet /{print $2}'",
-        ],
-    );
-    out.expect(0, "");
-    let first = out.stdout.clone();
-    wait_no_veths(u.uid);
-    let out = burrow(
-        &u,
-        &etc,
-        &[
-            "run",
-            "--rm",
-            "--name",
-            "stable",
-            "--net",
-            "bridge",
-            "--rootfs",
-            r.path(),
-            "/bin/sh",
-            "-c",
-            "ip -4 addr show dev eth0 | awk '/inet /{print $2}'",
-        ],
-    );
-    out.expect(0, "");
-    assert_eq!(out.stdout, first);
-    wait_no_veths(u.uid);
+    let address_of_stable = || {
+        let out = burrow(
+            &u,
+            &etc,
+            &[
+                "run",
+                "--rm",
+                "--name",
+                "stable",
+                "--net",
+                "bridge",
+                "--rootfs",
+                r.path(),
+                "/bin/sh",
+                "-c",
+                "ip -4 addr show dev eth0 | awk '/inet /{print $2}'",
+            ],
+        );
+        out.expect(0, "");
+        wait_no_veths(u.uid);
+        out.stdout
+    };
+    assert_eq!(address_of_stable(), address_of_stable());
 }
 
 #[test]
@@ -268,7 +239,7 @@ fn detached_container_on_the_bridge_serves_the_host_exec_sees_eth0_rm_removes_th
         "{}",
         ex.stdout
     );
-    assert_eq!(veths_of(u.uid).len(), 1);
+    assert_eq!(host_veths_of(u.uid).len(), 1);
     burrow(&u, &etc, &["rm", "-f", "web"]).expect(0, "");
     wait_no_veths(u.uid);
 }
@@ -302,7 +273,7 @@ fn no_usernet_entry_or_quota_fails_cleanly_and_leaves_nothing() {
             u.name, br.0
         ),
     );
-    assert!(veths_of(u.uid).is_empty());
+    assert!(host_veths_of(u.uid).is_empty());
     assert_eq!(sh(&format!("pgrep -u {} -c || true", u.uid)).trim(), "0");
     // Quota 1: a second container while the first runs is refused; the first keeps its nic.
     let (_, etc1, _, _) = ("", setup_etc(&u, 1), (), ());
@@ -343,7 +314,7 @@ fn no_usernet_entry_or_quota_fails_cleanly_and_leaves_nothing() {
             u.name, br.0
         ),
     );
-    assert_eq!(veths_of(u.uid).len(), 1);
+    assert_eq!(host_veths_of(u.uid).len(), 1);
     burrow(&u, &etc1, &["rm", "-f", "one"]).expect(0, "");
     wait_no_veths(u.uid);
 }

@@ -588,14 +588,7 @@ fn links_in(pid: u32) -> String {
 }
 
 fn tagged_links(uid: u32) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir("/sys/class/net")
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(&format!("veth{uid}_")))
-        .collect();
-    v.sort();
-    v
+    host_veths_of(uid)
 }
 
 #[test]

@@ -2,9 +2,10 @@
 //!
 //! Every test runs the installed front end (`$P/bin/burrow`, helpers from `$P/bin` through
 //! `BURROW_HELPERS_DIR`) as a test user whose real /etc/subuid and /etc/subgid ranges burrow
-//! reads. The container's rootfs is built by the test: busybox-static with one relative
-//! symlink per applet, plus `/bin/probe`, a tiny static C program compiled here that makes
-//! syscalls, lists its descriptors, opens files and connects to sockets, and prints the errno.
+//! reads. The container's rootfs is a copy of the harness's busybox-static template (one
+//! relative symlink per applet) plus `/etc/notexec` and `/bin/probe`, a tiny static C program
+//! compiled here that makes syscalls, lists its descriptors, opens files and connects to
+//! sockets, and prints the errno.
 //! Outputs, exit codes and error messages are compared exactly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -129,8 +130,8 @@ struct Fixture {
     leak: TestUser,
     /// A user without any subordinate range.
     nosub: TestUser,
-    /// A root-owned rootfs to copy: busybox, applet links, /bin/probe, /etc, /tmp.
-    template: PathBuf,
+    /// The compiled [`PROBE_C`], copied into every rootfs as /bin/probe.
+    probe: PathBuf,
 }
 
 fn fx() -> &'static Fixture {
@@ -150,29 +151,14 @@ fn fx() -> &'static Fixture {
             helper("burrow").display()
         );
 
-        remove_stale_templates();
-        let template = tempdir("rootfs-template");
-        for d in ["bin", "etc", "tmp"] {
-            fs::create_dir(template.join(d)).unwrap();
-        }
-        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-            .into_iter()
-            .find(|p| Path::new(p).is_file())
-            .expect("busybox-static is not installed (apt-get install busybox-static)");
-        fs::copy(busybox, template.join("bin/busybox")).unwrap();
-        let list = sh(&format!("{busybox} --list"));
-        for applet in list.lines().filter(|a| !a.is_empty() && *a != "busybox") {
-            std::os::unix::fs::symlink("busybox", template.join("bin").join(applet)).unwrap();
-        }
-        fs::write(template.join("etc/hostname"), "template\n").unwrap();
-        fs::write(template.join("etc/notexec"), "#!/bin/sh\necho no\n").unwrap();
-        sh(&format!("chmod 1777 {}/tmp", template.display()));
-
-        let src = template.join("probe.c");
+        // The probe is compiled once, in a directory the harness's stale-template sweep removes
+        // once this process is gone (see `busybox_template`).
+        let dir = tempdir("busybox-template-run-probe");
+        let src = dir.join("probe.c");
         fs::write(&src, PROBE_C).unwrap();
         sh(&format!(
-            "gcc -static -O2 -o {0}/bin/probe {1} && rm {1}",
-            template.display(),
+            "gcc -static -O2 -o {0}/probe {1} && rm {1}",
+            dir.display(),
             src.display()
         ));
         Fixture {
@@ -180,29 +166,9 @@ fn fx() -> &'static Fixture {
             sub,
             leak,
             nosub,
-            template,
+            probe: dir.join("probe"),
         }
     })
-}
-
-/// The template outlives its test process (a static is never dropped): remove those of test
-/// processes that are gone.
-fn remove_stale_templates() {
-    for e in fs::read_dir("/var/tmp").unwrap().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix("burrow-test-") else {
-            continue;
-        };
-        let Some((pid, tag)) = rest.split_once('-') else {
-            continue;
-        };
-        if tag.starts_with("rootfs-template-")
-            && pid.parse::<u32>().is_ok()
-            && !Path::new(&format!("/proc/{pid}")).exists()
-        {
-            let _ = fs::remove_dir_all(e.path());
-        }
-    }
 }
 
 /// Deletes every subordinate range of `u` from the real /etc/subuid and /etc/subgid.
@@ -236,35 +202,29 @@ fn remove_real_subids(u: &TestUser) {
     }
 }
 
-/// A private copy of the template rootfs, owned by `owner` (so container root owns it),
-/// removed on drop.
-struct Rootfs {
-    dir: PathBuf,
+/// A private copy of the harness's busybox template (see [`Rootfs`]) plus `/etc/notexec` (a
+/// script without the execute bit) and `/bin/probe`, all owned by `owner` (so container root
+/// owns them), removed on drop.
+fn rootfs(owner: &TestUser, tag: &str) -> Rootfs {
+    let r = Rootfs::new(owner, tag);
+    let (probe, notexec) = (r.dir.join("bin/probe"), r.dir.join("etc/notexec"));
+    fs::copy(&fx().probe, &probe).unwrap();
+    fs::write(&notexec, "#!/bin/sh\necho no\n").unwrap();
+    for p in [probe, notexec] {
+        std::os::unix::fs::chown(p, Some(owner.uid), Some(owner.gid)).unwrap();
+    }
+    r
 }
 
-impl Rootfs {
-    fn new(owner: &TestUser, tag: &str) -> Rootfs {
-        let dir = tempdir(tag);
-        sh(&format!(
-            "cp -a {}/. {d}/ && chown -R {}:{} {d}",
-            fx().template.display(),
-            owner.uid,
-            owner.gid,
-            d = dir.display()
-        ));
-        Rootfs { dir }
-    }
-    fn path(&self) -> &str {
-        self.dir.to_str().unwrap()
-    }
+/// Paths inside a rootfs.
+trait Inside {
+    /// `p` (absolute or not) below the rootfs.
+    fn join(&self, p: &str) -> PathBuf;
+}
+
+impl Inside for Rootfs {
     fn join(&self, p: &str) -> PathBuf {
         self.dir.join(p.trim_start_matches('/'))
-    }
-}
-
-impl Drop for Rootfs {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -477,7 +437,7 @@ fn procs_of(uid: u32) -> String {
 fn t01_maps_show_caller_and_full_subid_range() {
     require!();
     let f = fx();
-    let r = Rootfs::new(&f.user, "maps");
+    let r = rootfs(&f.user, "maps");
     let out = burrow(
         &r,
         &[
@@ -503,7 +463,7 @@ fn t01_maps_show_caller_and_full_subid_range() {
 fn t02_files_created_inside_are_owned_by_mapped_ids_on_host() {
     require!();
     let f = fx();
-    let r = Rootfs::new(&f.user, "owner");
+    let r = rootfs(&f.user, "owner");
     let out = burrow(
         &r,
         &[
@@ -533,7 +493,7 @@ fn t03_default_net_is_private_loopback_only() {
     require!();
     use std::os::linux::net::SocketAddrExt;
     let f = fx();
-    let r = Rootfs::new(&f.user, "net");
+    let r = rootfs(&f.user, "net");
     let name = format!("burrow-test-{}", std::process::id());
     let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
     let _listener = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
@@ -569,7 +529,7 @@ fn t03_net_host_warns_and_shares_host_network() {
     require!();
     use std::os::linux::net::SocketAddrExt;
     let f = fx();
-    let r = Rootfs::new(&f.user, "nethost");
+    let r = rootfs(&f.user, "nethost");
     let name = format!("burrow-test-host-{}", std::process::id());
     let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
     let _listener = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
@@ -597,7 +557,7 @@ interface and address, can bind host ports, and can connect to the host's abstra
 fn t04_masked_and_read_only_kernel_paths() {
     require!();
     let f = fx();
-    let r = Rootfs::new(&f.user, "mask");
+    let r = rootfs(&f.user, "mask");
     // Masked files: bound to /dev/null when the kernel has them (char 1:3, empty), absent
     // otherwise (e.g. /proc/kcore without CONFIG_PROC_KCORE).
     let files = [
@@ -673,7 +633,7 @@ fn t04_masked_and_read_only_kernel_paths() {
 fn t05_capability_sets_follow_the_policy() {
     require!();
     let f = fx();
-    let r = Rootfs::new(&f.user, "caps");
+    let r = rootfs(&f.user, "caps");
     let (all, def) = (all_caps(), default_caps());
     let cases: Vec<(Vec<&str>, String)> = vec![
         (vec![], cap_lines(0, def, def, def, 0)),
@@ -786,7 +746,7 @@ fn sys_lines(names: &[&str], errno: i32) -> String {
 fn t06_default_seccomp_filter_blocks_attack_surface_with_eperm() {
     require!();
     let f = fx();
-    let r = Rootfs::new(&f.user, "seccomp");
+    let r = rootfs(&f.user, "seccomp");
     let out = burrow(
         &r,
         &[
@@ -835,7 +795,7 @@ fn t06_default_seccomp_filter_blocks_attack_surface_with_eperm() {
 fn t06_seccomp_unconfined_and_profiles() {
     require!();
     let f = fx();
-    let r = Rootfs::new(&f.user, "seccomp-prof");
+    let r = rootfs(&f.user, "seccomp-prof");
     let out = burrow(
         &r,
         &[
@@ -947,7 +907,7 @@ fn t06_seccomp_unconfined_and_profiles() {
 fn t07_exit_codes() {
     require!();
     let f = fx();
-    let r = Rootfs::new(&f.user, "exit");
+    let r = rootfs(&f.user, "exit");
     check(&burrow(&r, &["/bin/sh", "-c", "exit 42"]), 42, "", "");
     check(&burrow(&r, &["/bin/true"]), 0, "", "");
     check(&burrow(&r, &["/bin/false"]), 1, "", "");
@@ -1038,7 +998,7 @@ fn t07_exit_codes() {
 fn t08_sigterm_to_burrow_reaches_the_container() {
     require!();
     let f = fx();
-    let r = Rootfs::new(&f.user, "signals");
+    let r = rootfs(&f.user, "signals");
 
     // --init: forwarded to init, then to the command, which dies of it: 128 + 15.
     let mut child = spawn_burrow(
@@ -1136,7 +1096,7 @@ print("status", os.waitstatus_to_exitcode(st))
 fn t09_interactive_tty() {
     require!();
     let f = fx();
-    let r = Rootfs::new(&f.user, "tty");
+    let r = rootfs(&f.user, "tty");
     let out = script_as(
         &f.user,
         "exec /usr/bin/python3 -c \"$1\" 33 77 \"$B\" run -it --rootfs \"$2\" /bin/sh",
@@ -1168,7 +1128,7 @@ fn t09_interactive_tty() {
 fn t09_stdin_only_with_interactive() {
     require!();
     let f = fx();
-    let r = Rootfs::new(&f.user, "stdin");
+    let r = rootfs(&f.user, "stdin");
     let out = script_as(
         &f.user,
         "echo hello | \"$B\" run --rootfs \"$1\" /bin/cat; echo rc=$?; echo hello | \"$B\" run -i --rootfs \"$1\" /bin/cat; echo rc=$?",
@@ -1181,7 +1141,7 @@ fn t09_stdin_only_with_interactive() {
 
 fn symlinked(tag: &str, dir: &str, to: &str) -> Rootfs {
     let f = fx();
-    let r = Rootfs::new(&f.user, tag);
+    let r = rootfs(&f.user, tag);
     let p = r.join(dir);
     let _ = fs::remove_dir(&p);
     std::os::unix::fs::symlink(to, &p).unwrap();
@@ -1221,7 +1181,7 @@ fn t10_symlinked_proc_sys_dev_are_refused() {
         assert_eq!(fs::read_link(r.join(dir)).unwrap(), Path::new(&to));
     }
     // A regular file where a directory must be.
-    let r = Rootfs::new(&f.user, "mal-file");
+    let r = rootfs(&f.user, "mal-file");
     fs::write(r.join("proc"), "").unwrap();
     check(
         &burrow(&r, &["/bin/true"]),
@@ -1305,7 +1265,7 @@ fn t10_volume_target_dangling_symlink_pointing_out_lands_inside_rootfs() {
 fn t10_volume_target_with_dotdot_is_refused() {
     require!();
     let f = fx();
-    let r = Rootfs::new(&f.user, "mal-dotdot");
+    let r = rootfs(&f.user, "mal-dotdot");
     let src = Tmp::new("volsrc2");
     let vol = format!("{}:/tmp/../../etc", src.path());
     check(
@@ -1322,7 +1282,7 @@ fn t10_volume_target_with_dotdot_is_refused() {
 fn t11_only_stdio_reaches_the_command() {
     require!();
     let f = fx();
-    let r = Rootfs::new(&f.user, "fds");
+    let r = rootfs(&f.user, "fds");
     for init in [false, true] {
         let out = script_as(
             &f.user,
@@ -1354,7 +1314,7 @@ fn t11_only_stdio_reaches_the_command() {
 fn t12_hostname_env_workdir() {
     require!();
     let f = fx();
-    let r = Rootfs::new(&f.user, "opts");
+    let r = rootfs(&f.user, "opts");
     ok_out(&burrow(&r, &["/bin/hostname"]), "burrow\n");
     ok_out(&burrow(&r, &["--name", "web", "/bin/hostname"]), "web\n");
     ok_out(
@@ -1421,7 +1381,7 @@ fn t12_hostname_env_workdir() {
 fn t12_user() {
     require!();
     let f = fx();
-    let r = Rootfs::new(&f.user, "user");
+    let r = rootfs(&f.user, "user");
     ok_out(
         &burrow(&r, &["-u", "1000:1000", "/bin/id"]),
         "uid=1000 gid=1000 groups=1000\n",
@@ -1449,7 +1409,7 @@ fn t12_user() {
 fn t12_user_outside_the_range_says_it_is_unmapped() {
     require!();
     let f = fx();
-    let r = Rootfs::new(&f.user, "user-unmapped");
+    let r = rootfs(&f.user, "user-unmapped");
     // Container ids 0..=count exist; count + 1 does not. The error must name the id and say
     // why (child.rs means "cannot switch to gid N: ... (is it mapped?)"), not a bare errno.
     let big = (f.sub.2 + 1).to_string();
@@ -1474,7 +1434,7 @@ fn t12_user_outside_the_range_says_it_is_unmapped() {
 fn t12_volumes_and_read_only_root() {
     require!();
     let f = fx();
-    let r = Rootfs::new(&f.user, "vol");
+    let r = rootfs(&f.user, "vol");
     let rw = Tmp::new("vol-rw");
     sh(&format!(
         "chown {}:{} {}",
@@ -1587,7 +1547,7 @@ fn t12_volumes_and_read_only_root() {
 fn t12_ulimit() {
     require!();
     let f = fx();
-    let r = Rootfs::new(&f.user, "ulimit");
+    let r = rootfs(&f.user, "ulimit");
     let out = burrow(
         &r,
         &[
@@ -1620,7 +1580,7 @@ fn t12_ulimit() {
 fn t12_config_file() {
     require!();
     let f = fx();
-    let r = Rootfs::new(&f.user, "config");
+    let r = rootfs(&f.user, "config");
     let dir = Tmp::new("config");
     let conf = format!("{}/c.toml", dir.path());
     fs::write(
@@ -1700,7 +1660,7 @@ fn t13_failures_leave_no_process_or_mount() {
     require!();
     let f = fx();
     let u = &f.leak;
-    let r = Rootfs::new(u, "leak");
+    let r = rootfs(u, "leak");
     let bad = symlinked("leak-proc", "proc", "/etc");
     sh(&format!("chown -R {}:{} {}", u.uid, u.gid, bad.path()));
     let empty = Tmp::new("leak-nohelpers");
@@ -1779,7 +1739,7 @@ fn t14_no_subid_range_falls_back_to_a_single_id() {
     require!();
     let f = fx();
     let u = &f.nosub;
-    let r = Rootfs::new(u, "nosub");
+    let r = rootfs(u, "nosub");
     let out = burrow_as(
         u,
         &[
@@ -1829,7 +1789,7 @@ ask your admin for a range: usermod --add-subuids 100000-165535 --add-subgids 10
 fn t15_missing_or_unprivileged_helpers() {
     require!();
     let f = fx();
-    let r = Rootfs::new(&f.user, "helpers");
+    let r = rootfs(&f.user, "helpers");
     let empty = Tmp::new("nohelpers");
     let out = Run::new(&f.user)
         .env("BURROW_HELPERS_DIR", empty.path())

@@ -13,26 +13,27 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 
 const LOCK_DIR: &str = "/run/burrow";
 const LOCK_PATH: &str = "/run/burrow/nic.lock";
+const LEASES_DIR: &str = "/var/lib/burrow";
 
-/// Opens (creating it if needed) the lock that serialises every create: called as root before
-/// the privilege drop, on a fixed path, root:root 0600 in a root:root 0755 directory, never
-/// following symlinks; both are chowned to root:root (a setuid process creates files with the
-/// caller's gid). Only the helper can open it, so no user can hold it.
-pub(crate) fn open_lock() -> Result<File, Refusal> {
-    match std::fs::DirBuilder::new().mode(0o755).create(LOCK_DIR) {
+/// Opens (creating them if needed) `dir` and the file `path` in it, as root before the
+/// privilege drop, on fixed paths: root:root 0600 in a root:root directory writable only by
+/// root, never following symlinks; both are chowned to root:root (a setuid process creates
+/// files with the caller's gid). Only the helper can open the file.
+fn root_file(dir: &str, path: &str) -> Result<File, Refusal> {
+    match std::fs::DirBuilder::new().mode(0o755).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(refuse!("cannot create {LOCK_DIR}: {e}")),
+        Err(e) => return Err(refuse!("cannot create {dir}: {e}")),
     }
-    let d = std::fs::symlink_metadata(LOCK_DIR).map_err(|e| refuse!("{LOCK_DIR}: {e}"))?;
+    let d = std::fs::symlink_metadata(dir).map_err(|e| refuse!("{dir}: {e}"))?;
     if d.is_dir() && d.uid() == 0 && d.gid() != 0 {
-        std::os::unix::fs::lchown(LOCK_DIR, Some(0), Some(0))
-            .map_err(|e| refuse!("cannot chown {LOCK_DIR}: {e}"))?;
+        std::os::unix::fs::lchown(dir, Some(0), Some(0))
+            .map_err(|e| refuse!("cannot chown {dir}: {e}"))?;
     }
-    let d = std::fs::symlink_metadata(LOCK_DIR).map_err(|e| refuse!("{LOCK_DIR}: {e}"))?;
+    let d = std::fs::symlink_metadata(dir).map_err(|e| refuse!("{dir}: {e}"))?;
     if !d.is_dir() || d.uid() != 0 || d.gid() != 0 || d.mode() & 0o022 != 0 {
         return Err(refuse!(
-            "{LOCK_DIR} is not a root:root directory writable only by root; refusing it"
+            "{dir} is not a root:root directory writable only by root; refusing it"
         ));
     }
     let f = std::fs::OpenOptions::new()
@@ -42,63 +43,29 @@ pub(crate) fn open_lock() -> Result<File, Refusal> {
         .truncate(false)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(LOCK_PATH)
-        .map_err(|e| refuse!("cannot open {LOCK_PATH}: {e}"))?;
+        .open(path)
+        .map_err(|e| refuse!("cannot open {path}: {e}"))?;
     std::os::unix::fs::fchown(&f, Some(0), Some(0))
-        .map_err(|e| refuse!("cannot chown {LOCK_PATH}: {e}"))?;
-    let m = f.metadata().map_err(|e| refuse!("{LOCK_PATH}: {e}"))?;
+        .map_err(|e| refuse!("cannot chown {path}: {e}"))?;
+    let m = f.metadata().map_err(|e| refuse!("{path}: {e}"))?;
     if !m.is_file() || m.uid() != 0 || m.gid() != 0 || m.mode() & 0o077 != 0 {
-        return Err(refuse!(
-            "{LOCK_PATH} is not a root:root 0600 file; refusing it"
-        ));
+        return Err(refuse!("{path} is not a root:root 0600 file; refusing it"));
     }
     Ok(f)
 }
 
-/// Opens (creating it if needed) the lease file, as root before the privilege drop, on a
-/// fixed path (root:root 0600 in a root:root 0755 /var/lib/burrow, no symlinks). Only when
-/// addressing is configured. The file is rewritten in place under the lock; a damaged line is
-/// only a lost hint (see burrow_usernet::pool).
+/// The lock that serialises every create (see [`root_file`]): no user can hold it.
+pub(crate) fn open_lock() -> Result<File, Refusal> {
+    root_file(LOCK_DIR, LOCK_PATH)
+}
+
+/// The lease file (see [`root_file`]), only when addressing is configured. It is rewritten in
+/// place under the lock; a damaged line is only a lost hint (see burrow_usernet::pool).
 pub(crate) fn open_leases() -> Result<Option<File>, Refusal> {
     if std::fs::symlink_metadata(NIC_CONF_PATH).is_err() {
         return Ok(None);
     }
-    let dir = std::path::Path::new(LEASES_PATH)
-        .parent()
-        .ok_or_else(|| refuse!("bad lease path"))?;
-    match std::fs::DirBuilder::new().mode(0o755).create(dir) {
-        Ok(()) => {
-            std::os::unix::fs::lchown(dir, Some(0), Some(0))
-                .map_err(|e| refuse!("cannot chown {}: {e}", dir.display()))?;
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(refuse!("cannot create {}: {e}", dir.display())),
-    }
-    let d = std::fs::symlink_metadata(dir).map_err(|e| refuse!("{}: {e}", dir.display()))?;
-    if !d.is_dir() || d.uid() != 0 || d.mode() & 0o022 != 0 {
-        return Err(refuse!(
-            "{} is not a root-owned directory writable only by root; refusing it",
-            dir.display()
-        ));
-    }
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(LEASES_PATH)
-        .map_err(|e| refuse!("cannot open {LEASES_PATH}: {e}"))?;
-    std::os::unix::fs::fchown(&f, Some(0), Some(0))
-        .map_err(|e| refuse!("cannot chown {LEASES_PATH}: {e}"))?;
-    let m = f.metadata().map_err(|e| refuse!("{LEASES_PATH}: {e}"))?;
-    if !m.is_file() || m.uid() != 0 || m.mode() & 0o077 != 0 {
-        return Err(refuse!(
-            "{LEASES_PATH} is not a root 0600 file; refusing it"
-        ));
-    }
-    Ok(Some(f))
+    root_file(LEASES_DIR, LEASES_PATH).map(Some)
 }
 
 /// What create was asked for, all checked.
