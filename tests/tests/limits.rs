@@ -26,7 +26,9 @@ fn limited_user() -> &'static (TestUser, PathBuf) {
             let _ = std::fs::remove_dir_all(&runtime);
         }
         sh(&format!("{0} admin remove-user {1} && {0} admin add-user {1} --count 262144", b.display(), u.name));
-        let rootfs = tempdir("limits-rootfs");
+        // Named like the harness's templates, so that a later test process removes it once
+        // this one is gone (it lives in a static, never dropped).
+        let rootfs = tempdir("busybox-template-limits");
         sh(&format!(
             "bash {}/scripts/make-busybox-rootfs.sh {} && chown -R {}: {}",
             workspace().display(),
@@ -302,7 +304,7 @@ fn limits_without_delegation_fail_with_what_to_do() {
     for c in V1 {
         let _ = std::fs::remove_dir_all(format!("/sys/fs/cgroup/{c}/burrow/{}", u.name));
     }
-    let rootfs = tempdir("nodeleg-rootfs");
+    let rootfs = tempdir("busybox-template-nodeleg");
     sh(&format!(
         "bash {}/scripts/make-busybox-rootfs.sh {}",
         workspace().display(),
