@@ -562,7 +562,7 @@ fn add_user_writes_the_usernet_quota_and_doctor_and_check_report_networking() {
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(
         r.stdout.ends_with(&format!(
-            "/etc/burrow/usernet: added {} veth burrow%u 3 (burrow run --net bridge)\nnetwork: /etc/burrow/nic.conf is missing, so per-user bridges get no addresses: see burrow-usernet(5) (e.g. `ipv4 10.88.0.0/16 24`)\n",
+            "/etc/burrow/usernet: added {} veth burrow%u 3 (burrow run --net bridge)\nnetwork: /etc/burrow/nic.conf is missing, so per-user bridges get no addresses: see burrow-nic.conf(5) (e.g. `ipv4 10.77.0.0/16 24`)\n",
             u.name
         )),
         "{}",

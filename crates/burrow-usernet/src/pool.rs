@@ -4,25 +4,26 @@
 //!
 //! ```text
 //! # burrow-nic addressing for per-user bridges
-//! ipv4 10.88.0.0/16 24          # POOL and the prefix length of each user's subnet
+//! ipv4 10.77.0.0/16 24          # POOL and the prefix length of each user's subnet
 //! ipv6 fd42:6275:7277::/48 64   # optional
 //! ```
 //!
-//! Each uid that gets a per-user bridge is given subnet number N (the lowest free one, kept
-//! for good in the lease file): the Nth subnet of each pool. The bridge gets the first address
-//! of each subnet (the gateway, `.1` / `::1`); nics get host numbers from 2 up, the same number
-//! in both families (10.88.3.7 and fd42:6275:7277:3::7). A nic's number is stable: it is leased
-//! to (uid, container name, nic name) and given again to the same key while no live nic holds
+//! Each per-user bridge (`burrow1002`) is given subnet number N (the lowest free one, kept in
+//! the lease file): the Nth subnet of each pool. The bridge gets the first address of each
+//! subnet (the gateway, `.1` / `::1`); nics get host numbers from 2 up, the same number in both
+//! families (10.77.3.7 and fd42:6275:7277:3::7). A nic's number is stable: it is leased to
+//! (bridge, container name, nic name) and given again to the same key while no live nic holds
 //! it. A missing file means no addressing (the bridge and veths still work; addresses are then
 //! the user's business).
 //!
 //! # /var/lib/burrow/nic-leases
 //!
-//! Written only by burrow-nic under its lock, rewritten whole (temporary file, fsync, rename):
+//! Written only by burrow-nic under its lock, rewritten whole in place (the helper has dropped
+//! root by then and keeps only the descriptor it opened before):
 //!
 //! ```text
-//! subnet UID N
-//! nic UID HOST KEY
+//! subnet BRIDGE N
+//! nic BRIDGE HOST KEY
 //! ```
 //!
 //! KEY is `NAME/NICNAME` when both are simple names, else `-` (no stable number).
@@ -40,8 +41,8 @@ pub const NIC_CONF_PATH: &str = "/etc/burrow/nic.conf";
 /// Where the leases live.
 pub const LEASES_PATH: &str = "/var/lib/burrow/nic-leases";
 
-/// The most nic leases kept per uid: beyond it the oldest lease not in use is forgotten.
-pub const MAX_LEASES_PER_UID: usize = 1024;
+/// The most nic leases kept per bridge: beyond it the oldest lease not in use is forgotten.
+pub const MAX_LEASES_PER_BRIDGE: usize = 1024;
 
 /// One pool: a network and the prefix length of the per-user subnets cut from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,8 +167,12 @@ fn parse_pool(v4: bool, net: &str, sub: &str) -> Result<Pool, String> {
             format!("subnet prefix length {sub:?} is not a number from {len} to {max}")
         })?;
     let host_bits = bits(addr).saturating_sub(u32::from(len));
-    let mask = pow2(host_bits).saturating_sub(1);
-    if host_bits < 128 && to_u128(addr) & mask != 0 {
+    let mask = if host_bits >= 128 {
+        u128::MAX
+    } else {
+        pow2(host_bits).saturating_sub(1)
+    };
+    if to_u128(addr) & mask != 0 {
         return Err(format!(
             "{net} has host bits set (write the network address)"
         ));
@@ -241,9 +246,9 @@ impl Pools {
 /// A nic lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NicLease {
-    /// Owner uid.
-    pub uid: u32,
-    /// Host number in the uid's subnet.
+    /// The per-user bridge.
+    pub bridge: String,
+    /// Host number in the bridge's subnet.
     pub host: u32,
     /// `NAME/NICNAME`, or `-`.
     pub key: String,
@@ -252,8 +257,8 @@ pub struct NicLease {
 /// The lease file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Leases {
-    /// (uid, subnet number), in file order.
-    pub subnets: Vec<(u32, u32)>,
+    /// (bridge, subnet number), in file order.
+    pub subnets: Vec<(String, u32)>,
     /// Nic leases, oldest first.
     pub nics: Vec<NicLease>,
 }
@@ -300,22 +305,24 @@ impl Leases {
             }
             let f: Vec<&str> = raw.split(' ').collect();
             let ok = match f.as_slice() {
-                ["subnet", uid, n] => match (decimal::<u32>(uid), decimal::<u32>(n)) {
-                    (Some(uid), Some(n))
-                        if !l.subnets.iter().any(|(u, m)| *u == uid || *m == n) =>
+                ["subnet", br, n] => match decimal::<u32>(n) {
+                    Some(n)
+                        if valid_bridge(br)
+                            && !l.subnets.iter().any(|(b, m)| b == br || *m == n) =>
                     {
-                        l.subnets.push((uid, n));
+                        l.subnets.push(((*br).to_owned(), n));
                         true
                     }
                     _ => false,
                 },
-                ["nic", uid, host, key] => match (decimal::<u32>(uid), decimal::<u32>(host)) {
-                    (Some(uid), Some(host))
-                        if valid_key(key)
-                            && !l.nics.iter().any(|n| n.uid == uid && n.host == host) =>
+                ["nic", br, host, key] => match decimal::<u32>(host) {
+                    Some(host)
+                        if valid_bridge(br)
+                            && valid_key(key)
+                            && !l.nics.iter().any(|n| n.bridge == *br && n.host == host) =>
                     {
                         l.nics.push(NicLease {
-                            uid,
+                            bridge: (*br).to_owned(),
                             host,
                             key: (*key).to_owned(),
                         });
@@ -335,24 +342,29 @@ impl Leases {
     /// The file's text.
     pub fn render(&self) -> String {
         let mut s = String::from("# burrow-nic leases (written by burrow-nic; do not edit)\n");
-        for (uid, n) in &self.subnets {
-            s.push_str(&format!("subnet {uid} {n}\n"));
+        for (b, n) in &self.subnets {
+            s.push_str(&format!("subnet {b} {n}\n"));
         }
         for n in &self.nics {
-            s.push_str(&format!("nic {} {} {}\n", n.uid, n.host, n.key));
+            s.push_str(&format!("nic {} {} {}\n", n.bridge, n.host, n.key));
         }
         s
     }
 
-    /// The subnet number of `uid`. `live` holds the (uid, number) of the per-user bridges
-    /// that exist (their tags): the uid's own bridge decides; else its lease, unless a live
-    /// bridge of another uid holds that number; else the lowest number neither leased nor
-    /// live. The result is recorded as the uid's lease.
-    pub fn subnet_for(&mut self, uid: u32, pools: &Pools, live: &[(u32, u32)]) -> Option<u32> {
+    /// The subnet number of per-user bridge `bridge`. `live` holds the (bridge, number) of
+    /// the per-user bridges that exist (their tags): the bridge's own tag decides; else its
+    /// lease, unless another live bridge holds that number; else the lowest number neither
+    /// leased nor live. The result is recorded as the bridge's lease.
+    pub fn subnet_for(
+        &mut self,
+        bridge: &str,
+        pools: &Pools,
+        live: &[(String, u32)],
+    ) -> Option<u32> {
         let total = pools.subnets();
-        let own_live = live.iter().find(|(u, n)| *u == uid && *n < total);
-        let leased = self.subnets.iter().find(|(u, n)| {
-            *u == uid && *n < total && !live.iter().any(|(v, m)| m == n && *v != uid)
+        let own_live = live.iter().find(|(b, n)| b == bridge && *n < total);
+        let leased = self.subnets.iter().find(|(b, n)| {
+            b == bridge && *n < total && !live.iter().any(|(c, m)| m == n && c != bridge)
         });
         let n = match (own_live, leased) {
             (Some((_, n)), _) | (None, Some((_, n))) => *n,
@@ -360,16 +372,16 @@ impl Leases {
                 !self.subnets.iter().any(|(_, m)| m == n) && !live.iter().any(|(_, m)| m == n)
             })?,
         };
-        self.subnets.retain(|(u, m)| *u != uid && *m != n);
-        self.subnets.push((uid, n));
+        self.subnets.retain(|(b, m)| b != bridge && *m != n);
+        self.subnets.push((bridge.to_owned(), n));
         Some(n)
     }
 
-    /// A host number for a new nic of `uid` with `key`, none of `live` (the numbers held by
-    /// the uid's live nics): the key's lease if free, else the lowest number never leased,
-    /// else the oldest lease not live. The lease moves to the end (newest).
-    pub fn host_for(&mut self, uid: u32, key: &str, live: &[u32], last: u32) -> Option<u32> {
-        let mine = |n: &NicLease| n.uid == uid;
+    /// A host number for a new nic on `bridge` with `key`, none of `live` (the numbers held
+    /// by the bridge's live nics): the key's lease if free, else the lowest number never
+    /// leased, else the oldest lease not live. The lease moves to the end (newest).
+    pub fn host_for(&mut self, bridge: &str, key: &str, live: &[u32], last: u32) -> Option<u32> {
+        let mine = |n: &NicLease| n.bridge == bridge;
         let keyed = (key != "-")
             .then(|| {
                 self.nics
@@ -397,12 +409,12 @@ impl Leases {
         };
         self.nics.retain(|n| !(mine(n) && n.host == host));
         self.nics.push(NicLease {
-            uid,
+            bridge: bridge.to_owned(),
             host,
             key: key.to_owned(),
         });
-        // Bound the file: forget the oldest leases of this uid that are not live.
-        while self.nics.iter().filter(|n| mine(n)).count() > MAX_LEASES_PER_UID {
+        // Bound the file: forget the oldest leases of this bridge that are not live.
+        while self.nics.iter().filter(|n| mine(n)).count() > MAX_LEASES_PER_BRIDGE {
             let Some(i) = self
                 .nics
                 .iter()
@@ -414,6 +426,10 @@ impl Leases {
         }
         Some(host)
     }
+}
+
+fn valid_bridge(b: &str) -> bool {
+    crate::check_ifname(b, crate::Pattern::Plain).is_ok()
 }
 
 #[cfg(test)]
@@ -483,33 +499,33 @@ mod tests {
     fn leases_are_stable_and_bounded() {
         let pools = Pools::parse("ipv4 10.88.0.0/23 24\n").unwrap();
         let mut l = Leases::default();
-        assert_eq!(l.subnet_for(1000, &pools, &[]), Some(0));
-        assert_eq!(l.subnet_for(1001, &pools, &[]), Some(1));
-        assert_eq!(l.subnet_for(1000, &pools, &[]), Some(0));
-        assert_eq!(l.subnet_for(1002, &pools, &[]), None, "pool exhausted");
-        // A live bridge decides over the file; a lease another uid's live bridge holds is
-        // not given.
+        assert_eq!(l.subnet_for("b1000", &pools, &[]), Some(0));
+        assert_eq!(l.subnet_for("b1001", &pools, &[]), Some(1));
+        assert_eq!(l.subnet_for("b1000", &pools, &[]), Some(0));
+        assert_eq!(l.subnet_for("c1000", &pools, &[]), None, "pool exhausted");
+        // A live bridge decides over the file; a lease another live bridge holds is not
+        // given.
         let mut m = Leases::default();
-        assert_eq!(m.subnet_for(7, &pools, &[(7, 1)]), Some(1));
-        let mut m = Leases::parse("subnet 7 1\n").0;
-        assert_eq!(m.subnet_for(7, &pools, &[(8, 1)]), Some(0));
-        assert_eq!(m.subnets, vec![(7, 0)]);
+        assert_eq!(m.subnet_for("b7", &pools, &[("b7".into(), 1)]), Some(1));
+        let mut m = Leases::parse("subnet b7 1\n").0;
+        assert_eq!(m.subnet_for("b7", &pools, &[("b8".into(), 1)]), Some(0));
+        assert_eq!(m.subnets, vec![("b7".to_owned(), 0)]);
         let last = pools.last_host();
-        assert_eq!(l.host_for(1000, "c1/eth0", &[], last), Some(2));
-        assert_eq!(l.host_for(1000, "c2/eth0", &[2], last), Some(3));
+        assert_eq!(l.host_for("b1000", "c1/eth0", &[], last), Some(2));
+        assert_eq!(l.host_for("b1000", "c2/eth0", &[2], last), Some(3));
         // c1 again while its number is free: the same number.
-        assert_eq!(l.host_for(1000, "c1/eth0", &[3], last), Some(2));
+        assert_eq!(l.host_for("b1000", "c1/eth0", &[3], last), Some(2));
         // c1 twice at once: the second gets a fresh number.
-        assert_eq!(l.host_for(1000, "c1/eth0", &[2, 3], last), Some(4));
-        // Another uid has its own numbers.
-        assert_eq!(l.host_for(1001, "c1/eth0", &[], last), Some(2));
+        assert_eq!(l.host_for("b1000", "c1/eth0", &[2, 3], last), Some(4));
+        // Another bridge has its own numbers.
+        assert_eq!(l.host_for("b1001", "c1/eth0", &[], last), Some(2));
         let text = l.render();
         assert_eq!(Leases::parse(&text), (l.clone(), 0));
         // Exhaustion: every number live gives None; a dead lease is reused.
         let all: Vec<u32> = (2..=last).collect();
-        assert_eq!(l.host_for(1000, "-", &all, last), None);
+        assert_eq!(l.host_for("b1000", "-", &all, last), None);
         let some: Vec<u32> = (3..=last).collect();
-        assert_eq!(l.host_for(1000, "-", &some, last), Some(2));
+        assert_eq!(l.host_for("b1000", "-", &some, last), Some(2));
         assert_eq!(lease_key("c1", "eth0"), "c1/eth0");
         assert_eq!(lease_key("a b", "eth0"), "-");
         assert_eq!(lease_key("c1", "eth%d"), "-");
@@ -518,21 +534,23 @@ mod tests {
     #[test]
     fn bad_lease_lines_are_skipped() {
         for (text, good) in [
-            ("subnet 1 x", 0),
-            ("subnet 1 1\nsubnet 1 2", 1),
-            ("subnet 1 1\nsubnet 2 1", 1),
-            ("nic 1 2 a b", 0),
-            ("nic 1 2 a/b c", 0),
-            ("nic 1 2 a/b\nnic 1 2 c/d", 1),
-            ("nic 1 02 a/b", 0),
+            ("subnet b1 x", 0),
+            ("subnet b/1 1", 0),
+            ("subnet b1 1\nsubnet b1 2", 1),
+            ("subnet b1 1\nsubnet b2 1", 1),
+            ("nic b1 2 a b", 0),
+            ("nic b1 2 a/b c", 0),
+            ("nic b1 2 a/b\nnic b1 2 c/d", 1),
+            ("nic b1 02 a/b", 0),
+            ("nic b%u 2 a/b", 0),
             ("lease 1", 0),
-            ("nic 1 2 a/b\nsubn", 1),
+            ("nic b1 2 a/b\nsubn", 1),
         ] {
             let (l, skipped) = Leases::parse(text);
             assert_eq!(l.subnets.len() + l.nics.len(), good, "{text}");
             assert_eq!(skipped, text.lines().count() - good, "{text}");
         }
-        let (l, skipped) = Leases::parse("# x\nsubnet 1 1\nnic 1 2 -\n");
+        let (l, skipped) = Leases::parse("# x\nsubnet b1 1\nnic b1 2 -\n");
         assert_eq!((l.subnets.len(), l.nics.len(), skipped), (1, 1, 0));
     }
 }

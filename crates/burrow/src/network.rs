@@ -59,7 +59,7 @@ pub fn add_user(
             )];
             if read_opt(NIC_CONF_PATH).is_none() {
                 out.push(format!(
-                    "network: {NIC_CONF_PATH} is missing, so per-user bridges get no addresses: see burrow-usernet(5) (e.g. `ipv4 10.88.0.0/16 24`)"
+                    "network: {NIC_CONF_PATH} is missing, so per-user bridges get no addresses: see burrow-nic.conf(5) (e.g. `ipv4 10.77.0.0/16 24`)"
                 ));
             }
             Ok(out)
@@ -112,7 +112,7 @@ pub fn admin_lines() -> Vec<Line> {
                 format!("{NIC_CONF_PATH} does not exist: per-user bridges get no addresses"),
             )
             .fix(format!(
-                "add e.g. `ipv4 10.88.0.0/16 24` to {NIC_CONF_PATH} (see burrow-usernet(5))"
+                "add e.g. `ipv4 10.77.0.0/16 24` to {NIC_CONF_PATH} (see burrow-nic.conf(5))"
             )),
         ),
         Some(t) => match Pools::parse(&t) {

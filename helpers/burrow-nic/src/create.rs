@@ -160,7 +160,7 @@ impl LeaseFile<'_> {
         }
         let (l, skipped) = Leases::parse(&text);
         if skipped > 0 {
-            audit.refused(&format!("{LEASES_PATH}: skipped {skipped} damaged lines"));
+            audit.noticed(&format!("{LEASES_PATH}: skipped {skipped} damaged lines"));
         }
         l
     }
@@ -227,15 +227,17 @@ fn ensure_user_bridge(
         (None, None) => return Err(refuse!("no bridge")),
     };
     let setup = |nl: &mut Rtnl| -> Result<Option<u32>, Refusal> {
-        let live: Vec<(u32, u32)> = links
+        let live: Vec<(String, u32)> = links
             .iter()
-            .filter_map(|l| BridgeTag::parse(l.alias.as_deref()?))
-            .filter_map(|t| Some((t.uid, t.subnet?)))
+            .filter_map(|l| {
+                let t = BridgeTag::parse(l.alias.as_deref()?)?;
+                Some((l.name.clone(), t.subnet?))
+            })
             .collect();
         let subnet = match leases {
-            Some(leases) if pools.any() => Some(leases.subnet_for(uid, pools, &live).ok_or_else(|| {
+            Some(leases) if pools.any() => Some(leases.subnet_for(name, pools, &live).ok_or_else(|| {
                 refuse!(
-                    "the address pools in {NIC_CONF_PATH} have no free subnet left for uid {uid} (admin: enlarge the pool)"
+                    "the address pools in {NIC_CONF_PATH} have no free subnet left for bridge {name} (admin: enlarge the pool)"
                 )
             })?),
             _ => None,
@@ -319,7 +321,7 @@ pub(crate) fn create(
         if let (Some(n), Some(leases)) = (subnet, leases.as_mut()) {
             let live: Vec<u32> = tags
                 .iter()
-                .filter(|(_, t)| t.uid == who.uid && t.slot.bridge == req.bridge)
+                .filter(|(_, t)| t.slot.bridge == req.bridge)
                 .filter_map(|(_, t)| {
                     let a = t.v4.map(IpAddr::V4).or(t.v6.map(IpAddr::V6))?;
                     let pool = if a.is_ipv4() { pools.v4 } else { pools.v6 }?;
@@ -328,7 +330,7 @@ pub(crate) fn create(
                 .collect();
             let key = lease_key(req.name, req.nicname);
             let host = leases
-                .host_for(who.uid, &key, &live, pools.last_host())
+                .host_for(req.bridge, &key, &live, pools.last_host())
                 .ok_or_else(|| {
                     refuse!("every address of your subnet on {} is in use", req.bridge)
                 })?;

@@ -504,6 +504,16 @@ impl Audit {
             ),
         );
     }
+    /// Logs something the helper noticed and worked around (neither allowed nor refused).
+    pub fn noticed(&self, what: &str) {
+        sys::syslog(
+            sys::prio::WARNING,
+            &format!(
+                "uid={} gid={}: noticed: {what}",
+                self.caller.uid, self.caller.gid
+            ),
+        );
+    }
     /// Logs a refusal.
     pub fn refused(&self, why: &str) {
         sys::syslog(
