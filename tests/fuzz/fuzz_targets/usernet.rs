@@ -64,6 +64,7 @@ fuzz_target!(|data: &[u8]| {
         check_tag(&format!("{line}\n"));
     }
     check_tag(&input);
+    check_pools_and_leases(text, uid);
 
     let Some(usernet) = check_parse(text) else {
         return;
@@ -595,4 +596,38 @@ fn fnv(bytes: &[u8], mut h: u64) -> u64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
+}
+
+/// /etc/burrow/nic.conf and the lease file: an accepted pool gives addresses inside itself,
+/// gateway and host numbers map back, and the lease file round-trips and never gives a number
+/// that is live.
+fn check_pools_and_leases(text: &str, seed: u32) {
+    use burrow_usernet::pool::{Leases, Pools};
+    if let Ok(p) = Pools::parse(text) {
+        for pool in [p.v4, p.v6].into_iter().flatten() {
+            assert!(pool.sub >= pool.len);
+            let n = seed % pool.subnets().max(1);
+            let gw = pool.address(n, 1).expect("gateway of an existing subnet");
+            assert_eq!(gw.is_ipv4(), pool.net.is_ipv4());
+            assert_eq!(pool.host_of(n, gw), None, "the gateway is not a host number");
+            let last = pool.last_host();
+            if last >= 2 {
+                let h = 2 + seed % (last - 1);
+                let a = pool.address(n, h).expect("host address");
+                assert_eq!(pool.host_of(n, a), Some(h), "{pool} subnet {n} host {h}");
+            }
+            assert!(pool.address(pool.subnets(), 1).is_none(), "past the last subnet");
+        }
+    }
+    let (l, _) = Leases::parse(text);
+    let again = Leases::parse(&l.render());
+    assert_eq!(again, (l.clone(), 0), "leases round-trip");
+    let mut m = l;
+    let live: Vec<u32> = (2..6).filter(|h| seed & (1 << h) != 0).collect();
+    if let Some(h) = m.host_for("burrow1", "c/eth0", &live, 254) {
+        assert!((2..=254).contains(&h) && !live.contains(&h), "{h} {live:?}");
+        let (back, skipped) = Leases::parse(&m.render());
+        assert_eq!(skipped, 0);
+        assert_eq!(back, m);
+    }
 }
