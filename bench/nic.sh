@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Networking: burrow-nic against LXC's lxc-user-nic (time to create a nic), and a veth on a
-# bridge against slirp4netns (container<->host TCP throughput), in one run, as one
-# unprivileged user.
+# Networking: burrow-nic against LXC's lxc-user-nic (time to create a nic), a veth on a bridge
+# against slirp4netns (container<->host TCP throughput), and `burrow run --net bridge` against
+# lxc-execute with a veth (container start-up with a nic), in one run, as one unprivileged user.
 #
-#   bench/nic.sh [RUNS]        (as root; RUNS timed creates per helper, default 300, at least 30)
+#   bench/nic.sh [RUNS]        (as root; RUNS timed runs per command, default 300, at least 30)
 #
 # (a) nic creation, hyperfine -N, as BENCH_USER (default burrowbench): 
 #       PREFIX/bin/burrow-nic          create /dev/null dummy PID veth BR eth%d
@@ -25,8 +25,23 @@
 #             loopback through slirp4netns, so without --disable-host-loopback); and, for
 #             context, the same without --mtu (slirp4netns's default, 1500)
 #       lo    client on the host to 127.0.0.1 (the ceiling)
-# (c) PLACEHOLDER: `burrow run --net bridge --rm ROOTFS /bin/true` against lxc-execute with a
-#     veth is not measured yet (to be added when `--net bridge` exists).
+# (c) container start-up with a nic, hyperfine -N on a busybox-static rootfs R (as bench/run.sh),
+#     in run.sh's benchmark mount namespace (the cgroup2 mount /sys/fs/cgroup/unified covered by
+#     an empty tmpfs on a hybrid host, as for run.sh's lxc-execute figure):
+#       PREFIX/bin/burrow run --rm --net none|bridge --rootfs R /bin/true   (BURROW_HELPERS_DIR=
+#             PREFIX/bin; bridge: the setuid burrow-nic puts a veth on the user's per-user bridge
+#             burrow<uid>, made on first use, addressed from BENCH_NIC_POOL (default
+#             10.195.0.0/16, a /24 per user) by /etc/burrow/nic.conf; burrow sets eth0's
+#             address, default route and resolv.conf inside)
+#       lxc-execute -P P -n N -f CONF -- /bin/true, run.sh's unprivileged configuration with
+#             lxc.net.0.type = empty, or = veth, link = BR (MTU set back to 1500), flags = up,
+#             ipv4.address = 10.199.0.3/24, ipv4.gateway = 10.199.0.1 (the same work as
+#             burrow's inside: an address and a default route; LXC runs lxc-user-nic), and, for
+#             context, the same veth without the address and gateway
+#     After each command's runs, hyperfine's --cleanup (untimed) waits until no veth of the user
+#     (veth<uid>_*, the host ends both helpers make) is left, and fails the run if one is still
+#     there after 10 s: the veths die with the container's network namespace (the kernel frees
+#     them asynchronously, so some lag behind the command for a moment).
 #
 # Results go between the nic-bench markers of bench/RESULTS.md (the rest of the file is kept),
 # or to BENCH_OUT. BENCH_NO_BUILD=1 skips the build and install into BENCH_PREFIX (default
@@ -34,11 +49,15 @@
 # of the work tree (as bench/run.sh). BENCH_QUIET_WAIT (default 300) is how long to wait for an
 # idle machine before timing. BENCH_KEEP=1 keeps the scratch directory.
 #
-# It changes, and restores at exit (also on error or ctrl-c): /etc/burrow/usernet and
-# /etc/lxc/lxc-usernet (saved, replaced by one line "USER veth BR 65535", put back or removed),
-# the mode of /dev/net/tun (made 0666 for slirp4netns, as peers.md describes), /run/lxc/nics
-# (removed if it did not exist). It creates and deletes the bridge BR with its veths, and starts
-# and kills (by pid) its iperf3 server, slirp4netns and the sleeping namespace holders.
+# It changes, and restores at exit (also on error or ctrl-c): /etc/burrow/usernet (saved,
+# replaced by the lines "USER veth BR 65535" and "USER veth burrow%u 65535"), /etc/lxc/lxc-usernet
+# (the line "USER veth BR 65535"), /etc/burrow/nic.conf ("ipv4 BENCH_NIC_POOL 24"), all put back
+# or removed, the user's lines of burrow-nic's lease file /var/lib/burrow/nic-leases (the ones
+# the run added are removed, under burrow-nic's lock; the file and its directory too if the run
+# made them), the mode of /dev/net/tun (made 0666 for slirp4netns, as peers.md describes),
+# /run/lxc/nics (removed if it did not exist). It creates and deletes the bridge BR with its
+# veths, deletes the per-user bridge burrow<uid> (which must not exist before) with its veths,
+# and starts and kills (by pid) its iperf3 server, slirp4netns and the sleeping namespace holders.
 set -euo pipefail
 
 runs=${1:-300}
@@ -60,6 +79,9 @@ secs=${BENCH_IPERF_SECONDS:-10}
 br=${BENCH_BRIDGE:-nicbench0}
 port=${BENCH_IPERF_PORT:-5299}
 burrow_nic=$prefix/bin/burrow-nic
+burrow=$prefix/bin/burrow
+pool=${BENCH_NIC_POOL:-10.195.0.0/16} # nic.conf's IPv4 pool for the per-user bridge (a /24 each)
+lxc_addr=10.199.0.3 # the LXC container's address on BR in (c)
 lxc_nic=/usr/libexec/lxc/lxc-user-nic
 host_addr=10.199.0.1 ctr_addr=10.199.0.2 plen=24
 big_mtu=65520
@@ -73,11 +95,13 @@ say() { printf '\n== %s\n' "$*" >&2; }
 [ "$(id -u)" = 0 ] || die "must run as root (it installs setuid helpers, edits /etc/burrow/usernet and /etc/lxc/lxc-usernet, makes a bridge)"
 case $secs in '' | *[!0-9]* | 0) die "BENCH_IPERF_SECONDS must be a positive number" ;; esac
 [[ $br =~ ^[a-z][a-z0-9]{0,14}$ ]] || die "BENCH_BRIDGE=$br: use 1 to 15 lower-case letters and digits"
+[[ $pool =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/(1[6-9]|2[0-3])$ ]] || die "BENCH_NIC_POOL=$pool: give an IPv4 network of prefix length 16 to 23"
 
 # --- tools -----------------------------------------------------------------------------------
 missing=()
 command -v hyperfine >/dev/null || missing+=(hyperfine)
-[ -x "$lxc_nic" ] || missing+=(lxc)
+[ -x "$lxc_nic" ] && command -v lxc-execute >/dev/null || missing+=(lxc)
+dpkg-query -W -f '${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || missing+=(busybox-static)
 command -v iperf3 >/dev/null || missing+=(iperf3)
 command -v slirp4netns >/dev/null || missing+=(slirp4netns)
 command -v nsenter >/dev/null || missing+=(util-linux)
@@ -87,6 +111,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 [ -u "$lxc_nic" ] || die "$lxc_nic is not setuid root"
+busybox=/bin/busybox
+case $(LC_ALL=C ldd "$busybox" 2>&1 || true) in
+*'not a dynamic executable'*) ;;
+*) die "$busybox is not statically linked (install busybox-static)" ;;
+esac
 ipbin=$(command -v ip) || die "ip (iproute2) not found"
 
 # --- user ------------------------------------------------------------------------------------
@@ -96,6 +125,7 @@ fi
 uid=$(id -u "$user")
 gid=$(id -g "$user")
 home=$(getent passwd "$user" | cut -d: -f6)
+ubr=burrow$uid # the user's per-user bridge (burrow%u), made by burrow-nic on first use
 first_range() { # FILE: "start count" of the user's first range, by name or uid
   awk -F: -v n="$user" -v u="$uid" '($1 == n || $1 == u) && NF == 3 { print $2, $3; exit }' "$1"
 }
@@ -112,6 +142,8 @@ for f in /etc/subuid /etc/subgid; do
     fi
   fi
 done
+read -r su_start su_count < <(first_range /etc/subuid)
+read -r sg_start sg_count < <(first_range /etc/subgid)
 
 # --- build and install (as bench/run.sh) -----------------------------------------------------
 src=$top
@@ -130,6 +162,10 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
   bash "$src/tests/install-helpers.sh" "$prefix"
 fi
 [ -u "$burrow_nic" ] || die "$burrow_nic is missing or not setuid (run without BENCH_NO_BUILD)"
+[ -x "$burrow" ] || die "$burrow is missing (run without BENCH_NO_BUILD)"
+for h in burrow-newuidmap burrow-newgidmap; do
+  [ -u "$prefix/bin/$h" ] || die "$prefix/bin/$h is missing or not setuid (run without BENCH_NO_BUILD)"
+done
 
 # --- preflight: nothing of ours may be in the way --------------------------------------------
 [ ! -e "/sys/class/net/$br" ] || die "a link named $br exists already (delete it, or set BENCH_BRIDGE)"
@@ -139,10 +175,38 @@ fi
 if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
   die "TCP port $port is in use (set BENCH_IPERF_PORT)"
 fi
+[ ! -e "/sys/class/net/$ubr" ] || die "$user's per-user bridge $ubr exists already (it is made, and deleted, here: delete it first)"
+# The pool must not overlap an address or route of the host (the per-user bridge gets a /24 of it).
+clash=$({ "$ipbin" -4 -o addr show | awk '{ print $4 }'; "$ipbin" -4 route show table all | awk '$1 != "default" && $1 != "broadcast" && $1 != "local" { print $1 }'; } |
+  python3 -c 'import ipaddress, sys
+p = ipaddress.ip_network(sys.argv[1], strict=True)
+for w in sys.stdin.read().split():
+    try:
+        n = ipaddress.ip_network(w, strict=False)
+    except ValueError:
+        continue
+    if n.overlaps(p):
+        print(w)' "$pool") || die "BENCH_NIC_POOL=$pool is not a network address"
+[ -z "$clash" ] || die "BENCH_NIC_POOL=$pool overlaps what the host uses ($(echo "$clash" | tr '\n' ' ')): set another"
+if "$ipbin" -o link show type veth | awk -F': ' '{ print $2 }' | grep -q "^veth${uid}_"; then
+  die "veths of $user (veth${uid}_*) exist already: (c) checks that none is left, so delete them first"
+fi
 
 # --- state to restore, and cleanup -----------------------------------------------------------
+# burrow-nic's lease file (written once nic.conf exists): the user's lines before the run, kept
+# (the lines the run adds are removed at exit, under burrow-nic's lock)
+leases=/var/lib/burrow/nic-leases
+nic_lock=/run/burrow/nic.lock
+had_leases_dir=1
+[ -d "${leases%/*}" ] || had_leases_dir=0
+had_leases=1
+[ -e "$leases" ] || had_leases=0
+made_ubr=0 # the per-user bridge is ours to delete (it did not exist before)
 # Backups live in a root-only directory (the scratch directory belongs to the user).
 save=$(mktemp -d /var/tmp/burrow-nic-bench-save.XXXXXX)
+# (the first line keeps the file non-empty, which the awk at exit relies on)
+{ echo "# nic.sh: the lease lines of uid $uid before the run"
+  [ "$had_leases" = 0 ] || awk -v u="$uid" -v b="$ubr" '($1 == "subnet" || $1 == "nic") && ($2 == u || $2 == b)' "$leases"; } >"$save/leases-before"
 work=$(mktemp -d /var/tmp/burrow-nic-bench.XXXXXX)
 chmod 0755 "$work"
 chown "$user:" "$work"
@@ -190,7 +254,30 @@ cleanup() {
     done
     "$ipbin" link del "$br" 2>/dev/null
   fi
+  if [ "$made_ubr" = 1 ] && [ -e "/sys/class/net/$ubr" ]; then
+    for l in $("$ipbin" -o link show master "$ubr" 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }'); do
+      "$ipbin" link del "$l" 2>/dev/null
+    done
+    "$ipbin" link del "$ubr" 2>/dev/null
+  fi
+  # The user's leases the run added (burrow-nic rewrites the file in place under flock(2) of
+  # its lock file; so does this)
+  if [ -f "$leases" ] && [ -f "$nic_lock" ]; then
+    if exec 9<"$nic_lock" && flock -w 10 9; then
+      awk -v u="$uid" -v b="$ubr" 'FNR == NR { keep[$0] = 1; next }
+        !(($1 == "subnet" || $1 == "nic") && ($2 == u || $2 == b) && !($0 in keep))' "$save/leases-before" "$leases" >"$save/leases-new" &&
+        cat "$save/leases-new" >"$leases"
+      if [ "$had_leases" = 0 ] && ! grep -qv '^#' "$leases"; then
+        rm -f "$leases"
+        [ "$had_leases_dir" = 1 ] || rmdir "${leases%/*}" 2>/dev/null
+      fi
+      exec 9<&-
+    else
+      echo "nic.sh: could not take $nic_lock: the lines of uid $uid in $leases are left" >&2
+    fi
+  fi
   restore_file /etc/burrow/usernet
+  restore_file /etc/burrow/nic.conf
   restore_file /etc/lxc/lxc-usernet
   [ "$had_etc_burrow" = 1 ] || rmdir /etc/burrow 2>/dev/null
   [ "$had_lxc_nics" = 1 ] || rm -f /run/lxc/nics
@@ -207,9 +294,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# --- policy files: one line each, for the user and the bridge --------------------------------
-set_policy() { # PATH
+# --- policy files: the user on BR (both helpers) and on its per-user bridge (burrow-nic) -------
+set_policy() { # PATH LINE...
   local f=$1
+  shift
   if [ -e "$f" ]; then
     cp -a "$f" "$save/$(echo "$f" | tr / _)"
     had[$f]=1
@@ -217,11 +305,14 @@ set_policy() { # PATH
     had[$f]=0
   fi
   install -d -o root -g root -m 0755 "$(dirname "$f")"
-  printf '# bench/nic.sh (temporary; the original is restored at exit)\n%s veth %s %s\n' "$user" "$br" "$quota" >"$f.nicbench-new"
+  printf '# bench/nic.sh (temporary; the original is restored at exit)\n' >"$f.nicbench-new"
+  printf '%s\n' "$@" >>"$f.nicbench-new"
   chown root:root "$f.nicbench-new" && chmod 0644 "$f.nicbench-new" && mv -f "$f.nicbench-new" "$f"
 }
-set_policy /etc/burrow/usernet
-set_policy /etc/lxc/lxc-usernet
+set_policy /etc/burrow/usernet "$user veth $br $quota" "$user veth burrow%u $quota"
+set_policy /etc/burrow/nic.conf "ipv4 $pool 24"
+set_policy /etc/lxc/lxc-usernet "$user veth $br $quota"
+made_ubr=1 # from here burrow-nic may make it (the preflight saw none)
 
 say "bridge $br"
 "$ipbin" link add "$br" type bridge
@@ -231,8 +322,24 @@ made_br=1
 # (an array, not a function: started with &, a function would run in a forked shell, and $!
 # would not be the process to kill)
 as_user=(setpriv --reuid="$uid" --regid="$gid" --init-groups --
-  env -i HOME="$home" USER="$user" LOGNAME="$user" PATH=/usr/bin:/bin:/usr/sbin:/sbin LANG=C.UTF-8)
+  env -i HOME="$home" USER="$user" LOGNAME="$user" PATH=/usr/bin:/bin:/usr/sbin:/sbin LANG=C.UTF-8
+  BURROW_HELPERS_DIR="$prefix/bin")
 as_user() { "${as_user[@]}" "$@"; }
+# As bench/run.sh: on a hybrid cgroup host the timings of (c) run in a private mount namespace
+# where the cgroup2 mount is covered by an empty read-only tmpfs (run.sh's lxc-execute figure
+# comes from there; crun needs it, the others run the same either way).
+hidden=no
+if [ "$(findmnt -n -o FSTYPE /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2 ]; then
+  hidden=yes
+fi
+in_bench_ns() { # run "$@" as the user in the benchmark's mount namespace
+  if [ "$hidden" = yes ]; then
+    unshare -m --propagation private sh -c \
+      'mount -t tmpfs -o ro,size=4k none /sys/fs/cgroup/unified && exec "$@"' x "${as_user[@]}" "$@"
+  else
+    "${as_user[@]}" "$@"
+  fi
+}
 # A sleeping process of the user in a new user and network namespace; prints its pid (it runs
 # in a command substitution: the caller adds the pid to pids).
 new_target() {
@@ -314,15 +421,17 @@ cpu_busy() { # percentage of CPU time not idle over one second
     printf "%.0f", t ? 100 * (t - idle) / t : 0 }'
 }
 quiet_wait=${BENCH_QUIET_WAIT:-300}
-if [ "$quiet_wait" -gt 0 ]; then
+wait_quiet() { # up to BENCH_QUIET_WAIT s for 5 s in a row with the CPUs under 10% busy
+  local waited=0 calm=0
+  [ "$quiet_wait" -gt 0 ] || return 0
   say "waiting up to ${quiet_wait}s for a quiet machine"
-  waited=0 calm=0
   while [ "$waited" -lt "$quiet_wait" ] && [ "$calm" -lt 5 ]; do
     if [ "$(cpu_busy)" -lt 10 ]; then calm=$((calm + 1)); else calm=0; fi
     waited=$((waited + 1))
   done
   [ "$calm" -ge 5 ] || echo "nic.sh: warning: still busy after ${quiet_wait}s, going on" >&2
-fi
+}
+wait_quiet
 load_before=$(cut -d" " -f1-3 /proc/loadavg)
 busy_before=$(cpu_busy)
 [ "$busy_before" -le 10 ] || echo "nic.sh: warning: the CPUs were ${busy_before}% busy before the run: expect noisy numbers" >&2
@@ -427,11 +536,180 @@ iperf lo up - 127.0.0.1
 iperf lo down - 127.0.0.1
 busy_after=$(cpu_busy)
 
-# --- (c) PLACEHOLDER: container start-up with a nic --------------------------------------------
-# `burrow run --net bridge --rm --rootfs ROOTFS /bin/true` against `lxc-execute` with a veth
-# through lxc-user-nic (peers.md: 12.6 ms): to be filled in when `--net bridge` exists. Nothing is
-# run here on purpose.
-say "(c) burrow run --net bridge vs lxc-execute with a veth: not measured yet"
+# --- (c) container start-up with a nic --------------------------------------------------------
+say "(c) container start-up: burrow run --net bridge against lxc-execute with a veth"
+# The rootfs of bench/run.sh: busybox-static, one symlink per applet, owned by the user; plus
+# the probe each command runs once (instead of /bin/true) before the timing.
+rootfs=$work/rootfs
+mkdir -p "$rootfs"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,etc,root}
+cp "$busybox" "$rootfs/bin/busybox"
+for p in $("$busybox" --list-full); do
+  [ -e "$rootfs/$p" ] || [ -L "$rootfs/$p" ] || ln -s /bin/busybox "$rootfs/$p"
+done
+echo "root:x:0:0:root:/root:/bin/sh" >"$rootfs/etc/passwd"
+echo "root:x:0:" >"$rootfs/etc/group"
+cat >"$rootfs/probe.sh" <<'EOF'
+readlink /proc/self/ns/net
+ip -o link show
+ip -o -4 addr show
+ip route
+gw=$(ip route | sed -n 's/^default via \([0-9.]*\) .*/\1/p')
+if [ -n "$gw" ]; then
+  if ping -c 1 -W 2 "$gw" >/dev/null; then echo ping-ok; else echo ping-failed; fi
+fi
+EOF
+# LXC: run.sh's unprivileged configuration (peers.md), with the network as given
+lxc_conf() { # FILE NET-LINE...
+  local f=$1
+  shift
+  {
+    cat <<EOF
+lxc.uts.name = nicbench
+lxc.rootfs.path = dir:$rootfs
+lxc.idmap = u 0 $uid 1
+lxc.idmap = u 1 $su_start $su_count
+lxc.idmap = g 0 $gid 1
+lxc.idmap = g 1 $sg_start $sg_count
+EOF
+    printf '%s\n' "$@"
+    cat <<EOF
+lxc.mount.auto = proc:mixed sys:ro
+lxc.autodev = 1
+lxc.pty.max = 0
+lxc.tty.max = 0
+lxc.console.path = none
+lxc.apparmor.profile = unconfined
+EOF
+  } >"$f"
+}
+lxc_veth=('lxc.net.0.type = veth' "lxc.net.0.link = $br" 'lxc.net.0.flags = up')
+lxc_conf "$work/lxc-empty.conf" 'lxc.net.0.type = empty'
+lxc_conf "$work/lxc-veth.conf" "${lxc_veth[@]}" "lxc.net.0.ipv4.address = $lxc_addr/$plen" "lxc.net.0.ipv4.gateway = $host_addr"
+lxc_conf "$work/lxc-veth-bare.conf" "${lxc_veth[@]}"
+mkdir -p "$work/lxcpath"
+chown -R "$user:" "$rootfs" "$work/lxcpath" "$work"/lxc-*.conf
+# (b) raised BR's MTU; the per-user bridge has the default, 1500, and so must BR here. BR keeps
+# $host_addr/$plen from (b): the LXC container's gateway.
+"$ipbin" link set "$br" mtu 1500
+[ -z "$(host_ends)" ] || die "host ends left on $br before (c)"
+
+cnames=(burrow-none burrow-bridge lxc-empty lxc-veth lxc-veth-bare)
+declare -A ccmd=(
+  [burrow-none]="$burrow run --rm --net none --rootfs $rootfs /bin/true"
+  [burrow-bridge]="$burrow run --rm --net bridge --rootfs $rootfs /bin/true"
+  [lxc-empty]="lxc-execute -P $work/lxcpath -n nbempty -f $work/lxc-empty.conf -- /bin/true"
+  [lxc-veth]="lxc-execute -P $work/lxcpath -n nbveth -f $work/lxc-veth.conf -- /bin/true"
+  [lxc-veth-bare]="lxc-execute -P $work/lxcpath -n nbbare -f $work/lxc-veth-bare.conf -- /bin/true"
+)
+declare -A clabel=(
+  [burrow-none]='burrow run --rm --net none'
+  [burrow-bridge]='burrow run --rm --net bridge'
+  [lxc-empty]='lxc-execute, net empty'
+  [lxc-veth]='lxc-execute, veth on a bridge, address + gateway'
+  [lxc-veth-bare]='lxc-execute, veth on a bridge, no address (context)'
+)
+declare -A ckind=([burrow-none]=none [burrow-bridge]=pool [lxc-empty]=none [lxc-veth]=fixed [lxc-veth-bare]=bare)
+
+# gone.sh: hyperfine's --cleanup after each command's runs (and after the probes), as the user:
+# waits up to 10 s for the user's veths (veth<uid>_*, the host ends both helpers make, and any
+# port of BR or of the per-user bridge) to go; logs "LEFT-AT-START MS-WAITED LEFT-AT-END".
+cat >"$work/gone.sh" <<EOF
+#!/bin/bash
+set -u
+ours() {
+  {
+    $ipbin -o link show type veth | awk -F': ' '{ sub(/@.*/, "", \$2); print \$2 }' | grep '^veth${uid}_'
+    $ipbin -o link show master $br | awk -F': ' '{ sub(/@.*/, "", \$2); print \$2 }'
+    [ ! -e /sys/class/net/$ubr ] || $ipbin -o link show master $ubr | awk -F': ' '{ sub(/@.*/, "", \$2); print \$2 }'
+  } | sort -u | grep -c . || true
+}
+t0=\$(date +%s%N)
+n0=\$(ours)
+n=\$n0
+for _ in \$(seq 1000); do
+  [ "\$n" -gt 0 ] || break
+  sleep 0.01
+  n=\$(ours)
+done
+echo "\$n0 \$(( (\$(date +%s%N) - t0) / 1000000 )) \$n" >>$work/gone.log
+[ "\$n" = 0 ] || { echo "gone.sh: \$n veths of $user still there after 10 s" >&2; exit 1; }
+EOF
+chmod 0755 "$work/gone.sh"
+: >"$work/gone.log"
+chown "$user:" "$work/gone.log"
+
+say "checking the five commands (as $user, once each with /bin/sh /probe.sh; cgroup2 mount covered: $hidden)"
+host_netns=$(readlink /proc/self/ns/net)
+declare -A cdesc
+for n in "${cnames[@]}"; do
+  # shellcheck disable=SC2086 # the command is a word list
+  in_bench_ns ${ccmd[$n]% /bin/true} /bin/sh /probe.sh >"$work/probe-$n" 2>"$work/err" || die "$n failed: $(cat "$work/err")"
+  f=$work/probe-$n
+  ns=$(grep -m1 '^net:\[' "$f") || die "$n: no network namespace in its output: $(cat "$f")"
+  [ "$ns" != "$host_netns" ] || die "$n: the container is in the host's network namespace"
+  e0=$(grep -E '^[0-9]+: eth0[@:]' "$f" || true)
+  ea=$(awk '$2 == "eth0" && $3 == "inet" { print $4 }' "$f")
+  gw=$(sed -n 's/^default via \([0-9.]*\) .*/\1/p' "$f")
+  mtu=$(printf '%s\n' "$e0" | sed -n 's/.* mtu \([0-9]*\) .*/\1/p')
+  case ${ckind[$n]} in
+  none)
+    [ -z "$e0" ] || die "$n: the container has an eth0: $e0"
+    cdesc[$n]="no eth0"
+    ;;
+  pool | fixed)
+    [[ $e0 == *'<'*UP*'>'* ]] || die "$n: no eth0 that is up: $(cat "$f")"
+    if [ -z "$ea" ] || [ -z "$gw" ]; then die "$n: eth0 has no address or no default route: $(cat "$f")"; fi
+    if [ "${ckind[$n]}" = pool ]; then
+      python3 -c 'import ipaddress as i, sys
+a = i.ip_interface(sys.argv[1]); p = i.ip_network(sys.argv[2]); g = i.ip_address(sys.argv[3])
+sys.exit(not (a.network.prefixlen == 24 and a.network.subnet_of(p) and g == a.network.network_address + 1))' "$ea" "$pool" "$gw" ||
+        die "$n: eth0 $ea via $gw is not an address of a /24 of $pool with its .1 as the gateway"
+    else
+      if [ "$ea" != "$lxc_addr/$plen" ] || [ "$gw" != "$host_addr" ]; then
+        die "$n: eth0 $ea via $gw, expected $lxc_addr/$plen via $host_addr"
+      fi
+    fi
+    grep -qx ping-ok "$f" || die "$n: the gateway $gw does not answer a ping from the container"
+    cdesc[$n]="eth0 $ea, default via $gw (answers ping), MTU $mtu"
+    ;;
+  bare)
+    [[ $e0 == *'<'*UP*'>'* ]] || die "$n: no eth0 that is up: $(cat "$f")"
+    [ -z "$ea" ] || die "$n: eth0 has an address ($ea)"
+    cdesc[$n]="eth0 up without an address, MTU $mtu"
+    ;;
+  esac
+  "$work/gone.sh" || die "$n: its veth outlived the container"
+  echo "  $n: ${cdesc[$n]}: ok" >&2
+done
+[ -e "/sys/class/net/$ubr" ] || die "burrow-nic did not make the per-user bridge $ubr"
+ubr_addr=$("$ipbin" -4 -o addr show dev "$ubr" | awk '{ print $4 }' | head -n1)
+: >"$work/gone.log"
+
+wait_quiet
+busy_before_c=$(cpu_busy)
+say "(c) start-up, $runs runs + $warmup warmup each (cgroup2 mount covered: $hidden)"
+hf_args=()
+for n in "${cnames[@]}"; do hf_args+=(-n "$n" "${ccmd[$n]}"); done
+in_bench_ns "${hf[@]}" --export-csv "$work/start.csv" --export-json "$work/start.json" \
+  --cleanup "$work/gone.sh" "${hf_args[@]}"
+busy_after_c=$(cpu_busy)
+[ "$(wc -l <"$work/gone.log")" = "${#cnames[@]}" ] || die "gone.sh ran $(wc -l <"$work/gone.log") times, expected ${#cnames[@]}"
+"$work/gone.sh" || die "veths of $user left after (c)"
+declare -A gone
+i=0
+while read -r n0 ms n1; do
+  gone[${cnames[$i]}]="$n0 $ms $n1"
+  i=$((i + 1))
+done < <(head -n "${#cnames[@]}" "$work/gone.log")
+nic_leases=$(awk -v u="$uid" -v b="$ubr" '$1 == "nic" && ($2 == u || $2 == b)' "$leases" 2>/dev/null | wc -l)
+# The medians of the first and the last K runs of each command (K = 50, or a third of the runs)
+k=$((runs / 3 < 50 ? runs / 3 : 50))
+declare -A drift
+while read -r n first last; do drift[$n]="$first $last"; done < <(python3 -c 'import json, statistics, sys
+k = int(sys.argv[2])
+for r in json.load(open(sys.argv[1]))["results"]:
+    t = r["times"]
+    print(r["command"], "%.2f" % (statistics.median(t[:k]) * 1000), "%.2f" % (statistics.median(t[-k:]) * 1000))' "$work/start.json" "$k")
 
 # --- report --------------------------------------------------------------------------------------
 med() { # CSV NAME: median in ms
@@ -472,17 +750,38 @@ else
   rev="built (scripts/build-helpers.sh) from the work tree at $rev"
 fi
 linkage() { file -b "$1" 2>/dev/null | grep -o 'dynamically linked\|static-pie linked\|statically linked' | head -n 1; }
+m_bn=$(med "$work/start.csv" burrow-none)
+m_bb=$(med "$work/start.csv" burrow-bridge)
+m_le=$(med "$work/start.csv" lxc-empty)
+m_lv=$(med "$work/start.csv" lxc-veth)
+m_lb=$(med "$work/start.csv" lxc-veth-bare)
+o_b=$(calc "$m_bb - $m_bn")
+o_l=$(calc "$m_lv - $m_le")
+o_lb=$(calc "$m_lb - $m_le")
+start_cmds=$(for n in "${cnames[@]}"; do echo "${ccmd[$n]}"; done | sed "s#$work#\$W#g")
+gone_row() { # NAME
+  local g
+  read -r -a g <<<"${gone[$1]}"
+  if [ "${g[0]}" = 0 ]; then
+    echo "none"
+  else
+    echo "${g[0]}, gone after ${g[1]} ms"
+  fi
+}
+ratio_ms() { # A B: A / B, or – if B is not positive
+  awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "–" }'
+}
 
 block=$(
   cat <<EOF
 <!-- nic-bench:start (generated by bench/nic.sh; edit outside the markers) -->
 ## Run of $(date -u '+%Y-%m-%d %H:%M UTC')
 
-- Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores, Linux $(uname -r), Debian $(cat /etc/debian_version); load average before: $load_before; CPU busy in the second before: ${busy_before}%, after the creates: ${busy_after_a}%, after the throughput tests: ${busy_after}%
+- Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores, Linux $(uname -r), Debian $(cat /etc/debian_version); load average before: $load_before; CPU busy in the second before: ${busy_before}%, after the creates: ${busy_after_a}%, after the throughput tests: ${busy_after}%, before the start-ups: ${busy_before_c}%, after them: ${busy_after_c}%
 - burrow-nic: $burrow_nic, $rev, $(stat -c '%s bytes, mode %a' "$burrow_nic"), $(linkage "$burrow_nic")
 - lxc-user-nic: $lxc_nic from liblxc-common $(dpkg-query -W -f '${Version}' liblxc-common 2>/dev/null || echo '?'), $(stat -c '%s bytes, mode %a' "$lxc_nic"), $(linkage "$lxc_nic")
 - $(hyperfine --version), $(iperf3 --version | head -n1 | cut -d' ' -f1-2), slirp4netns $(slirp4netns --version | sed -n 's/^slirp4netns version //p') (libslirp $(slirp4netns --version | sed -n 's/^libslirp: //p'))
-- As $user (uid $uid) via \`setpriv\`; the target of every create is one \`unshare -Urn sleep\` of the user; the bridge \`$br\` (Linux bridge, no STP) was made for the run; \`/etc/burrow/usernet\` and \`/etc/lxc/lxc-usernet\` held the one line \`$user veth $br $quota\`
+- As $user (uid $uid) via \`setpriv\`; the target of every create is one \`unshare -Urn sleep\` of the user; the bridge \`$br\` (Linux bridge, no STP) was made for the run; \`/etc/burrow/usernet\` and \`/etc/lxc/lxc-usernet\` held the line \`$user veth $br $quota\` (and \`/etc/burrow/usernet\` \`$user veth burrow%u $quota\` for the start-ups below)
 
 ### Creating a nic (burrow-nic against lxc-user-nic)
 
@@ -537,10 +836,50 @@ $(tput_row slirp 'slirp4netns' "${slirp_mtu[slirp]}")
 $(tput_row slirp1500 'slirp4netns, default MTU' "${slirp_mtu[slirp1500]}")
 $(tput_row lo 'host loopback (ceiling)' 65536)
 
-### Container start-up with a nic (placeholder)
+### Container start-up with a nic (\`burrow run --net bridge\` against \`lxc-execute\` with a veth)
 
-\`burrow run --net bridge --rm --rootfs ROOTFS /bin/true\` against \`lxc-execute\` with a veth
-through lxc-user-nic: **not measured yet** (\`--net bridge\` does not exist yet).
+\`hyperfine -N\`, $runs runs + $warmup warmup each, as $user, on a busybox-static rootfs
+(\`\$W/rootfs\`, as bench/run.sh), in run.sh's benchmark mount namespace (/sys/fs/cgroup/unified
+covered by an empty read-only tmpfs on this hybrid cgroup host: $hidden). burrow: $burrow
+($(stat -c '%s bytes' "$burrow"), $(linkage "$burrow")) with \`BURROW_HELPERS_DIR=$prefix/bin\`, whose
+burrow-nic (above) reads \`/etc/burrow/usernet\` (\`$user veth burrow%u $quota\`) and
+\`/etc/burrow/nic.conf\` (\`ipv4 $pool 24\`); the per-user bridge \`$ubr\` was made by burrow-nic
+on the first create ($ubr_addr). LXC: lxc $(lxc-execute --version), run.sh's unprivileged
+configuration (full idmap, shadow's newuidmap/newgidmap) with \`lxc.net.0.type = empty\`, or
+\`veth\`, \`lxc.net.0.link = $br\` (MTU 1500, $host_addr/$plen), \`lxc.net.0.flags = up\`, with
+\`lxc.net.0.ipv4.address = $lxc_addr/$plen\` and \`lxc.net.0.ipv4.gateway = $host_addr\` (what burrow
+does inside too: an address and a default route) or, for context, without them. Each command
+was first run once with \`/bin/sh /probe.sh\` (a new network namespace; eth0 as below; the
+gateway answers a ping):
+
+- burrow \`--net none\`: ${cdesc[burrow-none]}; \`--net bridge\`: ${cdesc[burrow-bridge]}
+- lxc-execute \`empty\`: ${cdesc[lxc-empty]}; \`veth\`: ${cdesc[lxc-veth]}; \`veth\` without address: ${cdesc[lxc-veth-bare]}
+
+\`\`\`
+$start_cmds
+\`\`\`
+
+| | burrow | lxc-execute | burrow / lxc-execute |
+|---|---:|---:|---:|
+| veth on a bridge, addressed (\`--net bridge\` / \`veth\` + address + gateway), median ms | $m_bb | $m_lv | $(ratio_ms "$m_bb" "$m_lv") |
+| no nic (\`--net none\` / \`empty\`), median ms | $m_bn | $m_le | $(ratio_ms "$m_bn" "$m_le") |
+| network overhead (veth − no nic), ms | $o_b | $o_l | $(ratio_ms "$o_b" "$o_l") |
+| (context) lxc-execute \`veth\` without address: median, overhead ms | | $m_lb, $o_lb | $(ratio_ms "$m_bb" "$m_lb"), $(ratio_ms "$o_b" "$o_lb") |
+
+| command | median ms | mean ± σ ms | min ms | max ms | median of the first / last $k runs ms | veths of $user left right after the last run |
+|---|---:|---:|---:|---:|---:|---|
+$(for n in "${cnames[@]}"; do
+    awk -F, -v n="$n" -v l="${clabel[$n]}" -v d="${drift[$n]/ / / }" -v g="$(gone_row "$n")" 'NR > 1 && $1 == n {
+      printf "| %s | %.2f | %.2f ± %.2f | %.2f | %.2f | %s | %s |\n", l, $4*1000, $2*1000, $3*1000, $7*1000, $8*1000, d, g }' "$work/start.csv"
+  done)
+
+The veths die with the container's network namespace, which the kernel frees asynchronously:
+after each command's runs, hyperfine's \`--cleanup\` waited until none of the user's was left
+(and would have failed the run after 10 s). burrow-nic leases a host number to every
+(container name, eth0) and rewrites its whole lease file, with an fsync, on every create; each
+\`--rm\` container has a new name, so the run ended with $nic_leases nic leases of the user in
+$leases (once every host number of the /24 is leased, the oldest lease not in use is given
+again; the run's leases are removed at exit).
 <!-- nic-bench:end -->
 EOF
 )
