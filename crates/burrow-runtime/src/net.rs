@@ -81,10 +81,12 @@ pub fn find_nic() -> Result<PathBuf, Error> {
     )))
 }
 
-/// Runs `burrow-nic create --json` for the container's pid 1 (our unreaped child, so the
-/// pid cannot be reused meanwhile).
-pub fn create(nic: &Path, name: &str, pid: i32, bridge: &str) -> Result<Nic, Error> {
-    let out = std::process::Command::new(nic)
+/// Starts `burrow-nic create --json` for the container's pid 1 (our unreaped child, so the
+/// pid cannot be reused meanwhile). It needs no id map: the parent runs it while the id
+/// helpers run, and collects it with [`finish`]. `name` keys a stable address; an empty one
+/// (a container without --name) asks for none.
+pub fn spawn(nic: &Path, name: &str, pid: i32, bridge: &str) -> Result<std::process::Child, Error> {
+    std::process::Command::new(nic)
         .args([
             "create",
             "--json",
@@ -96,8 +98,17 @@ pub fn create(nic: &Path, name: &str, pid: i32, bridge: &str) -> Result<Nic, Err
             IFNAME,
         ])
         .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| err(format!("cannot run {}: {e}", nic.display())))?;
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| err(format!("cannot run {}: {e}", nic.display())))
+}
+
+/// Waits for [`spawn`]'s burrow-nic and reads what it made.
+pub fn finish(child: std::process::Child) -> Result<Nic, Error> {
+    let out = child
+        .wait_with_output()
+        .map_err(|e| err(format!("waiting for burrow-nic: {e}")))?;
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stderr).trim().to_owned();
         let hint = if msg.contains("no entry in") {

@@ -66,10 +66,8 @@ pub(crate) fn prepare(c: &RunConfig) -> Result<(ChildSpec, IdPlan, Option<ids::H
         let mode = host
             .detect(&limits.controllers())
             .map_err(|e| err(format!("{e} (see burrow doctor)")))?;
-        let name = c
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("run-{}", std::process::id()));
+        // Only a named container keeps its address from run to run.
+        let name = c.name.clone().unwrap_or_default();
         Some(crate::child::CgroupPlan { mode, limits, name })
     };
     let seccomp = seccomp_program(c)?;
@@ -137,10 +135,8 @@ interface and address, can bind host ports, and can connect to the host's abstra
         .unwrap_or_else(|| "burrow".into());
     let (bridge, resolv) = if c.net == NetMode::Bridge {
         crate::net::find_nic()?;
-        let name = c
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("run-{}", std::process::id()));
+        // Only a named container keeps its address from run to run.
+        let name = c.name.clone().unwrap_or_default();
         let bridge = c
             .bridge
             .clone()
@@ -306,13 +302,24 @@ pub(crate) fn start(
         IdMap::Auto(size) => ids::allocate(plan, size, container.pid, &cspec.hostname)?,
         IdMap::Shared => plan.clone(),
     };
-    // Safe because the container is our unreaped child: its pid cannot be reused meanwhile.
-    ids::write_maps(&plan, helpers, container.pid)?;
-    let mut go = vec![msg::GO];
-    let nic = match &cspec.bridge {
+    // burrow-nic needs no map: it runs while the id helpers do.
+    let nic_child = match &cspec.bridge {
         Some((bridge, name)) => {
             let path = crate::net::find_nic()?;
-            let nic = crate::net::create(&path, name, container.pid, bridge)?;
+            Some(crate::net::spawn(&path, name, container.pid, bridge)?)
+        }
+        None => None,
+    };
+    // Safe because the container is our unreaped child: its pid cannot be reused meanwhile.
+    let mapped = ids::write_maps(&plan, helpers, container.pid);
+    // Always collect burrow-nic (on a map failure too: the container is then killed, and its
+    // veth goes with its network namespace).
+    let nic = nic_child.map(crate::net::finish);
+    mapped?;
+    let mut go = vec![msg::GO];
+    let nic = match nic {
+        Some(nic) => {
+            let nic = nic?;
             if nic.ipv4.is_none() && nic.ipv6.is_none() {
                 eprintln!(
                     "burrow: warning: bridge {} gives no addresses (only per-user bridges with pools in /etc/burrow/nic.conf do): eth0 is up without one; configure it inside (e.g. DHCP)",

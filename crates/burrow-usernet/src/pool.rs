@@ -372,14 +372,17 @@ impl Leases {
                 !self.subnets.iter().any(|(_, m)| m == n) && !live.iter().any(|(_, m)| m == n)
             })?,
         };
-        self.subnets.retain(|(b, m)| b != bridge && *m != n);
-        self.subnets.push((bridge.to_owned(), n));
+        if !self.subnets.iter().any(|(b, m)| b == bridge && *m == n) {
+            self.subnets.retain(|(b, m)| b != bridge && *m != n);
+            self.subnets.push((bridge.to_owned(), n));
+        }
         Some(n)
     }
 
     /// A host number for a new nic on `bridge` with `key`, none of `live` (the numbers held
     /// by the bridge's live nics): the key's lease if free, else the lowest number never
-    /// leased, else the oldest lease not live. The lease moves to the end (newest).
+    /// leased, else the oldest lease not live. The lease moves to the end (newest); a nic
+    /// without a key (`-`) gets no lease.
     pub fn host_for(&mut self, bridge: &str, key: &str, live: &[u32], last: u32) -> Option<u32> {
         let mine = |n: &NicLease| n.bridge == bridge;
         let keyed = (key != "-")
@@ -408,11 +411,15 @@ impl Leases {
             }
         };
         self.nics.retain(|n| !(mine(n) && n.host == host));
-        self.nics.push(NicLease {
-            bridge: bridge.to_owned(),
-            host,
-            key: key.to_owned(),
-        });
+        // A nic without a key needs no lease: it takes a number no key holds, and gives it
+        // back when it dies.
+        if key != "-" {
+            self.nics.push(NicLease {
+                bridge: bridge.to_owned(),
+                host,
+                key: key.to_owned(),
+            });
+        }
         // Bound the file: forget the oldest leases of this bridge that are not live.
         while self.nics.iter().filter(|n| mine(n)).count() > MAX_LEASES_PER_BRIDGE {
             let Some(i) = self
@@ -501,7 +508,9 @@ mod tests {
         let mut l = Leases::default();
         assert_eq!(l.subnet_for("b1000", &pools, &[]), Some(0));
         assert_eq!(l.subnet_for("b1001", &pools, &[]), Some(1));
+        let before = l.clone();
         assert_eq!(l.subnet_for("b1000", &pools, &[]), Some(0));
+        assert_eq!(l, before, "an unchanged lease is not rewritten");
         assert_eq!(l.subnet_for("c1000", &pools, &[]), None, "pool exhausted");
         // A live bridge decides over the file; a lease another live bridge holds is not
         // given.
@@ -521,6 +530,11 @@ mod tests {
         assert_eq!(l.host_for("b1001", "c1/eth0", &[], last), Some(2));
         let text = l.render();
         assert_eq!(Leases::parse(&text), (l.clone(), 0));
+        // Without a key: a number never leased, and no lease.
+        let before = l.clone();
+        assert_eq!(l.host_for("b1000", "-", &[], last), Some(5));
+        assert_eq!(l.host_for("b1000", "-", &[], last), Some(5));
+        assert_eq!(l, before);
         // Exhaustion: every number live gives None; a dead lease is reused.
         let all: Vec<u32> = (2..=last).collect();
         assert_eq!(l.host_for("b1000", "-", &all, last), None);

@@ -174,7 +174,6 @@ impl LeaseFile<'_> {
                 self.0
                     .set_len(u64::try_from(text.len()).unwrap_or(u64::MAX))
             })
-            .and_then(|()| self.0.sync_data())
             .map_err(|e| refuse!("cannot write {LEASES_PATH}: {e}"))
     }
 }
@@ -305,6 +304,7 @@ pub(crate) fn create(
     ));
     let lease_file = lease_file.map(LeaseFile);
     let mut leases = lease_file.as_ref().map(|f| f.load(audit));
+    let loaded = leases.clone();
     let mut addressing = Addressing { v4: None, v6: None };
     let (master, mtu) = if req.bridge == "none" {
         (None, 1500)
@@ -341,11 +341,14 @@ pub(crate) fn create(
                 at(pools.v4).and_then(|(a, l, g)| Some((v4_of(Some(a))?, l, v4_of(Some(g))?)));
             addressing.v6 =
                 at(pools.v6).and_then(|(a, l, g)| Some((v6_of(Some(a))?, l, v6_of(Some(g))?)));
-            if let Some(f) = &lease_file {
-                f.store(leases)?;
+        }
+        // Written only when something changed, and not synced: the file only makes numbers
+        // stable (what is in use comes from the kernel), so a write lost in a crash costs
+        // nothing but that.
+        if let (Some(l), Some(f)) = (&leases, &lease_file) {
+            if loaded.as_ref() != Some(l) {
+                f.store(l)?;
             }
-        } else if let (Some(_), Some(leases), Some(f)) = (subnet, leases.as_ref(), &lease_file) {
-            f.store(leases)?;
         }
         (Some(index), mtu)
     } else {
