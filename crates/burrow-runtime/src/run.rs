@@ -66,8 +66,10 @@ pub(crate) fn prepare(c: &RunConfig) -> Result<(ChildSpec, IdPlan, Option<ids::H
         let mode = host
             .detect(&limits.controllers())
             .map_err(|e| err(format!("{e} (see burrow doctor)")))?;
-        // Only a named container keeps its address from run to run.
-        let name = c.name.clone().unwrap_or_default();
+        let name = c
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("run-{}", std::process::id()));
         Some(crate::child::CgroupPlan { mode, limits, name })
     };
     let seccomp = seccomp_program(c)?;
