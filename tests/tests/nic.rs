@@ -1667,3 +1667,35 @@ fn sigkill_mid_create_on_a_per_user_bridge_keeps_bridge_addresses_and_quota_cons
         "{r:?}"
     );
 }
+
+#[test]
+fn two_per_user_patterns_of_one_user_get_two_subnets() {
+    require!();
+    let a = TestUser::get("pu5");
+    let (b1, b2) = (per_user_bridge(&a), LinkGuard(format!("bx{}", a.uid)));
+    let _ = std::process::Command::new("ip")
+        .args(["link", "del", &b2.0])
+        .output();
+    let etc = Etc::new()
+        .usernet(&format!("{0} veth burrow%u 1\n{0} veth bx%u 1\n", a.name))
+        .file("burrow/nic.conf", POOLS);
+    let t = own_netns(&a);
+    let pid = t.pid_s();
+    let mk = |bridge: &str, ifname: &str| {
+        let r = nic(
+            &a,
+            &etc,
+            &[
+                "create", "--json", "/tmp", "c", &pid, "veth", bridge, ifname,
+            ],
+        );
+        r.expect(0, "");
+        jaddr(&r.stdout, "ipv4")
+    };
+    let (a1, _, g1) = mk("burrow%u", "eth0");
+    let (a2, _, g2) = mk("bx%u", "eth1");
+    assert_ne!(g1, g2, "each per-user bridge has its own subnet");
+    assert_ne!(a1, a2);
+    assert_eq!(sys_net(&b1.0, "ifalias").split(' ').count(), 4);
+    assert!(sh(&format!("ip -o -4 addr show dev {}", b2.0)).contains(&format!("inet {g2}/24")));
+}
