@@ -749,3 +749,27 @@ pub fn host_veths_of(uid: u32) -> Vec<String> {
     v.sort();
     v
 }
+
+/// A network link of the host netns that a test makes or expects, deleted (with `ip link
+/// del`) when created and when dropped.
+#[derive(Debug)]
+pub struct LinkGuard(pub String);
+
+impl LinkGuard {
+    /// Deletes any leftover `name` (of an earlier failed run) and guards it.
+    pub fn fresh(name: &str) -> LinkGuard {
+        let _ = Command::new("ip").args(["link", "del", name]).output();
+        LinkGuard(name.to_owned())
+    }
+
+    /// The per-user bridge burrow-nic makes for `u` (`burrow<uid>`).
+    pub fn per_user_bridge(u: &TestUser) -> LinkGuard {
+        LinkGuard::fresh(&format!("burrow{}", u.uid))
+    }
+}
+
+impl Drop for LinkGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
+    }
+}

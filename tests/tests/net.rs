@@ -12,42 +12,19 @@ const POOLS: &str = "ipv4 10.198.0.0/16 24\nipv6 fd42:b0:2::/48 64\n";
 const RESOLV: &str =
     "# host\nnameserver 127.0.0.53\nnameserver 192.0.2.53\nsearch example.test\noptions edns0\n";
 
-/// The user's per-user bridge, deleted before and after the test.
-struct UserBridge(String);
-
-impl UserBridge {
-    fn of(u: &TestUser) -> UserBridge {
-        let name = format!("burrow{}", u.uid);
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", &name])
-            .output();
-        UserBridge(name)
-    }
-    /// The bridge's IPv4 address (the gateway).
-    fn gateway(&self) -> String {
-        let out = sh(&format!("ip -o -4 addr show dev {}", self.0));
-        let f: Vec<&str> = out.split_whitespace().collect();
-        let i = f.iter().position(|w| *w == "inet").unwrap();
-        f[i + 1].split('/').next().unwrap().to_owned()
-    }
+/// The IPv4 address of a bridge (its gateway address).
+fn gateway(br: &LinkGuard) -> String {
+    let out = sh(&format!("ip -o -4 addr show dev {}", br.0));
+    let f: Vec<&str> = out.split_whitespace().collect();
+    let i = f.iter().position(|w| *w == "inet").unwrap();
+    f[i + 1].split('/').next().unwrap().to_owned()
 }
 
-impl Drop for UserBridge {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", &self.0])
-            .output();
-    }
-}
-
-fn setup(tag: &str, count: u32) -> (TestUser, Etc, UserBridge, Rootfs) {
+fn setup(tag: &str, count: u32) -> (TestUser, Etc, LinkGuard, Rootfs) {
     let u = TestUser::get(tag);
     u.ensure_real_subids();
-    let etc = Etc::new()
-        .usernet(&format!("{} veth burrow%u {count}\n", u.name))
-        .file("burrow/nic.conf", POOLS)
-        .file("resolv.conf", RESOLV);
-    let br = UserBridge::of(&u);
+    let etc = setup_etc(&u, count);
+    let br = LinkGuard::per_user_bridge(&u);
     let r = Rootfs::new(&u, tag);
     (u, etc, br, r)
 }
@@ -123,7 +100,7 @@ echo hello-from-container | nc -w 5 $gw $1
     );
     out.expect(0, "");
     let (peer, got) = accept.join().unwrap();
-    let gw = br.gateway();
+    let gw = gateway(&br);
     let n: u16 = gw.split('.').nth(2).unwrap().parse().unwrap();
     let lines: Vec<&str> = out.stdout.lines().collect();
     let a4 = lines[0].strip_suffix("/24").unwrap();
@@ -276,7 +253,7 @@ fn no_usernet_entry_or_quota_fails_cleanly_and_leaves_nothing() {
     assert!(host_veths_of(u.uid).is_empty());
     assert_eq!(sh(&format!("pgrep -u {} -c || true", u.uid)).trim(), "0");
     // Quota 1: a second container while the first runs is refused; the first keeps its nic.
-    let (_, etc1, _, _) = ("", setup_etc(&u, 1), (), ());
+    let etc1 = setup_etc(&u, 1);
     let out = burrow(
         &u,
         &etc1,

@@ -532,25 +532,10 @@ fn adv3_delete_path_forms_held_by_the_caller() {
 // ------------------------------------------------------------------- real veths (rows 2-7, 16-19)
 
 /// A Linux bridge in the host netns for one test (deleted on drop).
-struct Bridge(String);
-
-impl Bridge {
-    fn new(tag: &str, mtu: u32) -> Bridge {
-        let name = format!("bnt{}{tag}", std::process::id() % 100_000);
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", &name])
-            .output();
-        sh(&format!("ip link add {name} mtu {mtu} type bridge"));
-        Bridge(name)
-    }
-}
-
-impl Drop for Bridge {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", &self.0])
-            .output();
-    }
+fn test_bridge(tag: &str, mtu: u32) -> LinkGuard {
+    let g = LinkGuard::fresh(&format!("bnt{}{tag}", std::process::id() % 100_000));
+    sh(&format!("ip link add {} mtu {mtu} type bridge", g.0));
+    g
 }
 
 fn sys_net(name: &str, file: &str) -> String {
@@ -596,7 +581,7 @@ fn row02_to_07_create_real_veths_with_exact_output_and_quota() {
     require!();
     // Users of their own: the tagged-link counts below must not see other tests.
     let a = TestUser::get("nr");
-    let br = Bridge::new("q", 1400);
+    let br = test_bridge("q", 1400);
     let etc = Etc::new().usernet(&format!("{0} veth {1} 2\n{0} veth none 1\n", a.name, br.0));
     let t = own_netns(&a);
     let pid = t.pid_s();
@@ -795,7 +780,7 @@ fn row02_to_07_create_real_veths_with_exact_output_and_quota() {
 fn row18_adv5_only_real_linux_bridges() {
     require!();
     let a = user_a();
-    let br = Bridge::new("n", 1500);
+    let br = test_bridge("n", 1500);
     let missing = format!("{}x", br.0);
     let etc = Etc::new().usernet(&format!("{0} veth lo 1\n{0} veth {1} 1\n", a.name, missing));
     let t = own_netns(&a);
@@ -827,7 +812,7 @@ fn adv10_lock_file_is_root_root_whatever_the_callers_group() {
 fn adv6_quota_holds_under_parallel_creates() {
     require!();
     let a = TestUser::get("np");
-    let br = Bridge::new("p", 1500);
+    let br = test_bridge("p", 1500);
     let etc = Etc::new().usernet(&format!("{} veth {} 5\n", a.name, br.0));
     let t = own_netns(&a);
     // 100 creates at once into one netns: exactly 5 succeed, the rest are refused by quota.
@@ -846,7 +831,7 @@ fn adv6_quota_holds_under_parallel_creates() {
 fn row22_adv6_sigkill_mid_create_never_exceeds_quota_and_is_reconciled() {
     require!();
     let a = TestUser::get("nk");
-    let br = Bridge::new("k", 1500);
+    let br = test_bridge("k", 1500);
     let etc = Etc::new().usernet(&format!("{} veth {} 3\n", a.name, br.0));
     let t = own_netns(&a);
     // Kill the helper (as its caller may: it runs with the caller's uids) at varying points.
@@ -908,7 +893,7 @@ fn setuid_root_can_raise_rlimits() -> bool {
 fn file_size_limit_zero_and_sigxfsz_do_not_break_create_or_accounting() {
     require!();
     let a = TestUser::get("nf");
-    let br = Bridge::new("f", 1500);
+    let br = test_bridge("f", 1500);
     let can_raise = setuid_root_can_raise_rlimits();
     let works = |hard_zero: bool| !hard_zero || can_raise;
     let quota = HOSTILE.iter().filter(|h| works(h.2)).count();
@@ -983,25 +968,10 @@ fn file_size_limit_zero_and_sigxfsz_do_not_break_create_or_accounting() {
 // ------------------------------------------------------------------- LXC interop
 
 /// A Linux bridge named `bnlx<pid % 10000>`, deleted on drop (also when the test fails).
-struct LxcBridge(String);
-
-impl LxcBridge {
-    fn new() -> LxcBridge {
-        let name = format!("bnlx{}", std::process::id() % 10_000);
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", &name])
-            .output();
-        sh(&format!("ip link add {name} type bridge"));
-        LxcBridge(name)
-    }
-}
-
-impl Drop for LxcBridge {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", &self.0])
-            .output();
-    }
+fn lxc_bridge() -> LinkGuard {
+    let g = LinkGuard::fresh(&format!("bnlx{}", std::process::id() % 10_000));
+    sh(&format!("ip link add {} type bridge", g.0));
+    g
 }
 
 /// A work directory removed (as root) on drop.
@@ -1071,7 +1041,7 @@ fn lxc_unprivileged_container_gets_a_veth_through_burrow_nic() {
     let a = TestUser::get("nl");
     let (subuid, subgid, count) = a.ensure_real_subids();
     let count = count.min(65536);
-    let br = LxcBridge::new();
+    let br = lxc_bridge();
     // After ensure_real_subids: the private /etc has the user's ranges for newuidmap.
     let etc = Etc::new().usernet(&format!("{} veth {} 1\n", a.name, br.0));
     let sink = SyslogSink::new();
@@ -1209,23 +1179,8 @@ fn jaddr(json: &str, fam: &str) -> (String, u32, String) {
     )
 }
 
-/// Deletes a link on drop.
-struct LinkGuard(String);
-
-impl Drop for LinkGuard {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", &self.0])
-            .output();
-    }
-}
-
 fn per_user_bridge(u: &TestUser) -> LinkGuard {
-    let name = format!("burrow{}", u.uid);
-    let _ = std::process::Command::new("ip")
-        .args(["link", "del", &name])
-        .output();
-    LinkGuard(name)
+    LinkGuard::per_user_bridge(u)
 }
 
 fn proc_sys(path: &str) -> String {
@@ -1672,10 +1627,10 @@ fn sigkill_mid_create_on_a_per_user_bridge_keeps_bridge_addresses_and_quota_cons
 fn two_per_user_patterns_of_one_user_get_two_subnets() {
     require!();
     let a = TestUser::get("pu5");
-    let (b1, b2) = (per_user_bridge(&a), LinkGuard(format!("bx{}", a.uid)));
-    let _ = std::process::Command::new("ip")
-        .args(["link", "del", &b2.0])
-        .output();
+    let (b1, b2) = (
+        per_user_bridge(&a),
+        LinkGuard::fresh(&format!("bx{}", a.uid)),
+    );
     let etc = Etc::new()
         .usernet(&format!("{0} veth burrow%u 1\n{0} veth bx%u 1\n", a.name))
         .file("burrow/nic.conf", POOLS);
