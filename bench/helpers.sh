@@ -13,28 +13,21 @@
 # A call without arguments (fails early, exit 1) of each helper shows the startup cost alone.
 #
 # The medians are written between the bench markers of bench/RESULTS.md (the rest of that
-# file is kept), or to BENCH_OUT. BENCH_NO_BUILD=1 skips `cargo build --release` and the
-# install into BENCH_PREFIX (default /var/tmp/burrow-bench-prefix).
+# file is kept), or to BENCH_OUT. BENCH_NO_BUILD=1 skips the build (scripts/build-helpers.sh,
+# the static helpers as shipped) and the install (tests/install-helpers.sh) into BENCH_PREFIX
+# (default /var/tmp/burrow-bench-prefix).
+# The parts shared with the other benchmarks (user, build, report) are in bench/lib.sh.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh" # me top user out, die say, ...
 
-runs=${1:-300}
-case $runs in '' | *[!0-9]*)
-  echo "helpers.sh: RUNS must be a number" >&2
-  exit 2
-  ;;
-esac
+parse_runs "${1:-}" 300
 warmup=$((runs / 10 + 5))
-top=$(cd "$(dirname "$0")/.." && pwd)
 prefix=${BENCH_PREFIX:-/var/tmp/burrow-bench-prefix}
-user=${BENCH_USER:-burrowbench}
-out=${BENCH_OUT:-$top/bench/RESULTS.md}
 shadow=/usr/bin/newuidmap
 burrow=$prefix/bin/burrow-newuidmap
+calc_digits=3 # calc and med: µs resolution
 
-die() {
-  echo "helpers.sh: $*" >&2
-  exit 1
-}
 [ "$(id -u)" = 0 ] || die "must run as root (it installs setuid helpers and runs them as $user)"
 
 # --- tools -----------------------------------------------------------------------------------
@@ -42,32 +35,20 @@ missing=()
 command -v hyperfine >/dev/null || missing+=(hyperfine)
 [ -x "$shadow" ] || missing+=(uidmap)
 command -v dash >/dev/null || missing+=(dash)
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "helpers.sh: installing ${missing[*]}" >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-fi
+install_missing "${missing[@]}"
 [ -u "$shadow" ] || die "$shadow is not setuid root"
 
 # --- user and its subuid range -----------------------------------------------------------------
-if ! id -u "$user" >/dev/null 2>&1; then
-  useradd -m -s /bin/bash "$user"
-fi
-uid=$(id -u "$user")
-gid=$(id -g "$user")
-home=$(getent passwd "$user" | cut -d: -f6)
+setup_user
 # First range of the user (by name or uid), shadow and burrow both accept it.
-read -r sub_start sub_count < <(awk -F: -v n="$user" -v u="$uid" \
-  '($1 == n || $1 == u) && NF == 3 { print $2, $3; exit }' /etc/subuid) ||
+read -r sub_start sub_count < <(first_range /etc/subuid) ||
   die "$user has no range in /etc/subuid (usermod --add-subuids START-END $user)"
 [ "$sub_count" -gt 65536 ] && sub_count=65536
 map="0 $uid 1 1 $sub_start $sub_count"
 
 # --- build and install ---------------------------------------------------------------------------
-if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
-  (cd "$top" && bash scripts/build-helpers.sh >/dev/null)  # static, as shipped
-  bash "$top/tests/install-helpers.sh" "$prefix"
-fi
-[ -u "$burrow" ] || die "$burrow is missing or not setuid (run without BENCH_NO_BUILD)"
+build_install helpers # static, as shipped
+need_bins burrow-newuidmap:setuid
 
 # --- scratch dir, owned by the user --------------------------------------------------------------
 work=$(mktemp -d /var/tmp/burrow-bench.XXXXXX)
@@ -115,6 +96,7 @@ as_user() {
 for h in "$shadow" "$burrow"; do
   as_user bash "$work/prepare.sh" any new
   p=$(cat "$work/pid")
+  # shellcheck disable=SC2086 # the map is a word list
   as_user "$h" "$p" $map || die "$h $p $map failed as $user"
   got=$(awk '{ printf "%s %s %s ", $1, $2, $3 }' "/proc/$p/uid_map")
   [ "$got" = "$map " ] || die "$h wrote '$got', expected '$map'"
@@ -141,9 +123,6 @@ as_user "${hf[@]}" -i --export-csv "$work/noargs.csv" \
   -n burrow "$burrow"
 
 # --- report --------------------------------------------------------------------------------------
-med() { # median in ms of command $2 in csv $1
-  awk -F, -v n="$2" 'NR > 1 && $1 == n { printf "%.3f", $4 * 1000 }' "$1"
-}
 row() { # csv name label
   awk -F, -v n="$2" -v l="$3" 'NR > 1 && $1 == n {
     printf "| %s | %.3f | %.3f | %.3f | %.3f | %.3f |\n", l, $4*1000, $2*1000, $3*1000, $7*1000, $8*1000 }' "$1"
@@ -154,27 +133,20 @@ m_burrow=$(med "$work/map.csv" burrow)
 n_true=$(med "$work/noargs.csv" true)
 n_shadow=$(med "$work/noargs.csv" shadow)
 n_burrow=$(med "$work/noargs.csv" burrow)
-calc() { awk "BEGIN { printf \"%.3f\", $1 }"; }
 net_shadow=$(calc "$m_shadow - $m_true")
 net_burrow=$(calc "$m_burrow - $m_true")
 st_shadow=$(calc "$n_shadow - $n_true")
 st_burrow=$(calc "$n_burrow - $n_true")
-rev=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$top" diff --quiet HEAD -- crates helpers 2>/dev/null || rev="$rev with uncommitted changes in crates/ or helpers/"
-if [ "${BENCH_NO_BUILD:-0}" = 1 ]; then
-  rev="prebuilt (BENCH_NO_BUILD=1; the work tree is at $rev)"
-else
-  rev="built from the work tree at $rev"
-fi
+rev=$(built_from built)
 
 block=$(
   cat <<EOF
 <!-- bench:begin (generated by bench/helpers.sh; edit outside the markers) -->
 ## Run of $(date -u '+%Y-%m-%d %H:%M UTC')
 
-- Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores, Linux $(uname -r), Debian $(cat /etc/debian_version); load average before: $load_before
+- Machine: $(machine); load average before: $load_before
 - shadow: $shadow from uidmap $(dpkg-query -W -f '${Version}' uidmap 2>/dev/null || echo '?'), $(stat -c '%s bytes, mode %a' "$shadow")
-- burrow: $burrow, $rev, $(stat -c '%s bytes, mode %a' "$burrow"), $(file -b "$burrow" 2>/dev/null | grep -o 'dynamically linked\|static-pie linked\|statically linked' | head -n 1)
+- burrow: $burrow, $rev, $(stat -c '%s bytes, mode %a' "$burrow"), $(linkage "$burrow")
 - $(hyperfine --version), $runs runs + $warmup warmup per command, run as $user (uid $uid) via \`setpriv\`
 - Map written: \`$map\` (own uid + the user's subuid range), a fresh \`unshare -U sleep\` target per call
 
@@ -209,15 +181,4 @@ $(row "$work/noargs.csv" burrow 'burrow-newuidmap, no args')
 EOF
 )
 # Keep whatever surrounds the markers in an existing report.
-if [ -f "$out" ] && grep -q '^<!-- bench:begin' "$out"; then
-  printf '%s\n' "$block" >"$work/block"
-  awk -v f="$work/block" '
-    /^<!-- bench:begin/ { while ((getline l < f) > 0) print l; skip = 1; next }
-    /^<!-- bench:end/ { skip = 0; next }
-    !skip' "$out" >"$work/out" && cat "$work/out" >"$out"
-else
-  printf '# Helper benchmark results\n\n%s\n' "$block" >"$out"
-fi
-echo
-printf '%s\n' "$block"
-echo "== written to $out"
+write_report '<!-- bench:begin' '<!-- bench:end' 'Helper benchmark results'

@@ -32,32 +32,18 @@
 # wait for idle CPUs before timing. BENCH_SETTLE (default 2) is how many seconds the containers
 # sit idle before their monitors' memory is read. BENCH_KEEP=1 keeps the scratch directory.
 # Every container and process the run starts is removed at exit (trap).
+# The parts shared with the other benchmarks (user, build, quiet wait, report) are in bench/lib.sh.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh" # me top user out, die say, ...
 
-runs=${1:-100}
-case $runs in '' | *[!0-9]*)
-  echo "lifecycle.sh: RUNS must be a number" >&2
-  exit 2
-  ;;
-esac
-[ "$runs" -ge 30 ] || {
-  echo "lifecycle.sh: RUNS must be at least 30" >&2
-  exit 2
-}
+parse_runs "${1:-}" 100 30
 warmup=3
 mem_n=${BENCH_MEM_N:-5}
 settle=${BENCH_SETTLE:-2}
-top=$(cd "$(dirname "$0")/.." && pwd)
 prefix=${BENCH_PREFIX:-/var/tmp/burrow-lc-bench-prefix}
-user=${BENCH_USER:-burrowbench}
-out=${BENCH_OUT:-$top/bench/RESULTS.md}
 burrow=$prefix/bin/burrow
 
-die() {
-  echo "lifecycle.sh: $*" >&2
-  exit 1
-}
-say() { printf '\n== %s\n' "$*" >&2; }
 [ "$(id -u)" = 0 ] || die "must run as root (it installs setuid helpers and runs the peers as $user)"
 case $mem_n in '' | *[!0-9]* | 0) die "BENCH_MEM_N must be a positive number" ;; esac
 
@@ -71,56 +57,21 @@ command -v conmon >/dev/null || missing+=(conmon)
 command -v runc >/dev/null || [ -x /usr/sbin/runc ] || missing+=(runc)
 command -v nsenter >/dev/null || missing+=(util-linux)
 dpkg-query -W -f '${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || missing+=(busybox-static)
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing ${missing[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-fi
-busybox=/bin/busybox
-case $(LC_ALL=C ldd "$busybox" 2>&1 || true) in
-*'not a dynamic executable'*) ;;
-*) die "$busybox is not statically linked (install busybox-static)" ;;
-esac
+install_missing "${missing[@]}"
+check_busybox
 
 # --- user and its subordinate ranges (as bench/run.sh) -----------------------------------------
-if ! id -u "$user" >/dev/null 2>&1; then
-  useradd -m -s /bin/bash "$user"
-fi
-uid=$(id -u "$user")
-gid=$(id -g "$user")
-home=$(getent passwd "$user" | cut -d: -f6)
-first_range() { # FILE: "start count" of the user's first range, by name or uid
-  awk -F: -v n="$user" -v u="$uid" '($1 == n || $1 == u) && NF == 3 { print $2, $3; exit }' "$1"
-}
-for f in /etc/subuid /etc/subgid; do
-  if [ -z "$(first_range "$f")" ]; then
-    s=$(awk -F: 'NF == 3 && $2 + $3 > m { m = $2 + $3 } END { print (m < 100000 ? 100000 : m) }' /etc/subuid /etc/subgid)
-    say "giving $user the range $s-$((s + 65535)) in $f"
-    if [ "$f" = /etc/subuid ]; then
-      usermod --add-subuids "$s-$((s + 65535))" "$user"
-    else
-      usermod --add-subgids "$s-$((s + 65535))" "$user"
-    fi
-  fi
-done
-read -r su_start su_count < <(first_range /etc/subuid)
-read -r sg_start sg_count < <(first_range /etc/subgid)
+setup_user
+setup_subids
 # podman maps exactly 65536 ids; every runtime gets the same map.
-[ "$su_count" = 65536 ] && [ "$sg_count" = 65536 ] ||
+if [ "$su_count" != 65536 ] || [ "$sg_count" != 65536 ]; then
   die "$user's first subuid/subgid ranges must hold 65536 ids (podman's map), not $su_count/$sg_count"
+fi
 full_map=$(printf '0 %s 1\n1 %s %s' "$uid" "$su_start" "$su_count")
 
 # --- build and install ---------------------------------------------------------------------------
-if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
-  say "cargo build --release --locked, scripts/build-helpers.sh, tests/install-helpers.sh $prefix"
-  (cd "$top" && cargo build --release --locked --quiet)
-  bash "$top/scripts/build-helpers.sh" >/dev/null
-  bash "$top/tests/install-helpers.sh" "$prefix"
-  sync
-fi
-[ -x "$burrow" ] || die "$burrow is missing (run without BENCH_NO_BUILD)"
-for h in burrow-newuidmap burrow-newgidmap; do
-  [ -u "$prefix/bin/$h" ] || die "$prefix/bin/$h is missing or not setuid"
-done
+build_install
+need_bins burrow burrow-newuidmap:setuid burrow-newgidmap:setuid
 
 # --- scratch directory, owned by the user ----------------------------------------------------------
 work=$(mktemp -d /var/tmp/burrow-lc-bench.XXXXXX)
@@ -181,13 +132,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 say "rootfs and configurations in $work"
-mkdir -p "$rootfs"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,etc,root} "$lxcpath" "$work/podman"
-cp "$busybox" "$rootfs/bin/busybox"
-for p in $("$busybox" --list-full); do
-  [ -e "$rootfs/$p" ] || [ -L "$rootfs/$p" ] || ln -s /bin/busybox "$rootfs/$p"
-done
-echo "root:x:0:0:root:/root:/bin/sh" >"$rootfs/etc/passwd"
-echo "root:x:0:" >"$rootfs/etc/group"
+make_rootfs "$rootfs"
+mkdir -p "$lxcpath" "$work/podman"
 mkdir -m 0700 "$xdg" "$work/data" "$work/config" "$work/cache"
 # podman without systemd (peers.md, tests/tests/interop.rs).
 cat >"$work/containers.conf" <<'EOF'
@@ -196,22 +142,8 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 EOF
 # LXC: peers.md's working unprivileged configuration; lxc-start runs lxc.init.cmd as pid 1.
-cat >"$work/lxc.conf" <<EOF
-lxc.uts.name = lcbench
-lxc.rootfs.path = dir:$rootfs
-lxc.idmap = u 0 $uid 1
-lxc.idmap = u 1 $su_start $su_count
-lxc.idmap = g 0 $gid 1
-lxc.idmap = g 1 $sg_start $sg_count
-lxc.net.0.type = empty
-lxc.mount.auto = proc:mixed sys:ro
-lxc.autodev = 1
-lxc.pty.max = 0
-lxc.tty.max = 0
-lxc.console.path = none
-lxc.apparmor.profile = unconfined
-lxc.init.cmd = /bin/sleep 100000
-EOF
+lxc_conf "$work/lxc.conf" lcbench 'lxc.net.0.type = empty'
+echo 'lxc.init.cmd = /bin/sleep 100000' >>"$work/lxc.conf"
 chown -R "$user:" "$work"
 
 # --- start BENCH_MEM_N idle containers of each kind ----------------------------------------------
@@ -282,6 +214,7 @@ declare -A label=(
   [lxc-attach]='lxc-attach'
   [podman]='podman exec (runc)'
 )
+# shellcheck disable=SC2016 # expanded by the container's shell
 probe='for n in user mnt pid ipc uts net; do readlink /proc/self/ns/$n; done; cat /proc/self/uid_map; id -u'
 say "checking each exec command: the namespaces of the target's pid 1, the full map, uid 0"
 for n in "${names[@]}"; do
@@ -312,7 +245,7 @@ mem_of() { # PID: VmRSS VmHWM RssAnon RssFile Pss Private (KiB)
 for k in "${kinds[@]}"; do
   : >"$work/mem-$k"
   for i in $(seq "$mem_n"); do
-    echo "$(mem_of "${mpid[${kname[$k]}-$i]}")" >>"$work/mem-$k"
+    mem_of "${mpid[${kname[$k]}-$i]}" >>"$work/mem-$k"
   done
 done
 # Resident KiB per mapping of monitor #1 of each kind: file (basename) or [heap]/[stack]/[anon],
@@ -347,30 +280,8 @@ for k in burrow conmon lxc; do
 done
 
 # --- timings ---------------------------------------------------------------------------------------
-cpu_busy() { # percentage of CPU time not idle over one second
-  local a b
-  a=($(head -n1 /proc/stat))
-  sleep 1
-  b=($(head -n1 /proc/stat))
-  awk -v a="${a[*]}" -v b="${b[*]}" 'BEGIN {
-    n = split(a, x, " "); split(b, y, " "); t = 0
-    for (i = 2; i <= n; i++) t += y[i] - x[i]
-    idle = (y[5] - x[5]) + (y[6] - x[6])
-    printf "%.0f", t ? 100 * (t - idle) / t : 0 }'
-}
-quiet_wait=${BENCH_QUIET_WAIT:-300}
-if [ "$quiet_wait" -gt 0 ]; then
-  say "waiting up to ${quiet_wait}s for a quiet machine"
-  waited=0 calm=0
-  while [ "$waited" -lt "$quiet_wait" ] && [ "$calm" -lt 5 ]; do
-    if [ "$(cpu_busy)" -lt 10 ]; then calm=$((calm + 1)); else calm=0; fi
-    waited=$((waited + 1))
-  done
-  [ "$calm" -ge 5 ] || echo "lifecycle.sh: warning: still busy after ${quiet_wait}s, going on" >&2
-fi
-load_before=$(cut -d" " -f1-3 /proc/loadavg)
-busy_before=$(cpu_busy)
-[ "$busy_before" -le 10 ] || echo "lifecycle.sh: warning: the CPUs were ${busy_before}% busy before the run: expect noisy numbers" >&2
+wait_quiet
+note_load
 
 # podman last: each `podman exec` leaves a `podman container cleanup` behind (conmon's exit
 # command) that runs for a while after the exec returned.
@@ -382,29 +293,20 @@ u hyperfine -N --style basic --time-unit millisecond --warmup "$warmup" --runs "
 busy_after=$(cpu_busy)
 
 # --- report --------------------------------------------------------------------------------------------
-med() { # NAME: median in ms
-  awk -F, -v n="$1" 'NR > 1 && $1 == n { printf "%.2f", $4 * 1000 }' "$work/time.csv"
-}
-calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
-col_median() { # FILE COLUMN
-  awk -v c="$2" '{ print $c }' "$1" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
-}
-col_range() { # FILE COLUMN
-  awk -v c="$2" '{ print $c }' "$1" | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo "–" hi }'
-}
-m_b=$(med burrow)
-m_l=$(med lxc-attach)
-m_p=$(med podman)
-m_n=$(med nsenter)
+m_b=$(med "$work/time.csv" burrow)
+m_l=$(med "$work/time.csv" lxc-attach)
+m_p=$(med "$work/time.csv" podman)
+m_n=$(med "$work/time.csv" nsenter)
 time_table=$(
   echo "| command | median ms | mean ± σ ms | min ms | above the floor ms | burrow / this |"
   echo "|---|---:|---:|---:|---:|---:|"
   for n in "${names[@]}"; do
-    m=$(med "$n")
+    m=$(med "$work/time.csv" "$n")
     ms=$(awk -F, -v n="$n" 'NR > 1 && $1 == n { printf "%.2f ± %.2f | %.2f", $2 * 1000, $3 * 1000, $7 * 1000 }' "$work/time.csv")
     printf '| %s | %s | %s | %s | %s |\n' "${label[$n]}" "$m" "$ms" "$(calc "$m - $m_n")" "$(calc "$m_b / $m")"
   done
 )
+# shellcheck disable=SC2016 # Markdown code spans, not expansions
 declare -A klabel=(
   [burrow]='burrow monitor (`run -d`)'
   [burrow-t]='burrow monitor (`run -d -t`)'
@@ -426,17 +328,10 @@ mem_table=$(
       "$(calc "$r_b / $r")" "$(calc "$r_t / $r")"
   done
 )
-verdict() { # OK-CONDITION TEXT
+answer() { # OK-CONDITION TEXT
   if awk "BEGIN { exit !($1) }"; then echo "yes: $2"; else echo "**no**: $2"; fi
 }
-rev=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$top" diff --quiet HEAD -- crates helpers 2>/dev/null || rev="$rev with uncommitted changes in crates/ or helpers/"
-if [ "${BENCH_NO_BUILD:-0}" = 1 ]; then
-  rev="prebuilt (BENCH_NO_BUILD=1; the work tree is at $rev)"
-else
-  rev="built (\`cargo build --release --locked\`, scripts/build-helpers.sh) from the work tree at $rev"
-fi
-linkage() { file -b "$1" 2>/dev/null | grep -o 'dynamically linked\|static-pie linked\|statically linked' | head -n 1; }
+rev=$(built_from "built (\`cargo build --release --locked\`, scripts/build-helpers.sh)")
 cmds=$(for n in "${names[@]}"; do echo "${cmd[$n]} /bin/true"; done | sed "s#$work#\$W#g")
 
 block=$(
@@ -444,7 +339,7 @@ block=$(
 <!-- lifecycle-bench:begin (generated by bench/lifecycle.sh; edit outside the markers) -->
 ## Run of $(date -u '+%Y-%m-%d %H:%M UTC')
 
-- Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores, Linux $(uname -r), Debian $(cat /etc/debian_version); load average before: $load_before; CPU busy in the second before: ${busy_before}%, after: ${busy_after}%
+- Machine: $(machine); load average before: $load_before; CPU busy in the second before: ${busy_before}%, after: ${busy_after}%
 - burrow: $burrow, $rev, $(stat -c '%s bytes' "$burrow"), $(linkage "$burrow")
 - Peers: $(podman --version) with $(runc --version | head -n1) and $(conmon --version | head -n1), lxc $(lxc-start --version), $(nsenter --version)
 - rootfs: busybox-static $(dpkg-query -W -f '${Version}' busybox-static 2>/dev/null || echo '?'), one symlink per applet, owned by $user; every container runs \`/bin/sleep 100000\` with the map \`$(echo "$full_map" | tr '\n' ' ')\` (and the same for gids)
@@ -459,10 +354,10 @@ $cmds
 
 | question | answer |
 |---|---|
-| \`burrow exec\` faster than \`lxc-attach\` | $(verdict "$m_b <= $m_l" "$m_b vs $m_l ms, ×$(calc "$m_b / $m_l")") |
-| \`burrow exec\` faster than \`podman exec\` | $(verdict "$m_b <= $m_p" "$m_b vs $m_p ms, ×$(calc "$m_b / $m_p")") |
-| burrow's monitor smaller than conmon (VmRSS) | $(verdict "$r_b <= $r_c" "$r_b vs $r_c KiB, ×$(calc "$r_b / $r_c")"); with \`-t\`: $(verdict "$r_t <= $r_c" "$r_t KiB, ×$(calc "$r_t / $r_c")") |
-| burrow's monitor smaller than LXC's (VmRSS) | $(verdict "$r_b <= $r_l" "$r_b vs $r_l KiB, ×$(calc "$r_b / $r_l")"); with \`-t\`: $(verdict "$r_t <= $r_l" "$r_t KiB, ×$(calc "$r_t / $r_l")") |
+| \`burrow exec\` faster than \`lxc-attach\` | $(answer "$m_b <= $m_l" "$m_b vs $m_l ms, ×$(calc "$m_b / $m_l")") |
+| \`burrow exec\` faster than \`podman exec\` | $(answer "$m_b <= $m_p" "$m_b vs $m_p ms, ×$(calc "$m_b / $m_p")") |
+| burrow's monitor smaller than conmon (VmRSS) | $(answer "$r_b <= $r_c" "$r_b vs $r_c KiB, ×$(calc "$r_b / $r_c")"); with \`-t\`: $(answer "$r_t <= $r_c" "$r_t KiB, ×$(calc "$r_t / $r_c")") |
+| burrow's monitor smaller than LXC's (VmRSS) | $(answer "$r_b <= $r_l" "$r_b vs $r_l KiB, ×$(calc "$r_b / $r_l")"); with \`-t\`: $(answer "$r_t <= $r_l" "$r_t KiB, ×$(calc "$r_t / $r_l")") |
 
 ### Exec latency
 
@@ -497,16 +392,4 @@ ${smaps[lxc]}
 <!-- lifecycle-bench:end -->
 EOF
 )
-if [ -f "$out" ] && grep -q '^<!-- lifecycle-bench:begin' "$out"; then
-  printf '%s\n' "$block" >"$work/block"
-  awk -v f="$work/block" '
-    /^<!-- lifecycle-bench:begin/ { while ((getline l < f) > 0) print l; skip = 1; next }
-    /^<!-- lifecycle-bench:end/ { skip = 0; next }
-    !skip' "$out" >"$work/out" && cat "$work/out" >"$out"
-else
-  { [ -f "$out" ] && printf '\n'
-    printf '# Detached containers: exec latency and monitor memory (bench/lifecycle.sh)\n\n%s\n' "$block"; } >>"$out"
-fi
-echo
-printf '%s\n' "$block"
-echo "== written to $out"
+write_report '<!-- lifecycle-bench:begin' '<!-- lifecycle-bench:end' 'Detached containers: exec latency and monitor memory (bench/lifecycle.sh)'

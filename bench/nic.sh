@@ -58,23 +58,14 @@
 # /run/lxc/nics (removed if it did not exist). It creates and deletes the bridge BR with its
 # veths, deletes the per-user bridge burrow<uid> (which must not exist before) with its veths,
 # and starts and kills (by pid) its iperf3 server, slirp4netns and the sleeping namespace holders.
+# The parts shared with the other benchmarks (user, build, quiet wait, report) are in bench/lib.sh.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh" # me top user out, die say, ...
 
-runs=${1:-300}
-case $runs in '' | *[!0-9]*)
-  echo "nic.sh: RUNS must be a number" >&2
-  exit 2
-  ;;
-esac
-[ "$runs" -ge 30 ] || {
-  echo "nic.sh: RUNS must be at least 30" >&2
-  exit 2
-}
+parse_runs "${1:-}" 300 30
 warmup=5
-top=$(cd "$(dirname "$0")/.." && pwd)
 prefix=${BENCH_PREFIX:-/var/tmp/burrow-bench-prefix}
-user=${BENCH_USER:-burrowbench}
-out=${BENCH_OUT:-$top/bench/RESULTS.md}
 secs=${BENCH_IPERF_SECONDS:-10}
 br=${BENCH_BRIDGE:-nicbench0}
 port=${BENCH_IPERF_PORT:-5299}
@@ -87,11 +78,6 @@ host_addr=10.199.0.1 ctr_addr=10.199.0.2 plen=24
 big_mtu=65520
 quota=65535 # the largest count burrow-usernet accepts
 
-die() {
-  echo "nic.sh: $*" >&2
-  exit 1
-}
-say() { printf '\n== %s\n' "$*" >&2; }
 [ "$(id -u)" = 0 ] || die "must run as root (it installs setuid helpers, edits /etc/burrow/usernet and /etc/lxc/lxc-usernet, makes a bridge)"
 case $secs in '' | *[!0-9]* | 0) die "BENCH_IPERF_SECONDS must be a positive number" ;; esac
 [[ $br =~ ^[a-z][a-z0-9]{0,14}$ ]] || die "BENCH_BRIDGE=$br: use 1 to 15 lower-case letters and digits"
@@ -106,66 +92,21 @@ command -v iperf3 >/dev/null || missing+=(iperf3)
 command -v slirp4netns >/dev/null || missing+=(slirp4netns)
 command -v nsenter >/dev/null || missing+=(util-linux)
 command -v python3 >/dev/null || missing+=(python3)
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing ${missing[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-fi
+install_missing "${missing[@]}"
 [ -u "$lxc_nic" ] || die "$lxc_nic is not setuid root"
-busybox=/bin/busybox
-case $(LC_ALL=C ldd "$busybox" 2>&1 || true) in
-*'not a dynamic executable'*) ;;
-*) die "$busybox is not statically linked (install busybox-static)" ;;
-esac
+check_busybox
 ipbin=$(command -v ip) || die "ip (iproute2) not found"
 
 # --- user ------------------------------------------------------------------------------------
-if ! id -u "$user" >/dev/null 2>&1; then
-  useradd -m -s /bin/bash "$user"
-fi
-uid=$(id -u "$user")
-gid=$(id -g "$user")
-home=$(getent passwd "$user" | cut -d: -f6)
+setup_user
 ubr=burrow$uid # the user's per-user bridge (burrow%u), made by burrow-nic on first use
-first_range() { # FILE: "start count" of the user's first range, by name or uid
-  awk -F: -v n="$user" -v u="$uid" '($1 == n || $1 == u) && NF == 3 { print $2, $3; exit }' "$1"
-}
 # The same user as bench/run.sh (which maps the first range); nothing here needs more than
 # `unshare -Urn`, but the user is given its ranges the same way.
-for f in /etc/subuid /etc/subgid; do
-  if [ -z "$(first_range "$f")" ]; then
-    s=$(awk -F: 'NF == 3 && $2 + $3 > m { m = $2 + $3 } END { print (m < 100000 ? 100000 : m) }' /etc/subuid /etc/subgid)
-    say "giving $user the range $s-$((s + 65535)) in $f"
-    if [ "$f" = /etc/subuid ]; then
-      usermod --add-subuids "$s-$((s + 65535))" "$user"
-    else
-      usermod --add-subgids "$s-$((s + 65535))" "$user"
-    fi
-  fi
-done
-read -r su_start su_count < <(first_range /etc/subuid)
-read -r sg_start sg_count < <(first_range /etc/subgid)
+setup_subids
 
 # --- build and install (as bench/run.sh) -----------------------------------------------------
-src=$top
-if [ -n "${BENCH_REV:-}" ] && [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
-  full_rev=$(git -C "$top" rev-parse --verify "${BENCH_REV}^{commit}") || die "BENCH_REV=$BENCH_REV is not a commit"
-  src=/var/tmp/burrow-run-bench-src
-  rm -rf "$src" && mkdir -p "$src"
-  git -C "$top" archive "$full_rev" | tar -x -C "$src"
-  export CARGO_TARGET_DIR=/var/tmp/burrow-run-bench-target
-fi
-if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
-  say "cargo build --release (in $src)"
-  (cd "$src" && cargo build --release --locked --quiet)
-  say "scripts/build-helpers.sh"
-  bash "$src/scripts/build-helpers.sh" >/dev/null
-  bash "$src/tests/install-helpers.sh" "$prefix"
-fi
-[ -u "$burrow_nic" ] || die "$burrow_nic is missing or not setuid (run without BENCH_NO_BUILD)"
-[ -x "$burrow" ] || die "$burrow is missing (run without BENCH_NO_BUILD)"
-for h in burrow-newuidmap burrow-newgidmap; do
-  [ -u "$prefix/bin/$h" ] || die "$prefix/bin/$h is missing or not setuid (run without BENCH_NO_BUILD)"
-done
+build_install rev
+need_bins burrow-nic:setuid burrow burrow-newuidmap:setuid burrow-newgidmap:setuid
 
 # --- preflight: nothing of ours may be in the way --------------------------------------------
 [ ! -e "/sys/class/net/$br" ] || die "a link named $br exists already (delete it, or set BENCH_BRIDGE)"
@@ -328,18 +269,7 @@ as_user() { "${as_user[@]}" "$@"; }
 # As bench/run.sh: on a hybrid cgroup host the timings of (c) run in a private mount namespace
 # where the cgroup2 mount is covered by an empty read-only tmpfs (run.sh's lxc-execute figure
 # comes from there; crun needs it, the others run the same either way).
-hidden=no
-if [ "$(findmnt -n -o FSTYPE /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2 ]; then
-  hidden=yes
-fi
-in_bench_ns() { # run "$@" as the user in the benchmark's mount namespace
-  if [ "$hidden" = yes ]; then
-    unshare -m --propagation private sh -c \
-      'mount -t tmpfs -o ro,size=4k none /sys/fs/cgroup/unified && exec "$@"' x "${as_user[@]}" "$@"
-  else
-    "${as_user[@]}" "$@"
-  fi
-}
+cgroup2_hidden # in_bench_ns: the covered mount namespace if hidden=yes
 # A sleeping process of the user in a new user and network namespace; prints its pid (it runs
 # in a command substitution: the caller adds the pid to pids).
 new_target() {
@@ -409,32 +339,8 @@ fi
 EOF
 chmod 0755 "$work/prepare.sh"
 
-cpu_busy() { # percentage of CPU time not idle over one second
-  local a b
-  read -r -a a < <(head -n1 /proc/stat)
-  sleep 1
-  read -r -a b < <(head -n1 /proc/stat)
-  awk -v a="${a[*]}" -v b="${b[*]}" 'BEGIN {
-    n = split(a, x, " "); split(b, y, " "); t = 0
-    for (i = 2; i <= n; i++) t += y[i] - x[i]
-    idle = (y[5] - x[5]) + (y[6] - x[6])
-    printf "%.0f", t ? 100 * (t - idle) / t : 0 }'
-}
-quiet_wait=${BENCH_QUIET_WAIT:-300}
-wait_quiet() { # up to BENCH_QUIET_WAIT s for 5 s in a row with the CPUs under 10% busy
-  local waited=0 calm=0
-  [ "$quiet_wait" -gt 0 ] || return 0
-  say "waiting up to ${quiet_wait}s for a quiet machine"
-  while [ "$waited" -lt "$quiet_wait" ] && [ "$calm" -lt 5 ]; do
-    if [ "$(cpu_busy)" -lt 10 ]; then calm=$((calm + 1)); else calm=0; fi
-    waited=$((waited + 1))
-  done
-  [ "$calm" -ge 5 ] || echo "nic.sh: warning: still busy after ${quiet_wait}s, going on" >&2
-}
 wait_quiet
-load_before=$(cut -d" " -f1-3 /proc/loadavg)
-busy_before=$(cpu_busy)
-[ "$busy_before" -le 10 ] || echo "nic.sh: warning: the CPUs were ${busy_before}% busy before the run: expect noisy numbers" >&2
+note_load
 
 say "(a) nic creation, $runs runs + $warmup warmup each"
 hf=(hyperfine -N --style basic --time-unit millisecond --warmup "$warmup" --runs "$runs")
@@ -541,13 +447,7 @@ say "(c) container start-up: burrow run --net bridge against lxc-execute with a 
 # The rootfs of bench/run.sh: busybox-static, one symlink per applet, owned by the user; plus
 # the probe each command runs once (instead of /bin/true) before the timing.
 rootfs=$work/rootfs
-mkdir -p "$rootfs"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,etc,root}
-cp "$busybox" "$rootfs/bin/busybox"
-for p in $("$busybox" --list-full); do
-  [ -e "$rootfs/$p" ] || [ -L "$rootfs/$p" ] || ln -s /bin/busybox "$rootfs/$p"
-done
-echo "root:x:0:0:root:/root:/bin/sh" >"$rootfs/etc/passwd"
-echo "root:x:0:" >"$rootfs/etc/group"
+make_rootfs "$rootfs"
 cat >"$rootfs/probe.sh" <<'EOF'
 readlink /proc/self/ns/net
 ip -o link show
@@ -558,34 +458,11 @@ if [ -n "$gw" ]; then
   if ping -c 1 -W 2 "$gw" >/dev/null; then echo ping-ok; else echo ping-failed; fi
 fi
 EOF
-# LXC: run.sh's unprivileged configuration (peers.md), with the network as given
-lxc_conf() { # FILE NET-LINE...
-  local f=$1
-  shift
-  {
-    cat <<EOF
-lxc.uts.name = nicbench
-lxc.rootfs.path = dir:$rootfs
-lxc.idmap = u 0 $uid 1
-lxc.idmap = u 1 $su_start $su_count
-lxc.idmap = g 0 $gid 1
-lxc.idmap = g 1 $sg_start $sg_count
-EOF
-    printf '%s\n' "$@"
-    cat <<EOF
-lxc.mount.auto = proc:mixed sys:ro
-lxc.autodev = 1
-lxc.pty.max = 0
-lxc.tty.max = 0
-lxc.console.path = none
-lxc.apparmor.profile = unconfined
-EOF
-  } >"$f"
-}
+# LXC: run.sh's unprivileged configuration (peers.md), with the network as given (lxc_conf)
 lxc_veth=('lxc.net.0.type = veth' "lxc.net.0.link = $br" 'lxc.net.0.flags = up')
-lxc_conf "$work/lxc-empty.conf" 'lxc.net.0.type = empty'
-lxc_conf "$work/lxc-veth.conf" "${lxc_veth[@]}" "lxc.net.0.ipv4.address = $lxc_addr/$plen" "lxc.net.0.ipv4.gateway = $host_addr"
-lxc_conf "$work/lxc-veth-bare.conf" "${lxc_veth[@]}"
+lxc_conf "$work/lxc-empty.conf" nicbench 'lxc.net.0.type = empty'
+lxc_conf "$work/lxc-veth.conf" nicbench "${lxc_veth[@]}" "lxc.net.0.ipv4.address = $lxc_addr/$plen" "lxc.net.0.ipv4.gateway = $host_addr"
+lxc_conf "$work/lxc-veth-bare.conf" nicbench "${lxc_veth[@]}"
 mkdir -p "$work/lxcpath"
 chown -R "$user:" "$rootfs" "$work/lxcpath" "$work"/lxc-*.conf
 # (b) raised BR's MTU; the per-user bridge has the default, 1500, and so must BR here. BR keeps
@@ -712,16 +589,9 @@ for r in json.load(open(sys.argv[1]))["results"]:
     print(r["command"], "%.2f" % (statistics.median(t[:k]) * 1000), "%.2f" % (statistics.median(t[-k:]) * 1000))' "$work/start.json" "$k")
 
 # --- report --------------------------------------------------------------------------------------
-med() { # CSV NAME: median in ms
-  awk -F, -v n="$2" 'NR > 1 && $1 == n { printf "%.2f", $4 * 1000 }' "$1"
-}
 row() { # CSV NAME LABEL
   awk -F, -v n="$2" -v l="$3" 'NR > 1 && $1 == n {
     printf "| %s | %.2f | %.2f ± %.2f | %.2f | %.2f |\n", l, $4*1000, $2*1000, $3*1000, $7*1000, $8*1000 }' "$1"
-}
-calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
-verdict() { # OK-CONDITION TEXT
-  if awk "BEGIN { exit !($1) }"; then echo "met: $2"; else echo "**missed**: $2"; fi
 }
 m_b=$(med "$work/create.csv" burrow-nic)
 m_l=$(med "$work/create.csv" lxc-user-nic)
@@ -740,16 +610,7 @@ tput_row() { # NAME LABEL MTU
   printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$2" "$3" "${g[$1-up]}" "$(retr "$1" up)" "${g[$1-down]}" "$(retr "$1" down)" \
     "$(calc "${g[$1-up]} / ${g[slirp-up]}")" "$(calc "${g[$1-down]} / ${g[slirp-down]}")"
 }
-rev=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$top" diff --quiet HEAD -- crates helpers 2>/dev/null || rev="$rev with uncommitted changes in crates/ or helpers/"
-if [ "${BENCH_NO_BUILD:-0}" = 1 ]; then
-  rev="prebuilt (BENCH_NO_BUILD=1; the work tree is at $rev)"
-elif [ "$src" != "$top" ]; then
-  rev="built (scripts/build-helpers.sh) from a clean \`git archive\` export of $(git -C "$top" rev-parse --short "$full_rev")"
-else
-  rev="built (scripts/build-helpers.sh) from the work tree at $rev"
-fi
-linkage() { file -b "$1" 2>/dev/null | grep -o 'dynamically linked\|static-pie linked\|statically linked' | head -n 1; }
+rev=$(built_from "built (scripts/build-helpers.sh)")
 m_bn=$(med "$work/start.csv" burrow-none)
 m_bb=$(med "$work/start.csv" burrow-bridge)
 m_le=$(med "$work/start.csv" lxc-empty)
@@ -777,7 +638,7 @@ block=$(
 <!-- nic-bench:start (generated by bench/nic.sh; edit outside the markers) -->
 ## Run of $(date -u '+%Y-%m-%d %H:%M UTC')
 
-- Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores, Linux $(uname -r), Debian $(cat /etc/debian_version); load average before: $load_before; CPU busy in the second before: ${busy_before}%, after the creates: ${busy_after_a}%, after the throughput tests: ${busy_after}%, before the start-ups: ${busy_before_c}%, after them: ${busy_after_c}%
+- Machine: $(machine); load average before: $load_before; CPU busy in the second before: ${busy_before}%, after the creates: ${busy_after_a}%, after the throughput tests: ${busy_after}%, before the start-ups: ${busy_before_c}%, after them: ${busy_after_c}%
 - burrow-nic: $burrow_nic, $rev, $(stat -c '%s bytes, mode %a' "$burrow_nic"), $(linkage "$burrow_nic")
 - lxc-user-nic: $lxc_nic from liblxc-common $(dpkg-query -W -f '${Version}' liblxc-common 2>/dev/null || echo '?'), $(stat -c '%s bytes, mode %a' "$lxc_nic"), $(linkage "$lxc_nic")
 - $(hyperfine --version), $(iperf3 --version | head -n1 | cut -d' ' -f1-2), slirp4netns $(slirp4netns --version | sed -n 's/^slirp4netns version //p') (libslirp $(slirp4netns --version | sed -n 's/^libslirp: //p'))
@@ -883,17 +744,4 @@ again; the run's leases are removed at exit).
 <!-- nic-bench:end -->
 EOF
 )
-if [ -f "$out" ] && grep -q '^<!-- nic-bench:start' "$out"; then
-  printf '%s\n' "$block" >"$work/block"
-  awk -v f="$work/block" '
-    /^<!-- nic-bench:start/ { while ((getline l < f) > 0) print l; skip = 1; next }
-    /^<!-- nic-bench:end/ { skip = 0; next }
-    !skip' "$out" >"$work/out" && cat "$work/out" >"$out"
-else
-  # shellcheck disable=SC2094 # grep above has finished; this only appends
-  { [ -f "$out" ] && printf '\n'
-    printf '# Networking: nic creation and throughput (bench/nic.sh)\n\n%s\n' "$block"; } >>"$out"
-fi
-echo
-printf '%s\n' "$block"
-echo "== written to $out"
+write_report '<!-- nic-bench:start' '<!-- nic-bench:end' 'Networking: nic creation and throughput (bench/nic.sh)'
