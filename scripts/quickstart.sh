@@ -30,7 +30,8 @@ if [ ! -e /etc/burrow/nic.conf ]; then
   printf '# burrow-nic addressing for per-user bridges (see burrow-usernet(5))\nipv4 10.77.0.0/16 24\n' >/etc/burrow/nic.conf
   echo "wrote /etc/burrow/nic.conf (per-user subnets from 10.77.0.0/16)"
 fi
-/usr/local/bin/burrow admin add-user "$user"
+/usr/local/bin/burrow admin add-user "$user" ||
+  echo "quickstart.sh: burrow admin add-user reported a problem (above); continuing: \`burrow admin check\` says more" >&2
 
 home=$(getent passwd "$user" | cut -d: -f6)
 as_user() { setpriv --reuid "$(id -u "$user")" --regid "$(id -g "$user")" --init-groups -- env HOME="$home" "$@"; }
