@@ -153,7 +153,7 @@ impl LeaseFile<'_> {
         if f.seek(std::io::SeekFrom::Start(0)).is_err()
             || f.take(4 * 1024 * 1024).read_to_string(&mut text).is_err()
         {
-            audit.refused(&format!(
+            audit.noticed(&format!(
                 "{LEASES_PATH} unreadable; starting from no leases"
             ));
             return Leases::default();
