@@ -43,9 +43,8 @@ pub(crate) struct ChildSpec {
     pub idmap: burrow_config::IdMap,
     /// The cgroup to create for the container (mode, limits, name), when it gets one.
     pub cgroup: Option<CgroupPlan>,
-    /// `--net bridge`: the bridge burrow-nic attaches to, and the container's name (with the
-    /// nic name, the key of a stable address).
-    pub bridge: Option<(String, String)>,
+    /// `--net bridge`: what to ask burrow-nic for.
+    pub bridge: Option<crate::net::Plan>,
     /// `--net bridge`: the text of the container's /etc/resolv.conf (bound read-only).
     pub resolv: Option<String>,
 }

@@ -41,6 +41,17 @@ pub struct Nic {
     pub ipv6: Option<Family<Ipv6Addr>>,
 }
 
+/// What `--net bridge` asks burrow-nic for, found and decided before the clone.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The setuid burrow-nic.
+    pub helper: PathBuf,
+    /// The bridge (`burrow%u` by default).
+    pub bridge: String,
+    /// The container's name (empty: no stable address).
+    pub name: String,
+}
+
 /// The name the container end gets.
 pub const IFNAME: &str = "eth0";
 

@@ -136,14 +136,16 @@ interface and address, can bind host ports, and can connect to the host's abstra
         .or_else(|| c.name.clone())
         .unwrap_or_else(|| "burrow".into());
     let (bridge, resolv) = if c.net == NetMode::Bridge {
-        crate::net::find_nic()?;
-        // Only a named container keeps its address from run to run.
-        let name = c.name.clone().unwrap_or_default();
-        let bridge = c
-            .bridge
-            .clone()
-            .unwrap_or_else(|| burrow_config::DEFAULT_BRIDGE.to_owned());
-        (Some((bridge, name)), Some(resolv_text()))
+        let plan = crate::net::Plan {
+            helper: crate::net::find_nic()?,
+            bridge: c
+                .bridge
+                .clone()
+                .unwrap_or_else(|| burrow_config::DEFAULT_BRIDGE.to_owned()),
+            // Only a named container keeps its address from run to run.
+            name: c.name.clone().unwrap_or_default(),
+        };
+        (Some(plan), Some(resolv_text()))
     } else {
         (None, None)
     };
@@ -305,13 +307,11 @@ pub(crate) fn start(
         IdMap::Shared => plan.clone(),
     };
     // burrow-nic needs no map: it runs while the id helpers do.
-    let nic_child = match &cspec.bridge {
-        Some((bridge, name)) => {
-            let path = crate::net::find_nic()?;
-            Some(crate::net::spawn(&path, name, container.pid, bridge)?)
-        }
-        None => None,
-    };
+    let nic_child = cspec
+        .bridge
+        .as_ref()
+        .map(|p| crate::net::spawn(&p.helper, &p.name, container.pid, &p.bridge))
+        .transpose()?;
     // Safe because the container is our unreaped child: its pid cannot be reused meanwhile.
     let mapped = ids::write_maps(&plan, helpers, container.pid);
     // Always collect burrow-nic (on a map failure too: the container is then killed, and its
