@@ -302,3 +302,33 @@ fn setup_etc(u: &TestUser, count: u32) -> Etc {
         .file("burrow/nic.conf", POOLS)
         .file("resolv.conf", RESOLV)
 }
+
+#[test]
+fn a_volume_on_resolv_conf_wins_over_the_generated_one() {
+    require!();
+    let (u, etc, _br, r) = setup("net4", 1);
+    let mine = tempdir("net4-resolv");
+    let file = mine.join("resolv.conf");
+    std::fs::write(&file, "nameserver 203.0.113.9\n").unwrap();
+    let vol = format!("{}:/etc/resolv.conf:ro", file.display());
+    let out = burrow(
+        &u,
+        &etc,
+        &[
+            "run",
+            "--rm",
+            "--net",
+            "bridge",
+            "-v",
+            &vol,
+            "--rootfs",
+            r.path(),
+            "/bin/cat",
+            "/etc/resolv.conf",
+        ],
+    );
+    out.expect(0, "");
+    assert_eq!(out.stdout, "nameserver 203.0.113.9\n");
+    let _ = std::fs::remove_dir_all(&mine);
+    wait_no_veths(u.uid);
+}

@@ -145,7 +145,12 @@ interface and address, can bind host ports, and can connect to the host's abstra
             // Only a named container keeps its address from run to run.
             name: c.name.clone().unwrap_or_default(),
         };
-        (Some(plan), Some(resolv_text()))
+        // A volume the user put on /etc/resolv.conf wins.
+        let own_resolv = c
+            .volumes
+            .iter()
+            .any(|v| v.target == std::path::Path::new("/etc/resolv.conf"));
+        (Some(plan), (!own_resolv).then(resolv_text))
     } else {
         (None, None)
     };
