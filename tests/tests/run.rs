@@ -926,6 +926,21 @@ fn t07_exit_codes() {
         "",
         "",
     );
+    // --init's pid 1 shows a neutral command line, not burrow's path and arguments on the host.
+    check(
+        &burrow(
+            &r,
+            &[
+                "--init",
+                "/bin/sh",
+                "-c",
+                "tr '\\0' ' ' < /proc/1/cmdline | tr -s ' '; echo",
+            ],
+        ),
+        0,
+        "burrow-init \n",
+        "",
+    );
     check(
         &burrow(&r, &["nosuchcmd"]),
         127,

@@ -256,6 +256,8 @@ fn run_init(
     let all = SigSet::all();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&all), None)
         .ctx(|| "sigprocmask".into())?;
+    // Before the command exists, so it never sees burrow's command line in /proc/1/cmdline.
+    hide_cmdline("burrow-init");
     let child = match burrow_sys::rt::clone_fork(0).ctx(|| "fork".into())? {
         burrow_sys::rt::Forked::Child => {
             let e = exec(program, argv, envp);
@@ -292,6 +294,42 @@ fn run_init(
         } else {
             let _ = nix::sys::signal::kill(child, sig);
         }
+    }
+}
+
+/// Overwrites this process's argument area with `name` (NUL-padded), so that the container's
+/// /proc/1/cmdline shows `name` instead of burrow's command line on the host (its path and
+/// arguments). The area's bounds come from /proc/self/stat (arg_start, arg_end); the write
+/// goes through /proc/self/mem, which a process may always use on itself. Best effort.
+fn hide_cmdline(name: &str) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    // Fields after the command name in parentheses start at field 3 (state).
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let (Some(start), Some(end)) = (
+        f.get(45).and_then(|v| v.parse::<u64>().ok()),
+        f.get(46).and_then(|v| v.parse::<u64>().ok()),
+    ) else {
+        return;
+    };
+    let Some(len) = end.checked_sub(start).and_then(|l| usize::try_from(l).ok()) else {
+        return;
+    };
+    if len == 0 {
+        return;
+    }
+    let mut area = vec![0u8; len];
+    let keep = name.len().min(len.saturating_sub(1));
+    if let (Some(dst), Some(src)) = (area.get_mut(..keep), name.as_bytes().get(..keep)) {
+        dst.copy_from_slice(src);
+    }
+    if let Ok(mem) = std::fs::OpenOptions::new().write(true).open("/proc/self/mem") {
+        use std::os::unix::fs::FileExt;
+        let _ = mem.write_all_at(&area, start);
     }
 }
 
