@@ -327,7 +327,10 @@ fn hide_cmdline(name: &str) {
     if let (Some(dst), Some(src)) = (area.get_mut(..keep), name.as_bytes().get(..keep)) {
         dst.copy_from_slice(src);
     }
-    if let Ok(mem) = std::fs::OpenOptions::new().write(true).open("/proc/self/mem") {
+    if let Ok(mem) = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/mem")
+    {
         use std::os::unix::fs::FileExt;
         let _ = mem.write_all_at(&area, start);
     }
