@@ -773,3 +773,32 @@ impl Drop for LinkGuard {
         let _ = Command::new("ip").args(["link", "del", &self.0]).output();
     }
 }
+
+/// The directory of the installed helpers and front end (for `BURROW_HELPERS_DIR`).
+pub fn helpers_dir() -> String {
+    prefix().join("bin").to_str().unwrap().to_owned()
+}
+
+/// Asserts the exit status, stdout and stderr exactly, showing all three on failure.
+#[track_caller]
+pub fn check(r: &Ran, code: i32, stdout: &str, stderr: &str) {
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (Some(code), stdout, stderr),
+        "unexpected result (left: actual, right: expected)"
+    );
+}
+
+/// Asserts success with this exact stdout and nothing on stderr.
+#[track_caller]
+pub fn ok_out(r: &Ran, stdout: &str) {
+    check(r, 0, stdout, "");
+}
+
+/// Lines with runs of whitespace collapsed to one space.
+pub fn norm(s: &str) -> String {
+    s.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

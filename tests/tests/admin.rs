@@ -48,10 +48,6 @@ macro_rules! require_admin {
     };
 }
 
-fn helpers_dir() -> String {
-    prefix().join("bin").display().to_string()
-}
-
 /// `burrow ARGS` as root with this /etc.
 fn admin(etc: &Etc, args: &[&str]) -> Ran {
     Run::new(&TestUser::root())

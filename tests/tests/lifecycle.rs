@@ -113,10 +113,6 @@ fn fx() -> &'static Fixture {
     })
 }
 
-fn helpers_dir() -> String {
-    prefix().join("bin").to_str().unwrap().to_owned()
-}
-
 /// One test's world: a user, a private XDG_RUNTIME_DIR (so a private state directory) and a
 /// private rootfs owned by the user (a [`Rootfs`] plus /bin/probe). On drop every container in
 /// it is removed (rm -f) and the directories are deleted.
@@ -328,30 +324,6 @@ fn py(json_text: &str, code: &str) -> String {
         String::from_utf8_lossy(&o.stderr)
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Asserts the exit status, stdout and stderr exactly, showing all three on failure.
-#[track_caller]
-fn check(r: &Ran, code: i32, stdout: &str, stderr: &str) {
-    assert_eq!(
-        (r.code, r.stdout.as_str(), r.stderr.as_str()),
-        (Some(code), stdout, stderr),
-        "unexpected result (left: actual, right: expected)"
-    );
-}
-
-/// Asserts success with this exact stdout and nothing on stderr.
-#[track_caller]
-fn ok_out(r: &Ran, stdout: &str) {
-    check(r, 0, stdout, "");
-}
-
-/// Lines with runs of whitespace collapsed to one space.
-fn norm(s: &str) -> String {
-    s.lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn no_such(name: &str) -> String {

@@ -246,10 +246,6 @@ impl Drop for Tmp {
     }
 }
 
-fn helpers_dir() -> String {
-    prefix().join("bin").to_str().unwrap().to_owned()
-}
-
 /// `burrow run ARGS...` as `u`, with the test prefix's helpers.
 fn burrow_as(u: &TestUser, args: &[&str]) -> Ran {
     let mut all = vec!["run"];
@@ -272,30 +268,6 @@ fn script_as(u: &TestUser, script: &str, args: &[&str]) -> Ran {
         .env("BURROW_HELPERS_DIR", &helpers_dir())
         .env("B", helper("burrow").to_str().unwrap())
         .script(script, args)
-}
-
-/// Asserts the exit status, stdout and stderr exactly, showing all three on failure.
-#[track_caller]
-fn check(r: &Ran, code: i32, stdout: &str, stderr: &str) {
-    assert_eq!(
-        (r.code, r.stdout.as_str(), r.stderr.as_str()),
-        (Some(code), stdout, stderr),
-        "unexpected result (left: actual, right: expected)"
-    );
-}
-
-/// Asserts success with this exact stdout and nothing on stderr.
-#[track_caller]
-fn ok_out(r: &Ran, stdout: &str) {
-    check(r, 0, stdout, "");
-}
-
-/// Lines with runs of whitespace collapsed to one space.
-fn norm(s: &str) -> String {
-    s.lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn mountinfo() -> String {
