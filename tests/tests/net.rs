@@ -37,6 +37,15 @@ fn burrow(u: &TestUser, etc: &Etc, args: &[&str]) -> Ran {
         .cmd(&helper("burrow"), args)
 }
 
+/// `burrow run OPTS... --net bridge --rootfs R CMD...` as `u`.
+fn bridged(u: &TestUser, etc: &Etc, r: &Rootfs, opts: &[&str], cmd: &[&str]) -> Ran {
+    let mut all = vec!["run"];
+    all.extend_from_slice(opts);
+    all.extend_from_slice(&["--net", "bridge", "--rootfs", r.path()]);
+    all.extend_from_slice(cmd);
+    burrow(u, etc, &all)
+}
+
 fn wait_no_veths(uid: u32) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !host_veths_of(uid).is_empty() {
@@ -81,22 +90,12 @@ echo hello-from-container | nc -w 5 $gw $1
         std::io::Read::read_to_string(&mut s, &mut got).unwrap();
         (peer.ip().to_string(), got)
     });
-    let out = burrow(
+    let out = bridged(
         &u,
         &etc,
-        &[
-            "run",
-            "--rm",
-            "--net",
-            "bridge",
-            "--rootfs",
-            r.path(),
-            "/bin/sh",
-            "-c",
-            script,
-            "sh",
-            &port,
-        ],
+        &r,
+        &["--rm"],
+        &["/bin/sh", "-c", script, "sh", &port],
     );
     out.expect(0, "");
     let (peer, got) = accept.join().unwrap();
@@ -128,18 +127,12 @@ echo hello-from-container | nc -w 5 $gw $1
     assert!(std::path::Path::new(&format!("/sys/class/net/{}", br.0)).exists());
     // The same container name gets the same address again.
     let address_of_stable = || {
-        let out = burrow(
+        let out = bridged(
             &u,
             &etc,
+            &r,
+            &["--rm", "--name", "stable"],
             &[
-                "run",
-                "--rm",
-                "--name",
-                "stable",
-                "--net",
-                "bridge",
-                "--rootfs",
-                r.path(),
                 "/bin/sh",
                 "-c",
                 "ip -4 addr show dev eth0 | awk '/inet /{print $2}'",
@@ -158,18 +151,12 @@ fn detached_container_on_the_bridge_serves_the_host_exec_sees_eth0_rm_removes_th
     let (u, etc, _br, r) = setup("net2", 2);
     // A run of this test that failed may have left it.
     let _ = burrow(&u, &etc, &["rm", "-f", "web"]);
-    let out = burrow(
+    let out = bridged(
         &u,
         &etc,
+        &r,
+        &["-d", "--name", "web"],
         &[
-            "run",
-            "-d",
-            "--name",
-            "web",
-            "--net",
-            "bridge",
-            "--rootfs",
-            r.path(),
             "/bin/sh",
             "-c",
             "while true; do echo served-by-web | nc -l -p 8080; done",
@@ -230,19 +217,7 @@ fn no_usernet_entry_or_quota_fails_cleanly_and_leaves_nothing() {
         .usernet("# nobody\n")
         .file("burrow/nic.conf", POOLS)
         .file("resolv.conf", RESOLV);
-    let out = burrow(
-        &u,
-        &etc,
-        &[
-            "run",
-            "--rm",
-            "--net",
-            "bridge",
-            "--rootfs",
-            r.path(),
-            "/bin/true",
-        ],
-    );
+    let out = bridged(&u, &etc, &r, &["--rm"], &["/bin/true"]);
     out.expect(
         125,
         &format!(
@@ -254,36 +229,15 @@ fn no_usernet_entry_or_quota_fails_cleanly_and_leaves_nothing() {
     assert_eq!(sh(&format!("pgrep -u {} -c || true", u.uid)).trim(), "0");
     // Quota 1: a second container while the first runs is refused; the first keeps its nic.
     let etc1 = setup_etc(&u, 1);
-    let out = burrow(
+    let out = bridged(
         &u,
         &etc1,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "one",
-            "--net",
-            "bridge",
-            "--rootfs",
-            r.path(),
-            "/bin/sleep",
-            "600",
-        ],
+        &r,
+        &["-d", "--name", "one"],
+        &["/bin/sleep", "600"],
     );
     out.expect(0, "");
-    let out = burrow(
-        &u,
-        &etc1,
-        &[
-            "run",
-            "--rm",
-            "--net",
-            "bridge",
-            "--rootfs",
-            r.path(),
-            "/bin/true",
-        ],
-    );
+    let out = bridged(&u, &etc1, &r, &["--rm"], &["/bin/true"]);
     out.expect(
         125,
         &format!(
@@ -311,21 +265,12 @@ fn a_volume_on_resolv_conf_wins_over_the_generated_one() {
     let file = mine.join("resolv.conf");
     std::fs::write(&file, "nameserver 203.0.113.9\n").unwrap();
     let vol = format!("{}:/etc/resolv.conf:ro", file.display());
-    let out = burrow(
+    let out = bridged(
         &u,
         &etc,
-        &[
-            "run",
-            "--rm",
-            "--net",
-            "bridge",
-            "-v",
-            &vol,
-            "--rootfs",
-            r.path(),
-            "/bin/cat",
-            "/etc/resolv.conf",
-        ],
+        &r,
+        &["--rm", "-v", &vol],
+        &["/bin/cat", "/etc/resolv.conf"],
     );
     out.expect(0, "");
     assert_eq!(out.stdout, "nameserver 203.0.113.9\n");
