@@ -802,3 +802,15 @@ pub fn norm(s: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Whether a setuid-root process here may raise a hard rlimit (CAP_SYS_RESOURCE is in the
+/// bounding set; some VMs and containers drop it).
+pub fn setuid_root_can_raise_rlimits() -> bool {
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let bnd = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .unwrap();
+    bnd & (1 << 24) != 0
+}

@@ -1180,18 +1180,6 @@ fn every_decision_is_logged_to_syslog() {
     );
 }
 
-/// Whether a setuid-root process here may raise a hard rlimit (CAP_SYS_RESOURCE is in the
-/// bounding set; some VMs and containers drop it).
-fn setuid_root_can_raise_rlimits() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let bnd = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapBnd:"))
-        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
-        .unwrap();
-    bnd & (1 << 24) != 0
-}
-
 #[test]
 fn file_size_limit_zero_and_sigxfsz_do_not_break_the_helper() {
     require!();
