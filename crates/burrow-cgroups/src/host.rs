@@ -75,8 +75,8 @@ pub fn parse_mountinfo(text: &str) -> Result<Vec<CgroupMount>, Error> {
                 .collect()
         };
         out.push(CgroupMount {
-            mount_point: PathBuf::from(unescape(f[4])),
-            root: unescape(f[3]),
+            mount_point: PathBuf::from(unescape_mountinfo(f[4])),
+            root: unescape_mountinfo(f[3]),
             v2,
             options,
         });
@@ -85,7 +85,7 @@ pub fn parse_mountinfo(text: &str) -> Result<Vec<CgroupMount>, Error> {
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space).
-fn unescape(s: &str) -> String {
+pub fn unescape_mountinfo(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

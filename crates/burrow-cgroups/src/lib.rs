@@ -45,7 +45,9 @@ mod limits;
 mod tests;
 
 pub use cgroup::{Cgroup, Stats, LEAF};
-pub use host::{parse_mountinfo, parse_proc_cgroup, CgroupMount, Host, Mode, ProcCgroup};
+pub use host::{
+    parse_mountinfo, parse_proc_cgroup, unescape_mountinfo, CgroupMount, Host, Mode, ProcCgroup,
+};
 pub use limits::{cpu_shares, parse_size, Limits, CPU_PERIOD_US, MIN_MEMORY};
 
 /// A cgroup controller Burrow uses.

@@ -299,26 +299,6 @@ pub struct Mount {
     pub super_options: String,
 }
 
-fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let oct = b
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        if let (b'\\', Some(d)) = (b[i], oct) {
-            let v = d.iter().fold(0u16, |v, c| v * 8 + u16::from(c - b'0'));
-            out.extend(u8::try_from(v).ok());
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Parses /proc/self/mountinfo text; malformed lines are skipped.
 pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
     text.lines()
@@ -327,7 +307,7 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
             let pre: Vec<&str> = pre.split(' ').collect();
             let post: Vec<&str> = post.split(' ').collect();
             Some(Mount {
-                point: PathBuf::from(unescape_mountinfo(pre.get(4)?)),
+                point: PathBuf::from(burrow_cgroups::unescape_mountinfo(pre.get(4)?)),
                 options: (*pre.get(5)?).to_owned(),
                 fstype: (*post.first()?).to_owned(),
                 super_options: post.get(2).copied().unwrap_or("").to_owned(),
