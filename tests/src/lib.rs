@@ -814,3 +814,35 @@ pub fn setuid_root_can_raise_rlimits() -> bool {
         .unwrap();
     bnd & (1 << 24) != 0
 }
+
+/// Shell prefixes that set up a hostile caller of a setuid helper: a file size limit of 0
+/// (soft only, or hard and soft), SIGXFSZ ignored, SIGXFSZ blocked (the wrapper, second
+/// field, runs the helper with it blocked). The flag says whether the hard limit is 0 too.
+pub const HOSTILE_FSIZE: [(&str, &str, bool); 5] = [
+    ("ulimit -S -f 0", "", false),
+    ("ulimit -S -f 0; trap '' XFSZ", "", false),
+    ("ulimit -f 0", "", true),
+    ("ulimit -f 0; trap '' XFSZ", "", true),
+    (
+        "ulimit -f 0",
+        "perl -MPOSIX -e 'sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGXFSZ)) or die; exec {$ARGV[0]} @ARGV or die' --",
+        true,
+    ),
+];
+
+/// Compiles a C program statically (`gcc -static -O2`) into a directory named like the
+/// harness's templates (`busybox-template-<tag>`), so the stale-template sweep removes it once
+/// this test process is gone; returns the binary's path.
+pub fn compile_static_c(tag: &str, source: &str) -> PathBuf {
+    let dir = tempdir(&format!("busybox-template-{tag}"));
+    let src = dir.join("prog.c");
+    fs::write(&src, source).unwrap();
+    let bin = dir.join("prog");
+    sh(&format!(
+        "gcc -static -O2 -o {} {} && rm {}",
+        bin.display(),
+        src.display(),
+        src.display()
+    ));
+    bin
+}

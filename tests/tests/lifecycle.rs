@@ -93,22 +93,14 @@ fn fx() -> &'static Fixture {
             "{} missing: cargo build --release, then tests/install-helpers.sh",
             helper("burrow").display()
         );
-        // The probe is compiled once, in a directory the harness's stale-template sweep removes
-        // once this process is gone (see `busybox_template`).
-        let dir = tempdir("busybox-template-lifecycle-probe");
-        let src = dir.join("probe.c");
-        fs::write(&src, PROBE_C).unwrap();
-        sh(&format!(
-            "gcc -static -O2 -o {0}/probe {1} && rm {1}",
-            dir.display(),
-            src.display()
-        ));
+        // The probe is compiled once per test process.
+        let probe = compile_static_c("lifecycle-probe", PROBE_C);
         Fixture {
             a,
             b,
             crash,
             soak,
-            probe: dir.join("probe"),
+            probe,
         }
     })
 }

@@ -1186,19 +1186,7 @@ fn file_size_limit_zero_and_sigxfsz_do_not_break_the_helper() {
     let a = user_a();
     let etc = std_etc(&a);
     let can_raise = setuid_root_can_raise_rlimits();
-    // (shell prefix, wrapper, hard limit 0 too)
-    let hostile: [(&str, &str, bool); 5] = [
-        ("ulimit -S -f 0", "", false),
-        ("ulimit -S -f 0; trap '' XFSZ", "", false),
-        ("ulimit -f 0", "", true),
-        ("ulimit -f 0; trap '' XFSZ", "", true),
-        (
-            "ulimit -f 0",
-            "perl -MPOSIX -e 'sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGXFSZ)) or die; exec {$ARGV[0]} @ARGV or die' --",
-            true,
-        ),
-    ];
-    for (pre, wrap, hard_zero) in hostile {
+    for (pre, wrap, hard_zero) in HOSTILE_FSIZE {
         let t = Proc::spawn(&a, Ns::New, None);
         // The map is written; then a refusal (already mapped) is written whole to a file on
         // stderr, where a file size limit of 0 would have raised SIGXFSZ mid-message.

@@ -862,21 +862,6 @@ fn row22_adv6_sigkill_mid_create_never_exceeds_quota_and_is_reconciled() {
 
 // ------------------------------------------------------------------- caller-set process state
 
-/// Shell prefixes that set up a hostile caller: a file size limit of 0 (soft only, or hard and
-/// soft), SIGXFSZ ignored, SIGXFSZ blocked (`wrap` runs the helper with it blocked). The flag
-/// says whether the hard limit is 0 too.
-const HOSTILE: [(&str, &str, bool); 5] = [
-    ("ulimit -S -f 0", "", false),
-    ("ulimit -S -f 0; trap '' XFSZ", "", false),
-    ("ulimit -f 0", "", true),
-    ("ulimit -f 0; trap '' XFSZ", "", true),
-    (
-        "ulimit -f 0",
-        "perl -MPOSIX -e 'sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGXFSZ)) or die; exec {$ARGV[0]} @ARGV or die' --",
-        true,
-    ),
-];
-
 #[test]
 fn file_size_limit_zero_and_sigxfsz_do_not_break_create_or_accounting() {
     require!();
@@ -884,7 +869,7 @@ fn file_size_limit_zero_and_sigxfsz_do_not_break_create_or_accounting() {
     let br = test_bridge("f", 1500);
     let can_raise = setuid_root_can_raise_rlimits();
     let works = |hard_zero: bool| !hard_zero || can_raise;
-    let quota = HOSTILE.iter().filter(|h| works(h.2)).count();
+    let quota = HOSTILE_FSIZE.iter().filter(|h| works(h.2)).count();
     let etc = Etc::new().usernet(&format!("{} veth {} {quota}\n", a.name, br.0));
     let t = own_netns(&a);
     let before = tagged_links(a.uid);
@@ -900,7 +885,7 @@ fn file_size_limit_zero_and_sigxfsz_do_not_break_create_or_accounting() {
         )
     };
     let mut made = 0;
-    for (i, (pre, wrap, hard_zero)) in HOSTILE.iter().enumerate() {
+    for (i, (pre, wrap, hard_zero)) in HOSTILE_FSIZE.iter().enumerate() {
         let r = run(pre, wrap, &format!("f{i}"), "");
         let what = format!("{pre} {wrap}: {r:?}");
         assert_eq!(r.code, Some(0), "{what}");
@@ -928,7 +913,7 @@ fn file_size_limit_zero_and_sigxfsz_do_not_break_create_or_accounting() {
     }
     assert_eq!(made, quota);
     // The quota is reached, and the refusal reaches its file (stderr) whole.
-    for (pre, wrap, hard_zero) in HOSTILE {
+    for (pre, wrap, hard_zero) in HOSTILE_FSIZE {
         if !works(hard_zero) {
             continue;
         }

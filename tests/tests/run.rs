@@ -151,22 +151,14 @@ fn fx() -> &'static Fixture {
             helper("burrow").display()
         );
 
-        // The probe is compiled once, in a directory the harness's stale-template sweep removes
-        // once this process is gone (see `busybox_template`).
-        let dir = tempdir("busybox-template-run-probe");
-        let src = dir.join("probe.c");
-        fs::write(&src, PROBE_C).unwrap();
-        sh(&format!(
-            "gcc -static -O2 -o {0}/probe {1} && rm {1}",
-            dir.display(),
-            src.display()
-        ));
+        // The probe is compiled once per test process.
+        let probe = compile_static_c("run-probe", PROBE_C);
         Fixture {
             user,
             sub,
             leak,
             nosub,
-            probe: dir.join("probe"),
+            probe,
         }
     })
 }
