@@ -10,7 +10,9 @@
 #
 # Seeds are checked in under corpus/seed-<target>/ and copied into the scratch corpus
 # corpus/<target>/ (ignored by git), which libFuzzer grows; keep it between runs for a head
-# start. A crash fails the script (exit 1) and leaves the input in artifacts/<target>/.
+# start. A crash fails the script (exit 1) and leaves the input in artifacts/<target>/. Before
+# fuzzing, every seed and every saved crash is replayed once: a crash found by fuzzing is
+# added to corpus/seed-<target>/ (and the code or the model fixed, never the seed).
 #
 # Environment: FUZZ_SANITIZER=address|none (default address), CARGO_FUZZ_VERSION (the
 # version installed when cargo-fuzz is missing).
@@ -63,6 +65,19 @@ for t in "${targets[@]}"; do
   corpus="$here/corpus/$t"
   mkdir -p "$corpus" "$here/artifacts/$t"
   cp -n "$here/corpus/seed-$t"/* "$corpus"/ 2>/dev/null || true
+
+  # Replay first, each input once: every checked-in seed (faults found earlier are kept there)
+  # and every crash saved by an earlier run on this machine, so a fixed fault stays fixed.
+  mapfile -t replay < <(find "$here/corpus/seed-$t" "$here/artifacts/$t" -type f | sort)
+  if [ ${#replay[@]} -gt 0 ]; then
+    echo "== replay $t: ${#replay[@]} seeds and saved crashes"
+    if ! cargo fuzz run "${fuzz_flags[@]}" "$t" "${replay[@]}" -- -runs=1 >"$logdir/$t.replay.log" 2>&1; then
+      status=1
+      echo "!! $t: a seed or saved crash fails again; from $logdir/$t.replay.log:"
+      grep -m 5 -B 2 -A 6 -E 'panicked at|ERROR: (AddressSanitizer|libFuzzer)|deadly signal' "$logdir/$t.replay.log" || tail -n 25 "$logdir/$t.replay.log"
+      continue
+    fi
+  fi
 
   log="$logdir/$t.log"
   echo "== run $t for ${secs}s (corpus $corpus, log $log)"

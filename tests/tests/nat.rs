@@ -28,7 +28,11 @@
 //! 4. A1 -> OUT is masqueraded to the uplink's address, and OUT cannot open connections in;
 //! 5. a source from another user's subnet is dropped on the bridge;
 //! 6. `stop` deletes the table and leaves forwarding on;
-//! 7. a malformed conf is refused with an exact message and changes nothing.
+//! 7. a malformed conf is refused with an exact message and changes nothing;
+//! 8. a `none` nic made by the real burrow-nic (run as a test user in H) cannot bring a packet
+//!    with another user's container address as source to a listener of H: IPv4 by the strict
+//!    rp_filter burrow-nic sets on the host end, IPv6 by the table's rule on burrow-nic's link
+//!    group.
 //!
 //! Expected output, stderr and packet counters are exact. Every wait has a timeout: one ping
 //! waits at most 2 s (the pings of one step run at once), the Python listeners and clients
@@ -312,24 +316,20 @@ impl Lab {
 
     /// Starts a [`LISTENER`] in OUT and waits until it listens.
     fn listen(&self, fam: &str, kind: &str, port: u16) -> Listener {
+        self.listen_in(&self.out, fam, kind, port)
+    }
+
+    /// Starts a [`LISTENER`] in the namespace of `ns` and waits until it listens.
+    fn listen_in(&self, ns: &Proc, fam: &str, kind: &str, port: u16) -> Listener {
         let mut c = Command::new("timeout");
-        c.args([
-            "-k",
-            "2",
-            "15",
-            "nsenter",
-            "-t",
-            &self.out.pid_s(),
-            "-n",
-            "--",
-        ])
-        .args([
-            "bash",
-            "-c",
-            "exec python3 -c \"$LISTENER\" \"$@\" 2>&1",
-            "-",
-        ])
-        .args([fam, kind, &port.to_string()]);
+        c.args(["-k", "2", "15", "nsenter", "-t", &ns.pid_s(), "-n", "--"])
+            .args([
+                "bash",
+                "-c",
+                "exec python3 -c \"$LISTENER\" \"$@\" 2>&1",
+                "-",
+            ])
+            .args([fam, kind, &port.to_string()]);
         self.env(&mut c);
         c.stdout(Stdio::piped());
         let mut child = c.spawn().unwrap();
@@ -424,7 +424,7 @@ fn case1_start_twice_loads_one_identical_table_and_turns_forwarding_on() {
         .lines()
         .map(|l| l.trim())
         .filter(|l| {
-            ["chain ", "type ", "iifname ", "oifname "]
+            ["chain ", "type ", "iifname ", "iifgroup ", "oifname "]
                 .iter()
                 .any(|p| l.starts_with(p))
         })
@@ -437,6 +437,8 @@ fn case1_start_twice_loads_one_identical_table_and_turns_forwarding_on() {
             "type filter hook prerouting priority raw; policy accept;",
             "iifname \"burrow*\" ip6 saddr :: icmpv6 type nd-neighbor-solicit accept",
             "iifname \"burrow*\" fib saddr . iif oif missing counter drop",
+            "iifgroup 1651864183 ip6 saddr :: icmpv6 type nd-neighbor-solicit accept",
+            "iifgroup 1651864183 fib saddr . iif oif missing counter drop",
             "chain forward {",
             "type filter hook forward priority filter; policy accept;",
             "iifname \"burrow*\" oifname \"burrow*\" fib daddr . iif oif missing counter drop",
@@ -522,7 +524,7 @@ fn case2_same_bridge_traffic_passes_untouched() {
          A1 10.231.1.1 ok\nA1 fd42:231:0:1::1 ok\n"
     );
     // Nothing was dropped or masqueraded.
-    assert_eq!(lab.counters("prerouting"), [0]);
+    assert_eq!(lab.counters("prerouting"), [0, 0]);
     assert_eq!(lab.counters("forward"), [0, 0, 0]);
     assert_eq!(lab.counters("postrouting"), [0, 0]);
 }
@@ -546,7 +548,7 @@ fn case3_forwarding_between_two_user_bridges_is_dropped_and_passes_without_the_t
         "A1 10.231.2.2 lost\nA1 fd42:231:0:2::2 lost\nB1 10.231.1.2 lost\nB1 fd42:231:0:1::2 lost\n"
     );
     // Each echo request was dropped by the bridge-to-bridge rule, and by nothing else.
-    assert_eq!(lab.counters("prerouting"), [0]);
+    assert_eq!(lab.counters("prerouting"), [0, 0]);
     assert_eq!(lab.counters("forward"), [4, 0, 0]);
     assert_eq!(lab.counters("postrouting"), [0, 0]);
     // The control: without the table (forwarding still on), the same pings go through.
@@ -651,8 +653,9 @@ fn case5_a_source_from_another_users_subnet_is_dropped_on_the_bridge() {
         ));
         assert_eq!(l.finish(), format!("{seen} last\n"));
     }
-    // Both spoofed packets were dropped by the reverse-path rule, before the forward chain.
-    assert_eq!(lab.counters("prerouting"), [2]);
+    // Both spoofed packets were dropped by the reverse-path rule of the bridges, before the
+    // forward chain (the rule of burrow-nic's link group saw none: they came in on a bridge).
+    assert_eq!(lab.counters("prerouting"), [2, 0]);
     assert_eq!(lab.counters("forward"), [0, 0, 0]);
     assert_eq!(lab.counters("postrouting"), [1, 1]);
     // The control: without the table (and with the kernel's rp_filter off), they go through.
@@ -830,4 +833,84 @@ fn case7_start_with_a_malformed_conf_changes_nothing() {
         ),
     );
     assert_eq!(lab.ok("nft list table inet burrow_nic"), before);
+}
+
+// ------------------------------------------------------------------------------------- case 8
+
+#[test]
+fn case8_a_none_nic_cannot_bring_spoofed_sources_into_the_host() {
+    require!();
+    let lab = Lab::new();
+    let a = TestUser::get("nsp");
+    let etc = Etc::new().usernet(&format!("{} veth none 1\n", a.name));
+    let ctr = Proc::spawn_cmd(&a, None, &["unshare", "-Urn", "--"], &["sleep", "600"]);
+    // The real helper, as the user, in H (its netns is where it makes the host end).
+    let script = format!(
+        "mount --bind {} /etc && exec setpriv --reuid {} --regid {} --init-groups -- {} create /dev/null c {} veth none eth0",
+        etc.path().display(),
+        a.uid,
+        a.gid,
+        helper("burrow-nic").display(),
+        ctr.pid
+    );
+    let mut c = Command::new("timeout");
+    c.args(["-k", "5", "30", "nsenter", "-t", &lab.h.pid_s(), "-n", "--"])
+        .args(["unshare", "-m", "--propagation", "private", "--"])
+        .args(["bash", "-c", &script])
+        .stdin(Stdio::null());
+    let r = ran(c.output().unwrap());
+    r.expect(0, "");
+    let host = r.stdout.trim_end().split(':').nth(2).unwrap().to_owned();
+    // What burrow-nic set on the host end, read back from H's kernel.
+    assert_eq!(
+        lab.ok(&format!(
+            "cat /proc/sys/net/ipv4/conf/{host}/rp_filter /proc/sys/net/ipv4/conf/{host}/accept_local; ip -o link show dev {host} | grep -o 'group [^ ]*'"
+        )),
+        "1\n0\ngroup 1651864183\n"
+    );
+    // The container takes B1's addresses and sends to H's uplink address, with H's host end
+    // as the on-link neighbour (no ARP or neighbour discovery needed).
+    let mac = lab.ok(&format!(
+        "ip -o link show dev {host} | grep -o 'link/ether [^ ]*' | cut -d' ' -f2"
+    ));
+    lab.ok(&format!(
+        "at {pid} bash -c 'ip link set eth0 up && ip addr add 10.231.2.2/32 dev eth0 && ip addr add fd42:231:0:2::2/128 dev eth0 nodad && ip route add 192.0.2.1/32 dev eth0 && ip -6 route add 2001:db8::1/128 dev eth0 && ip neigh add 192.0.2.1 lladdr {mac} dev eth0 nud permanent && ip -6 neigh add 2001:db8::1 lladdr {mac} dev eth0 nud permanent'",
+        pid = ctr.pid,
+        mac = mac.trim()
+    ));
+    let send = |src: &str, dst: &str, port: u16, payload: &str| {
+        let mut c = Command::new("timeout");
+        c.args(["-k", "2", "10", "nsenter", "-t", &ctr.pid_s(), "-n", "--"])
+            .args([
+                "python3",
+                "-c",
+                CLIENT,
+                "udp",
+                src,
+                "0",
+                dst,
+                &port.to_string(),
+                payload,
+            ])
+            .stdin(Stdio::null());
+        let r = ran(c.output().unwrap());
+        assert_eq!(r.code, Some(0), "send failed: {}", r.stderr);
+    };
+    // IPv4: dropped by the kernel (the host end's rp_filter); the control with the host end's
+    // rp_filter at 0 (what burrow-nic left before) goes through.
+    let mut l = lab.listen_in(&lab.h, "4", "udp", 9010);
+    send("10.231.2.2", "192.0.2.1", 9010, "spoofed");
+    lab.ok(&format!("echo 0 >/proc/sys/net/ipv4/conf/{host}/rp_filter"));
+    send("10.231.2.2", "192.0.2.1", 9010, "last");
+    assert_eq!(l.finish(), "10.231.2.2 last\n");
+    // IPv6 (the kernel has no reverse-path filter for it): dropped by the table's rule on
+    // burrow-nic's link group; without the table it goes through.
+    lab.nat("start")
+        .expect(0, &format!("{SET_FORWARDING}{LOADED}"));
+    let mut l = lab.listen_in(&lab.h, "6", "udp", 9011);
+    send("fd42:231:0:2::2", "2001:db8::1", 9011, "spoofed");
+    assert_eq!(lab.counters("prerouting"), [0, 1]);
+    lab.nat("stop").expect(0, DELETED);
+    send("fd42:231:0:2::2", "2001:db8::1", 9011, "last");
+    assert_eq!(l.finish(), "fd42:231:0:2::2 last\n");
 }

@@ -5,8 +5,9 @@
 //! - [`Rtnl::create_veth`]: one `RTM_NEWLINK` (`NLM_F_CREATE | NLM_F_EXCL`) that creates the
 //!   host end and its peer **directly in another network namespace given by fd**
 //!   (`VETH_INFO_PEER { IFLA_IFNAME, IFLA_NET_NS_FD, IFLA_MTU }`), MTU set in the same
-//!   request. (The kernel ignores `IFLA_IFALIAS` on creation, so the alias is set by
-//!   [`Rtnl::configure`].)
+//!   request, and the host end's `IFLA_GROUP` (so a host end is recognisable as burrow-nic's
+//!   from the instant it exists). (The kernel ignores `IFLA_IFALIAS` on creation, so the
+//!   alias is set by [`Rtnl::configure`].)
 //! - [`Rtnl::link_by_name`] / [`Rtnl::link_by_index`]: `RTM_GETLINK` → [`Link`] (index,
 //!   name, MTU, kind, master, the peer's ifindex for a veth, alias).
 //! - [`Rtnl::configure`]: alias (burrow-nic's accounting tag), `IFLA_MASTER` and `IFF_UP` in
@@ -16,6 +17,7 @@
 //! - [`Rtnl::create_bridge`], [`Rtnl::set_up`], [`Rtnl::add_address`],
 //!   [`Rtnl::add_default_route`]: burrow-nic's per-user bridges and the container side that
 //!   `burrow run --net bridge` configures.
+//! - [`Rtnl::address_count`]: how many addresses a link has (an `RTM_GETADDR` dump).
 //! - [`Rtnl::nsid_of`]: the id this netns gives another one (`RTM_GETNSID` by fd), to tell
 //!   whether a veth's peer is in a given namespace.
 #![forbid(unsafe_code)]
@@ -34,6 +36,7 @@ const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
 const RTM_GETLINK: u16 = 18;
 const RTM_NEWADDR: u16 = 20;
+const RTM_GETADDR: u16 = 22;
 const RTM_NEWROUTE: u16 = 24;
 const RTM_NEWNSID: u16 = 88;
 const RTM_GETNSID: u16 = 90;
@@ -52,6 +55,7 @@ const IFLA_LINK: u16 = 5;
 const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_IFALIAS: u16 = 20;
+const IFLA_GROUP: u16 = 27;
 const IFLA_NET_NS_FD: u16 = 28;
 const IFLA_LINK_NETNSID: u16 = 37;
 const IFLA_TARGET_NETNSID: u16 = 46;
@@ -93,6 +97,8 @@ pub struct Link {
     pub link_netnsid: Option<i32>,
     /// `ifi_flags`.
     pub flags: u32,
+    /// `IFLA_GROUP` (0 unless set).
+    pub group: u32,
 }
 
 /// What to create with [`Rtnl::create_veth`].
@@ -106,6 +112,8 @@ pub struct VethSpec<'a> {
     pub peer_netns: BorrowedFd<'a>,
     /// MTU of both ends.
     pub mtu: u32,
+    /// `IFLA_GROUP` of the host end.
+    pub group: u32,
 }
 
 fn invalid(msg: &str) -> io::Error {
@@ -201,6 +209,7 @@ fn parse_link(payload: &[u8]) -> Option<Link> {
             IFLA_IFNAME => l.name = str_of(data),
             IFLA_MTU => l.mtu = u32_of(data)?,
             IFLA_MASTER => l.master = u32_of(data),
+            IFLA_GROUP => l.group = u32_of(data)?,
             IFLA_LINK => l.link = u32_of(data),
             IFLA_IFALIAS => l.alias = Some(str_of(data)),
             IFLA_LINK_NETNSID => {
@@ -308,6 +317,7 @@ impl Rtnl {
         ifinfomsg(&mut b, 0, 0, 0)?;
         attr_str(&mut b, IFLA_IFNAME, spec.host)?;
         attr(&mut b, IFLA_MTU, &spec.mtu.to_ne_bytes())?;
+        attr(&mut b, IFLA_GROUP, &spec.group.to_ne_bytes())?;
         let nsfd = u32::try_from(spec.peer_netns.as_raw_fd())
             .map_err(|_| invalid("bad netns descriptor"))?;
         nested(&mut b, IFLA_LINKINFO, |b| {
@@ -448,6 +458,16 @@ impl Rtnl {
         attr(&mut b, RTA_OIF, &index.to_ne_bytes())?;
         self.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, &b)
             .map(drop)
+    }
+
+    /// How many addresses (of any family, link-local included) link `index` has.
+    pub fn address_count(&mut self, index: u32) -> io::Result<usize> {
+        let b = [0u8; 8]; // struct ifaddrmsg: AF_UNSPEC, every link
+        let replies = self.request_for(RTM_GETADDR, NLM_F_DUMP, &b, RTM_NEWADDR)?;
+        Ok(replies
+            .iter()
+            .filter(|p| p.get(4..8).and_then(u32_of) == Some(index))
+            .count())
     }
 
     /// The id this netns gives the netns of `fd` (as in [`Link::link_netnsid`]), or `None`

@@ -29,6 +29,7 @@ fn link_payload_parses() {
     attr(&mut p, IFLA_MASTER, &3u32.to_ne_bytes()).unwrap();
     attr(&mut p, IFLA_LINK, &2u32.to_ne_bytes()).unwrap();
     attr_str(&mut p, IFLA_IFALIAS, "burrow-nic 1 a veth br0").unwrap();
+    attr(&mut p, IFLA_GROUP, &0x6275_7277u32.to_ne_bytes()).unwrap();
     nested(&mut p, IFLA_LINKINFO, |b| {
         attr_str(b, IFLA_INFO_KIND, "veth")
     })
@@ -45,6 +46,7 @@ fn link_payload_parses() {
             alias: Some("burrow-nic 1 a veth br0".into()),
             link_netnsid: None,
             flags: IFF_UP,
+            group: 0x6275_7277,
         }
     );
     // Truncated input never panics.
@@ -103,6 +105,7 @@ fn veth_into_another_netns_attach_and_delete() {
         peer: "eth0",
         peer_netns: ns.as_fd(),
         mtu: br.mtu,
+        group: 0x6275,
     })
     .unwrap();
     // The same request again: EEXIST, nothing new.
@@ -111,10 +114,19 @@ fn veth_into_another_netns_attach_and_delete() {
         peer: "eth1",
         peer_netns: ns.as_fd(),
         mtu: br.mtu,
+        group: 0x6275,
     });
     assert_eq!(again.unwrap_err().raw_os_error(), Some(libc::EEXIST));
     let h = nl.link_by_name(&host).unwrap();
     assert_eq!(h.kind.as_deref(), Some("veth"));
+    // The group is set by the creating request itself.
+    assert_eq!(h.group, 0x6275);
+    assert_eq!(br.group, 0);
+    // A new bridge that is down has no address; one added is counted.
+    assert_eq!(nl.address_count(br.index).unwrap(), 0);
+    nl.add_address(br.index, "10.99.1.1".parse().unwrap(), 24)
+        .unwrap();
+    assert_eq!(nl.address_count(br.index).unwrap(), 1);
     nl.configure(h.index, "burrow-nic 0 root veth x", Some(br.index))
         .unwrap();
     let h2 = nl.link_by_index(h.index).unwrap();

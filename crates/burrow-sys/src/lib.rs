@@ -410,6 +410,17 @@ pub fn flock_exclusive(fd: BorrowedFd<'_>) -> io::Result<()> {
     cvt_int(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) }).map(drop)
 }
 
+/// `flock(fd, LOCK_EX | LOCK_NB)`: takes an exclusive lock if it is free. `Ok(false)` when
+/// another open file description holds it.
+pub fn flock_exclusive_nb(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    // SAFETY: flock takes no pointers.
+    match cvt_int(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Syslog priorities used by the helpers (facility is set by [`openlog_auth`]).
 pub mod prio {
     /// LOG_NOTICE: an allowed action.

@@ -32,7 +32,10 @@
 //!
 //! A slot is (owner, type, bridge); each slot has its own count (lxc-user-nic counts every nic
 //! of the owner, whatever the bridge). The caller's own lines are tried first, then group
-//! lines in file order (lxc/lxc#513); the first slot below its count gets the new nic.
+//! lines in file order (lxc/lxc#513); the first slot below its count gets the new nic. When
+//! two lines of one owner expand to the same bridge for the caller (`burrow%u` and
+//! `burrow1002` for uid 1002), the line that names the bridge outright sets the slot's count,
+//! wherever it stands; of two patterns, the first.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(clippy::arithmetic_side_effects)]
@@ -58,6 +61,12 @@ pub const MAX_OWNER: usize = 255;
 
 /// The only TYPE burrow-nic creates.
 pub const VETH: &str = "veth";
+
+/// The link group (`IFLA_GROUP`, `ip link show group 1651864183`, nftables `iifgroup`) of
+/// every host end burrow-nic creates, set by the request that creates it: 0x62757277, "burw".
+/// burrow-nic-nat filters spoofed sources on it, and a create recognises a host end left
+/// untagged by a killed create by it.
+pub const NIC_GROUP: u32 = 0x6275_7277;
 
 /// Who an entry is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -277,15 +286,34 @@ impl Usernet {
             .filter(applies);
         own.extend(groups);
         // Two lines of one owner can expand to the same bridge for this caller (`burrow%u`
-        // and `burrow1002`, or two patterns): they are one slot, and the first line decides
-        // its count.
-        let mut seen: Vec<&Owner> = Vec::new();
-        own.retain(|e| {
-            let new = !seen.contains(&&e.owner);
-            seen.push(&e.owner);
-            new
-        });
-        own
+        // and `burrow1002`, or two patterns): they are one slot, with one count. A line that
+        // names the bridge outright is an exception written for it, so it wins over a
+        // pattern wherever it stands in the file; between two patterns, the first wins.
+        let mut out: Vec<&Entry> = Vec::new();
+        for e in own {
+            match out.iter_mut().find(|o| o.owner == e.owner) {
+                None => out.push(e),
+                Some(o) => {
+                    if matches!(o.bridge, Bridge::PerUser(_))
+                        && !matches!(e.bridge, Bridge::PerUser(_))
+                    {
+                        *o = e;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether `bridge` (already expanded) is the caller's per-user bridge: a `%u` line that
+    /// applies to the caller for `kind` expands to it (whichever line decides its count).
+    fn is_per_user(&self, who: &Caller<'_>, kind: &str, bridge: &str) -> bool {
+        self.entries.iter().any(|e| {
+            e.kind == kind
+                && matches!(e.bridge, Bridge::PerUser(_))
+                && who.owns(&e.owner)
+                && e.bridge.resolve(who.uid).is_ok_and(|b| b == bridge)
+        })
     }
 
     /// Decides whether the caller may have one more nic of `kind` on `bridge` (already
@@ -298,7 +326,7 @@ impl Usernet {
         used: impl Fn(&Slot) -> u32,
     ) -> Result<Grant, Denial> {
         let lines = self.matching(who, kind, bridge);
-        let per_user = lines.iter().any(|e| matches!(e.bridge, Bridge::PerUser(_)));
+        let per_user = self.is_per_user(who, kind, bridge);
         if lines.is_empty() {
             return Err(Denial::NoEntry {
                 user: who.user.to_owned(),
@@ -350,11 +378,7 @@ impl Usernet {
     /// name for this uid are returned in `Err` with the line.
     pub fn allowances(&self, who: &Caller<'_>) -> Vec<Result<Allowance, (usize, NameError)>> {
         let mut out: Vec<Result<Allowance, (usize, NameError)>> = Vec::new();
-        let applies = |e: &Entry| match &e.owner {
-            Owner::User(u) => who.is_user(u),
-            Owner::Group(g) => who.groups.iter().any(|m| m == g),
-        };
-        for e in self.entries.iter().filter(|e| applies(e)) {
+        for e in self.entries.iter().filter(|e| who.owns(&e.owner)) {
             let bridge = match e.bridge.resolve(who.uid) {
                 Ok(b) => b,
                 Err(err) => {
@@ -420,6 +444,14 @@ pub struct Caller<'a> {
 impl Caller<'_> {
     fn is_user(&self, owner: &str) -> bool {
         owner == self.user || accounts::decimal::<u32>(owner) == Some(self.uid)
+    }
+
+    /// Whether a line of `owner` applies to this caller.
+    fn owns(&self, owner: &Owner) -> bool {
+        match owner {
+            Owner::User(u) => self.is_user(u),
+            Owner::Group(g) => self.groups.iter().any(|m| m == g),
+        }
     }
 }
 

@@ -22,11 +22,18 @@
 //! root by then and keeps only the descriptor it opened before):
 //!
 //! ```text
-//! subnet BRIDGE N
+//! subnet BRIDGE N UID
 //! nic BRIDGE HOST KEY
 //! ```
 //!
-//! KEY is `NAME/NICNAME` when both are simple names, else `-` (no stable number).
+//! KEY is `NAME/NICNAME` when both are simple names, else `-` (no stable number). UID is the
+//! user the per-user bridge is for (files written before it was recorded have `subnet
+//! BRIDGE N`).
+//!
+//! Subnet leases are given back: when a pool has no number left, the lease of a bridge that
+//! no longer exists and whose user has no account any more goes to the new bridge
+//! ([`Leases::subnet_for`]), and `burrow admin remove-user` releases a user's leases
+//! ([`Leases::release_uid`]).
 //!
 //! The file only makes numbers stable; what is in use comes from the kernel (the tags of the
 //! per-user bridges, `burrow-nic bridge UID N`, and of the live nics, which carry their
@@ -254,11 +261,22 @@ pub struct NicLease {
     pub key: String,
 }
 
+/// A subnet lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubnetLease {
+    /// The per-user bridge.
+    pub bridge: String,
+    /// Its subnet number.
+    pub number: u32,
+    /// The uid the bridge is for, when recorded.
+    pub uid: Option<u32>,
+}
+
 /// The lease file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Leases {
-    /// (bridge, subnet number), in file order.
-    pub subnets: Vec<(String, u32)>,
+    /// Subnet leases, in file order.
+    pub subnets: Vec<SubnetLease>,
     /// Nic leases, oldest first.
     pub nics: Vec<NicLease>,
 }
@@ -305,16 +323,26 @@ impl Leases {
             }
             let f: Vec<&str> = raw.split(' ').collect();
             let ok = match f.as_slice() {
-                ["subnet", br, n] => match decimal::<u32>(n) {
-                    Some(n)
-                        if valid_bridge(br)
-                            && !l.subnets.iter().any(|(b, m)| b == br || *m == n) =>
-                    {
-                        l.subnets.push(((*br).to_owned(), n));
-                        true
+                ["subnet", br, n, uid @ ..] if uid.len() <= 1 => {
+                    let uid = match uid.first() {
+                        None => Some(None),
+                        Some(u) => decimal::<u32>(u).map(Some),
+                    };
+                    match (decimal::<u32>(n), uid) {
+                        (Some(n), Some(uid))
+                            if valid_bridge(br)
+                                && !l.subnets.iter().any(|s| s.bridge == *br || s.number == n) =>
+                        {
+                            l.subnets.push(SubnetLease {
+                                bridge: (*br).to_owned(),
+                                number: n,
+                                uid,
+                            });
+                            true
+                        }
+                        _ => false,
                     }
-                    _ => false,
-                },
+                }
                 ["nic", br, host, key] => match decimal::<u32>(host) {
                     Some(host)
                         if valid_bridge(br)
@@ -342,8 +370,11 @@ impl Leases {
     /// The file's text.
     pub fn render(&self) -> String {
         let mut s = String::from("# burrow-nic leases (written by burrow-nic; do not edit)\n");
-        for (b, n) in &self.subnets {
-            s.push_str(&format!("subnet {b} {n}\n"));
+        for l in &self.subnets {
+            match l.uid {
+                Some(u) => s.push_str(&format!("subnet {} {} {u}\n", l.bridge, l.number)),
+                None => s.push_str(&format!("subnet {} {}\n", l.bridge, l.number)),
+            }
         }
         for n in &self.nics {
             s.push_str(&format!("nic {} {} {}\n", n.bridge, n.host, n.key));
@@ -351,32 +382,80 @@ impl Leases {
         s
     }
 
-    /// The subnet number of per-user bridge `bridge`. `live` holds the (bridge, number) of
-    /// the per-user bridges that exist (their tags): the bridge's own tag decides; else its
-    /// lease, unless another live bridge holds that number; else the lowest number neither
-    /// leased nor live. The result is recorded as the bridge's lease.
+    /// The subnet number of per-user bridge `bridge` of user `uid`. `live` holds the
+    /// (bridge, number) of the per-user bridges that exist (their tags): the bridge's own tag
+    /// decides; else its lease, unless another live bridge holds that number; else the lowest
+    /// number neither leased nor live; else (the pool is used up) the lowest number leased to
+    /// a bridge that does not exist and whose uid `gone` says has no account any more. The
+    /// result is recorded as the bridge's lease, with its uid.
     pub fn subnet_for(
         &mut self,
         bridge: &str,
+        uid: u32,
         pools: &Pools,
         live: &[(String, u32)],
+        gone: impl Fn(u32) -> bool,
     ) -> Option<u32> {
         let total = pools.subnets();
+        let is_live = |n: u32| live.iter().any(|(_, m)| *m == n);
         let own_live = live.iter().find(|(b, n)| b == bridge && *n < total);
-        let leased = self.subnets.iter().find(|(b, n)| {
-            b == bridge && *n < total && !live.iter().any(|(c, m)| m == n && c != bridge)
+        let leased = self.subnets.iter().find(|s| {
+            s.bridge == bridge
+                && s.number < total
+                && !live.iter().any(|(c, m)| *m == s.number && c != bridge)
         });
         let n = match (own_live, leased) {
-            (Some((_, n)), _) | (None, Some((_, n))) => *n,
-            (None, None) => (0..total).find(|n| {
-                !self.subnets.iter().any(|(_, m)| m == n) && !live.iter().any(|(_, m)| m == n)
-            })?,
+            (Some((_, n)), _) => *n,
+            (None, Some(s)) => s.number,
+            (None, None) => {
+                let free = (0..total)
+                    .find(|n| !self.subnets.iter().any(|s| s.number == *n) && !is_live(*n));
+                let reclaim = || {
+                    self.subnets
+                        .iter()
+                        .filter(|s| {
+                            s.number < total
+                                && !is_live(s.number)
+                                && !live.iter().any(|(b, _)| *b == s.bridge)
+                                && s.uid.is_some_and(&gone)
+                        })
+                        .map(|s| s.number)
+                        .min()
+                };
+                free.or_else(reclaim)?
+            }
         };
-        if !self.subnets.iter().any(|(b, m)| b == bridge && *m == n) {
-            self.subnets.retain(|(b, m)| b != bridge && *m != n);
-            self.subnets.push((bridge.to_owned(), n));
+        let lease = SubnetLease {
+            bridge: bridge.to_owned(),
+            number: n,
+            uid: Some(uid),
+        };
+        if !self.subnets.contains(&lease) {
+            let reclaimed: Vec<String> = self
+                .subnets
+                .iter()
+                .filter(|s| s.number == n && s.bridge != bridge)
+                .map(|s| s.bridge.clone())
+                .collect();
+            self.subnets.retain(|s| s.bridge != bridge && s.number != n);
+            self.nics.retain(|l| !reclaimed.contains(&l.bridge));
+            self.subnets.push(lease);
         }
         Some(n)
+    }
+
+    /// Forgets every subnet lease of `uid` and the nic leases on those bridges (for `burrow
+    /// admin remove-user`). Returns the bridges whose leases were dropped.
+    pub fn release_uid(&mut self, uid: u32) -> Vec<String> {
+        let gone: Vec<String> = self
+            .subnets
+            .iter()
+            .filter(|s| s.uid == Some(uid))
+            .map(|s| s.bridge.clone())
+            .collect();
+        self.subnets.retain(|s| s.uid != Some(uid));
+        self.nics.retain(|l| !gone.contains(&l.bridge));
+        gone
     }
 
     /// A host number for a new nic on `bridge` with `key`, none of `live` (the numbers held
@@ -506,19 +585,37 @@ mod tests {
     fn leases_are_stable_and_bounded() {
         let pools = Pools::parse("ipv4 10.88.0.0/23 24\n").unwrap();
         let mut l = Leases::default();
-        assert_eq!(l.subnet_for("b1000", &pools, &[]), Some(0));
-        assert_eq!(l.subnet_for("b1001", &pools, &[]), Some(1));
+        let here = |_: u32| false;
+        assert_eq!(l.subnet_for("b1000", 1000, &pools, &[], here), Some(0));
+        assert_eq!(l.subnet_for("b1001", 1001, &pools, &[], here), Some(1));
         let before = l.clone();
-        assert_eq!(l.subnet_for("b1000", &pools, &[]), Some(0));
+        assert_eq!(l.subnet_for("b1000", 1000, &pools, &[], here), Some(0));
         assert_eq!(l, before, "an unchanged lease is not rewritten");
-        assert_eq!(l.subnet_for("c1000", &pools, &[]), None, "pool exhausted");
+        assert_eq!(
+            l.subnet_for("c1000", 1000, &pools, &[], here),
+            None,
+            "pool exhausted"
+        );
         // A live bridge decides over the file; a lease another live bridge holds is not
         // given.
         let mut m = Leases::default();
-        assert_eq!(m.subnet_for("b7", &pools, &[("b7".into(), 1)]), Some(1));
+        assert_eq!(
+            m.subnet_for("b7", 7, &pools, &[("b7".into(), 1)], here),
+            Some(1)
+        );
         let mut m = Leases::parse("subnet b7 1\n").0;
-        assert_eq!(m.subnet_for("b7", &pools, &[("b8".into(), 1)]), Some(0));
-        assert_eq!(m.subnets, vec![("b7".to_owned(), 0)]);
+        assert_eq!(
+            m.subnet_for("b7", 7, &pools, &[("b8".into(), 1)], here),
+            Some(0)
+        );
+        assert_eq!(
+            m.subnets,
+            vec![SubnetLease {
+                bridge: "b7".to_owned(),
+                number: 0,
+                uid: Some(7)
+            }]
+        );
         let last = pools.last_host();
         assert_eq!(l.host_for("b1000", "c1/eth0", &[], last), Some(2));
         assert_eq!(l.host_for("b1000", "c2/eth0", &[2], last), Some(3));
@@ -566,5 +663,53 @@ mod tests {
         }
         let (l, skipped) = Leases::parse("# x\nsubnet b1 1\nnic b1 2 -\n");
         assert_eq!((l.subnets.len(), l.nics.len(), skipped), (1, 1, 0));
+    }
+}
+
+#[cfg(test)]
+mod reclaim_tests {
+    use super::*;
+
+    #[test]
+    fn leases_of_users_that_are_gone_are_reclaimed_when_the_pool_is_used_up() {
+        let pools = Pools::parse("ipv4 10.88.0.0/23 24\n").unwrap();
+        let mut l = Leases::default();
+        let nobody_gone = |_: u32| false;
+        assert_eq!(l.subnet_for("b1", 1, &pools, &[], nobody_gone), Some(0));
+        assert_eq!(l.subnet_for("b2", 2, &pools, &[], nobody_gone), Some(1));
+        assert_eq!(l.host_for("b1", "c/eth0", &[], 254), Some(2));
+        // Used up: b3 gets nothing while everyone still has an account.
+        assert_eq!(l.subnet_for("b3", 3, &pools, &[], nobody_gone), None);
+        // uid 1 is gone, but its bridge still exists: not reclaimed.
+        let one_gone = |u: u32| u == 1;
+        assert_eq!(
+            l.subnet_for("b3", 3, &pools, &[("b1".into(), 0)], one_gone),
+            None
+        );
+        // Its bridge gone too: b3 takes number 0, and b1's nic leases go with its lease.
+        assert_eq!(l.subnet_for("b3", 3, &pools, &[], one_gone), Some(0));
+        assert_eq!(
+            l.subnets
+                .iter()
+                .map(|s| (s.bridge.as_str(), s.number, s.uid))
+                .collect::<Vec<_>>(),
+            [("b2", 1, Some(2)), ("b3", 0, Some(3))]
+        );
+        assert!(l.nics.is_empty());
+        // A lease without a uid (an older file) is never reclaimed.
+        let mut old = Leases::parse("subnet b1 0\nsubnet b2 1 2\n").0;
+        assert_eq!(old.subnet_for("b3", 3, &pools, &[], |_| true), Some(1));
+        assert_eq!(
+            old.render(),
+            "# burrow-nic leases (written by burrow-nic; do not edit)\nsubnet b1 0\nsubnet b3 1 3\n"
+        );
+        // release_uid: what remove-user does.
+        assert_eq!(old.release_uid(3), ["b3".to_owned()]);
+        assert_eq!(old.release_uid(3), Vec::<String>::new());
+        assert_eq!(old.subnets.len(), 1);
+        // Lines with a uid parse back; bad uids are skipped.
+        let (p, skipped) = Leases::parse("subnet b1 0 1000\nsubnet b2 1 x\nsubnet b3 2 1 2\n");
+        assert_eq!((p.subnets.len(), skipped), (1, 2));
+        assert_eq!(p.subnets[0].uid, Some(1000));
     }
 }

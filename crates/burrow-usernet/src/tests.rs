@@ -462,3 +462,51 @@ fn lines_expanding_to_one_slot_count_once() {
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].as_ref().unwrap().allowed(), 3);
 }
+
+#[test]
+fn a_line_naming_the_bridge_wins_over_a_pattern_wherever_it_stands() {
+    // Found by the usernet fuzz target (kept as corpus/seed-usernet/11-name-after-pattern):
+    // `alice veth burrow1002 0` after (or before) `alice veth burrow%u 3` is the admin's
+    // exception for uid 1002: it sets the slot's count, in either order.
+    let g = groups(&[]);
+    let a = Caller {
+        user: "alice",
+        uid: 1002,
+        groups: &g,
+    };
+    for text in [
+        "alice veth burrow1002 0\nalice veth burrow%u 3\n",
+        "alice veth burrow%u 3\nalice veth burrow1002 0\n",
+    ] {
+        let u = Usernet::parse(text).unwrap();
+        let d = u.decide(&a, "veth", "burrow1002", usage(&[])).unwrap_err();
+        assert_eq!(
+            d.to_string(),
+            "quota reached: user alice has 0 of 0 veth nics allowed on bridge burrow1002",
+            "{text:?}"
+        );
+        let all = u.allowances(&a);
+        assert_eq!(all.len(), 1, "{text:?}");
+        assert_eq!(all[0].as_ref().unwrap().allowed(), 0, "{text:?}");
+    }
+    // A larger exception: granted from line 2, and still a per-user bridge (burrow-nic makes
+    // and addresses it) because a `%u` line of the caller expands to it.
+    let u = Usernet::parse("alice veth burrow%u 1\nalice veth burrow1002 5\n").unwrap();
+    let gr = u
+        .decide(
+            &a,
+            "veth",
+            "burrow1002",
+            usage(&[("alice", "burrow1002", 1)]),
+        )
+        .unwrap();
+    assert_eq!((gr.line, gr.allowed, gr.used, gr.per_user), (2, 5, 1, true));
+    // Another uid gets the pattern's count.
+    let b = Caller {
+        user: "alice",
+        uid: 1003,
+        groups: &g,
+    };
+    let gb = u.decide(&b, "veth", "burrow1003", usage(&[])).unwrap();
+    assert_eq!((gb.line, gb.allowed, gb.per_user), (1, 1, true));
+}

@@ -84,15 +84,17 @@ fn nl_err(what: &str) -> impl Fn(std::io::Error) -> Refusal + '_ {
     move |e| refuse!("{what}: {e}")
 }
 
-/// Deletes host ends of the caller's that carry no tag: under the lock no other create is in
-/// flight, so such a link is left by a helper killed between creating and tagging it.
+/// Deletes host ends that carry no tag: under the lock no other create is in flight, so such
+/// a link is left by a helper killed between creating and tagging it (or killed by a waiter
+/// because it held the lock stopped). Any user's host end in burrow-nic's link group (set by
+/// the creating request itself), and the caller's own by name (made before the group was set).
 fn reconcile(nl: &mut Rtnl, links: &[Link], uid: u32, audit: &Audit) {
     for link in links {
-        if !usernet::is_host_ifname_of(&link.name, uid) {
-            continue;
-        }
+        let ours = (link.group == usernet::NIC_GROUP && link.name.starts_with("veth"))
+            || usernet::is_host_ifname_of(&link.name, uid);
         let tagged = link.alias.as_deref().and_then(NicTag::parse).is_some();
-        if link.kind.as_deref() == Some("veth") && !tagged && nl.delete(link.index).is_ok() {
+        if ours && link.kind.as_deref() == Some("veth") && !tagged && nl.delete(link.index).is_ok()
+        {
             audit.allowed(&format!(
                 "deleted untagged {} left by an interrupted create",
                 link.name
@@ -186,11 +188,12 @@ fn ensure_user_bridge(
     nl: &mut Rtnl,
     links: &[Link],
     name: &str,
-    uid: u32,
+    who: &Identity,
     pools: &Pools,
     leases: Option<&mut Leases>,
     audit: &Audit,
 ) -> Result<(u32, u32, Option<u32>), Refusal> {
+    let uid = who.uid;
     let existing = links.iter().find(|l| l.name == name);
     let created = match existing {
         Some(l) => {
@@ -204,6 +207,23 @@ fn ensure_user_bridge(
                 return Err(refuse!(
                     "{name} exists and is not burrow-nic's per-user bridge of uid {uid} (its alias is {:?}); the admin must remove or rename it",
                     tag.unwrap_or_default()
+                ));
+            }
+            if tag.is_none() {
+                // Untagged: adopted only if it is exactly what a create killed between making
+                // and tagging it leaves (no ports, no addresses); anything else is somebody's.
+                let ports = links.iter().filter(|p| p.master == Some(l.index)).count();
+                let addrs = nl
+                    .address_count(l.index)
+                    .map_err(|e| refuse!("cannot list the addresses of {name}: {e}"))?;
+                if ports > 0 || addrs > 0 {
+                    return Err(refuse!(
+                        "{name} exists and is not burrow-nic's per-user bridge of uid {uid}: it has no burrow-nic tag, {ports} ports and {addrs} addresses (a bridge left by an interrupted create has none); the admin must remove or rename it"
+                    ));
+                }
+                audit.allowed(&format!(
+                    "adopted untagged empty bridge {name} (ifindex {}) left by an interrupted create",
+                    l.index
                 ));
             }
             None
@@ -234,7 +254,7 @@ fn ensure_user_bridge(
             })
             .collect();
         let subnet = match leases {
-            Some(leases) if pools.any() => Some(leases.subnet_for(name, pools, &live).ok_or_else(|| {
+            Some(leases) if pools.any() => Some(leases.subnet_for(name, uid, pools, &live, |u| !who.has_account(u)).ok_or_else(|| {
                 refuse!(
                     "the address pools in {NIC_CONF_PATH} have no free subnet left for bridge {name} (admin: enlarge the pool)"
                 )
@@ -313,7 +333,7 @@ pub(crate) fn create(
             &mut nl,
             &links,
             req.bridge,
-            who.uid,
+            who,
             pools,
             leases.as_mut(),
             audit,
@@ -362,6 +382,18 @@ pub(crate) fn create(
                 req.bridge
             ));
         }
+        // A plain line must not attach anyone to another user's per-user bridge (an admin's
+        // shared bridge that happens to be named burrow1040, or overlapping patterns).
+        if let Some(t) = br.alias.as_deref().and_then(BridgeTag::parse) {
+            if t.uid != who.uid {
+                return Err(refuse!(
+                    "bridge {} is the per-user bridge of uid {}; a line naming it does not let you share that user's network (admin: rename the shared bridge or fix /etc/burrow/usernet line {})",
+                    req.bridge,
+                    t.uid,
+                    grant.line
+                ));
+            }
+        }
         (Some(br.index), br.mtu)
     };
     let tag = NicTag {
@@ -392,6 +424,7 @@ pub(crate) fn create(
             peer: req.nicname,
             peer_netns: req.netns.as_fd(),
             mtu,
+            group: usernet::NIC_GROUP,
         };
         match nl.create_veth(&spec) {
             Ok(()) => {
@@ -415,7 +448,12 @@ pub(crate) fn create(
         .link_by_name(&host)
         .map_err(nl_err("cannot find the new host nic"))?;
     let finish = |nl: &mut Rtnl| -> Result<String, Refusal> {
-        // Host end: no router advertisements; a bridge port needs no IPv6 of its own.
+        // Host end, while it is still down: strict reverse-path filtering and no local source
+        // addresses accepted (a `none` nic must not bring packets with another container's or
+        // the host's address as source into the host; on a bridge port it is harmless); no
+        // router advertisements; a bridge port needs no IPv6 of its own.
+        sysctl("ipv4", &host, "rp_filter", "1")?;
+        sysctl("ipv4", &host, "accept_local", "0")?;
         sysctl("ipv6", &host, "accept_ra", "0")?;
         if master.is_some() {
             sysctl("ipv6", &host, "disable_ipv6", "1")?;

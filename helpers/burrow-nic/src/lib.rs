@@ -40,6 +40,7 @@
 
 pub mod args;
 mod create;
+mod lock;
 
 use args::{ArgError, Command, TargetArg, USAGE};
 use burrow_setuid::{self as setuid, cap, refuse, Audit, Caller, Refusal, Target, TargetSpec};
@@ -116,9 +117,15 @@ fn run(
     let is_create = argv.first().map(String::as_str) == Some("create");
     let lock = is_create.then(create::open_lock);
     let leases = is_create.then(create::open_leases);
-    let privilege = setuid::drop_to_caller(
+    // CAP_KILL only for create: a waiter kills a create that holds the lock stopped (lock.rs).
+    let keep = if is_create {
+        cap::mask(&[cap::NET_ADMIN, cap::KILL])
+    } else {
+        cap::mask(&[cap::NET_ADMIN])
+    };
+    let mut privilege = setuid::drop_to_caller(
         caller,
-        cap::mask(&[cap::NET_ADMIN]),
+        keep,
         "install it setuid root (chown root:root; chmod 4755)",
     )
     .map_err(|e| {
@@ -163,9 +170,17 @@ fn run(
             let who = Identity::load(caller)?;
             let policy = load_policy()?;
             let pools = load_pools()?;
+            // Decided once before the lock with the usage the tags show now (a netlink dump
+            // needs no privilege), so a caller the policy gives nothing, or whose quota is
+            // full, never touches the lock; decided again under it.
+            let tags = host_tags()?;
+            policy
+                .decide(&who.caller(), &kind, &bridge, |s| usage(&tags, s))
+                .map_err(|d| Refusal(d.to_string()))?;
             let lock = lock.ok_or_else(|| refuse!("no lock"))??;
             let leases = leases.ok_or_else(|| refuse!("no leases"))??;
-            burrow_sys::flock_exclusive(lock.as_fd()).map_err(|e| refuse!("flock: {e}"))?;
+            lock::acquire(&lock, &privilege, audit)?;
+            privilege.narrow(cap::mask(&[cap::NET_ADMIN]))?;
             let req = create::Request {
                 pid,
                 netns: netns.as_fd(),
@@ -225,6 +240,8 @@ pub(crate) struct Identity {
     pub(crate) uid: u32,
     user: String,
     groups: Vec<String>,
+    /// /etc/passwd as read (to tell whether the user of a subnet lease still exists).
+    passwd: String,
 }
 
 impl Identity {
@@ -239,7 +256,13 @@ impl Identity {
             uid: caller.uid,
             user,
             groups: accounts::group_names(&group, &gids),
+            passwd,
         })
+    }
+
+    /// Whether /etc/passwd has an account with this uid.
+    pub(crate) fn has_account(&self, uid: u32) -> bool {
+        accounts::user_name(&self.passwd, uid).is_some()
     }
 
     pub(crate) fn caller(&self) -> usernet::Caller<'_> {

@@ -22,6 +22,8 @@ use std::os::unix::fs::MetadataExt;
 
 /// Capability numbers the helpers use.
 pub mod cap {
+    /// CAP_KILL.
+    pub const KILL: u32 = 5;
     /// CAP_SETGID.
     pub const SETGID: u32 = 6;
     /// CAP_SETUID.
@@ -63,7 +65,8 @@ pub struct Caller {
     pub gid: u32,
 }
 
-/// Step 1. Closes every fd above 2 except `keep`, clears the environment (PATH is set to a
+/// Step 1. Refuses a `keep` that is not open on entry, closes every fd above 2 except `keep`,
+/// clears the environment (PATH is set to a
 /// fixed value), sets umask 022, sets RLIMIT_CORE to 0, resets signal dispositions (SIGPIPE
 /// stays ignored), the signal mask and RLIMIT_FSIZE, makes the process non-dumpable, and
 /// returns the caller's real ids. Failures here are returned for printing after the drop.
@@ -72,6 +75,17 @@ pub fn sanitize(keep: Option<RawFd>) -> (Caller, Result<(), Refusal>) {
     let (gid, _, _) = sys::getresgid();
     let caller = Caller { uid, gid };
     let result = (|| {
+        // `fd:N` names a descriptor the caller passed: it must be open now, before this
+        // process opens anything of its own that could land on N (the lock, the lease file,
+        // /proc) and be taken for the caller's.
+        let not_open = keep
+            .filter(|k| *k >= 0)
+            .and_then(|k| sys::dup_cloexec(k).err().map(|e| (k, e)))
+            .map(|(k, e)| match e.raw_os_error() {
+                Some(libc::EBADF) => refuse!("fd:{k} is not an open descriptor"),
+                _ => refuse!("fd:{k}: {e}"),
+            });
+        let keep = if not_open.is_some() { None } else { keep };
         sys::close_fds_from_3_except(keep)
             .map_err(|e| refuse!("cannot close inherited descriptors: {e}"))?;
         for (k, _) in std::env::vars_os() {
@@ -84,7 +98,7 @@ pub fn sanitize(keep: Option<RawFd>) -> (Caller, Result<(), Refusal>) {
         reset_signals_and_file_size_limit()?;
         sys::set_dumpable(false)
             .map_err(|e| refuse!("cannot make the process non-dumpable: {e}"))?;
-        Ok(())
+        not_open.map_or(Ok(()), Err)
     })();
     (caller, result)
 }
@@ -223,6 +237,17 @@ impl Privilege {
         })
         .map_err(|e| refuse!("capset: {e}"))?;
         Ok(out)
+    }
+
+    /// Keeps only `caps` (a subset of the permitted set) permitted from now on.
+    pub fn narrow(&mut self, caps: u64) -> Result<(), Refusal> {
+        self.permitted &= caps;
+        sys::capset(sys::CapSets {
+            effective: 0,
+            permitted: self.permitted,
+            inheritable: 0,
+        })
+        .map_err(|e| refuse!("capset: {e}"))
     }
 
     /// Drops every capability for good.

@@ -15,7 +15,9 @@
 //!   in file order; the first slot below its count gets the nic), with usage derived from the
 //!   input and with no usage at all; a grant is for the requested bridge, its slot survives the
 //!   nic tag round trip, and with no slot over its count it has used < allowed; with no usage,
-//!   every line that applies with a count > 0 grants;
+//!   every line that applies with a count > 0 and sets its slot's count grants (of two lines of
+//!   one owner that expand to one bridge, the one naming it outright sets the count, else the
+//!   first pattern);
 //! - `allowances` matches the same rule, and from an empty host exactly `allowed()` nics can be
 //!   created on each (type, bridge) before `decide` says the quota is reached;
 //! - `NicTag::parse` accepts only the exact rendering of a tag (with an optional newline) and
@@ -99,13 +101,17 @@ fuzz_target!(|data: &[u8]| {
         check_decide(&usernet, &who, "macvlan", bridge, &none);
     }
 
-    // With nothing in use, any line that applies with a count > 0 must grant.
+    // With nothing in use, any line that applies with a count > 0 and sets its slot's count
+    // (not overridden by a line of the same owner naming the bridge outright) must grant.
     for e in usernet.entries.iter().filter(|e| applies(e, &who)) {
         let Some(bridge) = expand(&e.bridge, uid) else {
             continue;
         };
         let got = usernet.decide(&who, &e.kind, &bridge, none);
-        if e.count > 0 {
+        let sets_count = matching(&usernet, &who, &e.kind, &bridge)
+            .iter()
+            .any(|m| m.line == e.line);
+        if e.count > 0 && sets_count {
             let g =
                 got.unwrap_or_else(|d| panic!("line {} (count {}) denied: {d}", e.line, e.count));
             assert_eq!(g.slot.bridge, bridge);
@@ -284,7 +290,8 @@ fn applies(e: &Entry, who: &Caller<'_>) -> bool {
 }
 
 /// The lines that apply to a request: the caller's own, then its groups', each in file order;
-/// of several lines of one owner that expand to the same bridge (one slot), the first.
+/// of several lines of one owner that expand to the same bridge (one slot), the first that
+/// names the bridge outright, else the first (a pattern), in the place of the owner's first.
 fn matching<'a>(u: &'a Usernet, who: &Caller<'_>, kind: &str, bridge: &str) -> Vec<&'a Entry> {
     let fits = |e: &&Entry| {
         applies(e, who) && e.kind == kind && expand(&e.bridge, who.uid).as_deref() == Some(bridge)
@@ -299,13 +306,29 @@ fn matching<'a>(u: &'a Usernet, who: &Caller<'_>, kind: &str, bridge: &str) -> V
         .iter()
         .filter(|e| matches!(e.owner, Owner::Group(_)))
         .filter(fits);
+    let all: Vec<&'a Entry> = own.chain(groups).collect();
+    let pattern = |e: &Entry| matches!(e.bridge, Bridge::PerUser(_));
     let mut out: Vec<&'a Entry> = Vec::new();
-    for e in own.chain(groups) {
-        if !out.iter().any(|o| o.owner == e.owner) {
-            out.push(e);
+    for e in &all {
+        if out.iter().any(|o| o.owner == e.owner) {
+            continue;
         }
+        let of_owner = || all.iter().filter(|o| o.owner == e.owner);
+        let named = of_owner().find(|o| !pattern(o));
+        out.push(named.or_else(|| of_owner().next()).copied().unwrap_or(e));
     }
     out
+}
+
+/// Whether `bridge` is the caller's per-user bridge: some `%u` line that applies to the
+/// caller for `kind` expands to it (whether or not that line sets the count).
+fn per_user(u: &Usernet, who: &Caller<'_>, kind: &str, bridge: &str) -> bool {
+    u.entries.iter().any(|e| {
+        applies(e, who)
+            && e.kind == kind
+            && matches!(e.bridge, Bridge::PerUser(_))
+            && expand(&e.bridge, who.uid).as_deref() == Some(bridge)
+    })
 }
 
 fn slot_of(e: &Entry, kind: &str, bridge: &str) -> Slot {
@@ -356,7 +379,7 @@ fn check_decide(
             line: e.line,
             allowed,
             used: in_use,
-            per_user: lines.iter().any(|e| matches!(e.bridge, Bridge::PerUser(_))),
+            per_user: per_user(u, who, kind, bridge),
         }),
         None => Err(Denial::QuotaReached {
             user: who.user.to_owned(),
