@@ -332,7 +332,7 @@ fn a_user_without_an_entry_or_quota_never_touches_the_lock() {
         &["create", "/dev/null", "c", &t.pid_s(), "veth", "none", "e0"],
     );
     let holder = std::process::Command::new("flock")
-        .args(["-x", "/run/burrow/nic.lock", "sleep", "60"])
+        .args(["-o", "-x", "/run/burrow/nic.lock", "sleep", "60"])
         .spawn()
         .unwrap();
     struct Kill(std::process::Child);
@@ -394,4 +394,244 @@ fn a_user_without_an_entry_or_quota_never_touches_the_lock() {
         )),
     );
     assert_eq!(host_veths_of(n.uid), Vec::<String>::new());
+}
+
+// ------------------------------------------------------------------ bridge names
+
+/// A bridge in the host netns made by the test (deleted on drop).
+fn root_bridge(name: &str) -> LinkGuard {
+    let g = LinkGuard::fresh(name);
+    sh(&format!("ip link add {name} type bridge"));
+    g
+}
+
+#[test]
+fn an_untagged_bridge_with_the_per_user_name_is_adopted_only_when_empty() {
+    require!();
+    let _serial = serial();
+    let a = TestUser::get("brad");
+    let name = format!("burrow{}", a.uid);
+    let etc = Etc::new().usernet(&format!("{} veth burrow%u 4\n", a.name));
+    let t = own_netns(&a);
+    let create = || {
+        nic(
+            &a,
+            &etc,
+            &[
+                "create",
+                "/dev/null",
+                "c",
+                &t.pid_s(),
+                "veth",
+                "burrow%u",
+                "e%d",
+            ],
+        )
+    };
+    let refused = |what: &str| {
+        err(&format!(
+            "{name} exists and is not burrow-nic's per-user bridge of uid {}: it has no burrow-nic tag, {what} (a bridge left by an interrupted create has none); the admin must remove or rename it",
+            a.uid
+        ))
+    };
+    // An admin's bridge with a port.
+    let br = root_bridge(&name);
+    let port = LinkGuard::fresh(&format!("bp{}", a.uid));
+    sh(&format!(
+        "ip link add {} type veth peer name {}p && ip link set {} master {name}",
+        port.0, port.0, port.0
+    ));
+    create().expect(1, &refused("1 port and 0 addresses"));
+    // With an address instead.
+    sh(&format!("ip link del {}", port.0));
+    sh(&format!("ip addr add 192.0.2.77/32 dev {name}"));
+    create().expect(1, &refused("0 ports and 1 address"));
+    assert_eq!(
+        sh(&format!("ip -o link show {name} | grep -c alias || true")),
+        "0\n"
+    );
+    assert_eq!(host_veths_of(a.uid), Vec::<String>::new());
+    // Empty, as a create killed between making and tagging it leaves it: adopted and tagged.
+    sh(&format!("ip addr flush dev {name}"));
+    let r = create();
+    r.expect(0, "");
+    assert!(
+        sh(&format!("ip -d -o link show {name}"))
+            .contains(&format!("alias burrow-nic bridge {}", a.uid)),
+        "not tagged"
+    );
+    drop(br);
+}
+
+#[test]
+fn a_plain_line_cannot_attach_anyone_to_another_users_per_user_bridge() {
+    require!();
+    let _serial = serial();
+    let a = TestUser::get("brpl");
+    let name = format!("bpl{}", std::process::id() % 100_000);
+    let br = root_bridge(&name);
+    // The bridge carries another uid's per-user tag (an admin's shared bridge that happens to
+    // be named like one, or a pattern that expands to it for uid 4242).
+    sh(&format!(
+        "ip link set {name} alias 'burrow-nic bridge 4242 3'"
+    ));
+    let etc = Etc::new().usernet(&format!("{} veth {name} 2\n", a.name));
+    let t = own_netns(&a);
+    nic(&a, &etc, &["create", "/dev/null", "c", &t.pid_s(), "veth", &name, "e%d"]).expect(
+        1,
+        &err(&format!(
+            "bridge {name} is the per-user bridge of uid 4242; a line naming it does not let you share that user's network (admin: rename the shared bridge or fix /etc/burrow/usernet line 1)"
+        )),
+    );
+    assert_eq!(host_veths_of(a.uid), Vec::<String>::new());
+    // The same bridge with the caller's own tag, or none, is an ordinary named bridge.
+    sh(&format!(
+        "ip link set {name} alias 'burrow-nic bridge {} 3'",
+        a.uid
+    ));
+    nic(
+        &a,
+        &etc,
+        &["create", "/dev/null", "c", &t.pid_s(), "veth", &name, "e%d"],
+    )
+    .expect(0, "");
+    drop(br);
+}
+
+// ------------------------------------------------------------------ leftovers and leases
+
+#[test]
+fn any_users_untagged_host_end_in_the_group_is_reconciled_by_the_next_create() {
+    require!();
+    let _serial = serial();
+    let a = TestUser::get("rcn");
+    let etc = Etc::new().usernet(&format!("{} veth none 2\n", a.name));
+    let t = own_netns(&a);
+    // What a create of uid 4243 killed between creating and tagging leaves (in the group,
+    // untagged), next to two links that are not such leftovers.
+    let left = LinkGuard::fresh("veth4243_kil1");
+    let tagged = LinkGuard::fresh("veth4243_tag1");
+    let foreign = LinkGuard::fresh("veth4243_frn1");
+    sh(&format!(
+        "ip link add {} group 1651864183 type veth peer name {}p",
+        left.0, left.0
+    ));
+    sh(&format!(
+        "ip link add {} group 1651864183 type veth peer name {}p && ip link set {} alias 'burrow-nic 4243 u veth none'",
+        tagged.0, tagged.0, tagged.0
+    ));
+    sh(&format!(
+        "ip link add {} type veth peer name {}p",
+        foreign.0, foreign.0
+    ));
+    nic(
+        &a,
+        &etc,
+        &[
+            "create",
+            "/dev/null",
+            "c",
+            &t.pid_s(),
+            "veth",
+            "none",
+            "e%d",
+        ],
+    )
+    .expect(0, "");
+    let exists = |n: &str| std::path::Path::new(&format!("/sys/class/net/{n}")).exists();
+    assert!(
+        !exists(&left.0),
+        "the untagged leftover in the group was not deleted"
+    );
+    assert!(exists(&tagged.0), "a tagged host end was deleted");
+    assert!(exists(&foreign.0), "a link outside the group was deleted");
+}
+
+/// A tiny pool (two /24s) with a private lease file: the third user gets "no free subnet";
+/// once the first user's bridge is gone and its account deleted, its subnet is reclaimed.
+#[test]
+fn subnet_leases_of_users_that_are_gone_are_reclaimed_when_the_pool_runs_out() {
+    require!();
+    let _serial = serial();
+    let users: Vec<TestUser> = ["rl1", "rl2", "rl3"]
+        .iter()
+        .map(|t| TestUser::get(t))
+        .collect();
+    let guards: Vec<LinkGuard> = users.iter().map(LinkGuard::per_user_bridge).collect();
+    let lines: String = users
+        .iter()
+        .map(|u| format!("{} veth burrow%u 1\n", u.name))
+        .collect();
+    let conf = "ipv4 10.66.0.0/23 24\n";
+    let etc = Etc::new().usernet(&lines).file("burrow/nic.conf", conf);
+    let leases = tempdir("leases");
+    sh("install -d -o root -g root -m 0755 /var/lib/burrow");
+    let nets: Vec<Proc> = users.iter().map(own_netns).collect();
+    let create = |i: usize, etc: &Etc| {
+        Run::new(&users[i])
+            .etc(etc)
+            .bind(&leases, std::path::Path::new("/var/lib/burrow"))
+            .cmd(
+                &helper(NIC),
+                &[
+                    "create",
+                    "--json",
+                    "/dev/null",
+                    "c",
+                    &nets[i].pid_s(),
+                    "veth",
+                    "burrow%u",
+                    "eth0",
+                ],
+            )
+    };
+    let addr = |r: &Ran| {
+        r.expect(0, "");
+        r.stdout
+            .split("\"address\":\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(addr(&create(0, &etc)), "10.66.0.2");
+    assert_eq!(addr(&create(1, &etc)), "10.66.1.2");
+    create(2, &etc).expect(
+        1,
+        &err(&format!(
+            "the address pools in /etc/burrow/nic.conf have no free subnet left for bridge burrow{} (admin: enlarge the pool)",
+            users[2].uid
+        )),
+    );
+    // The first user's bridge exists: its lease is not touched even without an account.
+    let passwd = std::fs::read_to_string(etc.path().join("passwd")).unwrap();
+    let without: String = passwd
+        .lines()
+        .filter(|l| !l.starts_with(&format!("{}:", users[0].name)))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let etc2 = Etc::new()
+        .usernet(&lines)
+        .file("burrow/nic.conf", conf)
+        .file("passwd", &without);
+    create(2, &etc2).expect(
+        1,
+        &err(&format!(
+            "the address pools in /etc/burrow/nic.conf have no free subnet left for bridge burrow{} (admin: enlarge the pool)",
+            users[2].uid
+        )),
+    );
+    // Its bridge gone too: the third user gets its subnet.
+    sh(&format!("ip link del {}", guards[0].0));
+    assert_eq!(addr(&create(2, &etc2)), "10.66.0.2");
+    let text = std::fs::read_to_string(leases.join("nic-leases")).unwrap();
+    let subnets: Vec<&str> = text.lines().filter(|l| l.starts_with("subnet ")).collect();
+    assert_eq!(
+        subnets,
+        [
+            format!("subnet burrow{} 1 {}", users[1].uid, users[1].uid),
+            format!("subnet burrow{} 0 {}", users[2].uid, users[2].uid),
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&leases);
 }

@@ -217,8 +217,18 @@ fn ensure_user_bridge(
                     .address_count(l.index)
                     .map_err(|e| refuse!("cannot list the addresses of {name}: {e}"))?;
                 if ports > 0 || addrs > 0 {
+                    let ports = if ports == 1 {
+                        "1 port".to_owned()
+                    } else {
+                        format!("{ports} ports")
+                    };
+                    let addrs = if addrs == 1 {
+                        "1 address".to_owned()
+                    } else {
+                        format!("{addrs} addresses")
+                    };
                     return Err(refuse!(
-                        "{name} exists and is not burrow-nic's per-user bridge of uid {uid}: it has no burrow-nic tag, {ports} ports and {addrs} addresses (a bridge left by an interrupted create has none); the admin must remove or rename it"
+                        "{name} exists and is not burrow-nic's per-user bridge of uid {uid}: it has no burrow-nic tag, {ports} and {addrs} (a bridge left by an interrupted create has none); the admin must remove or rename it"
                     ));
                 }
                 audit.allowed(&format!(

@@ -185,7 +185,10 @@ fn stuck(h: Option<&Holder>, waited: Duration) -> Refusal {
         Some((pid, Some((name, uid)), false)) => refuse!(
             "the create lock /run/burrow/nic.lock has been held for {secs} s by {name} (pid {pid}, uid {uid}), which is not a burrow-nic; nothing was done: ask the admin to look at that process"
         ),
-        _ => refuse!(
+        Some((pid, None, _)) => refuse!(
+            "the create lock /run/burrow/nic.lock has been held for {secs} s under pid {pid}, which has exited (a process it passed the descriptor to holds it now); nothing was done: ask the admin to look at /proc/locks"
+        ),
+        None => refuse!(
             "the create lock /run/burrow/nic.lock has been held for {secs} s by a process this helper cannot see (another pid namespace?); nothing was done: ask the admin to look at /proc/locks"
         ),
     }
