@@ -43,6 +43,7 @@
 use std::fmt;
 
 pub mod accounts;
+pub mod collide;
 pub mod name;
 pub mod pool;
 
