@@ -27,6 +27,23 @@ fn nic(u: &TestUser, etc: &Etc, args: &[&str]) -> Ran {
     Run::new(u).etc(etc).cmd(&helper(NIC), args)
 }
 
+/// `burrow-nic create` as `u` for the netns of `t`, on `bridge`, naming the nic `e%d`.
+fn create_in(u: &TestUser, etc: &Etc, t: &Proc, bridge: &str) -> Ran {
+    nic(
+        u,
+        etc,
+        &[
+            "create",
+            "/dev/null",
+            "c",
+            &t.pid_s(),
+            "veth",
+            bridge,
+            "e%d",
+        ],
+    )
+}
+
 /// Runs `prog args` as `u` with descriptors 3 to 9 closed (the test process may have some
 /// open without close-on-exec, such as cargo's jobserver pipe).
 fn bare(u: &TestUser, etc: Option<&Etc>, prog: &std::path::Path, args: &[&str]) -> Ran {
@@ -277,34 +294,8 @@ fn a_create_stopped_while_holding_the_lock_delays_another_users_create_only_brie
     }
     // One more create by each (it reconciles under the lock), then the accounting: every host
     // end in burrow-nic's group carries a tag, and v holds exactly the nics it was told about.
-    nic(
-        &h,
-        &etc,
-        &[
-            "create",
-            "/dev/null",
-            "c",
-            &ht.pid_s(),
-            "veth",
-            "none",
-            "e%d",
-        ],
-    )
-    .expect(0, "");
-    nic(
-        &v,
-        &etc,
-        &[
-            "create",
-            "/dev/null",
-            "c",
-            &vt.pid_s(),
-            "veth",
-            "none",
-            "e%d",
-        ],
-    )
-    .expect(0, "");
+    create_in(&h, &etc, &ht, "none").expect(0, "");
+    create_in(&v, &etc, &vt, "none").expect(0, "");
     let untagged: Vec<(String, String)> = group_links()
         .into_iter()
         .filter(|(_, alias)| !alias.starts_with("burrow-nic "))
@@ -413,21 +404,7 @@ fn an_untagged_bridge_with_the_per_user_name_is_adopted_only_when_empty() {
     let name = format!("burrow{}", a.uid);
     let etc = Etc::new().usernet(&format!("{} veth burrow%u 4\n", a.name));
     let t = own_netns(&a);
-    let create = || {
-        nic(
-            &a,
-            &etc,
-            &[
-                "create",
-                "/dev/null",
-                "c",
-                &t.pid_s(),
-                "veth",
-                "burrow%u",
-                "e%d",
-            ],
-        )
-    };
+    let create = || create_in(&a, &etc, &t, "burrow%u");
     let refused = |what: &str| {
         err(&format!(
             "{name} exists and is not burrow-nic's per-user bridge of uid {}: it has no burrow-nic tag, {what} (a bridge left by an interrupted create has none); the admin must remove or rename it",
@@ -477,7 +454,7 @@ fn a_plain_line_cannot_attach_anyone_to_another_users_per_user_bridge() {
     ));
     let etc = Etc::new().usernet(&format!("{} veth {name} 2\n", a.name));
     let t = own_netns(&a);
-    nic(&a, &etc, &["create", "/dev/null", "c", &t.pid_s(), "veth", &name, "e%d"]).expect(
+    create_in(&a, &etc, &t, &name).expect(
         1,
         &err(&format!(
             "bridge {name} is the per-user bridge of uid 4242; a line naming it does not let you share that user's network (admin: rename the shared bridge or fix /etc/burrow/usernet line 1)"
@@ -489,12 +466,7 @@ fn a_plain_line_cannot_attach_anyone_to_another_users_per_user_bridge() {
         "ip link set {name} alias 'burrow-nic bridge {} 3'",
         a.uid
     ));
-    nic(
-        &a,
-        &etc,
-        &["create", "/dev/null", "c", &t.pid_s(), "veth", &name, "e%d"],
-    )
-    .expect(0, "");
+    create_in(&a, &etc, &t, &name).expect(0, "");
     drop(br);
 }
 
@@ -524,20 +496,7 @@ fn any_users_untagged_host_end_in_the_group_is_reconciled_by_the_next_create() {
         "ip link add {} type veth peer name {}p",
         foreign.0, foreign.0
     ));
-    nic(
-        &a,
-        &etc,
-        &[
-            "create",
-            "/dev/null",
-            "c",
-            &t.pid_s(),
-            "veth",
-            "none",
-            "e%d",
-        ],
-    )
-    .expect(0, "");
+    create_in(&a, &etc, &t, "none").expect(0, "");
     let exists = |n: &str| std::path::Path::new(&format!("/sys/class/net/{n}")).exists();
     assert!(
         !exists(&left.0),
