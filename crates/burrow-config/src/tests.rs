@@ -243,3 +243,44 @@ fn limits_validation() {
     .contains("period"));
     assert!(err(Limits { pids: Some(0), ..l }).contains("pids limit 0"));
 }
+
+#[test]
+fn flags_over_the_file() {
+    #[derive(serde::Serialize)]
+    struct Flags {
+        hostname: &'static str,
+        env: Vec<&'static str>,
+        command: Vec<&'static str>,
+        net: &'static str,
+        tty: bool,
+    }
+    let dir = std::env::temp_dir().join(format!("burrow-config-merge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("c.toml");
+    std::fs::write(
+        &file,
+        "rootfs = \"/r\"\ncommand = [\"/bin/sh\"]\nhostname = \"file\"\nenv = [\"A=1\"]\nnet = \"bridge\"\nbridge = \"br0\"\nmemory = \"64m\"\n",
+    )
+    .unwrap();
+    let flags = Flags {
+        hostname: "flag",
+        env: vec!["B=2"],
+        command: vec!["/bin/echo", "hi"],
+        net: "host",
+        tty: true,
+    };
+    let c = RunConfig::merge(Some(&file), &flags).unwrap();
+    assert_eq!(c.hostname.as_deref(), Some("flag"));
+    assert_eq!(
+        c.env.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["A=1", "B=2"]
+    );
+    assert_eq!(c.command, ["/bin/echo", "hi"]);
+    assert_eq!((c.net, c.bridge.as_deref()), (NetMode::Host, None));
+    assert!(c.tty);
+    assert_eq!(c.memory.as_ref().map(|m| m.bytes), Some(64 << 20));
+    let spec = c.clone().validate().unwrap();
+    assert_eq!(spec.limits().memory, Some(64 << 20));
+    assert_eq!(RunConfig::from_toml(&c.to_toml(), "again").unwrap(), c);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

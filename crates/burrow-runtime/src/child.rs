@@ -7,7 +7,7 @@ use crate::channel::{self, Passed};
 use crate::mount::{self, Layout};
 use crate::trace::Steps;
 use crate::{err, Ctx, Error};
-use burrow_config::{EnvVar, NetMode, Ulimit, User, Volume};
+use burrow_config::{EnvVar, NetMode, RunConfig, Ulimit, User};
 use caps::CapsHashSet;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
@@ -37,57 +37,95 @@ pub(crate) struct ProcessSpec {
     pub output: Option<OwnedFd>,
 }
 
+/// What a process takes from elsewhere than the container's settings: `burrow exec`'s flags
+/// (the default, nothing, is the container's pid 1).
+#[derive(Debug, Default)]
+pub(crate) struct Overrides {
+    pub command: Option<Vec<String>>,
+    /// Added after the container's environment.
+    pub env: Vec<EnvVar>,
+    pub workdir: Option<String>,
+    pub user: Option<User>,
+    pub tty: Option<bool>,
+    pub interactive: Option<bool>,
+}
+
 impl ProcessSpec {
-    /// The environment of a process: burrow's defaults, then `extra` in order (a later value
-    /// of a name replaces an earlier one).
-    pub(crate) fn environment(
+    /// A process of the container `c` (its capabilities, seccomp filter, rlimits, and unless
+    /// overridden its command, user, environment, working directory and terminal).
+    pub(crate) fn new(
+        c: &RunConfig,
         hostname: &str,
-        user: User,
-        tty: bool,
-        extra: &[EnvVar],
-    ) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = vec![
-            (
-                "PATH".into(),
-                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-            ),
-            ("HOSTNAME".into(), hostname.to_owned()),
-            (
-                "HOME".into(),
-                if user.uid == 0 {
-                    "/root".into()
-                } else {
-                    "/".into()
-                },
-            ),
-        ];
-        if tty {
-            env.push((
-                "TERM".into(),
-                std::env::var("TERM").unwrap_or_else(|_| "xterm".into()),
-            ));
-        }
-        for e in extra {
-            env.retain(|(k, _)| *k != e.key);
-            env.push((e.key.clone(), e.value.clone()));
-        }
-        env
+        single_map: bool,
+        o: Overrides,
+    ) -> Result<ProcessSpec, Error> {
+        let caps = crate::caps::resolve(c.cap_policy, &c.cap_add, &c.cap_drop)?;
+        let seccomp = crate::run::seccomp_program(c)?;
+        let user = o.user.or(c.user).unwrap_or_default();
+        let tty = o.tty.unwrap_or(c.tty);
+        let mut extra = c.env.clone();
+        extra.extend(o.env);
+        Ok(ProcessSpec {
+            command: o.command.unwrap_or_else(|| c.command.clone()),
+            env: environment(hostname, user, tty, &extra),
+            workdir: o
+                .workdir
+                .or_else(|| c.workdir.clone())
+                .unwrap_or_else(|| "/".into()),
+            user,
+            caps,
+            seccomp,
+            ulimits: c.ulimits.clone(),
+            tty,
+            interactive: o.interactive.unwrap_or(c.interactive) || tty,
+            single_map,
+            output: None,
+        })
     }
+}
+
+/// The environment of a process: burrow's defaults, then `extra` in order (a later value of a
+/// name replaces an earlier one).
+fn environment(hostname: &str, user: User, tty: bool, extra: &[EnvVar]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        (
+            "PATH".into(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        ),
+        ("HOSTNAME".into(), hostname.to_owned()),
+        (
+            "HOME".into(),
+            if user.uid == 0 {
+                "/root".into()
+            } else {
+                "/".into()
+            },
+        ),
+    ];
+    if tty {
+        env.push((
+            "TERM".into(),
+            std::env::var("TERM").unwrap_or_else(|_| "xterm".into()),
+        ));
+    }
+    for e in extra {
+        env.retain(|(k, _)| *k != e.key);
+        env.push((e.key.clone(), e.value.clone()));
+    }
+    env
 }
 
 /// What only a new container needs, around its pid 1's [`ProcessSpec`].
 #[derive(Debug)]
 pub(crate) struct ContainerSpec {
     pub process: ProcessSpec,
+    /// The validated settings (volumes, read-only root, network mode, init, id mapping are
+    /// read from here where they are used).
+    pub config: RunConfig,
+    /// The root filesystem, canonical.
     pub rootfs: PathBuf,
     pub hostname: String,
-    pub volumes: Vec<Volume>,
-    pub read_only: bool,
-    pub net: NetMode,
-    pub init: bool,
     pub gid5_mapped: bool,
-    /// Id mapping mode.
-    pub idmap: burrow_config::IdMap,
     /// The cgroup to create for the container (mode, limits, name), when it gets one.
     pub cgroup: Option<CgroupPlan>,
     /// `--net bridge`: what to ask burrow-nic for.
@@ -136,22 +174,22 @@ fn setup_and_exec(spec: &ContainerSpec, sock: &OwnedFd) -> Result<Never, Error> 
 
     mount::setup(&Layout {
         rootfs: &spec.rootfs,
-        volumes: &spec.volumes,
+        volumes: &spec.config.volumes,
         resolv: spec.resolv.as_deref(),
-        read_only: spec.read_only,
-        new_net: spec.net != NetMode::Host,
+        read_only: spec.config.read_only,
+        new_net: spec.config.net != NetMode::Host,
         gid5_mapped: spec.gid5_mapped,
     })?;
     steps.done("mounts and pivot_root");
     nix::unistd::sethostname(&spec.hostname).ctx(|| "sethostname".into())?;
-    if spec.net != NetMode::Host {
+    if spec.config.net != NetMode::Host {
         burrow_sys::rt::loopback_up().ctx(|| "cannot bring up the loopback interface".into())?;
     }
     if let Some(nic) = &nic {
         crate::net::configure_inside(nic)?;
     }
     steps.done("hostname and network");
-    enter_command(&spec.process, spec.init, sock, steps)
+    enter_command(&spec.process, spec.config.init, sock, steps)
 }
 
 /// Root of the user namespace just mapped or joined: all uids and gids 0, no supplementary

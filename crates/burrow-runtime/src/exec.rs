@@ -10,11 +10,11 @@
 //! container's pid 1 (`child::enter_command`).
 
 use crate::channel::{self, Passed};
-use crate::child::{self, ProcessSpec};
+use crate::child::{self, Overrides, ProcessSpec};
 use crate::run::{block_signals, relay, Container};
 use crate::state::{Dir, Status};
 use crate::trace::Steps;
-use crate::{caps, err, Ctx, Error};
+use crate::{err, Ctx, Error};
 use burrow_config::{EnvVar, NetMode, User};
 use nix::sched::CloneFlags;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -54,32 +54,20 @@ pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
         return Err(err(format!("container {name} is not running")));
     }
     let config = dir.config()?;
-    let seccomp = crate::run::seccomp_program(&config)?;
-    let mut env = config.env.clone();
-    env.extend(opts.env.iter().cloned());
     let hostname = config
         .hostname
         .clone()
         .or(config.name.clone())
         .unwrap_or_else(|| "burrow".into());
-    let user = opts.user.or(config.user).unwrap_or_default();
-    let spec = ProcessSpec {
-        command: opts.command.clone(),
-        env: ProcessSpec::environment(&hostname, user, opts.tty, &env),
-        workdir: opts
-            .workdir
-            .clone()
-            .or(config.workdir.clone())
-            .unwrap_or_else(|| "/".into()),
-        user,
-        caps: caps::resolve(config.cap_policy, &config.cap_add, &config.cap_drop)?,
-        seccomp,
-        ulimits: config.ulimits.clone(),
-        tty: opts.tty,
-        interactive: opts.interactive || opts.tty,
-        single_map: st.uid_map.len() == 1,
-        output: None,
+    let over = Overrides {
+        command: Some(opts.command.clone()),
+        env: opts.env.clone(),
+        workdir: opts.workdir.clone(),
+        user: opts.user,
+        tty: Some(opts.tty),
+        interactive: Some(opts.interactive),
     };
+    let spec = ProcessSpec::new(&config, &hostname, st.uid_map.len() == 1, over)?;
     let net = config.net;
     // The container's cgroup, if it has one: the new process joins it before anything else.
     let cgroup = match burrow_cgroups::Host::system().and_then(|h| h.detect(&[])) {

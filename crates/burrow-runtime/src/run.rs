@@ -1,11 +1,11 @@
 //! The caller's side of `burrow run`: prepare, clone the container's pid 1 into new
 //! namespaces, map its ids, release it, relay signals and the terminal, return its status.
 
-use crate::child::{self, ContainerSpec, ProcessSpec};
+use crate::child::{self, ContainerSpec, Overrides, ProcessSpec};
 use crate::ids::{self, IdPlan, Me};
 use crate::trace::step;
-use crate::{caps, channel, err, tty, Ctx, Error};
-use burrow_config::{IdMap, NetMode, RunConfig, RunSpec, Seccomp, User};
+use crate::{channel, err, tty, Ctx, Error};
+use burrow_config::{IdMap, NetMode, RunConfig, RunSpec, Seccomp};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -57,7 +57,12 @@ pub(crate) fn prepare(c: &RunSpec) -> Result<Prepared, Error> {
             )));
         }
     }
-    let caps = caps::resolve(c.cap_policy, &c.cap_add, &c.cap_drop)?;
+    let hostname = c
+        .hostname
+        .clone()
+        .or_else(|| c.name.clone())
+        .unwrap_or_else(|| "burrow".into());
+    let mut process = ProcessSpec::new(c, &hostname, false, Overrides::default())?;
     let limits = *c.limits();
     let cgroup = if limits.is_empty() {
         None
@@ -72,7 +77,6 @@ pub(crate) fn prepare(c: &RunSpec) -> Result<Prepared, Error> {
             .unwrap_or_else(|| format!("run-{}", std::process::id()));
         Some(crate::child::CgroupPlan { mode, limits, name })
     };
-    let seccomp = seccomp_program(c)?;
     let me = Me::current();
     let (plan, warning) = ids::plan(&me)?;
     if let Some(w) = warning {
@@ -130,11 +134,6 @@ interface and address, can bind host ports, and can connect to the host's abstra
             }
         }
     }
-    let hostname = c
-        .hostname
-        .clone()
-        .or_else(|| c.name.clone())
-        .unwrap_or_else(|| "burrow".into());
     let (bridge, resolv) = if c.net == NetMode::Bridge {
         let plan = crate::net::Plan {
             helper: crate::net::find_nic()?,
@@ -154,30 +153,13 @@ interface and address, can bind host ports, and can connect to the host's abstra
     } else {
         (None, None)
     };
-    let user = c.user.unwrap_or(User { uid: 0, gid: 0 });
-    let process = ProcessSpec {
-        command: c.command.clone(),
-        env: ProcessSpec::environment(&hostname, user, c.tty, &c.env),
-        workdir: c.workdir.clone().unwrap_or_else(|| "/".into()),
-        user,
-        caps,
-        seccomp,
-        ulimits: c.ulimits.clone(),
-        tty: c.tty,
-        interactive: c.interactive || c.tty,
-        single_map: matches!(plan, IdPlan::Single { .. }),
-        output: None,
-    };
+    process.single_map = matches!(plan, IdPlan::Single { .. });
     let spec = ContainerSpec {
         process,
+        config: c.config().clone(),
         rootfs,
         hostname,
-        volumes: c.volumes.clone(),
-        read_only: c.read_only,
-        net: c.net,
-        init: c.init,
         gid5_mapped,
-        idmap: c.idmap,
         cgroup,
         bridge,
         resolv,
@@ -264,7 +246,7 @@ pub(crate) fn start(p: &Prepared) -> Result<Started, Error> {
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWIPC
         | libc::CLONE_NEWUTS;
-    if cspec.net != NetMode::Host {
+    if cspec.config.net != NetMode::Host {
         flags |= libc::CLONE_NEWNET;
     }
     let flags = u64::try_from(flags).map_err(|_| err("clone flags"))?;
@@ -305,7 +287,7 @@ pub(crate) fn start(p: &Prepared) -> Result<Started, Error> {
         moved?;
     }
     let t = step("id maps (helpers)");
-    let plan = match cspec.idmap {
+    let plan = match cspec.config.idmap {
         IdMap::Auto(size) => ids::allocate(plan, size, container.pid, &cspec.hostname)?,
         IdMap::Shared => plan.clone(),
     };

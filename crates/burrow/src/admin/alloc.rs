@@ -27,7 +27,7 @@ pub struct AddUser {
     pub base: Option<u64>,
     /// More reserved ranges, `FIRST-LAST` (added to /etc/burrow/subid-reserved).
     pub reserve: Vec<String>,
-    /// Nics allowed on the user's per-user bridge (default [`crate::network::DEFAULT_NICS`]).
+    /// Nics allowed on the user's per-user bridge (default [`crate::usernet::DEFAULT_NICS`]).
     pub nics: Option<u32>,
 }
 
