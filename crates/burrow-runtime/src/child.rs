@@ -20,16 +20,13 @@ use std::path::{Path, PathBuf};
 /// `burrow exec` process alike. Computed by the parent before the clone.
 #[derive(Debug)]
 pub(crate) struct ProcessSpec {
-    pub command: Vec<String>,
+    /// The container's settings with this process's own applied (`burrow exec`'s flags): its
+    /// command, user, working directory, terminal and rlimits are read from here.
+    pub config: RunConfig,
     /// The whole environment, in order.
     pub env: Vec<(String, String)>,
-    pub workdir: String,
-    pub user: User,
     pub caps: CapsHashSet,
     pub seccomp: Option<burrow_seccomp::BpfProgram>,
-    pub ulimits: Vec<Ulimit>,
-    pub tty: bool,
-    pub interactive: bool,
     /// The user namespace maps one id only (setgroups is denied).
     pub single_map: bool,
     /// Where stdout and stderr go when not a terminal (a detached container's log pipe);
@@ -37,47 +34,22 @@ pub(crate) struct ProcessSpec {
     pub output: Option<OwnedFd>,
 }
 
-/// What a process takes from elsewhere than the container's settings: `burrow exec`'s flags
-/// (the default, nothing, is the container's pid 1).
-#[derive(Debug, Default)]
-pub(crate) struct Overrides {
-    pub command: Option<Vec<String>>,
-    /// Added after the container's environment.
-    pub env: Vec<EnvVar>,
-    pub workdir: Option<String>,
-    pub user: Option<User>,
-    pub tty: Option<bool>,
-    pub interactive: Option<bool>,
-}
-
 impl ProcessSpec {
-    /// A process of the container `c` (its capabilities, seccomp filter, rlimits, and unless
-    /// overridden its command, user, environment, working directory and terminal).
+    /// A process with the settings `config` (capability set, seccomp program and environment
+    /// are computed here, in the parent).
     pub(crate) fn new(
-        c: &RunConfig,
+        config: RunConfig,
         hostname: &str,
         single_map: bool,
-        o: Overrides,
     ) -> Result<ProcessSpec, Error> {
-        let caps = crate::caps::resolve(c.cap_policy, &c.cap_add, &c.cap_drop)?;
-        let seccomp = crate::run::seccomp_program(c)?;
-        let user = o.user.or(c.user).unwrap_or_default();
-        let tty = o.tty.unwrap_or(c.tty);
-        let mut extra = c.env.clone();
-        extra.extend(o.env);
+        let caps = crate::caps::resolve(config.cap_policy, &config.cap_add, &config.cap_drop)?;
+        let seccomp = crate::run::seccomp_program(&config)?;
+        let user = config.user.unwrap_or_default();
         Ok(ProcessSpec {
-            command: o.command.unwrap_or_else(|| c.command.clone()),
-            env: environment(hostname, user, tty, &extra),
-            workdir: o
-                .workdir
-                .or_else(|| c.workdir.clone())
-                .unwrap_or_else(|| "/".into()),
-            user,
+            env: environment(hostname, user, config.tty, &config.env),
+            config,
             caps,
             seccomp,
-            ulimits: c.ulimits.clone(),
-            tty,
-            interactive: o.interactive.unwrap_or(c.interactive) || tty,
             single_map,
             output: None,
         })
@@ -115,13 +87,11 @@ fn environment(hostname: &str, user: User, tty: bool, extra: &[EnvVar]) -> Vec<(
     env
 }
 
-/// What only a new container needs, around its pid 1's [`ProcessSpec`].
+/// What only a new container needs, around its pid 1's [`ProcessSpec`] (whose settings also
+/// say the volumes, read-only root, network mode, init and id mapping).
 #[derive(Debug)]
 pub(crate) struct ContainerSpec {
     pub process: ProcessSpec,
-    /// The validated settings (volumes, read-only root, network mode, init, id mapping are
-    /// read from here where they are used).
-    pub config: RunConfig,
     /// The root filesystem, canonical.
     pub rootfs: PathBuf,
     pub hostname: String,
@@ -132,6 +102,13 @@ pub(crate) struct ContainerSpec {
     pub bridge: Option<crate::net::Plan>,
     /// `--net bridge`: the text of the container's /etc/resolv.conf (bound read-only).
     pub resolv: Option<String>,
+}
+
+impl ContainerSpec {
+    /// The container's settings.
+    pub(crate) fn config(&self) -> &RunConfig {
+        &self.process.config
+    }
 }
 
 /// Where and with which limits the container's cgroup is made.
@@ -174,22 +151,22 @@ fn setup_and_exec(spec: &ContainerSpec, sock: &OwnedFd) -> Result<Never, Error> 
 
     mount::setup(&Layout {
         rootfs: &spec.rootfs,
-        volumes: &spec.config.volumes,
+        volumes: &spec.config().volumes,
         resolv: spec.resolv.as_deref(),
-        read_only: spec.config.read_only,
-        new_net: spec.config.net != NetMode::Host,
+        read_only: spec.config().read_only,
+        new_net: spec.config().net != NetMode::Host,
         gid5_mapped: spec.gid5_mapped,
     })?;
     steps.done("mounts and pivot_root");
     nix::unistd::sethostname(&spec.hostname).ctx(|| "sethostname".into())?;
-    if spec.config.net != NetMode::Host {
+    if spec.config().net != NetMode::Host {
         burrow_sys::rt::loopback_up().ctx(|| "cannot bring up the loopback interface".into())?;
     }
     if let Some(nic) = &nic {
         crate::net::configure_inside(nic)?;
     }
     steps.done("hostname and network");
-    enter_command(&spec.process, spec.config.init, sock, steps)
+    enter_command(&spec.process, spec.config().init, sock, steps)
 }
 
 /// Root of the user namespace just mapped or joined: all uids and gids 0, no supplementary
@@ -212,12 +189,15 @@ pub(crate) fn enter_command(
     sock: &OwnedFd,
     mut steps: Steps,
 ) -> Result<Never, Error> {
+    let c = &spec.config;
+    let user = c.user.unwrap_or_default();
+    let workdir = c.workdir.as_deref().unwrap_or("/");
     // A new session: the container never shares the caller's controlling terminal.
     nix::unistd::setsid().ctx(|| "setsid".into())?;
-    if spec.tty {
+    if c.tty {
         setup_tty(sock)?;
     } else {
-        if !spec.interactive {
+        if !(c.interactive || c.tty) {
             let null = std::fs::File::open("/dev/null").ctx(|| "/dev/null".into())?;
             nix::unistd::dup2_stdin(null.as_fd()).ctx(|| "dup2".into())?;
         }
@@ -227,7 +207,7 @@ pub(crate) fn enter_command(
         }
     }
     steps.done("session and stdio");
-    for u in &spec.ulimits {
+    for u in &c.ulimits {
         set_ulimit(u)?;
     }
     steps.done("rlimits");
@@ -236,35 +216,35 @@ pub(crate) fn enter_command(
         .iter()
         .find_map(|(k, v)| (k == "PATH").then_some(v.as_str()))
         .unwrap_or("");
-    if let Err(e) = nix::unistd::chdir(spec.workdir.as_str()) {
+    if let Err(e) = nix::unistd::chdir(workdir) {
         return Err(err(format!(
             "working directory {} does not exist in the container: {e}",
-            spec.workdir
+            workdir
         )));
     }
-    let program = find_program(&spec.command[0], path_var)?;
+    let program = find_program(&c.command[0], path_var)?;
     steps.done("workdir and command lookup");
 
     limit_bounding(&spec.caps)?;
-    if spec.user.uid != 0 || spec.user.gid != 0 {
-        let (u, g) = (Uid::from_raw(spec.user.uid), Gid::from_raw(spec.user.gid));
+    if user.uid != 0 || user.gid != 0 {
+        let (u, g) = (Uid::from_raw(user.uid), Gid::from_raw(user.gid));
         if !spec.single_map {
             setgroups(&[g]).ctx(|| "setgroups".into())?;
         }
         setresgid(g, g, g).map_err(|e| {
             err(format!(
                 "cannot switch to gid {}: {e} (is it mapped?)",
-                spec.user.gid
+                user.gid
             ))
         })?;
         setresuid(u, u, u).map_err(|e| {
             err(format!(
                 "cannot switch to uid {}: {e} (is it mapped?)",
-                spec.user.uid
+                user.uid
             ))
         })?;
     }
-    if spec.user.uid == 0 {
+    if user.uid == 0 {
         set_root_sets(&spec.caps)?;
     }
     steps.done("capabilities and user");
@@ -279,7 +259,7 @@ pub(crate) fn enter_command(
     // Only 0-2 (and the sync socket, itself close-on-exec) survive into the command.
     burrow_sys::rt::cloexec_from(3).ctx(|| "close_range".into())?;
 
-    let argv: Vec<CString> = spec
+    let argv: Vec<CString> = c
         .command
         .iter()
         .map(|a| CString::new(a.as_bytes()))

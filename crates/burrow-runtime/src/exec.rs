@@ -10,7 +10,7 @@
 //! container's pid 1 (`child::enter_command`).
 
 use crate::channel::{self, Passed};
-use crate::child::{self, Overrides, ProcessSpec};
+use crate::child::{self, ProcessSpec};
 use crate::run::{block_signals, relay, Container};
 use crate::state::{Dir, Status};
 use crate::trace::Steps;
@@ -53,22 +53,21 @@ pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
     if !st.container_alive() {
         return Err(err(format!("container {name} is not running")));
     }
-    let config = dir.config()?;
+    let mut config = dir.config()?;
     let hostname = config
         .hostname
         .clone()
         .or(config.name.clone())
         .unwrap_or_else(|| "burrow".into());
-    let over = Overrides {
-        command: Some(opts.command.clone()),
-        env: opts.env.clone(),
-        workdir: opts.workdir.clone(),
-        user: opts.user,
-        tty: Some(opts.tty),
-        interactive: Some(opts.interactive),
-    };
-    let spec = ProcessSpec::new(&config, &hostname, st.uid_map.len() == 1, over)?;
     let net = config.net;
+    // This process's flags over the container's settings.
+    config.command = opts.command;
+    config.env.extend(opts.env);
+    config.workdir = opts.workdir.or(config.workdir);
+    config.user = opts.user.or(config.user);
+    config.tty = opts.tty;
+    config.interactive = opts.interactive;
+    let spec = ProcessSpec::new(config, &hostname, st.uid_map.len() == 1)?;
     // The container's cgroup, if it has one: the new process joins it before anything else.
     let cgroup = match burrow_cgroups::Host::system().and_then(|h| h.detect(&[])) {
         Ok(mode) => burrow_cgroups::Cgroup::open(&mode, name).ok(),

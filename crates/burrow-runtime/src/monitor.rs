@@ -124,7 +124,7 @@ fn monitor(dir: &Dir, mut prepared: Prepared, ready: OwnedFd, rm: bool) -> Resul
     }
     let sfd = block_signals().map_err(|e| fail(&mut ready, e))?;
     let mut out_r = None;
-    if !prepared.spec.process.tty {
+    if !prepared.spec.config().tty {
         let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| fail(&mut ready, err(format!("pipe: {e}"))))?;
         prepared.spec.process.output = Some(w);

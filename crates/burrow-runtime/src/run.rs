@@ -1,7 +1,7 @@
 //! The caller's side of `burrow run`: prepare, clone the container's pid 1 into new
 //! namespaces, map its ids, release it, relay signals and the terminal, return its status.
 
-use crate::child::{self, ContainerSpec, Overrides, ProcessSpec};
+use crate::child::{self, ContainerSpec, ProcessSpec};
 use crate::ids::{self, IdPlan, Me};
 use crate::trace::step;
 use crate::{channel, err, tty, Ctx, Error};
@@ -62,7 +62,7 @@ pub(crate) fn prepare(c: &RunSpec) -> Result<Prepared, Error> {
         .clone()
         .or_else(|| c.name.clone())
         .unwrap_or_else(|| "burrow".into());
-    let mut process = ProcessSpec::new(c, &hostname, false, Overrides::default())?;
+    let mut process = ProcessSpec::new(c.config().clone(), &hostname, false)?;
     let limits = *c.limits();
     let cgroup = if limits.is_empty() {
         None
@@ -156,7 +156,6 @@ interface and address, can bind host ports, and can connect to the host's abstra
     process.single_map = matches!(plan, IdPlan::Single { .. });
     let spec = ContainerSpec {
         process,
-        config: c.config().clone(),
         rootfs,
         hostname,
         gid5_mapped,
@@ -246,7 +245,7 @@ pub(crate) fn start(p: &Prepared) -> Result<Started, Error> {
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWIPC
         | libc::CLONE_NEWUTS;
-    if cspec.config.net != NetMode::Host {
+    if cspec.config().net != NetMode::Host {
         flags |= libc::CLONE_NEWNET;
     }
     let flags = u64::try_from(flags).map_err(|_| err("clone flags"))?;
@@ -287,7 +286,7 @@ pub(crate) fn start(p: &Prepared) -> Result<Started, Error> {
         moved?;
     }
     let t = step("id maps (helpers)");
-    let plan = match cspec.config.idmap {
+    let plan = match cspec.config().idmap {
         IdMap::Auto(size) => ids::allocate(plan, size, container.pid, &cspec.hostname)?,
         IdMap::Shared => plan.clone(),
     };
