@@ -237,7 +237,7 @@ fn resolv_text() -> String {
 /// until its command is exec'd (or its setup failed: then the error, and nothing is left).
 pub(crate) fn start(p: &Prepared) -> Result<Started, Error> {
     let (cspec, plan, helpers) = (&p.spec, &p.plan, p.helpers.as_ref());
-    let t = step("clone (user, mount, pid, ipc, uts, net namespaces)");
+    let t = step("clone into new namespaces");
     let (psock, csock) = channel::pair()?;
     // No CLONE_NEWCGROUP: the child makes its cgroup namespace once it is in its cgroup.
     let mut flags = libc::CLONE_NEWUSER
