@@ -178,9 +178,10 @@ impl RunConfig {
         toml::to_string(self).unwrap_or_default()
     }
 
-    /// The file (if any) with the flags over it: `flags` serializes to the file's keys (unset
-    /// flags left out). A flag replaces the file's scalar and the file's `command`, and adds to
-    /// the file's other lists; a `net` other than bridge drops the file's `bridge`.
+    /// The file (if any) with the flags over it: `flags` serializes to the file's keys; a flag
+    /// that is unset (`None`), off (`false`: a flag can only switch a setting on) or an empty
+    /// list was not given. A flag replaces the file's scalar and the file's `command`, and adds
+    /// to the file's other lists; a `net` other than bridge drops the file's `bridge`.
     pub fn merge(file: Option<&Path>, flags: &impl Serialize) -> Result<RunConfig, ConfigError> {
         let mut table = match file {
             Some(path) => {
@@ -201,6 +202,14 @@ impl RunConfig {
             table.remove("bridge");
         }
         for (key, value) in flags {
+            let unset = match &value {
+                toml::Value::Boolean(on) => !on,
+                toml::Value::Array(list) => list.is_empty(),
+                _ => false,
+            };
+            if unset {
+                continue;
+            }
             match (table.get_mut(&key), value) {
                 (Some(toml::Value::Array(file)), toml::Value::Array(more)) if key != "command" => {
                     file.extend(more)

@@ -284,3 +284,35 @@ fn flags_over_the_file() {
     assert_eq!(RunConfig::from_toml(&c.to_toml(), "again").unwrap(), c);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn unset_flags_leave_the_file_alone() {
+    #[derive(serde::Serialize)]
+    struct Flags {
+        hostname: Option<String>,
+        command: Vec<String>,
+        env: Vec<String>,
+        tty: bool,
+    }
+    let dir = std::env::temp_dir().join(format!("burrow-config-unset-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("c.toml");
+    std::fs::write(
+        &file,
+        "command = [\"/bin/sh\"]\nhostname = \"file\"\nenv = [\"A=1\"]\ntty = true\n",
+    )
+    .unwrap();
+    let flags = Flags {
+        hostname: None,
+        command: vec![],
+        env: vec![],
+        tty: false,
+    };
+    let c = RunConfig::merge(Some(&file), &flags).unwrap();
+    assert_eq!(c, RunConfig::from_file(&file).unwrap());
+    assert_eq!(
+        RunConfig::merge(None, &flags).unwrap(),
+        RunConfig::default()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -136,39 +136,33 @@ pub enum Command {
 pub struct ProcessArgs {
     /// Keep stdin open and connected to the container.
     #[arg(short, long)]
-    #[serde(skip_serializing_if = "is_false")]
     pub interactive: bool,
     /// Allocate a terminal.
     #[arg(short, long)]
-    #[serde(skip_serializing_if = "is_false")]
     pub tty: bool,
     /// Set an environment variable (NAME=VALUE); repeatable.
     #[arg(short, long = "env", value_name = "NAME=VALUE")]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
     /// Working directory inside the container.
     #[arg(short, long, value_name = "DIR")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub workdir: Option<String>,
     /// User (numeric UID[:GID] inside the container).
     #[arg(short, long, value_name = "UID[:GID]")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<User>,
 }
 
+// `run` and `create` options. Serialized, they are the config file's keys (a flag has the name
+// of its key), which is how `RunConfig::merge` puts them over a `--config` file.
 #[derive(Debug, Args, Serialize)]
 pub struct RunArgs {
     /// Root filesystem directory of the container.
     #[arg(long, value_name = "DIR")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rootfs: Option<PathBuf>,
     /// Container name (also the default hostname).
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Remove the container when it exits (nothing is kept for a foreground run).
     #[arg(long)]
-    #[serde(skip_serializing_if = "is_false")]
     pub rm: bool,
     /// Run in the background under a monitor and print the container's name.
     #[arg(short, long)]
@@ -179,15 +173,12 @@ pub struct RunArgs {
     pub process: ProcessArgs,
     /// Hostname of the container.
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
     /// Bind mount SRC:DST[:ro] (nosuid, nodev); repeatable.
     #[arg(short, long = "volume", value_name = "SRC:DST[:ro]")]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub volume: Vec<Volume>,
     /// Mount the root filesystem read-only.
     #[arg(long)]
-    #[serde(skip_serializing_if = "is_false")]
     pub read_only: bool,
     /// Network: none (private namespace, loopback only; default), host (shares the host's),
     /// or bridge[=BRIDGE] (a veth on BRIDGE, default your per-user bridge burrow%u, made by the
@@ -197,52 +188,40 @@ pub struct RunArgs {
     pub net: Option<Net>,
     /// Capability policy to start from: default, deny or allow.
     #[arg(long, value_name = "default|deny|allow")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cap_policy: Option<CapPolicy>,
     /// Add a capability (net_raw or CAP_NET_RAW); repeatable.
     #[arg(long, value_name = "CAP")]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cap_add: Vec<String>,
     /// Drop a capability; repeatable.
     #[arg(long, value_name = "CAP")]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cap_drop: Vec<String>,
     /// Seccomp filter: default, unconfined or a profile FILE.
     #[arg(long, value_name = "default|unconfined|FILE")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<Seccomp>,
     /// Resource limit NAME=SOFT[:HARD] (e.g. nofile=1024:4096); repeatable.
     #[arg(long, value_name = "NAME=SOFT[:HARD]")]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ulimit: Vec<Ulimit>,
     /// Run a tiny init as pid 1 that reaps zombies and forwards signals.
     #[arg(long)]
-    #[serde(skip_serializing_if = "is_false")]
     pub init: bool,
     /// Id mapping: shared (container 0 = you, 1.. = your subordinate range) or auto[:SIZE] (a
     /// slice of your range that no other running container uses).
     #[arg(long, value_name = "shared|auto[:SIZE]")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub idmap: Option<IdMap>,
     /// Memory limit (e.g. 512m, 2g); needs a delegated cgroup.
     #[arg(long, value_name = "SIZE")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory: Option<Size>,
     /// Memory plus swap limit (docker's meaning; -1 = unlimited swap).
     #[arg(long, value_name = "SIZE")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_swap: Option<MemorySwap>,
     /// CPU quota in cpus (e.g. 1.5).
     #[arg(long, value_name = "N")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cpus: Option<Cpus>,
     /// Relative CPU weight, 1..10000 (default 100).
     #[arg(long, value_name = "W")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_weight: Option<u64>,
     /// Most processes and threads at once.
     #[arg(long, value_name = "N")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pids_limit: Option<u64>,
     /// A TOML file with the same settings (flags override it; list flags add to it).
     #[arg(long, value_name = "FILE")]
@@ -250,7 +229,6 @@ pub struct RunArgs {
     pub config: Option<PathBuf>,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, value_name = "LEVEL")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub log_level: Option<LogLevel>,
     /// The command to run and its arguments.
     #[arg(
@@ -258,7 +236,6 @@ pub struct RunArgs {
         allow_hyphen_values = true,
         value_name = "COMMAND"
     )]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
 }
 
@@ -307,8 +284,4 @@ pub fn parse() -> Cli {
             None => e.exit(),
         }
     })
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
 }
