@@ -244,6 +244,15 @@ fn limits_validation() {
     assert!(err(Limits { pids: Some(0), ..l }).contains("pids limit 0"));
 }
 
+/// A config file `c.toml` with `text`, in a fresh directory (removed by the test).
+fn config_file(test: &str, text: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("burrow-config-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("c.toml");
+    std::fs::write(&file, text).unwrap();
+    (dir, file)
+}
+
 #[test]
 fn flags_over_the_file() {
     #[derive(serde::Serialize)]
@@ -254,14 +263,10 @@ fn flags_over_the_file() {
         net: &'static str,
         tty: bool,
     }
-    let dir = std::env::temp_dir().join(format!("burrow-config-merge-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("c.toml");
-    std::fs::write(
-        &file,
+    let (dir, file) = config_file(
+        "merge",
         "rootfs = \"/r\"\ncommand = [\"/bin/sh\"]\nhostname = \"file\"\nenv = [\"A=1\"]\nnet = \"bridge\"\nbridge = \"br0\"\nmemory = \"64m\"\n",
-    )
-    .unwrap();
+    );
     let flags = Flags {
         hostname: "flag",
         env: vec!["B=2"],
@@ -294,14 +299,10 @@ fn unset_flags_leave_the_file_alone() {
         env: Vec<String>,
         tty: bool,
     }
-    let dir = std::env::temp_dir().join(format!("burrow-config-unset-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("c.toml");
-    std::fs::write(
-        &file,
+    let (dir, file) = config_file(
+        "unset",
         "command = [\"/bin/sh\"]\nhostname = \"file\"\nenv = [\"A=1\"]\ntty = true\n",
-    )
-    .unwrap();
+    );
     let flags = Flags {
         hostname: None,
         command: vec![],
