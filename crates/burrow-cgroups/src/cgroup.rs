@@ -6,7 +6,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{io_err, Controller, Error, Limits, Mode};
+use crate::{io_err, Controller, Error, Mode};
+use burrow_config::Limits;
 
 /// The v2 child of a container's cgroup that holds its processes (the limits are on its
 /// parent, outside the container's cgroup namespace).
@@ -188,13 +189,12 @@ impl Cgroup {
 }
 
 fn create_v2(root: &Path, name: &str, limits: &Limits) -> Result<Cgroup, Error> {
-    let writes = limits.writes(true)?;
+    let writes = crate::limits::writes(limits, true)?;
     let avail: Vec<String> = read_controllers(root)?
         .into_iter()
         .filter(|c| ["cpu", "memory", "pids"].contains(&c.as_str()))
         .collect();
-    if let Some(c) = limits
-        .controllers()
+    if let Some(c) = crate::controllers(limits)
         .iter()
         .find(|c| !avail.iter().any(|a| a == c.name()))
     {
@@ -231,9 +231,8 @@ fn create_v1(
     name: &str,
     limits: &Limits,
 ) -> Result<Cgroup, Error> {
-    let writes = limits.writes(false)?;
-    if let Some(c) = limits
-        .controllers()
+    let writes = crate::limits::writes(limits, false)?;
+    if let Some(c) = crate::controllers(limits)
         .into_iter()
         .find(|c| !dirs.contains_key(c))
     {

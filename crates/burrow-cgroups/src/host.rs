@@ -239,7 +239,7 @@ impl Host {
     }
 
     /// Finds where this user's container cgroups go, so that every controller in `needed`
-    /// (see [`crate::Limits::controllers`]) is usable. v2 is used when the needed controllers
+    /// (see [`crate::controllers`]) is usable. v2 is used when the needed controllers
     /// are in the v2 hierarchy, v1 when they are all in v1 hierarchies. A v1 [`Mode`] also
     /// lists the other controllers whose delegated directory is usable (for statistics).
     /// With `needed` empty, a v1 host gives the usable directories (maybe none) and a v2 host

@@ -48,7 +48,7 @@ pub use cgroup::{Cgroup, Stats, LEAF};
 pub use host::{
     parse_mountinfo, parse_proc_cgroup, unescape_mountinfo, CgroupMount, Host, Mode, ProcCgroup,
 };
-pub use limits::{cpu_shares, parse_size, Limits, CPU_PERIOD_US, MIN_MEMORY};
+pub use limits::{controllers, cpu_shares};
 
 /// A cgroup controller Burrow uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

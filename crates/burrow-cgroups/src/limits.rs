@@ -1,165 +1,70 @@
-//! Limits, their validation, the files they are written to, and size parsing.
+//! The files limits are written to. The limits themselves (their values, parsing and
+//! validation) are burrow-config's [`Limits`].
 
 use crate::{Controller, Error};
+use burrow_config::Limits;
 
-/// The smallest memory limit accepted: 1 MiB (a container needs a few MiB to start at all).
-pub const MIN_MEMORY: u64 = 1 << 20;
-/// The cpu period used by [`Limits::from_cpus`], in microseconds (docker's and the kernel's
-/// default).
-pub const CPU_PERIOD_US: u64 = 100_000;
-/// pids.max refuses more than the kernel's PID_MAX_LIMIT.
-const MAX_PIDS: u64 = 4_194_304;
-
-/// A container's resource limits. `None` leaves the kernel's default (unlimited).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Limits {
-    /// Memory in bytes (`--memory`), at least [`MIN_MEMORY`].
-    pub memory: Option<u64>,
-    /// Memory plus swap in bytes (`--memory-swap`, docker's meaning: the total, so
-    /// `memory_swap == memory` means no swap). `None` (docker's `-1`) is unlimited swap. Needs
-    /// `memory` and must be at least `memory`.
-    pub memory_swap: Option<u64>,
-    /// cpu quota and period in microseconds (`--cpus 1.5` is `(150000, 100000)`, see
-    /// [`Limits::from_cpus`]).
-    pub cpu_quota_us: Option<(u64, u64)>,
-    /// Relative cpu weight, 1..=10000 as v2's `cpu.weight` (100 is the default); on v1 it
-    /// becomes `cpu.shares` through [`cpu_shares`].
-    pub cpu_weight: Option<u64>,
-    /// Most processes and threads at once (`--pids-limit`).
-    pub pids: Option<u64>,
+/// The controllers these limits need.
+pub fn controllers(limits: &Limits) -> Vec<Controller> {
+    let mut out = Vec::new();
+    if limits.memory.is_some() || limits.memory_swap.is_some() {
+        out.push(Controller::Memory);
+    }
+    if limits.cpu_quota_us.is_some() || limits.cpu_weight.is_some() {
+        out.push(Controller::Cpu);
+    }
+    if limits.pids.is_some() {
+        out.push(Controller::Pids);
+    }
+    out
 }
 
-impl Limits {
-    /// True when no limit is set (then a container needs no cgroup).
-    pub fn is_empty(&self) -> bool {
-        *self == Limits::default()
-    }
-
-    /// `(quota, period)` for `--cpus N`: the period is [`CPU_PERIOD_US`], the quota N times it,
-    /// rounded to the microsecond. N must be between 0.01 and 10000.
-    pub fn from_cpus(cpus: f64) -> Result<(u64, u64), Error> {
-        if !(0.01..=10_000.0).contains(&cpus) {
-            return Err(Error::Invalid(format!(
-                "invalid cpus {cpus}: expected a number of cpus from 0.01 to 10000"
-            )));
-        }
-        // No float-to-int cast: the value is in 1000..=1e9, so its rounded text is an integer.
-        let quota = format!("{:.0}", cpus * 100_000.0)
-            .parse::<u64>()
-            .map_err(|_| Error::Invalid(format!("invalid cpus {cpus}")))?;
-        Ok((quota, CPU_PERIOD_US))
-    }
-
-    /// The controllers these limits need.
-    pub fn controllers(&self) -> Vec<Controller> {
-        let mut out = Vec::new();
-        if self.memory.is_some() || self.memory_swap.is_some() {
-            out.push(Controller::Memory);
-        }
-        if self.cpu_quota_us.is_some() || self.cpu_weight.is_some() {
-            out.push(Controller::Cpu);
-        }
-        if self.pids.is_some() {
-            out.push(Controller::Pids);
-        }
-        out
-    }
-
-    /// Checks every value; the message names the option and the accepted range.
-    pub fn validate(&self) -> Result<(), Error> {
-        let bad = |m: String| Err(Error::Invalid(m));
-        if let Some(m) = self.memory {
-            if m < MIN_MEMORY {
-                return bad(format!(
-                    "memory limit {m} bytes is below the minimum of 1 MiB (1048576 bytes)"
-                ));
-            }
-        }
-        match (self.memory, self.memory_swap) {
-            (None, Some(_)) => {
-                return bad("a memory-swap limit needs a memory limit too (memory-swap is memory plus swap)".into())
-            }
-            (Some(m), Some(s)) if s < m => {
-                return bad(format!(
-                    "memory-swap limit ({s} bytes) must be at least the memory limit ({m} bytes): it counts memory plus swap"
-                ))
-            }
-            _ => {}
-        }
-        if let Some((quota, period)) = self.cpu_quota_us {
-            if !(1000..=1_000_000).contains(&period) {
-                return bad(format!(
-                    "cpu period {period} is out of range: it must be from 1000 to 1000000 microseconds"
-                ));
-            }
-            if quota < 1000 {
-                return bad(format!(
-                    "cpu quota {quota} is too small: it must be at least 1000 microseconds (0.01 cpus)"
-                ));
-            }
-        }
-        if let Some(w) = self.cpu_weight {
-            if !(1..=10_000).contains(&w) {
-                return bad(format!(
-                    "cpu weight {w} is out of range: it must be from 1 to 10000 (100 is the default)"
-                ));
-            }
-        }
-        if let Some(p) = self.pids {
-            if !(1..=MAX_PIDS).contains(&p) {
-                return bad(format!(
-                    "pids limit {p} is out of range: it must be from 1 to {MAX_PIDS}"
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// The files to write, in order, as (controller, file name, value), for v2 or v1. Validates
-    /// first.
-    pub(crate) fn writes(
-        &self,
-        v2: bool,
-    ) -> Result<Vec<(Controller, &'static str, String)>, Error> {
-        use Controller::{Cpu, Memory, Pids};
-        self.validate()?;
-        let mut w = Vec::new();
-        if let Some(m) = self.memory {
-            let file = if v2 {
-                "memory.max"
-            } else {
-                "memory.limit_in_bytes"
-            };
-            w.push((Memory, file, m.to_string()));
-            if let Some(s) = self.memory_swap {
-                if v2 {
-                    w.push((Memory, "memory.swap.max", s.saturating_sub(m).to_string()));
-                } else {
-                    // After memory.limit_in_bytes: the kernel wants memsw >= memory at all times.
-                    w.push((Memory, "memory.memsw.limit_in_bytes", s.to_string()));
-                }
-            }
-        }
-        if let Some((quota, period)) = self.cpu_quota_us {
+/// The files to write, in order, as (controller, file name, value), for v2 or v1. Validates
+/// first.
+pub(crate) fn writes(
+    limits: &Limits,
+    v2: bool,
+) -> Result<Vec<(Controller, &'static str, String)>, Error> {
+    use Controller::{Cpu, Memory, Pids};
+    limits
+        .validate()
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut w = Vec::new();
+    if let Some(m) = limits.memory {
+        let file = if v2 {
+            "memory.max"
+        } else {
+            "memory.limit_in_bytes"
+        };
+        w.push((Memory, file, m.to_string()));
+        if let Some(s) = limits.memory_swap {
             if v2 {
-                w.push((Cpu, "cpu.max", format!("{quota} {period}")));
+                w.push((Memory, "memory.swap.max", s.saturating_sub(m).to_string()));
             } else {
-                w.push((Cpu, "cpu.cfs_period_us", period.to_string()));
-                w.push((Cpu, "cpu.cfs_quota_us", quota.to_string()));
+                // After memory.limit_in_bytes: the kernel wants memsw >= memory at all times.
+                w.push((Memory, "memory.memsw.limit_in_bytes", s.to_string()));
             }
         }
-        if let Some(weight) = self.cpu_weight {
-            if v2 {
-                w.push((Cpu, "cpu.weight", weight.to_string()));
-            } else {
-                w.push((Cpu, "cpu.shares", cpu_shares(weight).to_string()));
-            }
-        }
-        if let Some(p) = self.pids {
-            w.push((Pids, "pids.max", p.to_string()));
-        }
-        Ok(w)
     }
+    if let Some((quota, period)) = limits.cpu_quota_us {
+        if v2 {
+            w.push((Cpu, "cpu.max", format!("{quota} {period}")));
+        } else {
+            w.push((Cpu, "cpu.cfs_period_us", period.to_string()));
+            w.push((Cpu, "cpu.cfs_quota_us", quota.to_string()));
+        }
+    }
+    if let Some(weight) = limits.cpu_weight {
+        if v2 {
+            w.push((Cpu, "cpu.weight", weight.to_string()));
+        } else {
+            w.push((Cpu, "cpu.shares", cpu_shares(weight).to_string()));
+        }
+    }
+    if let Some(p) = limits.pids {
+        w.push((Pids, "pids.max", p.to_string()));
+    }
+    Ok(w)
 }
 
 /// v1 `cpu.shares` for a v2 `cpu.weight` (1..=10000 onto 2..=262144, the mapping runc and
@@ -167,60 +72,4 @@ impl Limits {
 pub fn cpu_shares(weight: u64) -> u64 {
     let w = weight.clamp(1, 10_000);
     2 + (w - 1) * 262_142 / 9_999
-}
-
-/// Parses a size: a decimal number with an optional fraction and an optional binary unit
-/// `b`, `k`, `m`, `g` or `t` (any case, optionally followed by `b` or `ib`: `512mb`,
-/// `512MiB`), like `512m`,
-/// `1g`, `100k`, `1024`, `1.5g`. Strict: no sign, spaces, exponent or leading zero, at most 9
-/// fraction digits, and the result must be a whole number of bytes that fits in u64.
-pub fn parse_size(s: &str) -> Result<u64, Error> {
-    let bad = || {
-        Error::Invalid(format!(
-            "invalid size {s:?}: expected a number with an optional unit b, k, m, g or t (like 512m, 1.5g or 1048576)"
-        ))
-    };
-    let lower = s.to_ascii_lowercase();
-    // `ib` (as in MiB) only after a unit letter; a plain `b` anywhere.
-    let (t, iec) = match lower.strip_suffix("ib") {
-        Some(t) => (t, true),
-        None => (lower.strip_suffix('b').unwrap_or(&lower), false),
-    };
-    let (num, shift) = match t.as_bytes().last() {
-        Some(b'k') => (&t[..t.len() - 1], 10),
-        Some(b'm') => (&t[..t.len() - 1], 20),
-        Some(b'g') => (&t[..t.len() - 1], 30),
-        Some(b't') => (&t[..t.len() - 1], 40),
-        _ if iec => return Err(bad()),
-        _ => (t, 0),
-    };
-    let (int, frac) = match num.split_once('.') {
-        Some((i, f)) if !f.is_empty() && f.len() <= 9 => (i, f),
-        Some(_) => return Err(bad()),
-        None => (num, ""),
-    };
-    let digits = |d: &str| !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit());
-    if !digits(int) || (int.len() > 1 && int.starts_with('0')) || !(frac.is_empty() || digits(frac))
-    {
-        return Err(bad());
-    }
-    let scale = 10u128.pow(u32::try_from(frac.len()).map_err(|_| bad())?);
-    let int: u128 = int.parse().map_err(|_| bad())?;
-    let frac: u128 = if frac.is_empty() {
-        0
-    } else {
-        frac.parse().map_err(|_| bad())?
-    };
-    let scaled = int
-        .checked_mul(scale)
-        .and_then(|v| v.checked_add(frac))
-        .and_then(|v| v.checked_mul(1u128 << shift))
-        .ok_or_else(bad)?;
-    if scaled % scale != 0 {
-        return Err(Error::Invalid(format!(
-            "invalid size {s:?}: it is not a whole number of bytes"
-        )));
-    }
-    u64::try_from(scaled / scale)
-        .map_err(|_| Error::Invalid(format!("invalid size {s:?}: too large")))
 }

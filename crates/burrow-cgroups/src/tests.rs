@@ -8,8 +8,10 @@ use std::os::unix::fs::{chown, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::limits::writes;
 use crate::Controller::{Cpu, Cpuacct, Memory, Pids};
 use crate::*;
+use burrow_config::{parse_size, Limits};
 
 /// This machine's /proc/self/mountinfo (cgroup v1 plus a cgroup2 holding only hugetlb).
 const HYBRID: &str = "\
@@ -227,116 +229,17 @@ fn proc_cgroup() {
 }
 
 #[test]
-fn sizes() {
-    let ok = [
-        ("1024", 1024),
-        ("0", 0),
-        ("1024b", 1024),
-        ("100k", 102_400),
-        ("512m", 536_870_912),
-        ("512M", 536_870_912),
-        ("512mb", 536_870_912),
-        ("512MiB", 536_870_912),
-        ("1KiB", 1024),
-        ("1g", 1 << 30),
-        ("1.5g", 1_610_612_736),
-        ("0.5k", 512),
-        ("2t", 2 << 40),
-        ("16777215t", 16_777_215 << 40),
-    ];
-    for (s, v) in ok {
-        assert_eq!(parse_size(s).unwrap(), v, "{s}");
-    }
-    for s in [
-        "",
-        "m",
-        "-1",
-        "+1",
-        " 1",
-        "1 ",
-        "1 m",
-        "1e3",
-        "0x10",
-        "01",
-        "1.",
-        ".5",
-        "1.5",
-        "1.1k",
-        "1..5g",
-        "1p",
-        "1mm",
-        "1bb",
-        "1.0000000001g",
-        "16777216t",
-        "99999999999999999999",
-    ] {
-        assert!(matches!(parse_size(s), Err(Error::Invalid(_))), "{s:?}");
-    }
-    assert_eq!(
-        parse_size("1.5").unwrap_err().to_string(),
-        "invalid size \"1.5\": it is not a whole number of bytes"
-    );
-}
-
-#[test]
 fn cpu_mapping_and_validation() {
     assert_eq!(cpu_shares(1), 2);
     assert_eq!(cpu_shares(100), 2597);
     assert_eq!(cpu_shares(10_000), 262_144);
     assert_eq!(cpu_shares(0), 2);
-    assert_eq!(Limits::from_cpus(1.5).unwrap(), (150_000, 100_000));
-    assert_eq!(Limits::from_cpus(0.01).unwrap(), (1000, 100_000));
-    assert_eq!(Limits::from_cpus(0.333_333).unwrap(), (33_333, 100_000));
-    for bad in [0.0, 0.001, -1.0, f64::NAN, f64::INFINITY, 10_001.0] {
-        assert!(Limits::from_cpus(bad).is_err(), "{bad}");
-    }
-    assert!(Limits::default().is_empty());
-    assert!(!Limits {
-        pids: Some(1),
-        ..Limits::default()
-    }
-    .is_empty());
-    assert_eq!(all_limits().controllers(), [Memory, Cpu, Pids]);
-    let err = |l: Limits| l.validate().unwrap_err().to_string();
-    let l = Limits::default();
-    assert_eq!(
-        err(Limits {
-            memory: Some(1000),
-            ..l
-        }),
-        "memory limit 1000 bytes is below the minimum of 1 MiB (1048576 bytes)"
-    );
-    assert_eq!(
-        err(Limits { memory: Some(1 << 30), memory_swap: Some(1 << 29), ..l }),
-        "memory-swap limit (536870912 bytes) must be at least the memory limit (1073741824 bytes): it counts memory plus swap"
-    );
-    assert!(err(Limits {
-        memory_swap: Some(1 << 30),
-        ..l
-    })
-    .contains("needs a memory limit too"));
-    assert!(err(Limits {
-        cpu_weight: Some(0),
-        ..l
-    })
-    .contains("from 1 to 10000"));
-    assert!(err(Limits {
-        cpu_quota_us: Some((999, 100_000)),
-        ..l
-    })
-    .contains("at least 1000"));
-    assert!(err(Limits {
-        cpu_quota_us: Some((1000, 999)),
-        ..l
-    })
-    .contains("period"));
-    assert!(err(Limits { pids: Some(0), ..l }).contains("pids limit 0"));
+    assert_eq!(controllers(&all_limits()), [Memory, Cpu, Pids]);
 }
 
 #[test]
 fn limit_files() {
-    let v2: Vec<_> = all_limits()
-        .writes(true)
+    let v2: Vec<_> = writes(&all_limits(), true)
         .unwrap()
         .into_iter()
         .map(|(_, f, v)| (f, v))
@@ -351,8 +254,7 @@ fn limit_files() {
             ("pids.max", "100".to_owned()),
         ]
     );
-    let v1: Vec<_> = all_limits()
-        .writes(false)
+    let v1: Vec<_> = writes(&all_limits(), false)
         .unwrap()
         .into_iter()
         .map(|(_, f, v)| (f, v))

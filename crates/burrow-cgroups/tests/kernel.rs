@@ -13,7 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use burrow_cgroups::Controller::{Cpu, Cpuacct, Memory, Pids};
-use burrow_cgroups::{cpu_shares, parse_size, Cgroup, Error, Host, Limits, Mode};
+use burrow_cgroups::{cpu_shares, Cgroup, Error, Host, Mode};
+use burrow_config::{parse_size, Limits};
 
 /// Kills its children and removes its directories (deepest first) when dropped.
 #[derive(Default)]

@@ -3,44 +3,99 @@
 //! parent the exec happened).
 
 use crate::caps::{limit_bounding, set_root_sets};
+use crate::channel::{self, Passed};
 use crate::mount::{self, Layout};
+use crate::trace::Steps;
 use crate::{err, Ctx, Error};
-use burrow_config::{EnvVar, NetMode, Ulimit, User, Volume};
+use burrow_config::{EnvVar, NetMode, RunConfig, Ulimit, User};
 use caps::CapsHashSet;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
-use nix::sys::socket::{recv, send, sendmsg, ControlMessage, MsgFlags};
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
 use std::ffi::{CString, OsStr};
-use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// Everything the child needs, computed by the parent before the clone.
+/// What every process burrow starts in a container needs: a new container's pid 1 and a
+/// `burrow exec` process alike. Computed by the parent before the clone.
 #[derive(Debug)]
-pub(crate) struct ChildSpec {
-    pub rootfs: PathBuf,
-    pub command: Vec<String>,
-    pub hostname: String,
-    pub env: Vec<EnvVar>,
-    pub workdir: String,
-    pub user: User,
-    pub volumes: Vec<Volume>,
-    pub read_only: bool,
-    pub net: NetMode,
+pub(crate) struct ProcessSpec {
+    /// The container's settings with this process's own applied (`burrow exec`'s flags): its
+    /// command, user, working directory, terminal and rlimits are read from here.
+    pub config: RunConfig,
+    /// The whole environment, in order.
+    pub env: Vec<(String, String)>,
     pub caps: CapsHashSet,
     pub seccomp: Option<burrow_seccomp::BpfProgram>,
-    pub ulimits: Vec<Ulimit>,
-    pub init: bool,
-    pub tty: bool,
-    pub interactive: bool,
+    /// The user namespace maps one id only (setgroups is denied).
     pub single_map: bool,
-    pub gid5_mapped: bool,
     /// Where stdout and stderr go when not a terminal (a detached container's log pipe);
     /// `None` keeps the caller's.
     pub output: Option<OwnedFd>,
-    /// Id mapping mode.
-    pub idmap: burrow_config::IdMap,
+}
+
+impl ProcessSpec {
+    /// A process with the settings `config` (capability set, seccomp program and environment
+    /// are computed here, in the parent).
+    pub(crate) fn new(
+        config: RunConfig,
+        hostname: &str,
+        single_map: bool,
+    ) -> Result<ProcessSpec, Error> {
+        let caps = crate::caps::resolve(config.cap_policy, &config.cap_add, &config.cap_drop)?;
+        let seccomp = crate::run::seccomp_program(&config)?;
+        let user = config.user.unwrap_or_default();
+        Ok(ProcessSpec {
+            env: environment(hostname, user, config.tty, &config.env),
+            config,
+            caps,
+            seccomp,
+            single_map,
+            output: None,
+        })
+    }
+}
+
+/// The environment of a process: burrow's defaults, then `extra` in order (a later value of a
+/// name replaces an earlier one).
+fn environment(hostname: &str, user: User, tty: bool, extra: &[EnvVar]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        (
+            "PATH".into(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        ),
+        ("HOSTNAME".into(), hostname.to_owned()),
+        (
+            "HOME".into(),
+            if user.uid == 0 {
+                "/root".into()
+            } else {
+                "/".into()
+            },
+        ),
+    ];
+    if tty {
+        env.push((
+            "TERM".into(),
+            std::env::var("TERM").unwrap_or_else(|_| "xterm".into()),
+        ));
+    }
+    for e in extra {
+        env.retain(|(k, _)| *k != e.key);
+        env.push((e.key.clone(), e.value.clone()));
+    }
+    env
+}
+
+/// What only a new container needs, around its pid 1's [`ProcessSpec`] (whose settings also
+/// say the volumes, read-only root, network mode, init and id mapping).
+#[derive(Debug)]
+pub(crate) struct ContainerSpec {
+    pub process: ProcessSpec,
+    /// The root filesystem, canonical.
+    pub rootfs: PathBuf,
+    pub hostname: String,
+    pub gid5_mapped: bool,
     /// The cgroup to create for the container (mode, limits, name), when it gets one.
     pub cgroup: Option<CgroupPlan>,
     /// `--net bridge`: what to ask burrow-nic for.
@@ -49,28 +104,23 @@ pub(crate) struct ChildSpec {
     pub resolv: Option<String>,
 }
 
+impl ContainerSpec {
+    /// The container's settings.
+    pub(crate) fn config(&self) -> &RunConfig {
+        &self.process.config
+    }
+}
+
 /// Where and with which limits the container's cgroup is made.
 #[derive(Debug, Clone)]
 pub(crate) struct CgroupPlan {
     pub mode: burrow_cgroups::Mode,
-    pub limits: burrow_cgroups::Limits,
+    pub limits: burrow_config::Limits,
     pub name: String,
 }
 
-/// Messages on the sync socket.
-pub(crate) mod msg {
-    /// parent -> child: the id maps are written.
-    pub const GO: u8 = b'G';
-    /// child -> parent: here is the pty master (SCM_RIGHTS).
-    pub const TTY: u8 = b'T';
-    /// child -> parent: an error, followed by the exit code byte and the text.
-    pub const ERROR: u8 = b'E';
-    /// exec helper -> caller: the pidfd of the process it created (SCM_RIGHTS).
-    pub const PIDFD: u8 = b'P';
-}
-
 /// Entry point in the child. Never returns.
-pub(crate) fn main(spec: &ChildSpec, sock: OwnedFd) -> ! {
+pub(crate) fn main(spec: &ContainerSpec, sock: OwnedFd) -> ! {
     report(setup_and_exec(spec, &sock), &sock)
 }
 
@@ -80,52 +130,43 @@ pub(crate) fn report(r: Result<Never, Error>, sock: &OwnedFd) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let code = u8::try_from(e.code).unwrap_or(125);
-    let mut m = vec![msg::ERROR, code];
-    m.extend_from_slice(e.msg.as_bytes());
-    let _ = send(sock.as_raw_fd(), &m, MsgFlags::empty());
+    channel::send_error(sock, &e);
     burrow_sys::rt::exit_now(e.code)
 }
 
 pub(crate) enum Never {}
 
-fn setup_and_exec(spec: &ChildSpec, sock: &OwnedFd) -> Result<Never, Error> {
-    // GO, followed (with --net bridge) by burrow-nic's description of the nic.
-    let mut buf = [0u8; 4096];
-    let n = match recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-        Ok(n) if n >= 1 && buf[0] == msg::GO => n,
-        // The parent is gone or failed: leave quietly.
-        _ => burrow_sys::rt::exit_now(125),
-    };
-    let nic: Option<crate::net::Nic> = match buf.get(1..n) {
-        Some(j) if !j.is_empty() => {
-            Some(serde_json::from_slice(j).map_err(|e| err(format!("bad nic description: {e}")))?)
-        }
-        _ => None,
-    };
+fn setup_and_exec(spec: &ContainerSpec, sock: &OwnedFd) -> Result<Never, Error> {
+    // Go, followed (with --net bridge) by burrow-nic's description of the nic.
+    let nic = channel::recv_go(sock)?;
+    let mut steps = Steps::start();
     // The maps exist: become root of the new namespace for good.
-    become_root(spec.single_map)?;
+    become_root(spec.process.single_map)?;
+    steps.done("become root");
     // The parent has moved us into our cgroup by now: the cgroup namespace made here is
     // rooted there, so the container sees only its own cgroup (and not the limits above it).
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
         .ctx(|| "cannot create the cgroup namespace".into())?;
+    steps.done("cgroup namespace");
 
     mount::setup(&Layout {
         rootfs: &spec.rootfs,
-        volumes: &spec.volumes,
+        volumes: &spec.config().volumes,
         resolv: spec.resolv.as_deref(),
-        read_only: spec.read_only,
-        new_net: spec.net != NetMode::Host,
+        read_only: spec.config().read_only,
+        new_net: spec.config().net != NetMode::Host,
         gid5_mapped: spec.gid5_mapped,
     })?;
+    steps.done("mounts and pivot_root");
     nix::unistd::sethostname(&spec.hostname).ctx(|| "sethostname".into())?;
-    if spec.net != NetMode::Host {
+    if spec.config().net != NetMode::Host {
         burrow_sys::rt::loopback_up().ctx(|| "cannot bring up the loopback interface".into())?;
     }
     if let Some(nic) = &nic {
         crate::net::configure_inside(nic)?;
     }
-    enter_command(spec, sock)
+    steps.done("hostname and network");
+    enter_command(&spec.process, spec.config().init, sock, steps)
 }
 
 /// Root of the user namespace just mapped or joined: all uids and gids 0, no supplementary
@@ -142,13 +183,21 @@ pub(crate) fn become_root(single_map: bool) -> Result<(), Error> {
 /// From a process already inside every namespace of the container (pid 1 after its setup,
 /// or a `burrow exec` process): session, terminal, limits, environment, working directory,
 /// capabilities, user, no_new_privs, seccomp, descriptors, exec.
-pub(crate) fn enter_command(spec: &ChildSpec, sock: &OwnedFd) -> Result<Never, Error> {
+pub(crate) fn enter_command(
+    spec: &ProcessSpec,
+    init: bool,
+    sock: &OwnedFd,
+    mut steps: Steps,
+) -> Result<Never, Error> {
+    let c = &spec.config;
+    let user = c.user.unwrap_or_default();
+    let workdir = c.workdir.as_deref().unwrap_or("/");
     // A new session: the container never shares the caller's controlling terminal.
     nix::unistd::setsid().ctx(|| "setsid".into())?;
-    if spec.tty {
+    if c.tty {
         setup_tty(sock)?;
     } else {
-        if !spec.interactive {
+        if !(c.interactive || c.tty) {
             let null = std::fs::File::open("/dev/null").ctx(|| "/dev/null".into())?;
             nix::unistd::dup2_stdin(null.as_fd()).ctx(|| "dup2".into())?;
         }
@@ -157,44 +206,48 @@ pub(crate) fn enter_command(spec: &ChildSpec, sock: &OwnedFd) -> Result<Never, E
             nix::unistd::dup2_stderr(out.as_fd()).ctx(|| "dup2".into())?;
         }
     }
-    for u in &spec.ulimits {
+    steps.done("session and stdio");
+    for u in &c.ulimits {
         set_ulimit(u)?;
     }
-    let env = environment(spec);
+    steps.done("rlimits");
+    let env = &spec.env;
     let path_var = env
         .iter()
         .find_map(|(k, v)| (k == "PATH").then_some(v.as_str()))
         .unwrap_or("");
-    if let Err(e) = nix::unistd::chdir(spec.workdir.as_str()) {
+    if let Err(e) = nix::unistd::chdir(workdir) {
         return Err(err(format!(
             "working directory {} does not exist in the container: {e}",
-            spec.workdir
+            workdir
         )));
     }
-    let program = find_program(&spec.command[0], path_var)?;
+    let program = find_program(&c.command[0], path_var)?;
+    steps.done("workdir and command lookup");
 
     limit_bounding(&spec.caps)?;
-    if spec.user.uid != 0 || spec.user.gid != 0 {
-        let (u, g) = (Uid::from_raw(spec.user.uid), Gid::from_raw(spec.user.gid));
+    if user.uid != 0 || user.gid != 0 {
+        let (u, g) = (Uid::from_raw(user.uid), Gid::from_raw(user.gid));
         if !spec.single_map {
             setgroups(&[g]).ctx(|| "setgroups".into())?;
         }
         setresgid(g, g, g).map_err(|e| {
             err(format!(
                 "cannot switch to gid {}: {e} (is it mapped?)",
-                spec.user.gid
+                user.gid
             ))
         })?;
         setresuid(u, u, u).map_err(|e| {
             err(format!(
                 "cannot switch to uid {}: {e} (is it mapped?)",
-                spec.user.uid
+                user.uid
             ))
         })?;
     }
-    if spec.user.uid == 0 {
+    if user.uid == 0 {
         set_root_sets(&spec.caps)?;
     }
+    steps.done("capabilities and user");
     // After the last credential change (which would clear it): die with the runtime.
     burrow_sys::rt::set_pdeathsig(libc::SIGKILL).ctx(|| "PR_SET_PDEATHSIG".into())?;
     burrow_sys::set_no_new_privs().ctx(|| "PR_SET_NO_NEW_PRIVS".into())?;
@@ -202,10 +255,11 @@ pub(crate) fn enter_command(spec: &ChildSpec, sock: &OwnedFd) -> Result<Never, E
         burrow_seccomp::install(p)
             .map_err(|e| err(format!("cannot install the seccomp filter: {e}")))?;
     }
+    steps.done("no_new_privs and seccomp");
     // Only 0-2 (and the sync socket, itself close-on-exec) survive into the command.
     burrow_sys::rt::cloexec_from(3).ctx(|| "close_range".into())?;
 
-    let argv: Vec<CString> = spec
+    let argv: Vec<CString> = c
         .command
         .iter()
         .map(|a| CString::new(a.as_bytes()))
@@ -216,7 +270,10 @@ pub(crate) fn enter_command(spec: &ChildSpec, sock: &OwnedFd) -> Result<Never, E
         .map(|(k, v)| CString::new(format!("{k}={v}")))
         .collect::<Result<_, _>>()
         .map_err(|_| err("environment with a NUL byte"))?;
-    if spec.init {
+    if let Some(list) = steps.list() {
+        channel::send_steps(sock, list);
+    }
+    if init {
         run_init(&program, &argv, &envp, sock)
     } else {
         Err(exec(&program, &argv, &envp))
@@ -261,10 +318,7 @@ fn run_init(
     let child = match burrow_sys::rt::clone_fork(0).ctx(|| "fork".into())? {
         burrow_sys::rt::Forked::Child => {
             let e = exec(program, argv, envp);
-            let code = u8::try_from(e.code).unwrap_or(126);
-            let mut m = vec![msg::ERROR, code];
-            m.extend_from_slice(e.msg.as_bytes());
-            let _ = send(sock.as_raw_fd(), &m, MsgFlags::empty());
+            channel::send_error(sock, &e);
             burrow_sys::rt::exit_now(e.code)
         }
         burrow_sys::rt::Forked::Parent { pid, pidfd } => {
@@ -353,17 +407,7 @@ fn setup_tty(sock: &OwnedFd) -> Result<(), Error> {
     nix::unistd::dup2_stdin(slave.as_fd()).ctx(|| "dup2".into())?;
     nix::unistd::dup2_stdout(slave.as_fd()).ctx(|| "dup2".into())?;
     nix::unistd::dup2_stderr(slave.as_fd()).ctx(|| "dup2".into())?;
-    let fds = [master.as_raw_fd()];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    sendmsg::<()>(
-        sock.as_raw_fd(),
-        &[IoSlice::new(&[msg::TTY])],
-        &cmsg,
-        MsgFlags::empty(),
-        None,
-    )
-    .ctx(|| "cannot pass the terminal to burrow".into())?;
-    Ok(())
+    channel::send_fd(sock, Passed::Tty, master.as_raw_fd())
 }
 
 fn set_ulimit(u: &Ulimit) -> Result<(), Error> {
@@ -385,35 +429,6 @@ fn set_ulimit(u: &Ulimit) -> Result<(), Error> {
             u.name
         ))
     })
-}
-
-fn environment(spec: &ChildSpec) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = vec![
-        (
-            "PATH".into(),
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-        ),
-        ("HOSTNAME".into(), spec.hostname.clone()),
-        (
-            "HOME".into(),
-            if spec.user.uid == 0 {
-                "/root".into()
-            } else {
-                "/".into()
-            },
-        ),
-    ];
-    if spec.tty {
-        env.push((
-            "TERM".into(),
-            std::env::var("TERM").unwrap_or_else(|_| "xterm".into()),
-        ));
-    }
-    for e in &spec.env {
-        env.retain(|(k, _)| *k != e.key);
-        env.push((e.key.clone(), e.value.clone()));
-    }
-    env
 }
 
 /// Finds the command in the container (after pivot_root), as execvp would.

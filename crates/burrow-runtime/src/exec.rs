@@ -9,14 +9,14 @@
 //! it is born inside the container's pid namespace. From there it follows the same path as the
 //! container's pid 1 (`child::enter_command`).
 
-use crate::child::{self, msg, ChildSpec};
+use crate::channel::{self, Passed};
+use crate::child::{self, ProcessSpec};
 use crate::run::{block_signals, relay, Container};
 use crate::state::{Dir, Status};
-use crate::{caps, err, Ctx, Error};
+use crate::trace::Steps;
+use crate::{err, Ctx, Error};
 use burrow_config::{EnvVar, NetMode, User};
 use nix::sched::CloneFlags;
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 /// What `burrow exec` runs.
@@ -53,49 +53,28 @@ pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
     if !st.container_alive() {
         return Err(err(format!("container {name} is not running")));
     }
-    let config = dir.config()?;
-    let seccomp = crate::run::seccomp_program(&config)?;
-    let mut env = config.env.clone();
-    env.extend(opts.env.iter().cloned());
-    let spec = ChildSpec {
-        rootfs: Default::default(),
-        command: opts.command.clone(),
-        hostname: config
-            .hostname
-            .clone()
-            .or(config.name.clone())
-            .unwrap_or_else(|| "burrow".into()),
-        env,
-        workdir: opts
-            .workdir
-            .clone()
-            .or(config.workdir.clone())
-            .unwrap_or_else(|| "/".into()),
-        user: opts.user.or(config.user).unwrap_or_default(),
-        volumes: Vec::new(),
-        read_only: config.read_only,
-        net: config.net,
-        caps: caps::resolve(config.cap_policy, &config.cap_add, &config.cap_drop)?,
-        seccomp,
-        ulimits: config.ulimits.clone(),
-        init: false,
-        tty: opts.tty,
-        interactive: opts.interactive || opts.tty,
-        single_map: st.uid_map.len() == 1,
-        gid5_mapped: false,
-        output: None,
-        idmap: config.idmap,
-        cgroup: None,
-        bridge: None,
-        resolv: None,
-    };
+    let mut config = dir.config()?;
+    let hostname = config
+        .hostname
+        .clone()
+        .or(config.name.clone())
+        .unwrap_or_else(|| "burrow".into());
+    let net = config.net;
+    // This process's flags over the container's settings.
+    config.command = opts.command;
+    config.env.extend(opts.env);
+    config.workdir = opts.workdir.or(config.workdir);
+    config.user = opts.user.or(config.user);
+    config.tty = opts.tty;
+    config.interactive = opts.interactive;
+    let spec = ProcessSpec::new(config, &hostname, st.uid_map.len() == 1)?;
     // The container's cgroup, if it has one: the new process joins it before anything else.
     let cgroup = match burrow_cgroups::Host::system().and_then(|h| h.detect(&[])) {
         Ok(mode) => burrow_cgroups::Cgroup::open(&mode, name).ok(),
         Err(_) => None,
     };
     let sfd = block_signals()?;
-    let (psock, csock) = crate::run::sync_pair()?;
+    let (psock, csock) = channel::pair()?;
     let helper = match burrow_sys::rt::clone_fork(0).ctx(|| "fork".into())? {
         burrow_sys::rt::Forked::Child => {
             drop(psock);
@@ -103,8 +82,8 @@ pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
                 Some(cg) => cg
                     .add_process(nix::unistd::getpid().as_raw())
                     .map_err(|e| err(format!("cannot join the container's cgroup: {e}")))
-                    .and_then(|()| join_and_spawn(&spec, &target, &csock)),
-                None => join_and_spawn(&spec, &target, &csock),
+                    .and_then(|()| join_and_spawn(&spec, net, &target, &csock)),
+                None => join_and_spawn(&spec, net, &target, &csock),
             };
             child::report(r, &csock)
         }
@@ -117,7 +96,7 @@ pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
     };
     drop(csock);
     drop(target);
-    let (master, pidfd) = match crate::run::await_exec(&psock) {
+    let (master, pidfd) = match channel::await_exec(&psock) {
         Ok(v) => (v.master, v.pidfd),
         Err(e) => {
             drop(helper);
@@ -139,7 +118,8 @@ pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
 
 /// In the helper: join, become root of the container, spawn the command's process.
 fn join_and_spawn(
-    spec: &ChildSpec,
+    spec: &ProcessSpec,
+    net: NetMode,
     target: &OwnedFd,
     sock: &OwnedFd,
 ) -> Result<child::Never, Error> {
@@ -150,7 +130,7 @@ fn join_and_spawn(
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWCGROUP;
-    if spec.net != NetMode::Host {
+    if net != NetMode::Host {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     nix::sched::setns(target.as_fd(), flags)
@@ -160,18 +140,9 @@ fn join_and_spawn(
     match burrow_sys::rt::clone_fork(flags)
         .ctx(|| "cannot create the process in the container".into())?
     {
-        burrow_sys::rt::Forked::Child => child::enter_command(spec, sock),
+        burrow_sys::rt::Forked::Child => child::enter_command(spec, false, sock, Steps::start()),
         burrow_sys::rt::Forked::Parent { pidfd, .. } => {
-            let fds = [pidfd.as_raw_fd()];
-            let cmsg = [ControlMessage::ScmRights(&fds)];
-            sendmsg::<()>(
-                sock.as_raw_fd(),
-                &[IoSlice::new(&[msg::PIDFD])],
-                &cmsg,
-                MsgFlags::empty(),
-                None,
-            )
-            .ctx(|| "cannot pass the process to burrow".into())?;
+            channel::send_fd(sock, Passed::Pidfd, pidfd.as_raw_fd())?;
             burrow_sys::rt::exit_now(0)
         }
     }

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod caps;
+mod channel;
 mod child;
 pub mod exec;
 pub mod ids;
@@ -19,9 +20,10 @@ mod mount;
 pub mod net;
 mod run;
 pub mod state;
+mod trace;
 mod tty;
 
-pub use run::{run, unshare, Spec};
+pub use run::{run, unshare};
 
 /// A failure with the exit status `burrow` should end with (125: burrow's own error, 126:
 /// command not executable, 127: command not found, as docker and podman do).

@@ -46,59 +46,6 @@ pub fn list(all: bool) -> Result<Vec<Row>, Error> {
     Ok(rows)
 }
 
-/// Renders rows as the `burrow ls` table.
-pub fn table(rows: &[Row]) -> String {
-    let mut out = format!(
-        "{:<24} {:<8} {:>8} {:<20} {:<30} {}\n",
-        "NAME", "STATE", "PID", "CREATED", "COMMAND", "EXIT"
-    );
-    for r in rows {
-        let cmd = r.command.join(" ");
-        let cmd = if cmd.chars().count() > 30 {
-            format!("{}...", cmd.chars().take(27).collect::<String>())
-        } else {
-            cmd
-        };
-        let exit = match (r.state, r.exit_code) {
-            (Status::Stopped, Some(c)) => c.to_string(),
-            (Status::Stopped, None) => "unknown".into(),
-            _ => String::new(),
-        };
-        out.push_str(&format!(
-            "{:<24} {:<8} {:>8} {:<20} {:<30} {}\n",
-            r.name,
-            r.state.to_string(),
-            r.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-            format_time(r.created),
-            cmd,
-            exit
-        ));
-    }
-    out
-}
-
-/// `YYYY-MM-DD HH:MM:SS` in UTC.
-pub fn format_time(t: u64) -> String {
-    let days = t / 86_400;
-    let secs = t % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm), valid for the Unix era.
-    let z = i64::try_from(days).unwrap_or(0) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
 /// A pidfd for the container's pid 1, if it is still the recorded process.
 fn container_pidfd(st: &State) -> Option<OwnedFd> {
     let pid = st.pid?;
@@ -227,8 +174,49 @@ fn pids_in(st: &State) -> Vec<i32> {
     v
 }
 
-/// `burrow inspect`: state, configuration, processes, id maps and mounts, as JSON.
-pub fn inspect(name: &str) -> Result<String, Error> {
+/// What `burrow inspect` shows: state, configuration, processes, id maps and mounts.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Inspect {
+    /// Name.
+    pub name: String,
+    /// created / running / stopped.
+    pub state: Status,
+    /// Exit status, when known.
+    pub exit_code: Option<i32>,
+    /// Creation time (seconds since the epoch).
+    pub created: u64,
+    /// Start time.
+    pub started: Option<u64>,
+    /// Exit time.
+    pub finished: Option<u64>,
+    /// Host pid of pid 1 while running.
+    pub pid: Option<i32>,
+    /// Host pid of the monitor while running.
+    pub monitor_pid: Option<i32>,
+    /// Host pids of the processes in the container's pid namespace.
+    pub pids: Vec<i32>,
+    /// Whether it has a terminal.
+    pub tty: bool,
+    /// The command.
+    pub command: Vec<String>,
+    /// uid map lines (inside, host, count).
+    pub uid_map: Vec<(u64, u64, u64)>,
+    /// gid map lines.
+    pub gid_map: Vec<(u64, u64, u64)>,
+    /// With --net bridge, while running: the nic.
+    pub network: Option<crate::net::Nic>,
+    /// `MOUNTPOINT FSTYPE OPTIONS` of each mount while running.
+    pub mounts: Vec<String>,
+    /// The state directory.
+    pub state_dir: std::path::PathBuf,
+    /// The data directory (config, logs).
+    pub data_dir: std::path::PathBuf,
+    /// The configuration, as saved.
+    pub config: toml::Value,
+}
+
+/// `burrow inspect`: state, configuration, processes, id maps and mounts.
+pub fn inspect(name: &str) -> Result<Inspect, Error> {
     let dir = Dir::open(name)?;
     let st = dir.current()?;
     let config_text =
@@ -249,31 +237,42 @@ pub fn inspect(name: &str) -> Result<String, Error> {
             .unwrap_or_default(),
         None => Vec::new(),
     };
-    let v = serde_json::json!({
-        "name": st.name,
-        "state": st.status,
-        "exit_code": st.exit_code,
-        "created": st.created,
-        "started": st.started,
-        "finished": st.finished,
-        "pid": st.pid.filter(|_| st.status == Status::Running),
-        "monitor_pid": st.monitor_pid.filter(|_| st.status == Status::Running),
-        "pids": pids_in(&st),
-        "tty": st.tty,
-        "command": st.command,
-        "uid_map": st.uid_map,
-        "gid_map": st.gid_map,
-        "network": st.nic.as_ref().filter(|_| st.status == Status::Running),
-        "mounts": mounts,
-        "state_dir": dir.path,
-        "data_dir": dir.data,
-        "config": config,
-    });
-    serde_json::to_string_pretty(&v).map_err(|e| err(format!("json: {e}")))
+    let running = st.status == Status::Running;
+    Ok(Inspect {
+        pid: st.pid.filter(|_| running),
+        monitor_pid: st.monitor_pid.filter(|_| running),
+        pids: pids_in(&st),
+        network: st.nic.clone().filter(|_| running),
+        name: st.name,
+        state: st.status,
+        exit_code: st.exit_code,
+        created: st.created,
+        started: st.started,
+        finished: st.finished,
+        tty: st.tty,
+        command: st.command,
+        uid_map: st.uid_map,
+        gid_map: st.gid_map,
+        mounts,
+        state_dir: dir.path,
+        data_dir: dir.data,
+        config,
+    })
+}
+
+/// What `burrow stats` shows: the cgroup's figures and the container's limits.
+#[derive(Debug, Clone)]
+pub struct StatsReport {
+    /// Container name.
+    pub name: String,
+    /// The figures.
+    pub stats: burrow_cgroups::Stats,
+    /// Its limits.
+    pub limits: burrow_config::Limits,
 }
 
 /// `burrow stats`: the container's cgroup figures.
-pub fn stats(name: &str) -> Result<String, Error> {
+pub fn stats(name: &str) -> Result<StatsReport, Error> {
     let dir = Dir::open(name)?;
     let st = dir.current()?;
     if st.status != Status::Running {
@@ -287,22 +286,14 @@ pub fn stats(name: &str) -> Result<String, Error> {
             "container {name} has no cgroup: it was started without limits on a host without cgroup delegation (see burrow doctor)"
         ))
     })?;
-    let s = cg
+    let stats = cg
         .stats()
         .map_err(|e| err(format!("cannot read the cgroup of {name}: {e}")))?;
-    let show = |v: Option<u64>, f: &dyn Fn(u64) -> String| v.map(f).unwrap_or_else(|| "-".into());
-    let mib = |b: u64| format!("{:.1} MiB", b as f64 / 1_048_576.0);
-    let limits = dir.config()?.limits().map_err(|e| err(e.to_string()))?;
-    Ok(format!(
-        "NAME {name}\nMEMORY {} (peak {}, limit {})\nCPU {}\nPIDS {} (limit {})\nOOM_KILLS {}\n",
-        show(s.memory_current, &mib),
-        show(s.memory_peak, &mib),
-        show(limits.memory, &mib),
-        show(s.cpu_usage_ns, &|n| format!("{:.3} s", n as f64 / 1e9)),
-        show(s.pids_current, &|n| n.to_string()),
-        show(limits.pids, &|n| n.to_string()),
-        show(s.oom_kills, &|n| n.to_string()),
-    ))
+    Ok(StatsReport {
+        name: name.to_owned(),
+        stats,
+        limits: dir.config()?.limits(),
+    })
 }
 
 /// `burrow logs`: prints the kept output (the rotated file first); with `follow`, keeps
@@ -373,10 +364,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times_and_signals() {
-        assert_eq!(format_time(0), "1970-01-01 00:00:00");
-        assert_eq!(format_time(1_795_392_000), "2026-11-23 00:00:00");
-        assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00");
+    fn signals() {
         assert_eq!(parse_signal("term").unwrap(), 15);
         assert_eq!(parse_signal("SIGKILL").unwrap(), 9);
         assert_eq!(parse_signal("10").unwrap(), 10);

@@ -4,10 +4,10 @@
 //! status. It runs in its own session, so closing the terminal does not touch it; if it is
 //! killed, the container dies with it (parent-death signal) and `burrow ls` shows the truth.
 
-use crate::run::{self, block_signals, prepare};
+use crate::run::{self, block_signals, prepare, Prepared};
 use crate::state::{self, Dir, State, Status};
 use crate::{err, tty, Ctx, Error};
-use burrow_config::RunConfig;
+use burrow_config::RunSpec;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::fs;
 use std::io::{Read, Write};
@@ -27,19 +27,19 @@ pub(crate) mod frame {
 }
 
 /// `burrow create`: records a container without starting it. Returns its name.
-pub fn create(mut config: RunConfig) -> Result<String, Error> {
-    config.validate().map_err(|e| err(e.to_string()))?;
+pub fn create(mut spec: RunSpec) -> Result<String, Error> {
     // Everything that can be checked now is (rootfs, capabilities, seccomp, helpers).
-    prepare(&config)?;
-    let name = match &config.name {
+    prepare(&spec)?;
+    let name = match &spec.name {
         Some(n) => n.clone(),
         None => state::random_name(),
     };
-    config.name = Some(name.clone());
+    spec.set_name(name.clone());
+    let config = spec.config();
     let dir = Dir::create(&name)?;
     let made = (|| {
         state::write_config(&dir, &config.to_toml())?;
-        dir.write(&State::new(&name, Status::Created, &config, state::now()))
+        dir.write(&State::new(&name, Status::Created, config, state::now()))
     })();
     if let Err(e) = made {
         let _ = dir.remove();
@@ -49,8 +49,8 @@ pub fn create(mut config: RunConfig) -> Result<String, Error> {
 }
 
 /// `burrow run -d`: create and start; on failure nothing is left.
-pub fn run_detached(config: RunConfig) -> Result<String, Error> {
-    let name = create(config)?;
+pub fn run_detached(spec: RunSpec) -> Result<String, Error> {
+    let name = create(spec)?;
     if let Err(e) = start(&name) {
         if let Ok(d) = Dir::open(&name) {
             let _ = d.remove();
@@ -68,14 +68,14 @@ pub fn start(name: &str) -> Result<(), Error> {
     if st.status == Status::Running {
         return Err(err(format!("container {name} is already running")));
     }
-    let config = dir.config()?;
-    let (cspec, plan, helpers) = prepare(&config)?;
+    let spec = dir.config()?.validate().map_err(|e| err(e.to_string()))?;
+    let prepared = prepare(&spec)?;
     let (ready_r, ready_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
     match burrow_sys::rt::clone_fork(0).ctx(|| "fork".into())? {
         burrow_sys::rt::Forked::Child => {
             drop(ready_r);
-            let code = match monitor(&dir, cspec, &plan, helpers.as_ref(), ready_w, config.rm) {
+            let code = match monitor(&dir, prepared, ready_w, spec.rm) {
                 Ok(()) => 0,
                 Err(_) => 1,
             };
@@ -100,14 +100,7 @@ pub fn start(name: &str) -> Result<(), Error> {
 }
 
 /// The monitor's life. Reports "OK" or the error on `ready` once the command runs.
-fn monitor(
-    dir: &Dir,
-    mut cspec: crate::child::ChildSpec,
-    plan: &crate::ids::IdPlan,
-    helpers: Option<&crate::ids::Helpers>,
-    ready: OwnedFd,
-    rm: bool,
-) -> Result<(), Error> {
+fn monitor(dir: &Dir, mut prepared: Prepared, ready: OwnedFd, rm: bool) -> Result<(), Error> {
     // The monitor outlives the caller: keep none of its descriptors (a pipe the caller is
     // read through, a jobserver, ...), only the one that reports the start.
     let _ = burrow_sys::close_fds_from_3_except(Some(ready.as_raw_fd()));
@@ -131,15 +124,15 @@ fn monitor(
     }
     let sfd = block_signals().map_err(|e| fail(&mut ready, e))?;
     let mut out_r = None;
-    if !cspec.tty {
+    if !prepared.spec.config().tty {
         let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| fail(&mut ready, err(format!("pipe: {e}"))))?;
-        cspec.output = Some(w);
+        prepared.spec.process.output = Some(w);
         out_r = Some(r);
     }
-    let mut started = run::start(&cspec, plan, helpers).map_err(|e| fail(&mut ready, e))?;
+    let mut started = run::start(&prepared).map_err(|e| fail(&mut ready, e))?;
     // Only the container may hold the write end now, so its exit closes the pipe.
-    drop(cspec.output.take());
+    drop(prepared.spec.process.output.take());
     let out: Option<OwnedFd> = out_r.or(started.master.take());
     let me = i32::try_from(std::process::id()).unwrap_or(0);
     let pid = started.container.pid;

@@ -1,26 +1,16 @@
 //! The caller's side of `burrow run`: prepare, clone the container's pid 1 into new
 //! namespaces, map its ids, release it, relay signals and the terminal, return its status.
 
-use crate::child::{self, msg, ChildSpec};
+use crate::child::{self, ContainerSpec, ProcessSpec};
 use crate::ids::{self, IdPlan, Me};
-use crate::{caps, err, tty, Ctx, Error};
-use burrow_config::{IdMap, NetMode, RunConfig, Seccomp, User};
+use crate::trace::step;
+use crate::{channel, err, tty, Ctx, Error};
+use burrow_config::{IdMap, NetMode, RunConfig, RunSpec, Seccomp};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::socket::{
-    recvmsg, send, socketpair, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType,
-};
 use nix::sys::wait::{waitpid, WaitStatus};
-use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-
-/// A validated run request.
-#[derive(Debug, Clone)]
-pub struct Spec {
-    /// The merged configuration.
-    pub config: RunConfig,
-}
+use std::os::fd::{AsFd, OwnedFd};
 
 const FORWARDED: &[Signal] = &[
     Signal::SIGINT,
@@ -34,10 +24,20 @@ const FORWARDED: &[Signal] = &[
     Signal::SIGCONT,
 ];
 
-pub(crate) fn prepare(c: &RunConfig) -> Result<(ChildSpec, IdPlan, Option<ids::Helpers>), Error> {
-    c.validate().map_err(|e| err(e.to_string()))?;
-    let rootfs_arg = c.rootfs.clone().unwrap_or_default();
-    let rootfs = std::fs::canonicalize(&rootfs_arg).map_err(|e| {
+/// A container ready to start: what its pid 1 gets, its id maps and the helpers that write
+/// them.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub spec: ContainerSpec,
+    pub plan: IdPlan,
+    pub helpers: Option<ids::Helpers>,
+}
+
+/// Everything that can be decided and checked before the clone.
+pub(crate) fn prepare(c: &RunSpec) -> Result<Prepared, Error> {
+    let _t = step("prepare");
+    let rootfs_arg = c.rootfs();
+    let rootfs = std::fs::canonicalize(rootfs_arg).map_err(|e| {
         err(format!(
             "rootfs {} does not exist or is not accessible: {e}",
             rootfs_arg.display()
@@ -57,14 +57,19 @@ pub(crate) fn prepare(c: &RunConfig) -> Result<(ChildSpec, IdPlan, Option<ids::H
             )));
         }
     }
-    let caps = caps::resolve(c.cap_policy, &c.cap_add, &c.cap_drop)?;
-    let limits = c.limits().map_err(|e| err(e.to_string()))?;
+    let hostname = c
+        .hostname
+        .clone()
+        .or_else(|| c.name.clone())
+        .unwrap_or_else(|| "burrow".into());
+    let mut process = ProcessSpec::new(c.config().clone(), &hostname, false)?;
+    let limits = *c.limits();
     let cgroup = if limits.is_empty() {
         None
     } else {
         let host = burrow_cgroups::Host::system().map_err(|e| err(format!("cgroups: {e}")))?;
         let mode = host
-            .detect(&limits.controllers())
+            .detect(&burrow_cgroups::controllers(&limits))
             .map_err(|e| err(format!("{e} (see burrow doctor)")))?;
         let name = c
             .name
@@ -72,11 +77,10 @@ pub(crate) fn prepare(c: &RunConfig) -> Result<(ChildSpec, IdPlan, Option<ids::H
             .unwrap_or_else(|| format!("run-{}", std::process::id()));
         Some(crate::child::CgroupPlan { mode, limits, name })
     };
-    let seccomp = seccomp_program(c)?;
     let me = Me::current();
     let (plan, warning) = ids::plan(&me)?;
     if let Some(w) = warning {
-        eprintln!("burrow: warning: {w}");
+        tracing::warn!("{w}");
     }
     let helpers = match plan {
         IdPlan::Full { .. } | IdPlan::Slice { .. } => {
@@ -92,8 +96,8 @@ pub(crate) fn prepare(c: &RunConfig) -> Result<(ChildSpec, IdPlan, Option<ids::H
         IdPlan::Single { .. } => None,
     };
     if c.net == NetMode::Host {
-        eprintln!(
-            "burrow: warning: --net host: the container shares the host's network namespace: it sees and can use every host \
+        tracing::warn!(
+            "--net host: the container shares the host's network namespace: it sees and can use every host \
 interface and address, can bind host ports, and can connect to the host's abstract unix sockets (such as systemd's and D-Bus's)"
         );
     }
@@ -130,11 +134,6 @@ interface and address, can bind host ports, and can connect to the host's abstra
             }
         }
     }
-    let hostname = c
-        .hostname
-        .clone()
-        .or_else(|| c.name.clone())
-        .unwrap_or_else(|| "burrow".into());
     let (bridge, resolv) = if c.net == NetMode::Bridge {
         let plan = crate::net::Plan {
             helper: crate::net::find_nic()?,
@@ -154,38 +153,28 @@ interface and address, can bind host ports, and can connect to the host's abstra
     } else {
         (None, None)
     };
-    let spec = ChildSpec {
+    process.single_map = matches!(plan, IdPlan::Single { .. });
+    let spec = ContainerSpec {
+        process,
         rootfs,
-        command: c.command.clone(),
         hostname,
-        env: c.env.clone(),
-        workdir: c.workdir.clone().unwrap_or_else(|| "/".into()),
-        user: c.user.unwrap_or(User { uid: 0, gid: 0 }),
-        volumes: c.volumes.clone(),
-        read_only: c.read_only,
-        net: c.net,
-        caps,
-        seccomp,
-        ulimits: c.ulimits.clone(),
-        init: c.init,
-        tty: c.tty,
-        interactive: c.interactive || c.tty,
-        single_map: matches!(plan, IdPlan::Single { .. }),
         gid5_mapped,
-        output: None,
-        idmap: c.idmap,
         cgroup,
         bridge,
         resolv,
     };
-    Ok((spec, plan, helpers))
+    Ok(Prepared {
+        spec,
+        plan,
+        helpers,
+    })
 }
 
 /// Runs a container to completion and returns the exit status `burrow` should end with.
-pub fn run(spec: &Spec) -> Result<i32, Error> {
-    let (cspec, plan, helpers) = prepare(&spec.config)?;
+pub fn run(spec: &RunSpec) -> Result<i32, Error> {
+    let p = prepare(spec)?;
     let sfd = block_signals()?;
-    let mut started = start(&cspec, &plan, helpers.as_ref())?;
+    let mut started = start(&p)?;
     relay(&mut started.container, started.master.take(), &sfd, true)
 }
 
@@ -200,17 +189,6 @@ pub(crate) fn block_signals() -> Result<SignalFd, Error> {
         .ctx(|| "sigprocmask".into())?;
     SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .ctx(|| "signalfd".into())
-}
-
-/// The parent/child sync socket pair (close-on-exec: the exec shows as end-of-file).
-pub(crate) fn sync_pair() -> Result<(OwnedFd, OwnedFd), Error> {
-    socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .ctx(|| "socketpair".into())
 }
 
 /// The seccomp program a configuration asks for.
@@ -248,8 +226,8 @@ fn resolv_text() -> String {
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let (text, fallback) = crate::net::resolv_conf(&host);
     if fallback {
-        eprintln!(
-            "burrow: warning: the host's /etc/resolv.conf has no resolver a container can reach (only loopback ones): the container uses 1.1.1.1 and 8.8.8.8"
+        tracing::warn!(
+            "the host's /etc/resolv.conf has no resolver a container can reach (only loopback ones): the container uses 1.1.1.1 and 8.8.8.8"
         );
     }
     text
@@ -257,19 +235,17 @@ fn resolv_text() -> String {
 
 /// Clones the container's pid 1 into new namespaces, maps its ids, releases it and waits
 /// until its command is exec'd (or its setup failed: then the error, and nothing is left).
-pub(crate) fn start(
-    cspec: &ChildSpec,
-    plan: &IdPlan,
-    helpers: Option<&ids::Helpers>,
-) -> Result<Started, Error> {
-    let (psock, csock) = sync_pair()?;
+pub(crate) fn start(p: &Prepared) -> Result<Started, Error> {
+    let (cspec, plan, helpers) = (&p.spec, &p.plan, p.helpers.as_ref());
+    let t = step("clone into new namespaces");
+    let (psock, csock) = channel::pair()?;
     // No CLONE_NEWCGROUP: the child makes its cgroup namespace once it is in its cgroup.
     let mut flags = libc::CLONE_NEWUSER
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWIPC
         | libc::CLONE_NEWUTS;
-    if cspec.net != NetMode::Host {
+    if cspec.config().net != NetMode::Host {
         flags |= libc::CLONE_NEWNET;
     }
     let flags = u64::try_from(flags).map_err(|_| err("clone flags"))?;
@@ -291,6 +267,7 @@ pub(crate) fn start(
         }
     };
     drop(csock);
+    drop(t);
     let mut container = Container {
         pid,
         pidfd,
@@ -298,6 +275,7 @@ pub(crate) fn start(
         cgroup: None,
     };
     if let Some(cg) = &cspec.cgroup {
+        let _t = step("cgroup");
         // Before the maps: v1 moves only processes that still have the caller's uid.
         let made = burrow_cgroups::Cgroup::create(&cg.mode, &cg.name, &cg.limits)
             .map_err(|e| err(format!("cannot create the container's cgroup: {e}")))?;
@@ -307,7 +285,8 @@ pub(crate) fn start(
         container.cgroup = Some(made);
         moved?;
     }
-    let plan = match cspec.idmap {
+    let t = step("id maps (helpers)");
+    let plan = match cspec.config().idmap {
         IdMap::Auto(size) => ids::allocate(plan, size, container.pid, &cspec.hostname)?,
         IdMap::Shared => plan.clone(),
     };
@@ -323,80 +302,28 @@ pub(crate) fn start(
     // veth goes with its network namespace).
     let nic = nic_child.map(crate::net::finish);
     mapped?;
-    let mut go = vec![msg::GO];
+    drop(t);
     let nic = match nic {
         Some(nic) => {
             let nic = nic?;
             if nic.ipv4.is_none() && nic.ipv6.is_none() {
-                eprintln!(
-                    "burrow: warning: bridge {} gives no addresses (only per-user bridges with pools in /etc/burrow/nic.conf do): eth0 is up without one; configure it inside (e.g. DHCP)",
+                tracing::warn!(
+                    "bridge {} gives no addresses (only per-user bridges with pools in /etc/burrow/nic.conf do): eth0 is up without one; configure it inside (e.g. DHCP)",
                     nic.bridge
                 );
             }
-            go.extend(serde_json::to_vec(&nic).map_err(|e| err(format!("nic: {e}")))?);
             Some(nic)
         }
         None => None,
     };
-    send(psock.as_raw_fd(), &go, MsgFlags::empty()).ctx(|| "cannot start the container".into())?;
-    let master = await_exec(&psock)?.master;
+    channel::send_go(&psock, nic.as_ref())?;
+    let master = channel::await_exec(&psock)?.master;
     Ok(Started {
         container,
         master,
         plan,
         nic,
     })
-}
-
-/// What arrived on the sync socket before the exec.
-#[derive(Debug, Default)]
-pub(crate) struct Synced {
-    /// The pty master (`-t`).
-    pub master: Option<OwnedFd>,
-    /// The pidfd of the process (`burrow exec`).
-    pub pidfd: Option<OwnedFd>,
-}
-
-/// Reads the sync socket until end-of-file (the exec): the child may first send the pty
-/// master, its pidfd, or an error.
-pub(crate) fn await_exec(sock: &OwnedFd) -> Result<Synced, Error> {
-    let mut got = Synced::default();
-    loop {
-        let mut buf = [0u8; 4096];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let r = recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .ctx(|| "reading from the container".into())?;
-        let mut got_fd = None;
-        if let Ok(cmsgs) = r.cmsgs() {
-            for m in cmsgs {
-                if let ControlMessageOwned::ScmRights(fds) = m {
-                    for fd in fds {
-                        got_fd = Some(burrow_sys::rt::take_received_fd(fd));
-                    }
-                }
-            }
-        }
-        let n = r.bytes;
-        if n == 0 {
-            return Ok(got);
-        }
-        match buf[0] {
-            msg::TTY => got.master = got_fd,
-            msg::PIDFD => got.pidfd = got_fd,
-            msg::ERROR if n >= 2 => {
-                let code = i32::from(buf[1]);
-                let text = String::from_utf8_lossy(&buf[2..n]).into_owned();
-                return Err(Error { code, msg: text });
-            }
-            _ => return Err(err("unexpected message from the container")),
-        }
-    }
 }
 
 /// The container's pid 1 as seen from its parent. Killed and reaped on drop unless already
@@ -528,7 +455,7 @@ pub fn unshare(command: Vec<String>) -> Result<i32, Error> {
     let me = Me::current();
     let (plan, warning) = ids::plan(&me)?;
     if let Some(w) = warning {
-        eprintln!("burrow: warning: {w}");
+        tracing::warn!("{w}");
     }
     let helpers = match plan {
         IdPlan::Single { .. } => None,
@@ -540,7 +467,7 @@ pub fn unshare(command: Vec<String>) -> Result<i32, Error> {
         command
     };
     let sfd = block_signals()?;
-    let (psock, csock) = sync_pair()?;
+    let (psock, csock) = channel::pair()?;
     let flags =
         u64::try_from(libc::CLONE_NEWUSER | libc::CLONE_NEWNS).map_err(|_| err("clone flags"))?;
     let (pid, pidfd) = match burrow_sys::rt::clone_fork(flags)
@@ -549,11 +476,7 @@ pub fn unshare(command: Vec<String>) -> Result<i32, Error> {
         burrow_sys::rt::Forked::Child => {
             drop(psock);
             let r = (|| -> Result<child::Never, Error> {
-                let mut buf = [0u8; 1];
-                match nix::sys::socket::recv(csock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-                    Ok(1) if buf[0] == msg::GO => {}
-                    _ => burrow_sys::rt::exit_now(125),
-                }
+                channel::recv_go(&csock)?;
                 let zero = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
                 nix::unistd::setresgid(zero.0, zero.0, zero.0).ctx(|| "setresgid(0)".into())?;
                 if !matches!(plan, IdPlan::Single { .. }) {
@@ -593,7 +516,7 @@ pub fn unshare(command: Vec<String>) -> Result<i32, Error> {
         cgroup: None,
     };
     ids::write_maps(&plan, helpers.as_ref(), pid)?;
-    send(psock.as_raw_fd(), &[msg::GO], MsgFlags::empty()).ctx(|| "cannot start".into())?;
-    await_exec(&psock)?;
+    channel::send_go(&psock, None)?;
+    channel::await_exec(&psock)?;
     relay(&mut c, None, &sfd, true)
 }

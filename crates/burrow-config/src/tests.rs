@@ -1,0 +1,319 @@
+use super::*;
+
+#[test]
+fn full_file() {
+    let c = RunConfig::from_toml(
+        "rootfs = \"/r\"\ncommand = [\"/bin/sh\"]\nvolume = [\"/a:/b:ro\"]\nuser = \"1000:100\"\nulimit = [\"nofile=10:20\"]\nnet = \"host\"\ncap_policy = \"deny\"\nseccomp = \"unconfined\"\n",
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        c.volumes[0],
+        Volume {
+            source: "/a".into(),
+            target: "/b".into(),
+            read_only: true
+        }
+    );
+    assert_eq!(
+        c.user,
+        Some(User {
+            uid: 1000,
+            gid: 100
+        })
+    );
+    assert_eq!(c.ulimits[0].soft, 10);
+    assert_eq!(c.net, NetMode::Host);
+    assert_eq!(c.cap_policy, CapPolicy::Deny);
+    assert_eq!(c.seccomp, Seccomp::Unconfined);
+    c.clone().validate().unwrap();
+}
+
+#[test]
+fn toml_round_trip() {
+    let mut c = RunConfig::from_toml(
+        "rootfs = \"/r\"\ncommand = [\"/bin/sh\", \"-c\", \"x\"]\nvolume = [\"/a:/b:ro\"]\nuser = \"1000:100\"\nulimit = [\"nofile=10:unlimited\"]\nenv = [\"A=1\"]\nseccomp = \"/p.toml\"\ncap_add = [\"net_raw\"]\n",
+        "t.toml",
+    )
+    .unwrap();
+    c.tty = true;
+    assert_eq!(RunConfig::from_toml(&c.to_toml(), "again").unwrap(), c);
+}
+
+#[test]
+fn toml_errors_have_line_and_column() {
+    let e = RunConfig::from_toml("rootfs = \"/r\"\nread_only = maybe\n", "c.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("c.toml: TOML parse error at line 2, column 13"),
+        "{e}"
+    );
+    let e = RunConfig::from_toml("rootfz = \"/r\"\n", "c.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("line 1, column 1") && e.contains("unknown field `rootfz`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn value_parsers() {
+    assert!("rel:/b".parse::<Volume>().is_err());
+    assert!("/a:rel".parse::<Volume>().is_err());
+    assert!("/a:/b:rx".parse::<Volume>().is_err());
+    assert_eq!("7".parse::<User>().unwrap(), User { uid: 7, gid: 7 });
+    assert!("root".parse::<User>().is_err());
+    assert!("01".parse::<User>().is_err());
+    assert_eq!(
+        "A=b=c".parse::<EnvVar>().unwrap(),
+        EnvVar {
+            key: "A".into(),
+            value: "b=c".into()
+        }
+    );
+    assert!("=x".parse::<EnvVar>().is_err());
+    assert_eq!("nofile=unlimited".parse::<Ulimit>().unwrap().hard, u64::MAX);
+    assert!("nofile=20:10".parse::<Ulimit>().is_err());
+    assert!("files=1".parse::<Ulimit>().is_err());
+    assert!("bogus".parse::<NetMode>().is_err());
+    assert!("".parse::<Seccomp>().is_err());
+    assert_eq!("auto".parse::<IdMap>().unwrap(), IdMap::Auto(None));
+    assert_eq!(
+        "auto:1000".parse::<IdMap>().unwrap(),
+        IdMap::Auto(Some(1000))
+    );
+    assert!("auto:0".parse::<IdMap>().is_err());
+    assert!("own".parse::<IdMap>().is_err());
+    let c =
+        RunConfig::from_toml("memory = \"64m\"\ncpus = \"0.5\"\npids_limit = 20\n", "l").unwrap();
+    let l = c.limits();
+    assert_eq!(
+        (l.memory, l.cpu_quota_us, l.pids),
+        (Some(64 << 20), Some((50_000, 100_000)), Some(20))
+    );
+    assert!(RunConfig::from_toml("memory = \"lots\"\n", "l").is_err());
+    assert!(RunConfig::from_toml("cpus = \"x\"\n", "l").is_err());
+}
+
+#[test]
+fn net_modes() {
+    assert_eq!(parse_net("none").unwrap(), (NetMode::None, None));
+    assert_eq!(parse_net("bridge").unwrap(), (NetMode::Bridge, None));
+    assert_eq!(
+        parse_net("bridge=lxcbr0").unwrap(),
+        (NetMode::Bridge, Some("lxcbr0".into()))
+    );
+    assert_eq!(
+        parse_net("bridge=br%u").unwrap(),
+        (NetMode::Bridge, Some("br%u".into()))
+    );
+    for bad in [
+        "bridge=",
+        "bridge=a/b",
+        "bridge=abcdefghijklmnop",
+        "host=x",
+        "slirp",
+        "bridge=%u%u",
+    ] {
+        assert!(parse_net(bad).is_err(), "{bad}");
+    }
+    let c = RunConfig::from_toml(
+        "rootfs = \"/r\"\ncommand = [\"x\"]\nnet = \"bridge\"\nbridge = \"br0\"\n",
+        "t",
+    )
+    .unwrap();
+    assert_eq!((c.net, c.bridge.as_deref()), (NetMode::Bridge, Some("br0")));
+    c.clone().validate().unwrap();
+    let back = RunConfig::from_toml(&c.to_toml(), "t").unwrap();
+    assert_eq!(back.bridge.as_deref(), Some("br0"));
+    let c = RunConfig::from_toml(
+        "rootfs = \"/r\"\ncommand = [\"x\"]\nbridge = \"br0\"\n",
+        "t",
+    )
+    .unwrap();
+    assert_eq!(
+        c.clone().validate().unwrap_err().to_string(),
+        "bridge \"br0\" is set but the network mode is not bridge (use --net bridge=br0)"
+    );
+}
+
+#[test]
+fn sizes() {
+    let ok = [
+        ("1024", 1024),
+        ("0", 0),
+        ("1024b", 1024),
+        ("100k", 102_400),
+        ("512m", 536_870_912),
+        ("512M", 536_870_912),
+        ("512mb", 536_870_912),
+        ("512MiB", 536_870_912),
+        ("1KiB", 1024),
+        ("1g", 1 << 30),
+        ("1.5g", 1_610_612_736),
+        ("0.5k", 512),
+        ("2t", 2 << 40),
+        ("16777215t", 16_777_215 << 40),
+    ];
+    for (s, v) in ok {
+        assert_eq!(parse_size(s).unwrap(), v, "{s}");
+    }
+    for s in [
+        "",
+        "m",
+        "-1",
+        "+1",
+        " 1",
+        "1 ",
+        "1 m",
+        "1e3",
+        "0x10",
+        "01",
+        "1.",
+        ".5",
+        "1.5",
+        "1.1k",
+        "1..5g",
+        "1p",
+        "1mm",
+        "1bb",
+        "1.0000000001g",
+        "16777216t",
+        "99999999999999999999",
+    ] {
+        assert!(
+            matches!(parse_size(s), Err(ConfigError::Invalid(_))),
+            "{s:?}"
+        );
+    }
+    assert_eq!(
+        parse_size("1.5").unwrap_err().to_string(),
+        "invalid size \"1.5\": it is not a whole number of bytes"
+    );
+}
+
+#[test]
+fn limits_validation() {
+    assert_eq!(Limits::from_cpus(1.5).unwrap(), (150_000, 100_000));
+    assert_eq!(Limits::from_cpus(0.01).unwrap(), (1000, 100_000));
+    assert_eq!(Limits::from_cpus(0.333_333).unwrap(), (33_333, 100_000));
+    for bad in [0.0, 0.001, -1.0, f64::NAN, f64::INFINITY, 10_001.0] {
+        assert!(Limits::from_cpus(bad).is_err(), "{bad}");
+    }
+    assert!(Limits::default().is_empty());
+    assert!(!Limits {
+        pids: Some(1),
+        ..Limits::default()
+    }
+    .is_empty());
+    let err = |l: Limits| l.validate().unwrap_err().to_string();
+    let l = Limits::default();
+    assert_eq!(
+        err(Limits {
+            memory: Some(1000),
+            ..l
+        }),
+        "memory limit 1000 bytes is below the minimum of 1 MiB (1048576 bytes)"
+    );
+    assert_eq!(
+        err(Limits { memory: Some(1 << 30), memory_swap: Some(1 << 29), ..l }),
+        "memory-swap limit (536870912 bytes) must be at least the memory limit (1073741824 bytes): it counts memory plus swap"
+    );
+    assert!(err(Limits {
+        memory_swap: Some(1 << 30),
+        ..l
+    })
+    .contains("needs a memory limit too"));
+    assert!(err(Limits {
+        cpu_weight: Some(0),
+        ..l
+    })
+    .contains("from 1 to 10000"));
+    assert!(err(Limits {
+        cpu_quota_us: Some((999, 100_000)),
+        ..l
+    })
+    .contains("at least 1000"));
+    assert!(err(Limits {
+        cpu_quota_us: Some((1000, 999)),
+        ..l
+    })
+    .contains("period"));
+    assert!(err(Limits { pids: Some(0), ..l }).contains("pids limit 0"));
+}
+
+/// A config file `c.toml` with `text`, in a fresh directory (removed by the test).
+fn config_file(test: &str, text: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("burrow-config-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("c.toml");
+    std::fs::write(&file, text).unwrap();
+    (dir, file)
+}
+
+#[test]
+fn flags_over_the_file() {
+    #[derive(serde::Serialize)]
+    struct Flags {
+        hostname: &'static str,
+        env: Vec<&'static str>,
+        command: Vec<&'static str>,
+        net: &'static str,
+        tty: bool,
+    }
+    let (dir, file) = config_file(
+        "merge",
+        "rootfs = \"/r\"\ncommand = [\"/bin/sh\"]\nhostname = \"file\"\nenv = [\"A=1\"]\nnet = \"bridge\"\nbridge = \"br0\"\nmemory = \"64m\"\n",
+    );
+    let flags = Flags {
+        hostname: "flag",
+        env: vec!["B=2"],
+        command: vec!["/bin/echo", "hi"],
+        net: "host",
+        tty: true,
+    };
+    let c = RunConfig::merge(Some(&file), &flags).unwrap();
+    assert_eq!(c.hostname.as_deref(), Some("flag"));
+    assert_eq!(
+        c.env.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["A=1", "B=2"]
+    );
+    assert_eq!(c.command, ["/bin/echo", "hi"]);
+    assert_eq!((c.net, c.bridge.as_deref()), (NetMode::Host, None));
+    assert!(c.tty);
+    assert_eq!(c.memory.as_ref().map(|m| m.bytes), Some(64 << 20));
+    let spec = c.clone().validate().unwrap();
+    assert_eq!(spec.limits().memory, Some(64 << 20));
+    assert_eq!(RunConfig::from_toml(&c.to_toml(), "again").unwrap(), c);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unset_flags_leave_the_file_alone() {
+    #[derive(serde::Serialize)]
+    struct Flags {
+        hostname: Option<String>,
+        command: Vec<String>,
+        env: Vec<String>,
+        tty: bool,
+    }
+    let (dir, file) = config_file(
+        "unset",
+        "command = [\"/bin/sh\"]\nhostname = \"file\"\nenv = [\"A=1\"]\ntty = true\n",
+    );
+    let flags = Flags {
+        hostname: None,
+        command: vec![],
+        env: vec![],
+        tty: false,
+    };
+    let c = RunConfig::merge(Some(&file), &flags).unwrap();
+    assert_eq!(c, RunConfig::from_file(&file).unwrap());
+    assert_eq!(
+        RunConfig::merge(None, &flags).unwrap(),
+        RunConfig::default()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,287 @@
+//! The command line: clap's tree of commands and options. `run` and `create` options are typed
+//! at parse time (each value parses with burrow-config's `FromStr`) and serialize to the
+//! config file's keys, which is how they are merged over a `--config` file.
+
+use burrow_config::{
+    CapPolicy, ConfigError, Cpus, EnvVar, IdMap, LogLevel, MemorySwap, Net, Seccomp, Size, Ulimit,
+    User, Volume,
+};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "burrow",
+    version,
+    about = "Rootless containers for ordinary users",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a command in a new container.
+    Run(RunArgs),
+    /// Create a container (started later with `burrow start`).
+    Create(RunArgs),
+    /// Start a created or stopped container.
+    Start {
+        /// Attach to it (its terminal with -t, else its output) until it exits.
+        #[arg(short, long)]
+        attach: bool,
+        /// Container name.
+        name: String,
+    },
+    /// List containers.
+    #[command(alias = "ps")]
+    Ls {
+        /// Include stopped and created containers.
+        #[arg(short, long)]
+        all: bool,
+        /// Output format: table or json.
+        #[arg(long, default_value = "table", value_name = "table|json")]
+        format: String,
+    },
+    /// Run a command in a running container.
+    Exec {
+        #[command(flatten)]
+        process: ProcessArgs,
+        /// Container name.
+        name: String,
+        /// Command and arguments.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            required = true,
+            value_name = "COMMAND"
+        )]
+        command: Vec<String>,
+    },
+    /// Connect the terminal to a running container started with -t (detach: ctrl-p ctrl-q).
+    Attach {
+        /// Container name.
+        name: String,
+    },
+    /// Print the output of a detached container.
+    Logs {
+        /// Keep printing new output until the container stops.
+        #[arg(short, long)]
+        follow: bool,
+        /// Container name.
+        name: String,
+    },
+    /// Stop a container: SIGTERM, then SIGKILL after a timeout.
+    Stop {
+        /// Seconds to wait before SIGKILL.
+        #[arg(short = 't', long = "time", default_value_t = 10, value_name = "SECS")]
+        time: u64,
+        /// Container names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Send a signal to a container's main process.
+    Kill {
+        /// Signal name or number.
+        #[arg(short, long, default_value = "KILL", value_name = "SIG")]
+        signal: String,
+        /// Container names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove containers.
+    Rm {
+        /// Kill running containers first.
+        #[arg(short, long)]
+        force: bool,
+        /// Container names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Show a container's configuration and state as JSON.
+    Inspect {
+        /// Container name.
+        name: String,
+    },
+    /// Host administration (root): subordinate ids, cgroup delegation, host check.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// What you can do with burrow here, what does not work and how to fix it.
+    Doctor,
+    /// Show a running container's resource use (memory, cpu time, pids) from its cgroup.
+    Stats {
+        /// Container name.
+        name: String,
+    },
+    /// Run a command (default: your shell) as root of a user namespace with your container id
+    /// map, e.g. to fix file ownership in a rootfs.
+    Unshare {
+        /// Command and arguments.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
+        command: Vec<String>,
+    },
+}
+
+/// What `run` and `exec` share: how the command's process is set up.
+#[derive(Debug, Args, Serialize)]
+pub struct ProcessArgs {
+    /// Keep stdin open and connected to the container.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set an environment variable (NAME=VALUE); repeatable.
+    #[arg(short, long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<EnvVar>,
+    /// Working directory inside the container.
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User (numeric UID[:GID] inside the container).
+    #[arg(short, long, value_name = "UID[:GID]")]
+    pub user: Option<User>,
+}
+
+// `run` and `create` options. Serialized, they are the config file's keys (a flag has the name
+// of its key), which is how `RunConfig::merge` puts them over a `--config` file.
+#[derive(Debug, Args, Serialize)]
+pub struct RunArgs {
+    /// Root filesystem directory of the container.
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
+    /// Container name (also the default hostname).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Remove the container when it exits (nothing is kept for a foreground run).
+    #[arg(long)]
+    pub rm: bool,
+    /// Run in the background under a monitor and print the container's name.
+    #[arg(short, long)]
+    #[serde(skip)]
+    pub detach: bool,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub process: ProcessArgs,
+    /// Hostname of the container.
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Bind mount SRC:DST[:ro] (nosuid, nodev); repeatable.
+    #[arg(short, long = "volume", value_name = "SRC:DST[:ro]")]
+    pub volume: Vec<Volume>,
+    /// Mount the root filesystem read-only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Network: none (private namespace, loopback only; default), host (shares the host's),
+    /// or bridge[=BRIDGE] (a veth on BRIDGE, default your per-user bridge burrow%u, made by the
+    /// setuid burrow-nic as /etc/burrow/usernet allows; eth0, address, route and DNS set up).
+    #[arg(long, value_name = "none|host|bridge[=BRIDGE]")]
+    #[serde(flatten)]
+    pub net: Option<Net>,
+    /// Capability policy to start from: default, deny or allow.
+    #[arg(long, value_name = "default|deny|allow")]
+    pub cap_policy: Option<CapPolicy>,
+    /// Add a capability (net_raw or CAP_NET_RAW); repeatable.
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability; repeatable.
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Seccomp filter: default, unconfined or a profile FILE.
+    #[arg(long, value_name = "default|unconfined|FILE")]
+    pub seccomp: Option<Seccomp>,
+    /// Resource limit NAME=SOFT[:HARD] (e.g. nofile=1024:4096); repeatable.
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<Ulimit>,
+    /// Run a tiny init as pid 1 that reaps zombies and forwards signals.
+    #[arg(long)]
+    pub init: bool,
+    /// Id mapping: shared (container 0 = you, 1.. = your subordinate range) or auto[:SIZE] (a
+    /// slice of your range that no other running container uses).
+    #[arg(long, value_name = "shared|auto[:SIZE]")]
+    pub idmap: Option<IdMap>,
+    /// Memory limit (e.g. 512m, 2g); needs a delegated cgroup.
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<Size>,
+    /// Memory plus swap limit (docker's meaning; -1 = unlimited swap).
+    #[arg(long, value_name = "SIZE")]
+    pub memory_swap: Option<MemorySwap>,
+    /// CPU quota in cpus (e.g. 1.5).
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<Cpus>,
+    /// Relative CPU weight, 1..10000 (default 100).
+    #[arg(long, value_name = "W")]
+    pub cpu_weight: Option<u64>,
+    /// Most processes and threads at once.
+    #[arg(long, value_name = "N")]
+    pub pids_limit: Option<u64>,
+    /// A TOML file with the same settings (flags override it; list flags add to it).
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<LogLevel>,
+    /// The command to run and its arguments.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Give USER subordinate uid and gid ranges (idempotent) and prepare cgroup delegation.
+    AddUser {
+        /// Login name.
+        user: String,
+        /// Number of ids (default 65536).
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// Lowest id to allocate from (default SUB_UID_MIN of /etc/login.defs, else 100000).
+        #[arg(long, value_name = "B")]
+        base: Option<u64>,
+        /// Never allocate these ids; repeatable; adds to /etc/burrow/subid-reserved.
+        #[arg(long, value_name = "FIRST-LAST")]
+        reserve: Vec<String>,
+        /// Nics USER may have on their per-user bridge (a `USER veth burrow%u N` line in
+        /// /etc/burrow/usernet, written if USER has none; default 4).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=65535))]
+        nics: Option<u32>,
+    },
+    /// Remove USER's subordinate ranges and cgroup delegation (idempotent).
+    RemoveUser {
+        /// Login name.
+        user: String,
+    },
+    /// Report on the host.
+    Check,
+}
+
+/// Parses the command line. A value that burrow-config refuses is reported as burrow's own
+/// error (`burrow: MESSAGE`, status 125); clap reports everything else.
+pub fn parse() -> Cli {
+    Cli::try_parse().unwrap_or_else(|e| {
+        let ours = (e.kind() == clap::error::ErrorKind::ValueValidation)
+            .then(|| std::error::Error::source(&e))
+            .flatten()
+            .and_then(|s| s.downcast_ref::<ConfigError>());
+        match ours {
+            Some(c) => {
+                eprintln!("burrow: {c}");
+                std::process::exit(125)
+            }
+            None => e.exit(),
+        }
+    })
+}

@@ -1,0 +1,19 @@
+//! `burrow start [-a] NAME`.
+
+use super::Res;
+use burrow_runtime::{lifecycle, monitor, state::Dir};
+
+pub fn start(attach: bool, name: &str) -> Res {
+    monitor::start(name)?;
+    if !attach {
+        println!("{name}");
+        return Ok(0);
+    }
+    if Dir::open(name)?.read()?.tty {
+        Ok(monitor::attach(name)?.unwrap_or(0))
+    } else {
+        lifecycle::logs(name, true)?;
+        let st = Dir::open(name).and_then(|d| d.current());
+        Ok(st.ok().and_then(|s| s.exit_code).unwrap_or(0))
+    }
+}
