@@ -313,8 +313,17 @@ fn run_init(
     let all = SigSet::all();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&all), None)
         .ctx(|| "sigprocmask".into())?;
-    // Before the command exists, so it never sees burrow's command line in /proc/1/cmdline.
+    // Before the command exists, so it never sees burrow's command line in /proc/1/cmdline
+    // (while pid 1 is still dumpable: a non-dumpable process's /proc/self/mem belongs to the
+    // host's root, which this user namespace cannot open).
     hide_cmdline("burrow-init");
+    // Also before the command exists (the first process of the container that is not
+    // burrow's), pid 1 becomes non-dumpable and closes every descriptor but the sync socket
+    // (which the command's process needs until its exec): the command can never ptrace pid 1
+    // or take a descriptor from it with pidfd_getfd, and pid 1 holds nothing worth taking.
+    // (Before, both happened after the fork, racing the command's first instructions.)
+    burrow_sys::set_dumpable(false).ctx(|| "PR_SET_DUMPABLE".into())?;
+    burrow_sys::close_fds_from_3_except(Some(sock.as_raw_fd())).ctx(|| "close_range".into())?;
     let child = match burrow_sys::rt::clone_fork(0).ctx(|| "fork".into())? {
         burrow_sys::rt::Forked::Child => {
             let e = exec(program, argv, envp);
@@ -326,11 +335,10 @@ fn run_init(
             nix::unistd::Pid::from_raw(pid)
         }
     };
-    // Close everything of ours (the sync socket above all: the parent waits for its end of
-    // file; and whatever the runtime held): pid 1 never execs, so close-on-exec does nothing.
+    // Now the sync socket too (the parent waits for its end of file): pid 1 never execs, so
+    // close-on-exec does nothing for it.
     let _ = sock;
     let _ = burrow_sys::close_fds_from_3_except(None);
-    let _ = burrow_sys::set_dumpable(false);
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     loop {
         let sig = all.wait().unwrap_or(Signal::SIGCHLD);
