@@ -863,6 +863,18 @@ pub fn probe_binary(name: &str) -> PathBuf {
     bin
 }
 
+/// The names in a directory, sorted; none when it does not exist or cannot be read.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
 /// The highest pid plus one (`/proc/sys/kernel/pid_max`).
 pub fn pid_max() -> u32 {
     fs::read_to_string("/proc/sys/kernel/pid_max")

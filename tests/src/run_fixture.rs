@@ -9,7 +9,7 @@
 
 use crate::*;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -141,15 +141,6 @@ pub fn script_as(u: &TestUser, script: &str, args: &[&str]) -> Ran {
 
 pub fn mountinfo() -> String {
     fs::read_to_string("/proc/self/mountinfo").unwrap()
-}
-
-pub fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 /// Every bit the running kernel supports, from /proc/sys/kernel/cap_last_cap.

@@ -370,17 +370,6 @@ fn wait_no_procs(u: &User, secs: u64) {
     }
 }
 
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .map(|d| {
-            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
 /// Open descriptor numbers of a process (host view).
 fn fd_numbers(pid: i32) -> Vec<String> {
     let mut v: Vec<(u32, String)> = listing(Path::new(&format!("/proc/{pid}/fd")))
