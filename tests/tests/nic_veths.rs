@@ -243,7 +243,7 @@ fn lock_file_is_root_root_whatever_the_callers_group() {
     assert_eq!((f.uid(), f.gid(), f.mode() & 0o7777), (0, 0, 0o600));
 }
 
-/// Cases C32, C33; A6 of docs/cases/burrow-nic.md.
+/// Cases C32; A6 of docs/cases/burrow-nic.md.
 #[test]
 fn quota_holds_under_parallel_creates() {
     require!();
@@ -263,7 +263,7 @@ fn quota_holds_under_parallel_creates() {
     assert_eq!(ports, 5);
 }
 
-/// Cases C22; A6 of docs/cases/burrow-nic.md.
+/// Cases C22, C33; A6 of docs/cases/burrow-nic.md.
 #[test]
 fn sigkill_mid_create_never_exceeds_the_quota_and_is_reconciled() {
     require!();
@@ -298,7 +298,7 @@ fn sigkill_mid_create_never_exceeds_the_quota_and_is_reconciled() {
 }
 
 // ------------------------------------------------------------------- caller-set process state
-/// Cases C22, C23; A6 of docs/cases/burrow-nic.md.
+/// Cases C22; A6 of docs/cases/burrow-nic.md.
 #[test]
 fn file_size_limit_zero_and_sigxfsz_do_not_break_create_or_accounting() {
     require!();
