@@ -17,6 +17,7 @@ use burrow_tests::nic_fixture::*;
 use burrow_tests::*;
 
 // ------------------------------------------------------------------------------- command line
+
 /// Cases C1 of docs/cases/burrow-nic.md.
 #[test]
 fn usage_errors_name_the_problem_and_print_the_usage() {
@@ -125,6 +126,7 @@ fn names_type_and_bridge_are_validated_before_anything() {
 }
 
 // ------------------------------------------------------------------------------------ targets
+
 /// Cases C12; A1 of docs/cases/burrow-nic.md.
 #[test]
 fn processes_of_other_users_and_root_are_refused() {
@@ -193,6 +195,7 @@ fn owned_nested_and_fd_targets_pass_every_check() {
 }
 
 // ------------------------------------------------------------------------------------ hygiene
+
 /// Cases A11 of docs/cases/burrow-nic.md.
 #[test]
 fn no_new_privs_is_named() {

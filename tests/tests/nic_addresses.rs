@@ -7,6 +7,7 @@ use burrow_tests::nic_fixture::*;
 use burrow_tests::*;
 
 // ---------------------------------------------------- per-user bridges, addressing, isolation
+
 /// A string or number field of a flat part of burrow-nic's JSON (`"key":"v"` or `"key":7`).
 fn jfield(json: &str, key: &str) -> String {
     let pat = format!("\"{key}\":");

@@ -7,6 +7,7 @@ use burrow_tests::nic_fixture::*;
 use burrow_tests::*;
 
 // -------------------------------------------------------------------------------- LXC interop
+
 /// A Linux bridge named `bnlx<pid % 10000>`, deleted on drop (also when the test fails).
 fn lxc_bridge() -> LinkGuard {
     let g = LinkGuard::fresh(&format!("bnlx{}", std::process::id() % 10_000));

@@ -8,6 +8,7 @@ use burrow_tests::nic_fixture::*;
 use burrow_tests::*;
 
 // ------------------------------------------------------------------------------------- policy
+
 /// Cases C9 of docs/cases/burrow-nic.md.
 #[test]
 fn no_entry_and_quota_reached_are_distinct_messages() {
@@ -171,6 +172,7 @@ fn check_reports_allowances_text_and_json() {
 }
 
 // ------------------------------------------------------------------------------- delete paths
+
 /// Cases C27, C28, C29; A3 of docs/cases/burrow-nic.md.
 #[test]
 fn delete_paths_get_one_uniform_error() {

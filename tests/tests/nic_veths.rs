@@ -8,6 +8,7 @@ use burrow_tests::nic_fixture::*;
 use burrow_tests::*;
 
 // --------------------------------------------------------------------------------- real veths
+
 /// Cases C2, C3, C4, C6, C10, C16, C25, C26, C30; A8, A9 of docs/cases/burrow-nic.md.
 #[test]
 fn create_makes_real_veths_with_the_exact_line_and_keeps_the_quota() {
@@ -298,6 +299,7 @@ fn sigkill_mid_create_never_exceeds_the_quota_and_is_reconciled() {
 }
 
 // ------------------------------------------------------------------- caller-set process state
+
 /// Cases C22; A6 of docs/cases/burrow-nic.md.
 #[test]
 fn file_size_limit_zero_and_sigxfsz_do_not_break_create_or_accounting() {
