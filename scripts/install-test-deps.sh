@@ -14,3 +14,5 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+# tests/run.sh's license, ban and source check (deny.toml); a build of a few minutes, once.
+command -v cargo-deny >/dev/null || cargo install --locked cargo-deny

@@ -3,12 +3,20 @@
 #   sudo bash tests/run.sh
 # It installs what the tests need (apt-get), checks formatting, lints and the helpers'
 # dependency allowlists, builds, installs the helpers setuid root into a private prefix, runs
-# every unit and integration test as unprivileged test users against the real kernel, and
-# fuzzes the parsers for a bounded time (BURROW_FUZZ_SECONDS, default 60 per target).
+# every unit and integration test as unprivileged test users against the real kernel,
+# fuzzes the parsers for a bounded time (BURROW_FUZZ_SECONDS, default 60 per target), and
+# checks that the run left the work tree as it found it (clean, under CI).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 say() { printf '\n== %s\n' "$*"; }
+
+# What git sees in the tree before anything runs; the last step compares.
+in_git=false
+if git -C "$top" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  in_git=true
+  tree_before=$(git -C "$top" status --porcelain)
+fi
 
 [ "$(id -u)" = 0 ] || { echo "tests/run.sh: run as root (it creates test users and installs setuid helpers)" >&2; exit 1; }
 
@@ -31,6 +39,15 @@ for dir in helpers/*/; do
   echo "$pkg: $(printf '%s\n' "$got" | wc -l) crates, as allowed"
 done
 
+say "dependency licenses, bans and sources (cargo deny, deny.toml)"
+# Not `advisories`: that check needs the RustSec database, a git repository this machine
+# cannot fetch (see deny.toml).
+# One deny.toml for both workspaces: the main workspace does not have libfuzzer-sys (its
+# license exception goes unused), the fuzz workspace lacks some licenses of the main one.
+cargo deny --locked check -A license-exception-not-encountered licenses bans sources
+cargo deny --locked --manifest-path tests/fuzz/Cargo.toml --config "$top/deny.toml" \
+  check -A license-not-encountered licenses bans sources
+
 say "build"
 cargo build --workspace --release --locked
 echo "static helpers in $(bash scripts/build-helpers.sh)"
@@ -47,6 +64,27 @@ cargo test --workspace --locked -- --test-threads="${BURROW_TEST_THREADS:-4}" 2>
 
 say "fuzzing (${BURROW_FUZZ_SECONDS:-60} s per target)"
 bash tests/fuzz/run.sh "${BURROW_FUZZ_SECONDS:-60}"
+
+say "the run left the tree as it found it"
+# Everything the build and the tests make belongs in an ignored directory (target/,
+# tests/fuzz/target/, the fuzz corpora and artifacts) or outside the tree (/var/tmp).
+if $in_git; then
+  tree_after=$(git -C "$top" status --porcelain)
+  if [ "${CI:-}" = true ] || [ "${CI:-}" = 1 ]; then
+    want=""
+  else
+    want=$tree_before # a developer's uncommitted work is theirs
+  fi
+  if [ "$tree_after" != "$want" ]; then
+    echo "the run changed the work tree (git status --porcelain, before and after):" >&2
+    diff <(printf '%s\n' "$want") <(printf '%s\n' "$tree_after") >&2 || true
+    echo "make it write under an ignored directory or outside the tree, or ignore it in .gitignore" >&2
+    exit 1
+  fi
+  echo "git status --porcelain: ${tree_after:-(clean)}" | head -n 20
+else
+  echo "not a git work tree: nothing to compare"
+fi
 
 say "all checks passed"
 # One closing line for the whole run: every cargo test binary's counts added up.

@@ -12,6 +12,9 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod nic_fixture;
+pub mod run_fixture;
+
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -832,17 +835,89 @@ pub const HOSTILE_FSIZE: [(&str, &str, bool); 5] = [
 
 /// Compiles a C program statically (`gcc -static -O2`) into a directory named like the
 /// harness's templates (`busybox-template-<tag>`), so the stale-template sweep removes it once
-/// this test process is gone; returns the binary's path.
-pub fn compile_static_c(tag: &str, source: &str) -> PathBuf {
+/// this test process is gone; returns the binary's path. The source is read where it is;
+/// nothing is written next to it.
+pub fn compile_static_c(tag: &str, source: &Path) -> PathBuf {
     let dir = tempdir(&format!("busybox-template-{tag}"));
-    let src = dir.join("prog.c");
-    fs::write(&src, source).unwrap();
     let bin = dir.join("prog");
     sh(&format!(
-        "gcc -static -O2 -o {} {} && rm {}",
+        "gcc -static -O2 -o {} {}",
         bin.display(),
-        src.display(),
-        src.display()
+        source.display()
     ));
     bin
+}
+
+/// The C program `tests/probes/<name>.c`, compiled by [`compile_static_c`] once per test
+/// process (the first caller compiles it, later callers get the same binary).
+pub fn probe_binary(name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, bin)) = built.iter().find(|(n, _)| n == name) {
+        return bin.clone();
+    }
+    let source = workspace().join("tests/probes").join(format!("{name}.c"));
+    assert!(source.is_file(), "{} is missing", source.display());
+    let bin = compile_static_c(&format!("probe-{name}"), &source);
+    built.push((name.to_owned(), bin.clone()));
+    bin
+}
+
+/// The names in a directory, sorted; none when it does not exist or cannot be read.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The highest pid plus one (`/proc/sys/kernel/pid_max`).
+pub fn pid_max() -> u32 {
+    fs::read_to_string("/proc/sys/kernel/pid_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A pid that no process has right now (below pid_max).
+pub fn free_pid() -> u32 {
+    (300..pid_max())
+        .rev()
+        .find(|p| !Path::new(&format!("/proc/{p}")).exists())
+        .unwrap()
+}
+
+/// The test users `burrowt-a` and `burrowt-b` of the helper tests (newidmap, nic): `a` is
+/// the caller, `b` "another user".
+pub fn user_a() -> TestUser {
+    TestUser::get("a")
+}
+
+/// See [`user_a`].
+pub fn user_b() -> TestUser {
+    TestUser::get("b")
+}
+
+/// A [`tempdir`] removed (as root, with everything in it) on drop.
+#[derive(Debug)]
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        TempDir(tempdir(tag))
+    }
+    pub fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }

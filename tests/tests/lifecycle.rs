@@ -4,7 +4,8 @@
 //!
 //! Same approach as `run.rs`: the installed front end (`$P/bin/burrow`, helpers through
 //! `BURROW_HELPERS_DIR`) runs as test users with real /etc/subuid ranges, on a copy of the
-//! harness's busybox-static template plus `/bin/probe`, a tiny static C program compiled here.
+//! harness's busybox-static template plus `/bin/probe` (`tests/probes/probe.c`, shared with
+//! `run.rs`), a tiny static C program.
 //! Every test gets a private `XDG_RUNTIME_DIR` (owned by its user, 0700), so tests running in
 //! parallel never see each other's containers; the tests that count a user's processes have a
 //! user of their own.
@@ -27,34 +28,6 @@ const LOG_MAX: u64 = 1024 * 1024;
 /// The PATH burrow searches by default (in "command not found" messages).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// /bin/probe: `probe fds` lists the open descriptors (but the one listing them).
-const PROBE_C: &str = r#"
-#include <dirent.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-int main(int argc, char **argv) {
-    if (argc == 2 && strcmp(argv[1], "fds") == 0) {
-        DIR *d = opendir("/proc/self/fd");
-        if (!d) { perror("opendir /proc/self/fd"); return 2; }
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (e->d_name[0] == '.' || atoi(e->d_name) == dirfd(d)) continue;
-            char p[300], t[4096];
-            snprintf(p, sizeof p, "/proc/self/fd/%s", e->d_name);
-            ssize_t n = readlink(p, t, sizeof t - 1);
-            t[n < 0 ? 0 : n] = 0;
-            printf("%s %s\n", e->d_name, t);
-        }
-        return 0;
-    }
-    fprintf(stderr, "usage: probe fds\n");
-    return 2;
-}
-"#;
-
 /// A test user and its subordinate id range (start, count).
 struct User {
     u: TestUser,
@@ -70,7 +43,8 @@ struct Fixture {
     crash: User,
     /// Only the soak test runs as this user.
     soak: User,
-    /// The compiled [`PROBE_C`], copied into every rootfs as /bin/probe.
+    /// `tests/probes/probe.c` (compiled once, [`probe_binary`]), copied into every rootfs as
+    /// /bin/probe (the tests use `probe fds`).
     probe: PathBuf,
 }
 
@@ -93,8 +67,7 @@ fn fx() -> &'static Fixture {
             "{} missing: cargo build --release, then tests/install-helpers.sh",
             helper("burrow").display()
         );
-        // The probe is compiled once per test process.
-        let probe = compile_static_c("lifecycle-probe", PROBE_C);
+        let probe = probe_binary("probe");
         Fixture {
             a,
             b,
@@ -395,17 +368,6 @@ fn wait_no_procs(u: &User, secs: u64) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .map(|d| {
-            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 /// Open descriptor numbers of a process (host view).

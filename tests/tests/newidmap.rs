@@ -1,9 +1,9 @@
 //! burrow-newuidmap / burrow-newgidmap against the real kernel, as unprivileged test users.
 //!
-//! Each test names the case of ../shared/specs/newuidmap.md it covers: "case N" for the rows
-//! of §10 (shadow's observed behaviour) and "adv N" for the adversarial list of §12. The
-//! expected stderr is exact. Every test runs with a private /etc (see harness `Etc`), so the
-//! subid files are exactly what the test says.
+//! Each test's doc comment names the cases of docs/cases/newidmap.md it covers: "C N" for the
+//! observed behaviour of shadow's newuidmap/newgidmap, "A N" for the attacks a replacement
+//! must resist. The expected stderr is exact. Every test runs with a private /etc (see harness
+//! `Etc`), so the subid files are exactly what the test says.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use burrow_tests::*;
@@ -11,14 +11,6 @@ use burrow_tests::*;
 const N: &str = "burrow-newuidmap";
 const G: &str = "burrow-newgidmap";
 const SUB: u32 = 365_536;
-
-fn user_a() -> TestUser {
-    TestUser::get("a")
-}
-
-fn user_b() -> TestUser {
-    TestUser::get("b")
-}
 
 /// /etc with `a` owning 365536+65536 in both files, and `b` 431072+65536.
 fn std_etc(a: &TestUser) -> Etc {
@@ -41,23 +33,11 @@ fn s(v: impl ToString) -> String {
     v.to_string()
 }
 
-/// A pid that no process has (below pid_max).
-fn free_pid() -> u32 {
-    let max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    (300..max)
-        .rev()
-        .find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
-        .unwrap()
-}
+// ---------------------------------------------------------------- command line (C1-C16)
 
-// ---------------------------------------------------------------- command line (cases 1-16)
-
+/// Cases C1 of docs/cases/newidmap.md.
 #[test]
-fn case01_no_arguments_prints_usage() {
+fn no_arguments_print_the_usage() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -71,8 +51,9 @@ fn case01_no_arguments_prints_usage() {
     );
 }
 
+/// Cases C2; A6 of docs/cases/newidmap.md.
 #[test]
-fn case02_zero_ranges_rejected_not_a_noop() {
+fn zero_ranges_are_refused_not_a_no_op() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -81,8 +62,9 @@ fn case02_zero_ranges_rejected_not_a_noop() {
     assert_eq!(t.map("uid_map"), "");
 }
 
+/// Cases C3, C4; A6 of docs/cases/newidmap.md.
 #[test]
-fn case03_04_not_triples() {
+fn numbers_that_are_not_triples_are_refused() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -104,8 +86,9 @@ fn case03_04_not_triples() {
     );
 }
 
+/// Cases C5, C6, C7, C8; A8 of docs/cases/newidmap.md.
 #[test]
-fn case05_to_08_bad_targets() {
+fn bad_targets_are_refused_before_anything() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -136,7 +119,7 @@ fn case05_to_08_bad_targets() {
         "+1",
         "target \"+1\" is not a pid or fd:N (plain decimal numbers only)",
     );
-    // case 8: shadow accepted a leading space and wrote the map.
+    // C8: shadow accepted a leading space and wrote the map.
     bad(
         &format!(" {}", t.pid),
         &format!(
@@ -150,8 +133,9 @@ fn case05_to_08_bad_targets() {
     assert_eq!(t.map("uid_map"), "");
 }
 
+/// Cases C9, C10, C13, C14, C15; A5 of docs/cases/newidmap.md.
 #[test]
-fn case09_to_15_non_canonical_numbers() {
+fn numbers_must_be_plain_decimal() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -191,8 +175,9 @@ fn case09_to_15_non_canonical_numbers() {
     assert_eq!(t.map("uid_map"), "");
 }
 
+/// Cases C11, C48; A4 of docs/cases/newidmap.md.
 #[test]
-fn case10_11_48_overflow() {
+fn overflowing_ids_and_counts_are_refused() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -222,8 +207,9 @@ fn case10_11_48_overflow() {
     assert_eq!(t.map("gid_map"), "");
 }
 
+/// Cases C12; A4 of docs/cases/newidmap.md.
 #[test]
-fn case12_count_zero() {
+fn a_count_of_zero_is_refused() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -232,8 +218,9 @@ fn case12_count_zero() {
         .expect(1, &err(N, "range 1 has a count of 0"));
 }
 
+/// Cases C16 of docs/cases/newidmap.md.
 #[test]
-fn case16_highest_inside_id() {
+fn the_highest_inside_id_can_be_mapped() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -242,10 +229,11 @@ fn case16_highest_inside_id() {
     assert_eq!(t.map("uid_map"), format!("4294967294 {} 1", a.uid));
 }
 
-// ---------------------------------------------------------------- authorization (17-29)
+// ---------------------------------------------------------------- authorization (C17-C29)
 
+/// Cases C17, C18, C19 of docs/cases/newidmap.md.
 #[test]
-fn case17_18_19_valid_maps() {
+fn own_id_and_subordinate_ranges_are_mapped() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -268,8 +256,9 @@ fn case17_18_19_valid_maps() {
     }
 }
 
+/// Cases C20; A8 of docs/cases/newidmap.md.
 #[test]
-fn case20_already_mapped() {
+fn a_second_map_is_refused_as_already_mapped() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -287,8 +276,9 @@ fn case20_already_mapped() {
     );
 }
 
+/// Cases C21, C22, C23, C24, C25, C26; A1, A3 of docs/cases/newidmap.md.
 #[test]
-fn case21_to_26_outside_the_allocation() {
+fn ranges_outside_the_allocation_and_host_root_are_refused() {
     require!();
     let a = user_a();
     let b = user_b();
@@ -320,7 +310,7 @@ fn case21_to_26_outside_the_allocation() {
         "[0-1) -> [0-1)",
         "host uid 0 cannot be mapped",
     );
-    // case 25: the bad range is the second one; nothing is written.
+    // C25: the bad range is the second one; nothing is written.
     denied(
         &["0", "365536", "10", "10", "0", "1"],
         "[10-11) -> [0-1)",
@@ -335,8 +325,9 @@ fn case21_to_26_outside_the_allocation() {
     assert_eq!(t.map("uid_map"), "");
 }
 
+/// Cases C27; A7 of docs/cases/newidmap.md.
 #[test]
-fn case27_overlapping_ranges_rejected_before_the_kernel() {
+fn overlapping_ranges_are_refused_before_the_kernel() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -356,8 +347,9 @@ fn case27_overlapping_ranges_rejected_before_the_kernel() {
     assert_eq!(t.map("uid_map"), "");
 }
 
+/// Cases C28, C29; A6 of docs/cases/newidmap.md.
 #[test]
-fn case28_29_range_count_and_size_limits() {
+fn range_count_and_map_size_limits_are_said_before_writing() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -405,10 +397,11 @@ fn case28_29_range_count_and_size_limits() {
     assert_eq!(t2.map("uid_map"), "");
 }
 
-// ---------------------------------------------------------------- targets (30-38)
+// ---------------------------------------------------------------- targets (C30-C41)
 
+/// Cases C30, C31, C32; A8 of docs/cases/newidmap.md.
 #[test]
-fn case30_31_32_target_of_another_user() {
+fn a_target_of_another_user_or_root_is_refused() {
     require!();
     let a = user_a();
     let b = user_b();
@@ -427,8 +420,9 @@ fn case30_31_32_target_of_another_user() {
     assert_eq!(tb.map("uid_map"), "");
 }
 
+/// Cases C33, C34; A8 of docs/cases/newidmap.md.
 #[test]
-fn case33_34_target_in_the_callers_namespace() {
+fn a_target_still_in_the_callers_namespace_is_refused() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -441,8 +435,9 @@ fn case33_34_target_in_the_callers_namespace() {
     run(G, &a, &etc, &[&t.pid_s(), "0", &s(a.gid), "1"]).expect(1, &err(G, &msg));
 }
 
+/// Cases C35; A8 of docs/cases/newidmap.md.
 #[test]
-fn case35_nested_namespace() {
+fn a_nested_namespace_is_refused() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -453,8 +448,9 @@ fn case35_nested_namespace() {
     );
 }
 
+/// Cases C36; A8 of docs/cases/newidmap.md.
 #[test]
-fn case36_target_mapped_itself() {
+fn a_target_that_mapped_itself_is_already_mapped() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -481,8 +477,9 @@ fn case36_target_mapped_itself() {
     );
 }
 
+/// Cases A8 of docs/cases/newidmap.md.
 #[test]
-fn adv8_namespace_created_by_someone_else() {
+fn a_namespace_created_by_someone_else_is_refused() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -519,8 +516,9 @@ fn adv8_namespace_created_by_someone_else() {
     );
 }
 
+/// Cases C37; A11 of docs/cases/newidmap.md.
 #[test]
-fn case37_caller_runs_with_a_supplementary_group() {
+fn a_caller_running_with_a_supplementary_group_is_refused() {
     require!();
     let a = user_a();
     let x = a.aux_group("x");
@@ -534,8 +532,9 @@ fn case37_caller_runs_with_a_supplementary_group() {
     }
 }
 
+/// Cases C38, C39, C40 of docs/cases/newidmap.md.
 #[test]
-fn case38_39_40_root_caller() {
+fn root_is_not_exempt_but_may_map_its_own_id() {
     require!();
     let a = user_a();
     let root = TestUser::root();
@@ -568,8 +567,9 @@ fn case38_39_40_root_caller() {
     );
 }
 
+/// Cases C41; A11 of docs/cases/newidmap.md.
 #[test]
-fn case41_caller_without_passwd_entry() {
+fn a_caller_without_passwd_entry_is_refused() {
     require!();
     let ghost = TestUser::ghost(54321);
     let a = user_a();
@@ -584,10 +584,11 @@ fn case41_caller_without_passwd_entry() {
     );
 }
 
-// ---------------------------------------------------------------- newgidmap (42-50)
+// ---------------------------------------------------------------- newgidmap (C42-C50)
 
+/// Cases C42, C43; A12 of docs/cases/newidmap.md.
 #[test]
-fn case42_43_own_gid_sets_setgroups_deny() {
+fn own_gid_only_sets_setgroups_deny() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -608,8 +609,9 @@ fn case42_43_own_gid_sets_setgroups_deny() {
     );
 }
 
+/// Cases C44, C45, C46 of docs/cases/newidmap.md.
 #[test]
-fn case44_45_46_subgid_keeps_setgroups_allow() {
+fn a_subgid_range_keeps_setgroups_allow() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -640,8 +642,9 @@ fn case44_45_46_subgid_keeps_setgroups_allow() {
     }
 }
 
+/// Cases C47; A1, A3 of docs/cases/newidmap.md.
 #[test]
-fn case47_gids_that_are_not_yours() {
+fn gids_that_are_not_yours_are_refused() {
     require!();
     let a = user_a();
     let x = a.aux_group("x");
@@ -677,8 +680,9 @@ fn case47_gids_that_are_not_yours() {
     assert_eq!(t.read("setgroups"), "allow\n");
 }
 
+/// Cases C49 of docs/cases/newidmap.md.
 #[test]
-fn case49_target_already_denied_setgroups() {
+fn a_target_that_denied_setgroups_stays_denied() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -690,8 +694,9 @@ fn case49_target_already_denied_setgroups() {
     }
 }
 
+/// Cases C50 of docs/cases/newidmap.md.
 #[test]
-fn case50_podman_order_both_ways() {
+fn podman_order_works_both_ways() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -716,8 +721,9 @@ fn case50_podman_order_both_ways() {
     }
 }
 
+/// Cases A12 of docs/cases/newidmap.md.
 #[test]
-fn adv12_cve_2018_7169_negative_group_acl_survives() {
+fn negative_group_acls_survive_own_gid_maps() {
     require!();
     let a = user_a();
     let blocked = a.aux_group("blocked");
@@ -763,10 +769,11 @@ fn adv12_cve_2018_7169_negative_group_acl_survives() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-// ---------------------------------------------------------------- subid files (51-66)
+// ---------------------------------------------------------------- subid files (C51-C66)
 
+/// Cases C51, C64; A13 of docs/cases/newidmap.md.
 #[test]
-fn case51_adv13_subid_file_hazards() {
+fn symlinked_foreign_owned_or_writable_subid_files_are_refused() {
     require!();
     let a = user_a();
     let t = Proc::spawn(&a, Ns::New, None);
@@ -810,8 +817,9 @@ fn case51_adv13_subid_file_hazards() {
     assert_eq!(t.map("uid_map"), "");
 }
 
+/// Cases C52 of docs/cases/newidmap.md.
 #[test]
-fn case52_missing_subid_files() {
+fn missing_subid_files_still_allow_the_own_id() {
     require!();
     let a = user_a();
     let etc = Etc::new().remove("subuid").remove("subgid");
@@ -829,8 +837,9 @@ fn case52_missing_subid_files() {
     );
 }
 
+/// Cases C53, C54, C55, C56 of docs/cases/newidmap.md.
 #[test]
-fn case53_54_55_56_owner_forms_and_chaining() {
+fn numeric_and_alias_owners_match_and_adjacent_lines_chain() {
     require!();
     let a = user_a();
     let alias = format!("{}-alias", a.name);
@@ -859,8 +868,9 @@ fn case53_54_55_56_owner_forms_and_chaining() {
         .expect(1, &err(N, "uid range [0-100) -> [530050-530150) not allowed: not within your ranges in /etc/subuid"));
 }
 
+/// Cases C57, C58, C59, C60, C61, C62; A2 of docs/cases/newidmap.md.
 #[test]
-fn case57_to_62_absurd_and_malformed_lines_never_match() {
+fn absurd_and_malformed_subid_lines_never_match() {
     require!();
     let a = user_a();
     let n = &a.name;
@@ -872,15 +882,15 @@ fn case57_to_62_absurd_and_malformed_lines_never_match() {
         v.extend_from_slice(args);
         run(N, &a, &etc, &v).expect(1, &err(N, msg));
     };
-    // case 57: shadow 4.13 mapped host root from `user:0:0`.
+    // C57: shadow 4.13 mapped host root from `user:0:0`.
     check(&format!("{n}:0:0\n"), &["0", "0", "1"], "uid range [0-1) -> [0-1) not allowed: host uid 0 cannot be mapped (line 1 ignored: count is 0)");
     check(&format!("{n}:0:0\n"), &["0", "0", "65536"], "uid range [0-65536) -> [0-65536) not allowed: host uid 0 cannot be mapped (line 1 ignored: count is 0)");
     check(&format!("{n}:0:65536\n"), &["0", "1", "10"], "uid range [0-10) -> [1-11) not allowed: you have no range in /etc/subuid (line 1 ignored: the range includes id 0)");
-    // case 58
+    // C58
     check(&format!("{n}:1:18446744073709551615\n"), &["0", "1", "1000"], "uid range [0-1000) -> [1-1001) not allowed: you have no range in /etc/subuid (line 1 ignored: start + count is past 4294967295)");
-    // case 59
+    // C59
     check(&format!("{n}:0x7a120:10\n{n}:01000000:10\n"), &["0", "500000", "10"], "uid range [0-10) -> [500000-500010) not allowed: you have no range in /etc/subuid (line 1 ignored: start or count is not a plain decimal number; line 2 ignored: start or count is not a plain decimal number)");
-    // case 61
+    // C61
     check(
         &format!(
             " {n}:570000:10\n#{n}:570000:10\n{}:570000:10\n",
@@ -891,16 +901,17 @@ fn case57_to_62_absurd_and_malformed_lines_never_match() {
     );
     check(&format!("{n}:570000:10 \n"), &["0", "570000", "10"], "uid range [0-10) -> [570000-570010) not allowed: you have no range in /etc/subuid (line 1 ignored: start or count is not a plain decimal number)");
     check(&format!("{n}:570000:10:extra\n"), &["0", "570000", "10"], "uid range [0-10) -> [570000-570010) not allowed: you have no range in /etc/subuid (line 1 ignored: not of the form owner:start:count)");
-    // case 62
+    // C62
     check(&format!("{n}: 570000:10\n"), &["0", "570000", "10"], "uid range [0-10) -> [570000-570010) not allowed: you have no range in /etc/subuid (line 1 ignored: start or count is not a plain decimal number)");
     assert_eq!(t.map("uid_map"), "");
-    // case 60: a last line without a newline is accepted.
+    // C60: a last line without a newline is accepted.
     let etc = Etc::new().subids(&format!("{n}:580000:10"));
     run(N, &a, &etc, &[&p, "0", "580000", "10"]).ok();
 }
 
+/// Cases C63 of docs/cases/newidmap.md.
 #[test]
-fn case63_another_users_line_listing_my_range() {
+fn another_users_line_listing_my_range_is_theirs() {
     require!();
     // Allocations that overlap between users are the admin's to avoid (burrow admin check
     // reports them); the helper authorizes by owner, as shadow does.
@@ -911,8 +922,9 @@ fn case63_another_users_line_listing_my_range() {
     run(N, &b, &etc, &[&t.pid_s(), "0", &s(SUB), "10"]).ok();
 }
 
+/// Cases C65, C66; A11 of docs/cases/newidmap.md.
 #[test]
-fn case65_66_grant_aux_group_subids() {
+fn grant_aux_group_subids_allows_the_current_group() {
     require!();
     let a = user_a();
     let x = a.aux_group("x");
@@ -936,10 +948,11 @@ fn case65_66_grant_aux_group_subids() {
     assert_eq!(t.map("gid_map"), format!("0 {x} 1"));
 }
 
-// ---------------------------------------------------------------- hygiene (adv 10, 14, 15)
+// ---------------------------------------------------------------- hygiene (A9, A10, A14, A15)
 
+/// Cases C68; A14 of docs/cases/newidmap.md.
 #[test]
-fn case68_argv0_is_never_echoed() {
+fn argv0_is_never_echoed() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -955,8 +968,9 @@ fn case68_argv0_is_never_echoed() {
     );
 }
 
+/// Cases A15 of docs/cases/newidmap.md.
 #[test]
-fn adv15_no_new_privs_is_named() {
+fn no_new_privs_is_named() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -1017,8 +1031,9 @@ fn not_installed_privileged_says_how_to_fix() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Cases C5; A9, A10 of docs/cases/newidmap.md.
 #[test]
-fn adv10_fd_targets() {
+fn fd_targets_must_be_process_directories_or_pidfds() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -1093,8 +1108,9 @@ fn adv10_fd_targets() {
     assert_eq!(t.map("uid_map"), "");
 }
 
+/// Cases A8 of docs/cases/newidmap.md.
 #[test]
-fn adv8_thread_is_not_a_process() {
+fn a_thread_is_not_a_process() {
     require!();
     let a = user_a();
     let etc = std_etc(&a);
@@ -1180,6 +1196,7 @@ fn every_decision_is_logged_to_syslog() {
     );
 }
 
+/// Cases A14 of docs/cases/newidmap.md.
 #[test]
 fn file_size_limit_zero_and_sigxfsz_do_not_break_the_helper() {
     require!();

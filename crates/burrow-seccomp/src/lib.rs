@@ -50,7 +50,7 @@
 //! the kernel runs the filter for every syscall number of every ABI to fill its action cache
 //! (since Linux 5.11 an allowed syscall is then a bitmap lookup at run time). A split whose
 //! upper half is longer than an 8-bit jump reaches goes through a `ja` (32-bit offset).
-#![doc = include_str!("../PROFILE.md")]
+#![doc = include_str!("../../../docs/seccomp-profile.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

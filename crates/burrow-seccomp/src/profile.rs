@@ -1,4 +1,4 @@
-//! TOML user profiles (`burrow run --seccomp FILE`); the format is in PROFILE.md.
+//! TOML user profiles (`burrow run --seccomp FILE`); the format is in docs/seccomp-profile.md.
 
 use std::collections::HashSet;
 use std::ops::Range;
