@@ -618,3 +618,62 @@ fn add_user_writes_the_usernet_quota_and_doctor_and_check_report_networking() {
         r.stdout
     );
 }
+
+#[test]
+fn check_reports_usernet_lines_that_collide_with_per_user_bridges() {
+    require_admin!();
+    let etc = Etc::new()
+        .usernet("@all veth burrow%u 2\nadmin veth burrow1040 4\nb veth br%u 1\nc veth br1%u 1\n");
+    let r = admin(&etc, &["admin", "check"]);
+    for want in [
+        "[warn] usernet: /etc/burrow/usernet: line 1 (for uid 1040) and line 2 both name bridge burrow1040: a per-user bridge must be one user's alone\n       fix: rename the shared bridge or change one of the patterns in /etc/burrow/usernet (see burrow-usernet(5))\n",
+        "[warn] usernet: /etc/burrow/usernet: line 3 (for uid 11) and line 4 (for uid 1) both name bridge br11: a per-user bridge must be one user's alone\n",
+    ] {
+        assert!(r.stdout.contains(want), "{want}\n{}", r.stdout);
+    }
+    // A file without such lines says nothing of the kind.
+    let etc = Etc::new().usernet("@all veth burrow%u 2\nadmin veth br-lab 4\n");
+    let r = admin(&etc, &["admin", "check"]);
+    assert!(!r.stdout.contains("both name bridge"), "{}", r.stdout);
+}
+
+#[test]
+fn remove_user_releases_the_users_subnet_leases() {
+    require_admin!();
+    let u = TestUser::get("admls");
+    let id = u.uid;
+    let etc = Etc::new().subids(&format!("{}:200000:65536\n", u.name));
+    let dir = tempdir("leases");
+    fs::write(
+        dir.join("nic-leases"),
+        format!("# burrow-nic leases (written by burrow-nic; do not edit)\nsubnet burrow{id} 3 {id}\nsubnet burrow9 4 9\nnic burrow{id} 2 c/eth0\nnic burrow9 2 d/eth0\n"),
+    )
+    .unwrap();
+    fs::set_permissions(dir.join("nic-leases"), fs::Permissions::from_mode(0o600)).unwrap();
+    sh("install -d -o root -g root -m 0755 /var/lib/burrow");
+    let run = || {
+        Run::new(&TestUser::root())
+            .etc(&etc)
+            .bind(&dir, std::path::Path::new("/var/lib/burrow"))
+            .env("BURROW_HELPERS_DIR", &helpers_dir())
+            .cmd(&burrow(), &["admin", "remove-user", &u.name])
+    };
+    let r = run();
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(
+        r.stdout.contains(&format!(
+            "/var/lib/burrow/nic-leases: released the subnet lease of bridge burrow{id}\n"
+        )),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("nic-leases")).unwrap(),
+        "# burrow-nic leases (written by burrow-nic; do not edit)\nsubnet burrow9 4 9\nnic burrow9 2 d/eth0\n"
+    );
+    // Again: nothing left to release, the file unchanged.
+    let r = run();
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(!r.stdout.contains("released"), "{}", r.stdout);
+    let _ = fs::remove_dir_all(&dir);
+}

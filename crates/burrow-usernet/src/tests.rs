@@ -1,4 +1,4 @@
-//! Unit tests: every parse error, and the spec's quota cases (lxc-user-nic.md §3, §7, §8.7)
+//! Unit tests: every parse error, and the quota cases of docs/cases/burrow-nic.md
 //! that are pure logic.
 use super::*;
 use std::collections::HashMap;
@@ -122,7 +122,7 @@ fn every_parse_error_has_its_line_and_message() {
 
 #[test]
 fn no_entry_is_not_quota_reached() {
-    // Spec §7 row 9 / lxc#245: "Quota reached" for everything; here two distinct messages.
+    // Case C9 of docs/cases/burrow-nic.md / lxc#245: "Quota reached" for everything; here two distinct messages.
     let u = Usernet::parse("alice veth br0 2\n").unwrap();
     let g = groups(&[]);
     let bob = Caller {
@@ -170,7 +170,7 @@ fn no_entry_is_not_quota_reached() {
 
 #[test]
 fn quota_is_per_owner_type_and_bridge() {
-    // Spec §3 / §7 row 10 (PR #3142): nics on br-test must not use up the `none` quota.
+    // Case C10 (LXC PR #3142): nics on br-test must not use up the `none` quota.
     let u = Usernet::parse("nicuser veth br-test 2\nnicuser veth none 1\n").unwrap();
     let g = groups(&[]);
     let me = Caller {
@@ -193,7 +193,7 @@ fn quota_is_per_owner_type_and_bridge() {
 
 #[test]
 fn user_lines_first_then_groups_in_file_order_as_shared_pools() {
-    // lxc#513; spec §7 rows 7 and 11.
+    // lxc#513; cases C7 and C11.
     let u =
         Usernet::parse("@g1 veth br0 1\n@g2 veth br0 1\nnicuser2 veth br0 1\n@other veth br0 5\n")
             .unwrap();
@@ -237,7 +237,7 @@ fn user_lines_first_then_groups_in_file_order_as_shared_pools() {
 
 #[test]
 fn group_lines_of_other_groups_are_harmless() {
-    // Spec §3 / §7 row 20: LXC 5.0 segfaults on a @group line the caller is not in.
+    // Case C20: LXC 5.0 segfaults on a @group line the caller is not in.
     let u = Usernet::parse("@nicgrp veth br-test2 1\nnicuser veth br-test 1\n").unwrap();
     let g = groups(&["nicuser"]);
     let me = Caller {

@@ -101,6 +101,9 @@ pub fn remove_user(user: &str, cgroups: &dyn CgroupHook) -> Result<String, Error
         None => format!("burrow admin remove-user {user} (no such account any more)"),
     }];
     lines.extend(remove_user_at(Path::new("/etc"), &owners, (0, 0))?);
+    if let Some(a) = &acct {
+        lines.extend(crate::usernet::release_leases(a.uid).map_err(err)?);
+    }
     let name = acct.as_ref().map_or(user, |a| a.name.as_str());
     match cgroups.remove(name, acct.as_ref().map(|a| a.uid)) {
         Ok(l) => lines.extend(l),

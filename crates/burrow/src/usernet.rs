@@ -7,6 +7,7 @@ use crate::report::Line;
 use burrow_runtime::{err, Error};
 use burrow_usernet::pool::{Pools, NIC_CONF_PATH};
 use burrow_usernet::{Bridge, Owner, Usernet, USERNET_PATH};
+use std::fs;
 use std::path::Path;
 
 /// Nics `admin add-user` allows by default on the user's per-user bridge.
@@ -91,10 +92,13 @@ pub fn admin_lines() -> Vec<Line> {
             .fix("sudo burrow admin add-user USER (writes USER veth burrow%u 4)"),
         ),
         Some(t) => match Usernet::parse(&t) {
-            Ok(u) => out.push(Line::ok(
-                "usernet",
-                format!("{USERNET_PATH}: {} entries", u.entries.len()),
-            )),
+            Ok(u) => {
+                out.push(Line::ok(
+                    "usernet",
+                    format!("{USERNET_PATH}: {} entries", u.entries.len()),
+                ));
+                out.extend(collision_lines(&u));
+            }
             Err(e) => out.push(
                 Line::fail(
                     "usernet",
@@ -159,6 +163,78 @@ pub fn admin_lines() -> Vec<Line> {
     }
     out
 }
+
+/// `admin check`: usernet lines whose bridges can be the same link as a per-user bridge
+/// (burrow-nic refuses to attach anyone to another uid's per-user bridge, so one of the two
+/// lines would fail for its users).
+pub fn collision_lines(u: &Usernet) -> Vec<Line> {
+    u.collisions()
+        .into_iter()
+        .map(|c| {
+            Line::warn("usernet", format!("{USERNET_PATH}: {c}")).fix(format!(
+                "rename the shared bridge or change one of the patterns in {USERNET_PATH} (see burrow-usernet(5))"
+            ))
+        })
+        .collect()
+}
+
+/// `admin remove-user`: gives back the subnet leases of `uid` in burrow-nic's lease file (the
+/// next create may then give those subnets to other users). Under burrow-nic's create lock,
+/// taken with a bound like the helper's waiters (a stuck create is the helper's to kill).
+pub fn release_leases(uid: u32) -> Result<Vec<String>, String> {
+    use burrow_usernet::pool::{Leases, LEASES_PATH};
+    use std::io::{Read, Seek, Write};
+    let mut f = match fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(LEASES_PATH)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("cannot open {LEASES_PATH}: {e}")),
+    };
+    let lock = match fs::File::open(LOCK_PATH) {
+        Ok(l) => Some(l),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(format!("cannot open {LOCK_PATH}: {e}")),
+    };
+    if let Some(l) = &lock {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            match burrow_sys::flock_exclusive_nb(std::os::fd::AsFd::as_fd(l)) {
+                Ok(true) => break,
+                Ok(false) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                Ok(false) => {
+                    return Err(format!(
+                        "{LOCK_PATH} is still held after 15 s (a burrow-nic create, or a process holding it on purpose: see /proc/locks); the leases of uid {uid} were left as they are"
+                    ))
+                }
+                Err(e) => return Err(format!("flock {LOCK_PATH}: {e}")),
+            }
+        }
+    }
+    let mut text = String::new();
+    f.read_to_string(&mut text)
+        .map_err(|e| format!("cannot read {LEASES_PATH}: {e}"))?;
+    let (mut leases, _) = Leases::parse(&text);
+    let gone = leases.release_uid(uid);
+    if !gone.is_empty() {
+        let out = leases.render();
+        f.seek(std::io::SeekFrom::Start(0))
+            .and_then(|_| f.write_all(out.as_bytes()))
+            .and_then(|()| f.set_len(u64::try_from(out.len()).unwrap_or(u64::MAX)))
+            .map_err(|e| format!("cannot write {LEASES_PATH}: {e}"))?;
+    }
+    Ok(gone
+        .iter()
+        .map(|b| format!("{LEASES_PATH}: released the subnet lease of bridge {b}"))
+        .collect())
+}
+
+/// burrow-nic's create lock (see burrow-nic(1)).
+const LOCK_PATH: &str = "/run/burrow/nic.lock";
 
 /// `doctor`: what `burrow run --net bridge` will do for the caller (asks burrow-nic, which
 /// knows the caller's groups and usage).

@@ -4,7 +4,7 @@
 //! Command line (shadow-compatible): `burrow-newuidmap <pid>|fd:<N> <uid> <loweruid> <count>...`
 //! Exit 0 on success with nothing printed; exit 1 with one line on stderr otherwise.
 //!
-//! The privileged sequence, in order (see packaging/docs/helpers-operation.md):
+//! The privileged sequence, in order (see docs/helpers-operation.md):
 //! 1. sanitize (fds, environment, umask, core dumps) before reading any argument;
 //! 2. become the caller (all uids and gids), keep CAP_SETUID or CAP_SETGID permitted only
 //!    (plus CAP_SETFCAP for a root caller), nothing effective, no_new_privs;

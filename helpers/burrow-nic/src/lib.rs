@@ -1,6 +1,6 @@
 //! burrow-nic: give a network namespace the caller owns a veth on a bridge that
 //! /etc/burrow/usernet allows (a drop-in for LXC's lxc-user-nic, without its defects; see
-//! ../shared/specs/lxc-user-nic.md).
+//! docs/cases/burrow-nic.md for the cases it is tested against).
 //!
 //! ```text
 //! burrow-nic create LXCPATH NAME PID TYPE BRIDGE [NICNAME]
@@ -474,7 +474,7 @@ const MAX_USERNS_DEPTH: usize = 33;
 /// directly below the caller's own user namespace, or a descendant of such a namespace (the
 /// caller then holds every capability there). A netns owned by the caller's own user namespace
 /// (the host's, for a normal user) is refused unless the caller is root: the user has no
-/// CAP_NET_ADMIN there (spec §8.1: "the caller's own process in the host netns").
+/// CAP_NET_ADMIN there (case C15 and attack A1 of docs/cases/burrow-nic.md).
 fn check_netns_owner(netns: BorrowedFd<'_>, caller: Caller, what: &str) -> Result<(), Refusal> {
     let own = std::fs::File::open("/proc/self/ns/user")
         .map_err(|e| refuse!("cannot open own user namespace: {e}"))?;
