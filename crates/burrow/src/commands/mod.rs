@@ -3,6 +3,7 @@
 
 mod admin;
 mod attach;
+mod completion;
 mod create;
 mod doctor;
 mod exec;
@@ -70,5 +71,7 @@ pub fn dispatch(cmd: Command) -> Res {
         Command::Unshare { command } => unshare::unshare(command),
         Command::Admin { command } => admin::admin(command),
         Command::Doctor => doctor::doctor(),
+        Command::Completion { shell } => completion::completion(shell),
+        Command::GenerateMan { dir } => completion::man_pages(&dir),
     }
 }
