@@ -73,6 +73,7 @@ fn own_netns(u: &TestUser) -> Proc {
 
 /// burrow-nic opens its lock (3), its lease file (4) and /proc (5) itself; burrow-newuidmap
 /// opens /proc (3). An `fd:N` the caller did not pass must never resolve to one of those.
+/// Case A17 of docs/cases/burrow-nic.md.
 #[test]
 fn fd_n_that_was_not_passed_is_refused_before_the_helper_opens_anything() {
     require!();
@@ -217,6 +218,7 @@ fn group_links() -> Vec<(String, String)> {
 /// as an attacker finds it), at a different point each round; another user's create still
 /// completes (the stopped holder is killed after the grace period), and afterwards every host
 /// end in burrow-nic's group is tagged (what the killed create left was reconciled).
+/// Case A12 of docs/cases/burrow-nic.md.
 #[test]
 fn a_create_stopped_while_holding_the_lock_delays_another_users_create_only_briefly() {
     require!();
@@ -309,6 +311,7 @@ fn a_create_stopped_while_holding_the_lock_delays_another_users_create_only_brie
 
 /// A user the policy gives nothing (or whose quota is full) never takes the lock: with the
 /// lock held by root on purpose, such a create is refused at once with the policy's message.
+/// Case A13 of docs/cases/burrow-nic.md.
 #[test]
 fn a_user_without_an_entry_or_quota_never_touches_the_lock() {
     require!();
@@ -396,6 +399,7 @@ fn root_bridge(name: &str) -> LinkGuard {
     g
 }
 
+/// Case A15 of docs/cases/burrow-nic.md.
 #[test]
 fn an_untagged_bridge_with_the_per_user_name_is_adopted_only_when_empty() {
     require!();
@@ -440,6 +444,7 @@ fn an_untagged_bridge_with_the_per_user_name_is_adopted_only_when_empty() {
     drop(br);
 }
 
+/// Case A16 of docs/cases/burrow-nic.md.
 #[test]
 fn a_plain_line_cannot_attach_anyone_to_another_users_per_user_bridge() {
     require!();
@@ -472,6 +477,7 @@ fn a_plain_line_cannot_attach_anyone_to_another_users_per_user_bridge() {
 
 // ------------------------------------------------------------------ leftovers and leases
 
+/// Case A18 of docs/cases/burrow-nic.md.
 #[test]
 fn any_users_untagged_host_end_in_the_group_is_reconciled_by_the_next_create() {
     require!();
@@ -508,6 +514,7 @@ fn any_users_untagged_host_end_in_the_group_is_reconciled_by_the_next_create() {
 
 /// A tiny pool (two /24s) with a private lease file: the third user gets "no free subnet";
 /// once the first user's bridge is gone and its account deleted, its subnet is reclaimed.
+/// Case A18 of docs/cases/burrow-nic.md.
 #[test]
 fn subnet_leases_of_users_that_are_gone_are_reclaimed_when_the_pool_runs_out() {
     require!();
