@@ -26,10 +26,10 @@ echo "installed /usr/local/bin/burrow, and burrow-newuidmap, burrow-newgidmap an
 # Manual pages and shell completions, generated from the binary's own option tree.
 install -d /usr/local/share/man/man1 /usr/local/share/bash-completion/completions \
   /usr/local/share/zsh/site-functions /usr/local/share/fish/vendor_completions.d
-/usr/local/bin/burrow generate-man /usr/local/share/man/man1 >/dev/null
-/usr/local/bin/burrow completion bash >/usr/local/share/bash-completion/completions/burrow
-/usr/local/bin/burrow completion zsh >/usr/local/share/zsh/site-functions/_burrow
-/usr/local/bin/burrow completion fish >/usr/local/share/fish/vendor_completions.d/burrow.fish
+"$hdir/burrow-docs" man /usr/local/share/man/man1 >/dev/null
+"$hdir/burrow-docs" completion bash >/usr/local/share/bash-completion/completions/burrow
+"$hdir/burrow-docs" completion zsh >/usr/local/share/zsh/site-functions/_burrow
+"$hdir/burrow-docs" completion fish >/usr/local/share/fish/vendor_completions.d/burrow.fish
 echo "installed burrow(1) and a page per subcommand (man burrow-run), and bash/zsh/fish completions"
 
 id "$user" >/dev/null 2>&1 || useradd -m -s /bin/bash "$user"

@@ -24,19 +24,6 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print a shell completion script (bash, zsh, fish): e.g.
-    /// `burrow completion bash > /etc/bash_completion.d/burrow`.
-    Completion {
-        /// The shell.
-        #[arg(value_name = "SHELL")]
-        shell: clap_complete::Shell,
-    },
-    /// Write the manual pages (burrow(1) and one per subcommand) into DIR (for packaging).
-    #[command(hide = true, name = "generate-man")]
-    GenerateMan {
-        /// Where to write the pages.
-        dir: PathBuf,
-    },
     /// Run a command in a new container.
     Run(RunArgs),
     /// Create a container (started later with `burrow start`).

@@ -3,7 +3,6 @@
 
 mod admin;
 mod attach;
-mod completion;
 mod create;
 mod doctor;
 mod exec;
@@ -71,7 +70,5 @@ pub fn dispatch(cmd: Command) -> Res {
         Command::Unshare { command } => unshare::unshare(command),
         Command::Admin { command } => admin::admin(command),
         Command::Doctor => doctor::doctor(),
-        Command::Completion { shell } => completion::completion(shell),
-        Command::GenerateMan { dir } => completion::man_pages(&dir),
     }
 }
