@@ -1,0 +1,2 @@
+//! Burrow's images.
+#![forbid(unsafe_code)]
