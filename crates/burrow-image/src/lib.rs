@@ -1,2 +1,15 @@
-//! Burrow's images.
+//! Burrow's images: references, a registry client, archive importers, layered rootless
+//! storage and safe layer unpacking.
+//!
+//! The front end's commands are thin over [`store::Store`]: `Store::open`, `Store::pull`,
+//! `Store::import`, `Store::images`, `Store::remove`, `Store::prune`, `Store::layers_for`.
+//! See each module for its contract: [`reference`] (short names, insecure registries),
+//! [`unpack`] (hostile archives, whiteouts, owners), [`store`] (layout, crash safety, locks).
 #![forbid(unsafe_code)]
+
+pub mod digest;
+pub mod reference;
+pub mod unpack;
+
+pub use digest::Digest;
+pub use reference::{Reference, RegistriesConf};
