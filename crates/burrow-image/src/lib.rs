@@ -8,7 +8,11 @@
 #![forbid(unsafe_code)]
 
 pub mod digest;
+pub mod import;
+pub mod platform;
 pub mod reference;
+pub mod registry;
+pub mod store;
 pub mod unpack;
 
 pub use digest::Digest;

@@ -543,6 +543,13 @@ pub fn fgetxattr(fd: BorrowedFd<'_>, name: &CStr) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// `flock(fd, LOCK_SH)`: waits for a shared lock (released when the fd is closed, also when
+/// the process is killed).
+pub fn flock_shared(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: flock takes no pointers.
+    cvt_int(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_SH) }).map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
