@@ -753,7 +753,7 @@ impl Store {
                     if failed {
                         // Stop taking new work; others finish theirs.
                         if let Ok(mut n) = next.lock() {
-                            *n = usize::MAX;
+                            *n = work.len();
                         }
                         return;
                     }

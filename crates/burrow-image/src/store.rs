@@ -619,6 +619,23 @@ impl Store {
             .collect()
     }
 
+    /// Applies an image's layers one after another onto `dest` (an existing, empty
+    /// directory): the fallback where overlayfs cannot be used. Whiteouts and opaque
+    /// directories are applied, not kept.
+    pub fn flatten(&self, rec: &ImageRecord, dest: &Path) -> Result<()> {
+        let o = UnpackOptions {
+            mode: unpack::Mode::Flatten,
+            ..self.unpack.clone()
+        };
+        for l in &rec.layers {
+            let p = self.blob_path(&l.blob);
+            let f = File::open(&p).map_err(io_err("open", &p))?;
+            unpack::unpack(io::BufReader::new(f), dest, &o)
+                .map_err(|e| StoreError::Unpack(l.blob.clone(), e))?;
+        }
+        Ok(())
+    }
+
     /// Every image, with names, sizes and shared sizes.
     pub fn images(&self) -> Result<Vec<ImageSummary>> {
         let names = self.names()?;
