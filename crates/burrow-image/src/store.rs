@@ -438,8 +438,23 @@ impl Store {
         let res = (|| -> Result<(Digest, UnpackReport)> {
             let p = self.blob_path(blob);
             let f = File::open(&p).map_err(io_err("open", &p))?;
-            let rep = unpack::unpack(io::BufReader::new(f), &tmp, &self.unpack)
-                .map_err(|e| StoreError::Unpack(blob.clone(), e))?;
+            let rep =
+                unpack::unpack(io::BufReader::new(f), &tmp, &self.unpack).map_err(
+                    |e| match &e {
+                        unpack::UnpackError::Io { source, .. }
+                            if matches!(
+                                source.raw_os_error(),
+                                Some(libc::ENOSPC) | Some(libc::EDQUOT)
+                            ) =>
+                        {
+                            StoreError::DiskFull {
+                                path: self.root.clone(),
+                                what: format!("layer {blob}"),
+                            }
+                        }
+                        _ => StoreError::Unpack(blob.clone(), e),
+                    },
+                )?;
             let got = rep.diff_id.clone().unwrap_or_else(|| Digest::of(b""));
             if let Some(want) = diff_id {
                 if &got != want {

@@ -311,3 +311,60 @@ fn sigkill_at_random_points_leaves_storage_consistent() {
     assert_eq!(count(&root.join("tmp")), 0, "{r:?}");
     assert_consistent(&root);
 }
+
+/// A full disk (a 2 MiB tmpfs, as root) is reported as such, and leaves nothing behind.
+#[test]
+fn disk_full_is_named() {
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true" && v != "1"),
+            "disk_full_is_named needs root under CI=true"
+        );
+        eprintln!("SKIP: needs root to mount a small tmpfs");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let m = t.path().join("small");
+    fs::create_dir(&m).unwrap();
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&m)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    struct Umount<'a>(&'a Path);
+    impl Drop for Umount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _u = Umount(&m);
+    let s = Store::open(m.join("store")).unwrap();
+    // 3 MiB that do not compress.
+    let mut x: u64 = 88172645463325252;
+    let data: Vec<u8> = (0..3 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let e = s.put_blob(&Digest::of(&data), &data[..]).unwrap_err();
+    assert!(matches!(e, StoreError::DiskFull { .. }), "{e:?}");
+    assert!(e.to_string().contains("burrow image prune"), "{e}");
+    // A layer that fits as a blob but not unpacked as well.
+    let body: String = "a".repeat(3 << 20);
+    let l = layer_tar(&[("big", &body)]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    io::Write::write_all(&mut gz, &l).unwrap();
+    let gz = gz.finish().unwrap();
+    let d = Digest::of(&gz);
+    fs::remove_dir_all(m.join("store")).unwrap();
+    let s = Store::open(m.join("store")).unwrap();
+    let e = s.ensure_layer(&d, None, || Ok(&gz[..])).unwrap_err();
+    assert!(matches!(e, StoreError::DiskFull { .. }), "{e:?}");
+    assert!(s.has_blob(&d), "the verified blob stays for the next try");
+    assert_eq!(count(&m.join("store/layers")), 0);
+    assert_eq!(count(&m.join("store/tmp")), 0);
+}
