@@ -347,7 +347,7 @@ fn disk_full_is_named() {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            x as u8
+            x.to_le_bytes()[0]
         })
         .collect();
     let e = s.put_blob(&Digest::of(&data), &data[..]).unwrap_err();
