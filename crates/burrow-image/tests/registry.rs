@@ -720,3 +720,100 @@ fn import_archives_layouts_tarballs_and_directories() {
     store.import(&ul, Some("umoci:empty")).unwrap();
     assert!(store.resolve("umoci:empty").unwrap().layers.is_empty());
 }
+
+/// Child mode for the kill test: pulls, removes, pulls again, forever.
+#[test]
+fn child_pull_loop() {
+    let (Ok(root), Ok(r)) = (
+        std::env::var("BURROW_IMAGE_CHILD_ROOT"),
+        std::env::var("BURROW_IMAGE_CHILD_REF"),
+    ) else {
+        return;
+    };
+    let s = Store::open(&root).unwrap();
+    let c = Client::new(ClientOptions::default()).unwrap();
+    loop {
+        s.pull(&c, &r, None, &no_progress).unwrap();
+        s.remove(&r, true, &|_| None).unwrap();
+    }
+}
+
+/// Blobs hash to their names, layers have reports, images point at what exists.
+fn assert_consistent(root: &Path) {
+    for e in fs::read_dir(root.join("blobs/sha256")).unwrap() {
+        let e = e.unwrap();
+        assert_eq!(
+            Digest::of(&fs::read(e.path()).unwrap()).hex(),
+            e.file_name().to_str().unwrap()
+        );
+    }
+    for e in fs::read_dir(root.join("layers")).unwrap() {
+        let n = e.unwrap().file_name().into_string().unwrap();
+        if !n.ends_with(".json") {
+            assert!(
+                root.join("layers").join(format!("{n}.json")).is_file(),
+                "layer {n} has no report"
+            );
+        }
+    }
+    let s = Store::open(root).unwrap();
+    for i in s.images().unwrap() {
+        let r = s.record(&i.id).unwrap();
+        assert!(s.has_blob(&r.id) && s.has_blob(&r.manifest));
+        for l in &r.layers {
+            assert!(s.has_blob(&l.blob) && s.layer_path(&l.diff_id).is_dir());
+        }
+    }
+}
+
+#[test]
+fn sigkill_during_pulls_leaves_storage_consistent() {
+    if !require() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let layout = build_layout(t.path());
+    let reg = start_registry(&t.path().join("reg"), None, None);
+    let r = format!("{}/test/busybox:1", reg.addr);
+    skopeo_push(&layout, "1", &r, &["--dest-tls-verify=false"]);
+    let root = t.path().join("store");
+    let exe = std::env::current_exe().unwrap();
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..8 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let ms = 10 + seed % 400;
+        let mut child = Command::new(&exe)
+            .args([
+                "--exact",
+                "child_pull_loop",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("BURROW_IMAGE_CHILD_ROOT", &root)
+            .env("BURROW_IMAGE_CHILD_REF", &r)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if root.join("blobs").exists() {
+            assert_consistent(&root);
+        }
+    }
+    let s = Store::open(&root).unwrap();
+    s.pull(
+        &Client::new(ClientOptions::default()).unwrap(),
+        &r,
+        None,
+        &no_progress,
+    )
+    .unwrap();
+    s.prune(&|_| None).unwrap();
+    assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+    assert_consistent(&root);
+    check_image(&s, &s.resolve(&r).unwrap(), t.path());
+}
