@@ -392,6 +392,8 @@ fn check_image(store: &Store, rec: &ImageRecord, work: &Path) {
     );
     assert_eq!(cc.labels().as_ref().unwrap()["org.example"], "yes");
     // Through overlayfs with userxattr (the form a user namespace mounts).
+    let w = tempfile::tempdir_in(work).unwrap();
+    let work = w.path();
     let mnt = work.join("mnt");
     fs::create_dir_all(&mnt).unwrap();
     let lower = format!("lowerdir={}:{},userxattr", top.display(), bottom.display());
