@@ -259,6 +259,15 @@ pub enum Progress {
         /// Its size.
         size: u64,
     },
+    /// Bytes of a layer received so far (about every 256 KiB, and at the end).
+    LayerBytes {
+        /// Its blob digest.
+        digest: Digest,
+        /// Bytes received.
+        done: u64,
+        /// The layer's size from the manifest.
+        total: u64,
+    },
     /// A layer was fetched and unpacked.
     LayerDone {
         /// Its blob digest.
@@ -548,6 +557,32 @@ impl Client {
     }
 }
 
+/// Reports [`Progress::LayerBytes`] while a layer streams.
+struct Counting<'a, R> {
+    inner: R,
+    digest: &'a Digest,
+    done: u64,
+    reported: u64,
+    total: u64,
+    progress: &'a (dyn Fn(Progress) + Sync),
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += u64::try_from(n).unwrap_or(0);
+        if n == 0 || self.done - self.reported >= 256 * 1024 {
+            self.reported = self.done;
+            (self.progress)(Progress::LayerBytes {
+                digest: self.digest.clone(),
+                done: self.done,
+                total: self.total,
+            });
+        }
+        Ok(n)
+    }
+}
+
 fn scheme_of(challenge: &str) -> String {
     challenge
         .split_whitespace()
@@ -726,14 +761,24 @@ impl Store {
                             digest: blob.clone(),
                             size: *size,
                         });
-                        client.blob(q, blob).map_err(|e| match e {
-                            RegistryError::Store(s) => s,
-                            other => StoreError::Io {
-                                op: "fetch",
-                                path: PathBuf::from(format!("{q} {blob}")),
-                                source: std::io::Error::other(other.to_string()),
-                            },
-                        })
+                        client
+                            .blob(q, blob)
+                            .map(|inner| Counting {
+                                inner,
+                                digest: blob,
+                                done: 0,
+                                reported: 0,
+                                total: *size,
+                                progress,
+                            })
+                            .map_err(|e| match e {
+                                RegistryError::Store(s) => s,
+                                other => StoreError::Io {
+                                    op: "fetch",
+                                    path: PathBuf::from(format!("{q} {blob}")),
+                                    source: std::io::Error::other(other.to_string()),
+                                },
+                            })
                     });
                     progress(if fetched {
                         Progress::LayerDone {

@@ -4,7 +4,9 @@
 //! registry that cannot be reached. Runs as any user.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use burrow_image::registry::{auth_entry, Client, ClientOptions, Credentials, RegistryError};
+use burrow_image::registry::{
+    auth_entry, Client, ClientOptions, Credentials, Progress, RegistryError,
+};
 use burrow_image::store::Store;
 use burrow_image::Digest;
 use std::collections::HashMap;
@@ -180,14 +182,45 @@ fn anonymous_bearer_token() {
     let f = serve(None);
     let t = tempfile::tempdir().unwrap();
     let s = Store::open(t.path()).unwrap();
+    let events = Mutex::new(Vec::new());
+    let log = |p: Progress| events.lock().unwrap().push(p);
     let id = s
         .pull(
             &client(vec![]),
             &format!("{}/test/img:1", f.addr),
             None,
-            &no_progress,
+            &log,
         )
         .unwrap();
+    let ev = events.into_inner().unwrap();
+    assert!(
+        matches!(ev.first(), Some(Progress::Resolved { layers: 1, .. })),
+        "{ev:?}"
+    );
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Progress::LayerBytes { done, total, .. } if done == total)),
+        "{ev:?}"
+    );
+    assert!(
+        matches!(ev.last(), Some(Progress::LayerDone { .. })),
+        "{ev:?}"
+    );
+    // Again: nothing is fetched.
+    let events = Mutex::new(Vec::new());
+    let log = |p: Progress| events.lock().unwrap().push(p);
+    s.pull(
+        &client(vec![]),
+        &format!("{}/test/img:1", f.addr),
+        None,
+        &log,
+    )
+    .unwrap();
+    let ev = events.into_inner().unwrap();
+    assert!(
+        matches!(ev.last(), Some(Progress::LayerCached { .. })),
+        "{ev:?}"
+    );
     let rec = s.record(&id).unwrap();
     assert_eq!(
         std::fs::read_to_string(s.layers_for(&rec)[0].join("hello")).unwrap(),
