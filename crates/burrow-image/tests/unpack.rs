@@ -429,3 +429,96 @@ fn sparse_files_stay_sparse() {
     assert!(m.blocks() * 512 < 1 << 20, "{} blocks", m.blocks());
     assert_eq!(fs::read(l.join("sparse")).unwrap(), data);
 }
+
+/// Child mode for `unprivileged_unpack_records_owners`: unpacks `$BURROW_IMAGE_CHILD_TAR` into
+/// `$BURROW_IMAGE_CHILD_DEST` with the default (Auto) ownership and writes the report next to it.
+#[test]
+fn child_unpack() {
+    let (Ok(tar), Ok(dest)) = (
+        std::env::var("BURROW_IMAGE_CHILD_TAR"),
+        std::env::var("BURROW_IMAGE_CHILD_DEST"),
+    ) else {
+        return;
+    };
+    let data = fs::read(&tar).unwrap();
+    fs::create_dir(&dest).unwrap();
+    let r = unpack(&data[..], Path::new(&dest), &UnpackOptions::default()).unwrap();
+    fs::write(format!("{dest}.json"), serde_json::to_vec(&r).unwrap()).unwrap();
+}
+
+/// As a plain unprivileged user (`nobody`, via setpriv; needs root to switch): nothing is
+/// chowned, setuid bits are kept on the user's own files, whiteouts are still made, and the
+/// owners and the file capability are recorded.
+#[test]
+fn unprivileged_unpack_records_owners() {
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true" && v != "1"),
+            "needs root under CI=true"
+        );
+        eprintln!("SKIP: needs root to switch to nobody");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o4755);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1);
+    h.set_size(1);
+    b.append_pax_extensions([(
+        "SCHILY.xattr.security.capability",
+        &[
+            1u8, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ][..],
+    )])
+    .unwrap();
+    b.append_data(&mut h.clone(), "bin/ping", &b"x"[..])
+        .unwrap();
+    h.set_mode(0o644);
+    h.set_uid(1000);
+    h.set_gid(1000);
+    b.append_data(&mut h.clone(), "home/u/f", &b"x"[..])
+        .unwrap();
+    h.set_size(0);
+    b.append_data(&mut h, "etc/.wh.gone", &b""[..]).unwrap();
+    let tar = t.path().join("layer.tar");
+    fs::write(&tar, b.into_inner().unwrap()).unwrap();
+    fs::set_permissions(&tar, fs::Permissions::from_mode(0o644)).unwrap();
+    let dest = t.path().join("layer");
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "child_unpack", "--nocapture", "--test-threads=1"])
+        .env("BURROW_IMAGE_CHILD_TAR", &tar)
+        .env("BURROW_IMAGE_CHILD_DEST", &dest)
+        .current_dir(t.path())
+        .output()
+        .unwrap();
+    // The child's own directory is made by the child.
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: burrow_image::unpack::UnpackReport =
+        serde_json::from_slice(&fs::read(format!("{}.json", dest.display())).unwrap()).unwrap();
+    assert!(!r.chowned);
+    let ping = r.owners.iter().find(|o| o.path == "bin/ping").unwrap();
+    assert_eq!(ping.mode, 0o4755);
+    assert_eq!(ping.capability.as_deref().map(|c| c.len()), Some(20));
+    let f = r.owners.iter().find(|o| o.path == "home/u/f").unwrap();
+    assert_eq!((f.uid, f.gid), (1000, 1000));
+    let m = fs::metadata(dest.join("bin/ping")).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o7777), (65534, 0o4755));
+    assert_eq!(fs::metadata(dest.join("home/u/f")).unwrap().uid(), 65534);
+    use std::os::unix::fs::FileTypeExt;
+    assert!(fs::symlink_metadata(dest.join("etc/gone"))
+        .unwrap()
+        .file_type()
+        .is_char_device());
+}
