@@ -261,10 +261,38 @@ impl Unpacker<'_> {
 
     /// Opens (creating missing ones with 0755) the directory that holds `comps`' last part.
     fn parent(&self, comps: &[Vec<u8>], raw: &str) -> Result<OwnedFd> {
-        let mut fd = self.dup_root(comps)?;
         let Some((_, dirs)) = comps.split_last() else {
-            return Ok(fd);
+            return self.dup_root(comps);
         };
+        if dirs.is_empty() {
+            return self.dup_root(comps);
+        }
+        // The common case in one syscall: the whole parent exists.
+        let whole = cstr(&dirs.join(&b'/')).map_err(|e| self.io("name", comps, e))?;
+        match burrow_sys::openat2(
+            Some(self.root.as_fd()),
+            &whole,
+            libc::O_PATH | libc::O_DIRECTORY,
+            RESOLVE,
+        ) {
+            Ok(fd) => return Ok(fd),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::EXDEV)) => {
+                return Err(UnpackError::Hostile {
+                    path: raw.to_owned(),
+                    reason: "passes through a symlink",
+                })
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+                return Err(UnpackError::Hostile {
+                    path: raw.to_owned(),
+                    reason: "passes through something that is not a directory",
+                })
+            }
+            Err(e) => return Err(self.io("open directory", dirs, e)),
+        }
+        // Some parent is missing: walk and create (0755) component by component.
+        let mut fd = self.dup_root(comps)?;
         for (i, d) in dirs.iter().enumerate() {
             let name = cstr(d).map_err(|e| self.io("name", comps, e))?;
             let open = |fd: &OwnedFd| {
