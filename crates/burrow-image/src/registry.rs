@@ -215,6 +215,93 @@ pub fn credentials_for(registry: &str, files: &[PathBuf]) -> Option<Credentials>
     None
 }
 
+/// Where `burrow login` writes: `$XDG_RUNTIME_DIR/containers/auth.json` (podman's place),
+/// else `~/.config/containers/auth.json`.
+pub fn login_file() -> Option<PathBuf> {
+    default_auth_files().into_iter().next()
+}
+
+/// Why credentials could not be saved.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthFileError {
+    /// Reading or writing failed.
+    #[error("cannot update {}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not JSON.
+    #[error("{} is not valid JSON; fix or remove it", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// `burrow login`: stores `creds` for `registry` in `file` (created with mode 0600, other
+/// entries kept, replaced atomically). `None` removes the entry (`burrow logout`); returns
+/// whether there was one.
+pub fn save_credentials(
+    file: &std::path::Path,
+    registry: &str,
+    creds: Option<&Credentials>,
+) -> std::result::Result<bool, AuthFileError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| AuthFileError::Io {
+        path: file.to_owned(),
+        source,
+    };
+    let mut v: serde_json::Value = match std::fs::read(file) {
+        Ok(d) => serde_json::from_slice(&d).map_err(|source| AuthFileError::Parse {
+            path: file.to_owned(),
+            source,
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::json!({}),
+        Err(e) => return Err(io(e)),
+    };
+    if !v.is_object() {
+        v = serde_json::json!({});
+    }
+    let auths = v
+        .as_object_mut()
+        .map(|o| o.entry("auths").or_insert_with(|| serde_json::json!({})));
+    let Some(auths) = auths.and_then(|a| a.as_object_mut()) else {
+        return Err(AuthFileError::Parse {
+            path: file.to_owned(),
+            source: serde::de::Error::custom("\"auths\" is not an object"),
+        });
+    };
+    let had = auths.remove(registry).is_some();
+    if let Some(c) = creds {
+        auths.insert(
+            registry.to_owned(),
+            serde_json::json!({ "auth": auth_entry(c) }),
+        );
+    }
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
+    let data = serde_json::to_vec_pretty(&v).unwrap_or_default();
+    f.write_all(&data).and_then(|()| f.sync_all()).map_err(io)?;
+    std::fs::rename(&tmp, file).map_err(io)?;
+    Ok(had)
+}
+
 /// Client settings.
 #[derive(Debug, Clone, Default)]
 pub struct ClientOptions {
@@ -854,6 +941,40 @@ mod tests {
         );
         assert_eq!(credentials_for("quay.io", &[f]), None);
         assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn login_and_logout_keep_other_entries() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("containers/auth.json");
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(
+            &f,
+            r#"{"auths":{"other.example":{"auth":"eDp5"}},"credHelpers":{}}"#,
+        )
+        .unwrap();
+        let c = Credentials {
+            username: "me".into(),
+            password: "pw".into(),
+        };
+        assert!(!save_credentials(&f, "reg.example", Some(&c)).unwrap());
+        assert_eq!(
+            std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            credentials_for("reg.example", std::slice::from_ref(&f)),
+            Some(c)
+        );
+        assert!(credentials_for("other.example", std::slice::from_ref(&f)).is_some());
+        assert!(save_credentials(&f, "reg.example", None).unwrap());
+        assert_eq!(
+            credentials_for("reg.example", std::slice::from_ref(&f)),
+            None
+        );
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+        assert!(v.get("credHelpers").is_some());
     }
 
     #[test]
