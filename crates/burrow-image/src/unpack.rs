@@ -19,6 +19,8 @@
 //! | names with newlines | created as named (JSON escapes them in the reports) |
 //! | more than [`UnpackOptions::max_entries`] entries | refused |
 //! | block and character devices | skipped, counted in [`UnpackReport::devices_skipped`] |
+//! | `user.overlay.*`, `trusted.*` and other non-`user.*` xattrs (but `security.capability`) | dropped: an archive cannot forge whiteouts, opaque directories or redirects |
+//! | `.wh..wh.*` names other than `.wh..wh..opq` (aufs metadata) | skipped |
 //!
 //! # Whiteouts
 //!
