@@ -368,3 +368,51 @@ fn disk_full_is_named() {
     assert_eq!(count(&m.join("store/layers")), 0);
     assert_eq!(count(&m.join("store/tmp")), 0);
 }
+
+/// A docker-archive whose manifest.json points outside the archive, or at a symlink to a
+/// host file, is refused: nothing of the host is read into storage.
+#[test]
+fn hostile_docker_archive_cannot_read_host_files() {
+    let t = tempfile::tempdir().unwrap();
+    let s = Store::open(t.path().join("store")).unwrap();
+    let cfg = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"]}}"#;
+    for (layer, symlink) in [
+        ("../../../../etc/passwd", false),
+        ("/etc/passwd", false),
+        ("l.tar", true),
+    ] {
+        let mut b = tar::Builder::new(Vec::new());
+        let manifest =
+            format!(r#"[{{"Config":"c.json","RepoTags":["evil:1"],"Layers":["{layer}"]}}]"#);
+        for (name, data) in [("manifest.json", manifest.as_bytes()), ("c.json", &cfg[..])] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(1);
+            b.append_data(&mut h, name, data).unwrap();
+        }
+        if symlink {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            h.set_mode(0o777);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(1);
+            b.append_link(&mut h, "l.tar", "/etc/passwd").unwrap();
+        }
+        let p = t.path().join("evil.tar");
+        fs::write(&p, b.into_inner().unwrap()).unwrap();
+        let e = s.import(&p, None).unwrap_err();
+        assert!(e.to_string().contains("cannot open"), "{layer}: {e}");
+        assert!(s.images().unwrap().is_empty());
+        assert_eq!(
+            count(&t.path().join("store/blobs/sha256")),
+            1,
+            "only the config was stored"
+        ); // c.json
+        assert_eq!(count(&t.path().join("store/tmp")), 0);
+    }
+}
