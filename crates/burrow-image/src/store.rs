@@ -226,8 +226,31 @@ impl Store {
     }
 
     /// Opens (creating it if needed) the store at `root`.
+    ///
+    /// A new root is made with mode 0700, and `layers/` is always kept at 0700: unpacked layers
+    /// hold setuid files owned by the user's subordinate ids, which no other host user may
+    /// reach.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         let root = root.into();
+        if !root.exists() {
+            if let Some(parent) = root.parent() {
+                fs::create_dir_all(parent).map_err(io_err("create", parent))?;
+            }
+            match fs::DirBuilder::new().mode(0o700).create(&root) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io_err("create", &root)(e)),
+            }
+        }
+        let layers = root.join("layers");
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(&layers)
+            .map_err(io_err("create", &layers))?;
+        fs::set_permissions(&layers, fs::Permissions::from_mode(0o700))
+            .map_err(io_err("restrict to its owner", &layers))?;
         for d in ["blobs/sha256", "layers", "images", "tmp", "locks"] {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(io_err("create", &p))?;

@@ -194,6 +194,16 @@ fn two_concurrent_pulls_keep_one_copy() {
 #[test]
 fn names_rmi_and_prune() {
     let t = tempfile::tempdir().unwrap();
+    let s = Store::open(t.path().join("new/root")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for p in ["new/root", "new/root/layers"] {
+        assert_eq!(
+            fs::metadata(t.path().join(p)).unwrap().permissions().mode() & 0o777,
+            0o700,
+            "{p}"
+        );
+    }
+    let t = tempfile::tempdir().unwrap();
     let s = Store::open(t.path()).unwrap();
     let l = layer_tar(&[("a", "1")]);
     let d = Digest::of(&l);
