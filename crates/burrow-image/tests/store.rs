@@ -194,7 +194,7 @@ fn two_concurrent_pulls_keep_one_copy() {
 #[test]
 fn names_rmi_and_prune() {
     let t = tempfile::tempdir().unwrap();
-    let s = Store::open(t.path().join("new/root")).unwrap();
+    Store::open(t.path().join("new/root")).unwrap();
     use std::os::unix::fs::PermissionsExt;
     for p in ["new/root", "new/root/layers"] {
         assert_eq!(
