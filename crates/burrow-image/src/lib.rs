@@ -47,6 +47,7 @@
 pub mod digest;
 pub mod import;
 pub mod platform;
+pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod store;
