@@ -16,8 +16,10 @@
 //! | `burrow image inspect IMAGE` | `Store::resolve(IMAGE)` + `Store::config(&record)` |
 //! | `burrow run IMAGE` | `Store::resolve`, `Store::config` (Entrypoint, Cmd, Env, WorkingDir, User, StopSignal, ExposedPorts, Labels), `Store::layers_for` (overlay `lowerdir=`, top first), or `Store::flatten` as the fallback |
 //!
-//! Progress comes as [`registry::Progress`] events (resolved, per-layer bytes, cached, done),
-//! so the front end draws bars on a terminal and prints lines otherwise.
+//! Progress comes as [`registry::Progress`] events (resolved, per-layer bytes, cached, done);
+//! [`progress::Reporter`] draws them (bars on a terminal, lines otherwise, nothing with
+//! `--quiet`). `burrow login`/`logout` use [`registry::save_credentials`] on
+//! [`registry::login_file`].
 //!
 //! # Owners: which way it is
 //!

@@ -734,17 +734,25 @@ impl Store {
     ) -> Result<Digest> {
         let r = Reference::parse(reference)?;
         let cands = r.candidates(&client.opts.registries);
-        let mut last = None;
+        // A short name goes on to the next search registry when one does not have it (Docker
+        // Hub answers 401 for repositories that do not exist), or cannot be reached; the first
+        // error is reported when none has it.
+        let mut first = None;
         for q in &cands {
             match self.pull_one(client, q, platform, progress) {
                 Ok(id) => return Ok(id),
-                Err(RegistryError::UnknownImage(s)) if cands.len() > 1 => {
-                    last = Some(RegistryError::UnknownImage(s))
+                Err(
+                    e @ (RegistryError::UnknownImage(_)
+                    | RegistryError::Unauthorized { .. }
+                    | RegistryError::Unreachable { .. }),
+                ) if cands.len() > 1 => {
+                    tracing::debug!("{q}: {e}");
+                    first.get_or_insert(e);
                 }
                 Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or_else(|| RegistryError::UnknownImage(reference.to_owned())))
+        Err(first.unwrap_or_else(|| RegistryError::UnknownImage(reference.to_owned())))
     }
 
     fn pull_one(

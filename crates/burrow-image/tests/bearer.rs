@@ -309,3 +309,32 @@ fn unknown_image_and_unreachable_registry() {
     assert!(matches!(e, RegistryError::Unreachable { .. }), "{e:?}");
     assert!(e.to_string().contains("cannot reach registry"), "{e}");
 }
+
+/// A short name tries the search registries in order: an unreachable one and one without the
+/// image are passed over.
+#[test]
+fn short_names_try_each_search_registry() {
+    let f = serve(None);
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let conf = burrow_image::RegistriesConf {
+        unqualified_search: vec![closed, f.addr.clone()],
+        ..Default::default()
+    };
+    let c = Client::new(ClientOptions {
+        registries: conf,
+        auth_files: vec!["/nonexistent/auth.json".into()],
+        ..ClientOptions::default()
+    })
+    .unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let s = Store::open(t.path()).unwrap();
+    let id = s.pull(&c, "test/img:1", None, &no_progress).unwrap();
+    assert_eq!(s.resolve(&format!("{}/test/img:1", f.addr)).unwrap().id, id);
+    // None has it: the first registry's error is reported.
+    let e = s.pull(&c, "test/img:nope", None, &no_progress).unwrap_err();
+    assert!(matches!(e, RegistryError::Unreachable { .. }), "{e:?}");
+}
