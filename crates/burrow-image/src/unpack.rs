@@ -611,15 +611,25 @@ impl Unpacker<'_> {
             self.created.remove(&key);
             return Ok(());
         }
-        self.remove(parent.as_fd(), &name, &comps)?;
-        let fd = burrow_sys::openat2_mode(
-            Some(parent.as_fd()),
-            &name,
-            libc::O_CREAT | libc::O_EXCL | libc::O_RDWR,
-            0o600,
-            RESOLVE,
-        )
-        .map_err(|err| self.io("create", &comps, err))?;
+        let create = || {
+            burrow_sys::openat2_mode(
+                Some(parent.as_fd()),
+                &name,
+                libc::O_CREAT | libc::O_EXCL | libc::O_RDWR,
+                0o600,
+                RESOLVE,
+            )
+        };
+        // Create first; only a name that is taken (a duplicate, a whiteout, an earlier
+        // layer's entry when flattening) costs a removal and a second try.
+        let fd = match create() {
+            Ok(fd) => fd,
+            Err(err) if err.raw_os_error() == Some(libc::EEXIST) => {
+                self.remove(parent.as_fd(), &name, &comps)?;
+                create().map_err(|err| self.io("create", &comps, err))?
+            }
+            Err(err) => return Err(self.io("create", &comps, err)),
+        };
         let mut f = File::from(fd);
         copy_sparse(&mut e, &mut f).map_err(|err| match err {
             CopyError::Read(e) => UnpackError::Read(e),
@@ -809,9 +819,11 @@ enum CopyError {
     Write(io::Error),
 }
 
-/// Copies, leaving holes where whole 4 KiB blocks are zero (sparse files stay sparse).
+/// Copies, leaving holes where whole 4 KiB blocks are zero (sparse files stay sparse). Runs
+/// of data are written with one call each.
 fn copy_sparse(r: &mut impl Read, f: &mut File) -> std::result::Result<(), CopyError> {
     let mut buf = vec![0u8; 128 * 1024];
+    let mut ends_in_hole = false;
     let mut len: u64 = 0;
     loop {
         let n = match r.read(&mut buf) {
@@ -820,17 +832,29 @@ fn copy_sparse(r: &mut impl Read, f: &mut File) -> std::result::Result<(), CopyE
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(CopyError::Read(e)),
         };
-        for chunk in buf[..n].chunks(4096) {
-            let clen = u64::try_from(chunk.len()).unwrap_or(0);
-            if chunk.len() == 4096 && chunk.iter().all(|b| *b == 0) {
+        let data = &buf[..n];
+        let mut run_start = 0;
+        let mut i = 0;
+        while i < n {
+            let end = (i + 4096).min(n);
+            let block = &data[i..end];
+            if block.len() == 4096 && block.iter().all(|b| *b == 0) {
+                f.write_all(&data[run_start..i]).map_err(CopyError::Write)?;
                 f.seek(SeekFrom::Current(4096)).map_err(CopyError::Write)?;
+                run_start = end;
+                ends_in_hole = true;
             } else {
-                f.write_all(chunk).map_err(CopyError::Write)?;
+                ends_in_hole = false;
             }
-            len += clen;
+            i = end;
         }
+        f.write_all(&data[run_start..n]).map_err(CopyError::Write)?;
+        len += u64::try_from(n).unwrap_or(0);
     }
-    f.set_len(len).map_err(CopyError::Write)
+    if ends_in_hole {
+        f.set_len(len).map_err(CopyError::Write)?;
+    }
+    Ok(())
 }
 
 /// Unpacks the (possibly compressed) tar stream `r` into the existing directory `dest`.

@@ -428,6 +428,14 @@ fn sparse_files_stay_sparse() {
     assert_eq!(m.len(), 4 << 20);
     assert!(m.blocks() * 512 < 1 << 20, "{} blocks", m.blocks());
     assert_eq!(fs::read(l.join("sparse")).unwrap(), data);
+    // Ending in a hole: the length is still right.
+    let mut tail = vec![0u8; 1 << 20];
+    tail[0] = 1;
+    let tar = T::new()
+        .raw(tar::EntryType::Regular, b"tail", b"", &tail, 0o644, 0)
+        .done();
+    unpack(&tar[..], &l, &opts(Mode::Layer)).unwrap();
+    assert_eq!(fs::read(l.join("tail")).unwrap(), tail);
 }
 
 /// Child mode for `unprivileged_unpack_records_owners`: unpacks `$BURROW_IMAGE_CHILD_TAR` into
