@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages and cargo tools the tests and benchmarks use (idempotent).
 set -euo pipefail
-pkgs=(uidmap podman lxc runc crun busybox-static gcc libc6-dev acl libcap2-bin hyperfine python3 util-linux procps iproute2 slirp4netns fuse-overlayfs iputils-ping nftables)
+pkgs=(uidmap podman lxc runc crun busybox-static gcc libc6-dev acl libcap2-bin hyperfine python3 util-linux procps iproute2 slirp4netns fuse-overlayfs iputils-ping nftables docker-registry skopeo umoci apache2-utils openssl tar)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -484,6 +484,72 @@ pub mod magic {
     pub const NSFS: i64 = 0x6e73_6673;
 }
 
+/// `openat2(dirfd, path, how)` with a creation mode (for `O_CREAT`/`O_TMPFILE`). `dirfd = None`
+/// means `AT_FDCWD`. `O_CLOEXEC` is always added.
+pub fn openat2_mode(
+    dirfd: Option<BorrowedFd<'_>>,
+    path: &CStr,
+    flags: libc::c_int,
+    mode: u32,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
+    let mut how: libc::open_how = open_how_zeroed();
+    how.flags = u64::try_from(flags | libc::O_CLOEXEC)
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    how.mode = u64::from(mode & 0o7777);
+    how.resolve = resolve;
+    let dir = dirfd.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    // SAFETY: a NUL-terminated path and an initialised open_how of the size we pass.
+    owned_fd(unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir,
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    })
+}
+
+/// `fsetxattr(fd, name, value, 0)`: sets an extended attribute on an open file or directory.
+pub fn fsetxattr(fd: BorrowedFd<'_>, name: &CStr, value: &[u8]) -> io::Result<()> {
+    // SAFETY: a valid fd, a NUL-terminated name and a buffer of the given length.
+    cvt_int(unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// `fgetxattr(fd, name)`: the value of an extended attribute (`ENODATA` when it is not set).
+pub fn fgetxattr(fd: BorrowedFd<'_>, name: &CStr) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: a valid fd, a NUL-terminated name and a writable buffer of the given length.
+    let n = unsafe {
+        libc::fgetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// `flock(fd, LOCK_SH)`: waits for a shared lock (released when the fd is closed, also when
+/// the process is killed).
+pub fn flock_shared(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: flock takes no pointers.
+    cvt_int(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_SH) }).map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
