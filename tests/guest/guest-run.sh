@@ -68,6 +68,12 @@ as_user() {
   timeout 300 systemd-run --machine="$user@.host" --user --wait --pipe --quiet \
     -E BURROW_HELPERS_DIR="$prefix/bin" "$@" </dev/null 2>&1
 }
+# The same for `burrow run -d`: its monitor stays in the transient unit's cgroup, which systemd
+# would kill when burrow returns (KillMode=control-group); KillMode=process leaves it running.
+as_user_detached() {
+  timeout 300 systemd-run --machine="$user@.host" --user --wait --pipe --quiet -p KillMode=process \
+    -E BURROW_HELPERS_DIR="$prefix/bin" "$@" </dev/null 2>&1
+}
 T0=0
 start_timer() { T0=$(cut -d' ' -f1 /proc/uptime); }
 took() { echo "$(cut -d' ' -f1 /proc/uptime) $T0" | awk '{printf "%.1f s", $1 - $2}'; }
@@ -132,11 +138,12 @@ check_memory_oom() {
   start_timer
   # The hog (a shell holding 64 MiB in a variable) runs below the container's pid 1, which
   # records its status and stays, so that stats and memory.events can be read.
-  out=$(as_user "$B" run -d --name ghog --memory 32m --memory-swap 32m --rootfs "$rootfs" -- \
+  out=$(as_user_detached "$B" run -d --name ghog --memory 32m --memory-swap 32m --rootfs "$rootfs" -- \
     /bin/sh -c "sh -c 'x=\$(head -c 67108864 /dev/zero | tr \"\\\\0\" a)'; echo child=\$?; exec sleep 600")
   rc=$?
   if [ "$rc" != 0 ]; then
-    fail memory-oom "run -d exit $rc: $(brief "$out")"
+    fail memory-oom "run -d exit $rc: $(brief "$out"); ls: $(brief "$(as_user "$B" ls -a)"); logs: $(brief "$(as_user "$B" logs ghog)")"
+    as_user "$B" rm -f ghog >/dev/null
     return
   fi
   i=0
