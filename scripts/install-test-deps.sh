@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages and cargo tools the tests and benchmarks use (idempotent).
 set -euo pipefail
-pkgs=(uidmap podman lxc runc crun busybox-static gcc libc6-dev acl libcap2-bin hyperfine python3 util-linux procps iproute2 slirp4netns fuse-overlayfs iputils-ping nftables)
+pkgs=(uidmap podman lxc runc crun busybox-static gcc libc6-dev acl libcap2-bin hyperfine python3 util-linux procps iproute2 slirp4netns fuse-overlayfs iputils-ping nftables
+  # tests/guest: the Debian 12 guest's build (debootstrap, mkfs.ext4 -d, the initramfs) and boot.
+  debootstrap qemu-system-x86 e2fsprogs cpio kmod xz-utils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -101,6 +101,7 @@ check_admin_add_user() {
     ok admin-add-user
   fi
   say "  admin add-user said: $(brief "$out")"
+  say "  admin check said: $(brief "$("$B" admin check 2>&1)")"
 }
 
 check_doctor() {
@@ -122,6 +123,7 @@ check_doctor() {
       ok "doctor ($(took))"
     fi
   fi
+  say "  doctor said: $(brief "$(printf '%s\n' "$out" | grep -i 'cgroup\|limits\|systemd\|fail\|warn')")"
 }
 
 check_run_true() {

@@ -35,7 +35,7 @@ echo "$*" >"$share/checks"
 # /dev/kvm on these machines is PVM (no VT-x): a stock kernel dies there with "KVM internal
 # error ... emulation failure". KVM only when the real modules are loaded.
 accel=(-accel 'tcg,thread=multi' -cpu max)
-if grep -qE '^kvm_(intel|amd) ' /proc/modules && [ -w /dev/kvm ]; then
+if grep -qsE '^kvm_(intel|amd) ' /proc/modules && [ -w /dev/kvm ]; then
   accel=(-accel kvm -cpu host)
 fi
 console=$share/console.log
