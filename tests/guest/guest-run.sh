@@ -101,7 +101,7 @@ check_admin_add_user() {
     ok admin-add-user
   fi
   say "  admin add-user said: $(brief "$out")"
-  say "  admin check said: $(brief "$("$B" admin check 2>&1)")"
+  say "  admin check said: $(brief "$(BURROW_HELPERS_DIR=$prefix/bin "$B" admin check 2>&1 | grep -i "cgroup\\|helpers\\|FAIL")")"
 }
 
 check_doctor() {
