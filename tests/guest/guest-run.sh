@@ -203,10 +203,47 @@ check_pids_limit() {
   [ -z "$cg" ] || fail cgroup-removed "$cg is still there after run --rm"
 }
 
+check_cgroup_confined() {
+  start_timer
+  # A running container with limits: exec joins its cgroup (seen as the namespace root), and
+  # after mounting its own cgroup2 the container cannot raise its limits (CVE-2023-25809 class).
+  out=$(as_user_detached "$B" run -d --name glim --memory 64m --pids-limit 50 --rootfs "$rootfs" /bin/sleep 600)
+  rc=$?
+  if [ "$rc" != 0 ]; then
+    fail cgroup-confined "run -d exit $rc: $(brief "$out")"
+    as_user "$B" rm -f glim >/dev/null
+    return
+  fi
+  cg=$(cgroup_of glim)
+  # shellcheck disable=SC2016 # expanded by the container's shell
+  in=$(as_user "$B" exec glim /bin/sh -c 'cat /proc/self/cgroup; mkdir -p /tmp/cg && mount -t cgroup2 none /tmp/cg && echo mounted; for f in memory.max pids.max; do [ -e /tmp/cg/$f ] && echo max >/tmp/cg/$f 2>/dev/null && echo raised $f; done; true')
+  mem=$(cat "$cg/memory.max" 2>&1)
+  pids=$(cat "$cg/pids.max" 2>&1)
+  detail="cgroup $cg: memory.max $mem, pids.max $pids; inside: $(brief "$in")"
+  if [ -z "$cg" ]; then
+    fail cgroup-confined "no cgroup named glim: $(brief "$in")"
+  elif [ "$mem" != 67108864 ] || [ "$pids" != 50 ]; then
+    fail cgroup-confined "the limits are not (or no longer) 64 MiB and 50 tasks: $detail"
+  elif ! printf '%s\n' "$in" | grep -qx '0::/'; then
+    fail cgroup-confined "exec is not in the container's cgroup namespace root (want 0::/): $detail"
+  else
+    ok "cgroup-confined ($(took)): $detail"
+  fi
+  out=$(as_user "$B" rm -f glim)
+  rc=$?
+  cg=$(cgroup_of glim)
+  if [ "$rc" != 0 ]; then
+    fail cgroup-removed "rm -f glim exit $rc: $(brief "$out")"
+  elif [ -n "$cg" ]; then
+    fail cgroup-removed "$cg is still there after rm -f glim"
+  fi
+}
+
 want admin-add-user && check_admin_add_user
 want doctor && check_doctor
 want run-true && check_run_true
 want memory-oom && check_memory_oom
 want pids-limit && check_pids_limit
+want cgroup-confined && check_cgroup_confined
 say "guest: cgroups left under user@$uid.service: $(find "/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service" -mindepth 1 -type d 2>/dev/null | tr '\n' ' ')"
 finish
