@@ -239,11 +239,54 @@ check_cgroup_confined() {
   fi
 }
 
+check_doctor_undelegated() {
+  start_timer
+  # Delegation off for cpu (Delegate=pids for user@.service; systemd 252's user manager cannot
+  # start at all with Delegate=no: it must create its init.scope): doctor must say which limits
+  # are unavailable, and that Delegate= is what is missing. Changes the host: runs last.
+  mkdir -p /etc/systemd/system/user@.service.d
+  printf '[Service]\nDelegate=\nDelegate=pids\n' >/etc/systemd/system/user@.service.d/zz-burrow-guest-undelegate.conf
+  systemctl daemon-reload
+  timeout 120 systemctl stop "user@$uid.service"
+  if ! timeout 120 systemctl start "user@$uid.service"; then
+    fail doctor-undelegated "systemctl start user@$uid.service with Delegate=pids failed or took over 120 s: $(brief "$(journalctl -b -u "user@$uid.service" --no-pager 2>&1 | tail -8)")"
+    return
+  fi
+  # What the user's cgroup offers: memory may stay there with Delegate=pids (systemd enables it
+  # for its own memory accounting); the controllers missing are the ones doctor must name.
+  ctl=$(cat "/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service/cgroup.controllers" 2>&1)
+  out=$(as_user "$B" doctor)
+  rc=$?
+  warns=$(printf '%s\n' "$out" | grep '^\[warn\] limits\|^\[FAIL\] limits')
+  bad=
+  missing=0
+  for pair in memory:--memory cpu:--cpus/--cpu-weight pids:--pids-limit; do
+    c=${pair%%:*}
+    flag=${pair#*:}
+    if echo " $ctl " | grep -q " $c "; then
+      printf '%s\n' "$out" | grep -qF "limits: $flag available" || bad="$bad $flag should be available;"
+    else
+      missing=$((missing + 1))
+      printf '%s\n' "$warns" | grep -F "limits: $flag not available" | grep -qF 'Delegate=' \
+        || bad="$bad $flag should be unavailable with the Delegate= fix;"
+    fi
+  done
+  if [ "$missing" = 0 ]; then
+    fail doctor-undelegated "Delegate=pids left every controller in user@$uid.service ($ctl): nothing to check"
+  elif [ -n "$bad" ]; then
+    fail doctor-undelegated "with user@$uid.service offering '$ctl', doctor (exit $rc):$bad $(brief "$out")"
+  else
+    ok "doctor-undelegated ($(took))"
+  fi
+  say "  doctor said (user@$uid.service offering '$ctl'): $(brief "$warns")"
+}
+
 want admin-add-user && check_admin_add_user
 want doctor && check_doctor
 want run-true && check_run_true
 want memory-oom && check_memory_oom
 want pids-limit && check_pids_limit
 want cgroup-confined && check_cgroup_confined
+want doctor-undelegated && check_doctor_undelegated
 say "guest: cgroups left under user@$uid.service: $(find "/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service" -mindepth 1 -type d 2>/dev/null | tr '\n' ' ')"
 finish
