@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages and cargo tools the tests and benchmarks use (idempotent).
 set -euo pipefail
-pkgs=(uidmap podman lxc runc crun busybox-static gcc libc6-dev acl libcap2-bin hyperfine python3 util-linux procps iproute2 slirp4netns fuse-overlayfs iputils-ping nftables docker-registry skopeo umoci apache2-utils openssl tar)
+pkgs=(uidmap podman lxc runc crun busybox-static gcc libc6-dev acl libcap2-bin hyperfine python3 util-linux procps iproute2 slirp4netns fuse-overlayfs iputils-ping nftables
+  # crates/burrow-image's tests: a real registry with TLS and htpasswd auth, images pushed with
+  # skopeo, layouts made with umoci.
+  docker-registry skopeo umoci apache2-utils openssl tar
+  # tests/guest: the Debian 12 guest's build (debootstrap, mkfs.ext4 -d, the initramfs) and boot.
+  debootstrap qemu-system-x86 e2fsprogs cpio kmod xz-utils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

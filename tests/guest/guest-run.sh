@@ -1,0 +1,292 @@
+#!/bin/sh
+# Runs as root inside the guest (burrow-guest-check.service, from the 9p share at /mnt/burrow):
+# creates an unprivileged user, installs the helpers setuid root into /opt/burrow/bin, and runs
+# the checks named in /mnt/burrow/checks (all when it is empty) as that user inside its delegated
+# user@UID.service. Prints `ok NAME` or `FAIL NAME: detail` for each check, into
+# /mnt/burrow/results and the console; writes the number of failures to /mnt/burrow/status.
+set -u
+share=/mnt/burrow
+prefix=/opt/burrow
+user=burrowt
+rootfs=/var/tmp/busybox-rootfs
+results=$share/results
+: >"$results"
+failures=0
+
+say() { echo "$*" | tee -a "$results"; }
+ok() { say "ok $1"; }
+fail() {
+  say "FAIL $1: $2"
+  failures=$((failures + 1))
+}
+finish() {
+  say "guest: done after $(cut -d' ' -f1 /proc/uptime) s of uptime, $failures failure(s)"
+  echo "$failures" >"$share/status"
+  sync
+  [ "$failures" = 0 ]
+  exit
+}
+# The first lines of a text, on one line, for a FAIL detail.
+brief() { printf '%s' "$1" | head -c 1500 | tr '\n' '|'; }
+
+say "guest: $(uname -r), checks started at $(cut -d' ' -f1 /proc/uptime) s of uptime"
+
+# --- setup (a failure here fails everything: say what is stuck) ---
+# Without /etc/subuid and /etc/subgid useradd assigns no ranges: burrow admin add-user does.
+useradd -m -s /bin/sh "$user" || { fail setup "useradd $user failed"; finish; }
+: >/etc/subuid
+: >/etc/subgid
+uid=$(id -u "$user")
+mkdir -p "$prefix/bin"
+cp "$share/bin/burrow" "$share/bin/burrow-newuidmap" "$share/bin/burrow-newgidmap" "$share/bin/burrow-nic" "$prefix/bin/"
+chown root:root "$prefix/bin/"*
+chmod 0755 "$prefix/bin/burrow"
+chmod 4755 "$prefix/bin/burrow-newuidmap" "$prefix/bin/burrow-newgidmap" "$prefix/bin/burrow-nic"
+if ! cp -a "$share/rootfs" "$rootfs" || ! chown -R "$user:" "$rootfs"; then
+  fail setup "copying the busybox rootfs to $rootfs failed"
+  finish
+fi
+B=$prefix/bin/burrow
+# Every other check needs the user's ranges: add-user runs here, admin-add-user judges it.
+add_user_out=$("$B" admin add-user "$user" 2>&1)
+add_user_rc=$?
+
+# The user's manager and its delegated cgroup (is-system-running says "starting" while this
+# unit runs: wait for the unit needed instead).
+timeout 120 systemctl start "user@$uid.service" || { fail setup "systemctl start user@$uid.service failed or took over 120 s: $(systemctl status "user@$uid.service" 2>&1 | tail -5 | tr '\n' '|')"; finish; }
+i=0
+until [ "$(systemctl is-active "user@$uid.service")" = active ]; do
+  i=$((i + 1))
+  [ $i -le 120 ] || { fail setup "user@$uid.service not active after 120 s"; finish; }
+  sleep 1
+done
+say "guest: user@$uid.service active at $(cut -d' ' -f1 /proc/uptime) s of uptime"
+
+# Runs "$@" as $user inside user@UID.service (runuser would land in a session scope outside
+# it), with the helpers' directory; output on stdout, status as its own.
+as_user() {
+  timeout 300 systemd-run --machine="$user@.host" --user --wait --pipe --quiet \
+    -E BURROW_HELPERS_DIR="$prefix/bin" "$@" </dev/null 2>&1
+}
+# The same for `burrow run -d`: its monitor stays in the transient unit's cgroup, which systemd
+# would kill when burrow returns (KillMode=control-group); KillMode=process leaves it running.
+as_user_detached() {
+  timeout 300 systemd-run --machine="$user@.host" --user --wait --pipe --quiet -p KillMode=process \
+    -E BURROW_HELPERS_DIR="$prefix/bin" "$@" </dev/null 2>&1
+}
+T0=0
+start_timer() { T0=$(cut -d' ' -f1 /proc/uptime); }
+took() { echo "$(cut -d' ' -f1 /proc/uptime) $T0" | awk '{printf "%.1f s", $1 - $2}'; }
+
+wanted=$(cat "$share/checks" 2>/dev/null || true)
+want() { [ -z "$wanted" ] || echo " $wanted " | grep -q " $1 "; }
+
+# --- checks ---
+
+check_admin_add_user() {
+  out=$add_user_out
+  rc=$add_user_rc
+  # On a systemd host user@UID.service is the user's delegated cgroup: add-user must say so,
+  # and must not make a tree of its own beside systemd's (systemd owns the hierarchy).
+  sd=/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service
+  if [ "$rc" != 0 ]; then
+    fail admin-add-user "exit $rc: $(brief "$out")"
+  elif ! grep -q "^$user:" /etc/subuid || ! grep -q "^$user:" /etc/subgid; then
+    fail admin-add-user "no /etc/subuid or /etc/subgid line for $user: $(brief "$out")"
+  elif ! printf '%s' "$out" | grep -q "user@$uid.service"; then
+    fail admin-add-user "does not report systemd's delegation ($sd); it said: $(brief "$out")"
+  elif [ -d /sys/fs/cgroup/burrow ]; then
+    fail admin-add-user "made /sys/fs/cgroup/burrow beside systemd's tree although $sd is delegated; it said: $(brief "$out")"
+  else
+    ok admin-add-user
+  fi
+  say "  admin add-user said: $(brief "$out")"
+  say "  admin check said: $(brief "$(BURROW_HELPERS_DIR=$prefix/bin "$B" admin check 2>&1 | grep -i "cgroup\\|helpers\\|FAIL")")"
+}
+
+check_doctor() {
+  start_timer
+  out=$(as_user "$B" doctor)
+  rc=$?
+  if [ "$rc" != 0 ]; then
+    fail doctor "exit $rc: $(brief "$out")"
+  elif printf '%s\n' "$out" | grep -q '^\[FAIL\]\|^\[warn\] limits'; then
+    fail doctor "failures or limit warnings: $(brief "$(printf '%s\n' "$out" | grep '^\[FAIL\]\|^\[warn\]')")"
+  else
+    missing=
+    for l in '--memory' '--cpus/--cpu-weight' '--pids-limit'; do
+      printf '%s\n' "$out" | grep -qF "limits: $l available" || missing="$missing $l"
+    done
+    if [ -n "$missing" ]; then
+      fail doctor "does not report as available:$missing: $(brief "$out")"
+    else
+      ok "doctor ($(took))"
+    fi
+  fi
+  say "  doctor said: $(brief "$(printf '%s\n' "$out" | grep -i 'cgroup\|limits\|systemd\|fail\|warn')")"
+}
+
+check_run_true() {
+  start_timer
+  out=$(as_user "$B" run --rm --name gtrue --rootfs "$rootfs" /bin/true)
+  rc=$?
+  if [ "$rc" = 0 ]; then ok "run-true ($(took))"; else fail run-true "exit $rc: $(brief "$out")"; fi
+}
+
+# The container's cgroup, found by name anywhere in the hierarchy (empty when gone).
+cgroup_of() { find /sys/fs/cgroup -mindepth 1 -type d -name "$1" 2>/dev/null | head -1; }
+
+check_memory_oom() {
+  start_timer
+  # The hog (a shell holding 64 MiB in a variable) runs below the container's pid 1, which
+  # records its status and stays, so that stats and memory.events can be read.
+  out=$(as_user_detached "$B" run -d --name ghog --memory 32m --memory-swap 32m --rootfs "$rootfs" -- \
+    /bin/sh -c "sh -c 'x=\$(head -c 67108864 /dev/zero | tr \"\\\\0\" a)'; echo child=\$?; exec sleep 600")
+  rc=$?
+  if [ "$rc" != 0 ]; then
+    fail memory-oom "run -d exit $rc: $(brief "$out"); ls: $(brief "$(as_user "$B" ls -a)"); logs: $(brief "$(as_user "$B" logs ghog)")"
+    as_user "$B" rm -f ghog >/dev/null
+    return
+  fi
+  i=0
+  logs=
+  while ! printf '%s' "$logs" | grep -q child=; do
+    i=$((i + 1))
+    if [ "$i" -gt 60 ]; then
+      fail memory-oom "the hog did not end within 120 s; logs: $(brief "$logs")"
+      as_user "$B" rm -f ghog >/dev/null
+      return
+    fi
+    sleep 2
+    logs=$(as_user "$B" logs ghog)
+  done
+  cg=$(cgroup_of ghog)
+  events=$(cat "$cg/memory.events" 2>&1)
+  stats=$(as_user "$B" stats ghog)
+  detail="logs: $(brief "$logs"); $cg/memory.events: $(brief "$events"); stats: $(brief "$stats")"
+  if ! printf '%s' "$logs" | grep -q 'child=137'; then
+    fail memory-oom "the hog was not SIGKILLed (want child=137): $detail"
+  elif [ -z "$cg" ] || ! printf '%s\n' "$events" | grep -Eq '^oom_kill [1-9]'; then
+    fail memory-oom "no oom_kill in the container's memory.events: $detail"
+  elif ! printf '%s\n' "$stats" | grep -Eq '^OOM_KILLS [1-9]'; then
+    fail memory-oom "burrow stats shows no OOM kill: $detail"
+  else
+    ok "memory-oom ($(took)): $(brief "$(printf '%s\n' "$stats" | grep '^OOM_KILLS\|^MEMORY')")"
+  fi
+  out=$(as_user "$B" rm -f ghog)
+  rc=$?
+  cg=$(cgroup_of ghog)
+  if [ "$rc" != 0 ]; then
+    fail cgroup-removed "rm -f ghog exit $rc: $(brief "$out")"
+  elif [ -n "$cg" ]; then
+    fail cgroup-removed "$cg is still there after rm -f ghog"
+  else
+    ok cgroup-removed
+  fi
+}
+
+check_pids_limit() {
+  start_timer
+  # 30 background sleeps under a limit of 10: forks fail; the shell then counts the tasks with
+  # builtins only (once the limit is reached it could fork nothing).
+  count='mkfifo /dev/shm/f; (seq 30 | xargs -P 30 -n 1 sleep 20) 2>/dev/null & read -t 8 x <> /dev/shm/f; set -- /proc/[0-9]*; echo $#'
+  out=$(as_user "$B" run --rm --name gbomb --pids-limit 10 --rootfs "$rootfs" /bin/sh -c "$count")
+  rc=$?
+  n=$(printf '%s\n' "$out" | tail -1)
+  case $n in '' | *[!0-9]*) n=999 ;; esac
+  if [ "$n" -ge 3 ] && [ "$n" -le 10 ]; then
+    ok "pids-limit ($(took)): $n tasks under pids.max 10"
+  else
+    fail pids-limit "pids.max 10 must cap the tasks, saw $n (exit $rc): $(brief "$out")"
+  fi
+  cg=$(cgroup_of gbomb)
+  [ -z "$cg" ] || fail cgroup-removed "$cg is still there after run --rm"
+}
+
+check_cgroup_confined() {
+  start_timer
+  # A running container with limits: exec joins its cgroup (seen as the namespace root), and
+  # after mounting its own cgroup2 the container cannot raise its limits (CVE-2023-25809 class).
+  out=$(as_user_detached "$B" run -d --name glim --memory 64m --pids-limit 50 --rootfs "$rootfs" /bin/sleep 600)
+  rc=$?
+  if [ "$rc" != 0 ]; then
+    fail cgroup-confined "run -d exit $rc: $(brief "$out")"
+    as_user "$B" rm -f glim >/dev/null
+    return
+  fi
+  cg=$(cgroup_of glim)
+  # shellcheck disable=SC2016 # expanded by the container's shell
+  in=$(as_user "$B" exec glim /bin/sh -c 'cat /proc/self/cgroup; mkdir -p /tmp/cg && mount -t cgroup2 none /tmp/cg && echo mounted; for f in memory.max pids.max; do [ -e /tmp/cg/$f ] && echo max >/tmp/cg/$f 2>/dev/null && echo raised $f; done; true')
+  mem=$(cat "$cg/memory.max" 2>&1)
+  pids=$(cat "$cg/pids.max" 2>&1)
+  detail="cgroup $cg: memory.max $mem, pids.max $pids; inside: $(brief "$in")"
+  if [ -z "$cg" ]; then
+    fail cgroup-confined "no cgroup named glim: $(brief "$in")"
+  elif [ "$mem" != 67108864 ] || [ "$pids" != 50 ]; then
+    fail cgroup-confined "the limits are not (or no longer) 64 MiB and 50 tasks: $detail"
+  elif ! printf '%s\n' "$in" | grep -qx '0::/'; then
+    fail cgroup-confined "exec is not in the container's cgroup namespace root (want 0::/): $detail"
+  else
+    ok "cgroup-confined ($(took)): $detail"
+  fi
+  out=$(as_user "$B" rm -f glim)
+  rc=$?
+  cg=$(cgroup_of glim)
+  if [ "$rc" != 0 ]; then
+    fail cgroup-removed "rm -f glim exit $rc: $(brief "$out")"
+  elif [ -n "$cg" ]; then
+    fail cgroup-removed "$cg is still there after rm -f glim"
+  fi
+}
+
+check_doctor_undelegated() {
+  start_timer
+  # Delegation off for cpu (Delegate=pids for user@.service; systemd 252's user manager cannot
+  # start at all with Delegate=no: it must create its init.scope): doctor must say which limits
+  # are unavailable, and that Delegate= is what is missing. Changes the host: runs last.
+  mkdir -p /etc/systemd/system/user@.service.d
+  printf '[Service]\nDelegate=\nDelegate=pids\n' >/etc/systemd/system/user@.service.d/zz-burrow-guest-undelegate.conf
+  systemctl daemon-reload
+  timeout 120 systemctl stop "user@$uid.service"
+  if ! timeout 120 systemctl start "user@$uid.service"; then
+    fail doctor-undelegated "systemctl start user@$uid.service with Delegate=pids failed or took over 120 s: $(brief "$(journalctl -b -u "user@$uid.service" --no-pager 2>&1 | tail -8)")"
+    return
+  fi
+  # What the user's cgroup offers: memory may stay there with Delegate=pids (systemd enables it
+  # for its own memory accounting); the controllers missing are the ones doctor must name.
+  ctl=$(cat "/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service/cgroup.controllers" 2>&1)
+  out=$(as_user "$B" doctor)
+  rc=$?
+  warns=$(printf '%s\n' "$out" | grep '^\[warn\] limits\|^\[FAIL\] limits')
+  bad=
+  missing=0
+  for pair in memory:--memory cpu:--cpus/--cpu-weight pids:--pids-limit; do
+    c=${pair%%:*}
+    flag=${pair#*:}
+    if echo " $ctl " | grep -q " $c "; then
+      printf '%s\n' "$out" | grep -qF "limits: $flag available" || bad="$bad $flag should be available;"
+    else
+      missing=$((missing + 1))
+      printf '%s\n' "$warns" | grep -F "limits: $flag not available" | grep -qF 'Delegate=' \
+        || bad="$bad $flag should be unavailable with the Delegate= fix;"
+    fi
+  done
+  if [ "$missing" = 0 ]; then
+    fail doctor-undelegated "Delegate=pids left every controller in user@$uid.service ($ctl): nothing to check"
+  elif [ -n "$bad" ]; then
+    fail doctor-undelegated "with user@$uid.service offering '$ctl', doctor (exit $rc):$bad $(brief "$out")"
+  else
+    ok "doctor-undelegated ($(took))"
+  fi
+  say "  doctor said (user@$uid.service offering '$ctl'): $(brief "$warns")"
+}
+
+want admin-add-user && check_admin_add_user
+want doctor && check_doctor
+want run-true && check_run_true
+want memory-oom && check_memory_oom
+want pids-limit && check_pids_limit
+want cgroup-confined && check_cgroup_confined
+want doctor-undelegated && check_doctor_undelegated
+say "guest: cgroups left under user@$uid.service: $(find "/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service" -mindepth 1 -type d 2>/dev/null | tr '\n' ' ')"
+finish

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Boots the Debian 12 guest of tests/guest/build.sh under QEMU and runs the guest checks of
+# tests/guest/guest-run.sh inside it, as an unprivileged user in its delegated
+# user@UID.service: all of them, or the CHECKs named (admin-add-user doctor run-true memory-oom
+# pids-limit cgroup-confined doctor-undelegated). Builds the static burrow binaries and the guest first (or reuses them). Needs
+# root. Exits non-zero when a check fails or the guest does not finish.
+#   bash tests/guest/run.sh [CHECK...]
+#   BURROW_GUEST_TIMEOUT=SECONDS (default 900) bounds the boot and the checks.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+limit=${BURROW_GUEST_TIMEOUT:-900}
+log() { echo "guest/run.sh: $*" >&2; }
+die() { log "$*"; exit 1; }
+[ "$(id -u)" = 0 ] || die "needs root (the guest image is built with debootstrap)"
+
+t0=$(date +%s)
+img=$(bash "$here/build.sh") || die "tests/guest/build.sh failed"
+t1=$(date +%s)
+bin=$(bash "$top/scripts/build-helpers.sh") || die "scripts/build-helpers.sh failed"
+t2=$(date +%s)
+log "guest image $img ($(cat "$img/done")) ready in $((t1 - t0)) s; static binaries in $((t2 - t1)) s"
+
+share=$(mktemp -d /var/tmp/burrow-guest-share.XXXXXX)
+trap 'rm -rf "$share"' EXIT
+mkdir -p "$share/bin"
+for b in burrow burrow-newuidmap burrow-newgidmap burrow-nic; do
+  [ -x "$bin/$b" ] || die "$bin/$b missing after scripts/build-helpers.sh"
+  cp "$bin/$b" "$share/bin/"
+done
+cp "$here/guest-run.sh" "$share/guest-run.sh"
+bash "$top/scripts/make-busybox-rootfs.sh" "$share/rootfs" >/dev/null
+echo "$*" >"$share/checks"
+
+# /dev/kvm on these machines is PVM (no VT-x): a stock kernel dies there with "KVM internal
+# error ... emulation failure". KVM only when the real modules are loaded.
+accel=(-accel 'tcg,thread=multi' -cpu max)
+if grep -qsE '^kvm_(intel|amd) ' /proc/modules && [ -w /dev/kvm ]; then
+  accel=(-accel kvm -cpu host)
+fi
+console=$share/console.log
+log "booting the guest (${accel[*]}), at most $limit s"
+rc=0
+timeout --kill-after=10 "$limit" qemu-system-x86_64 "${accel[@]}" -m 2G -smp 2 -snapshot -nographic -no-reboot \
+  -kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
+  -append 'console=ttyS0 root=/dev/vda rw panic=-1 quiet loglevel=4 systemd.show_status=auto' \
+  -drive "file=$img/disk.img,format=raw,if=virtio" \
+  -virtfs "local,path=$share,mount_tag=burrow,security_model=none" \
+  -nic none </dev/null >"$console" 2>&1 || rc=$?
+t3=$(date +%s)
+if [ ! -f "$share/status" ]; then
+  echo "----- guest console -----" >&2
+  cat "$console" >&2
+  echo "----- end of guest console -----" >&2
+  [ -s "$share/results" ] && { echo "results so far:" >&2; cat "$share/results" >&2; }
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    die "the guest did not finish its checks within $limit s (stuck where the console above ends)"
+  fi
+  die "the guest powered off (qemu exit $rc) without writing its status: the check unit did not run or did not finish (console above)"
+fi
+cat "$share/results"
+failures=$(cat "$share/status")
+log "boot and checks took $((t3 - t2)) s; total $((t3 - t0)) s"
+if [ "$failures" != 0 ]; then
+  grep -q '^FAIL setup' "$share/results" && { echo "----- guest console -----" >&2; cat "$console" >&2; }
+  die "$failures guest check(s) failed"
+fi
