@@ -116,9 +116,29 @@ pub fn cgroup_mode_line(l: &CgroupLayout, controllers: impl Fn(&Path) -> Option<
 #[derive(Debug)]
 pub struct HostCgroups;
 
+/// Whether systemd runs this host and cgroup v2 holds the controllers burrow uses: then
+/// systemd delegates each user's `user@UID.service` subtree (where the user's containers go),
+/// and burrow must not create a tree of its own beside systemd's (systemd is the only writer
+/// of the hierarchy's upper levels).
+fn systemd_delegates(host: &burrow_cgroups::Host) -> bool {
+    use burrow_cgroups::Controller;
+    std::path::Path::new("/run/systemd/system").is_dir()
+        && host.v2_mount().is_some()
+        && [Controller::Memory, Controller::Cpu, Controller::Pids]
+            .iter()
+            .all(|c| host.v1_mount(*c).is_none())
+}
+
 impl CgroupHook for HostCgroups {
     fn prepare(&self, user: &Account) -> Result<Vec<String>, String> {
         let host = burrow_cgroups::Host::system().map_err(|e| e.to_string())?;
+        if systemd_delegates(&host) {
+            return Ok(vec![format!(
+                "cgroups: systemd manages cgroup v2 here and delegates user@{uid}.service to {name}: {name}'s containers go below it; nothing created (as {name}, `burrow doctor` shows the delegated controllers; missing ones need a Delegate= drop-in for user@.service)",
+                uid = user.uid,
+                name = user.name
+            )]);
+        }
         let paths = host
             .admin_prepare(&user.name, user.uid, user.gid)
             .map_err(|e| e.to_string())?;
@@ -142,6 +162,10 @@ impl CgroupHook for HostCgroups {
             Err(e) => vec![Line::warn(
                 "cgroups",
                 format!("cannot read the cgroup mounts: {e}"),
+            )],
+            Ok(h) if systemd_delegates(&h) => vec![Line::info(
+                "cgroups",
+                "cgroup v2 managed by systemd: each user's user@UID.service is delegated by systemd (Delegate=), and the user's containers go below it; `burrow doctor`, as the user, shows the controllers",
             )],
             Ok(h) => {
                 use burrow_cgroups::Controller;
