@@ -239,6 +239,56 @@ check_cgroup_confined() {
   fi
 }
 
+check_cpus_throttle() {
+  start_timer
+  # A busy loop under --cpus 0.2 for about 6 s: the container's cpu.stat must show throttling
+  # and a use of at most about a fifth of a cpu (0.3 with TCG's noise).
+  out=$(as_user_detached "$B" run -d --name gcpu --cpus 0.2 --rootfs "$rootfs" /bin/sh -c 'while :; do :; done')
+  rc=$?
+  if [ "$rc" != 0 ]; then
+    fail cpus-throttle "run -d exit $rc: $(brief "$out")"
+    as_user "$B" rm -f gcpu >/dev/null
+    return
+  fi
+  cg=$(cgroup_of gcpu)
+  max=$(cat "$cg/cpu.max" 2>&1)
+  u0=$(awk '/^usage_usec/ {print $2}' "$cg/cpu.stat" 2>/dev/null)
+  t0=$(cut -d' ' -f1 /proc/uptime)
+  sleep 6
+  u1=$(awk '/^usage_usec/ {print $2}' "$cg/cpu.stat" 2>/dev/null)
+  t1=$(cut -d' ' -f1 /proc/uptime)
+  thr=$(awk '/^nr_throttled/ {print $2}' "$cg/cpu.stat" 2>/dev/null)
+  as_user "$B" rm -f gcpu >/dev/null
+  used=$(echo "${u0:-0} ${u1:-0} $t0 $t1" | awk '{ printf "%.2f", ($2 - $1) / 1e6 / ($4 - $3) }')
+  detail="cgroup $cg: cpu.max $max, nr_throttled ${thr:-?}, $used cpu over $(echo "$t0 $t1" | awk '{printf "%.1f", $2 - $1}') s"
+  if [ -z "$cg" ] || [ "$max" != "20000 100000" ]; then
+    fail cpus-throttle "cpu.max is not 20000 100000: $detail"
+  elif [ -z "$thr" ] || [ "$thr" -lt 1 ]; then
+    fail cpus-throttle "never throttled: $detail"
+  elif ! echo "$used" | awk '{ exit !($1 > 0.05 && $1 <= 0.3) }'; then
+    fail cpus-throttle "the loop used $used cpu, not about 0.2: $detail"
+  else
+    ok "cpus-throttle ($(took)): $detail"
+  fi
+}
+
+check_net_bridge() {
+  start_timer
+  # --net bridge on the per-user bridge admin add-user allowed: burrow-nic makes the veth and
+  # the bridge, the container gets eth0, an address and a default route, and reaches the
+  # gateway (the bridge's address on the host).
+  # shellcheck disable=SC2016 # expanded by the container's shell
+  probe='ip -4 -o addr show eth0 | awk "{print \$4}"; gw=$(ip route | awk "/^default/ {print \$3}"); echo gw=$gw; ping -c 1 -W 10 "$gw" >/dev/null && echo reached'
+  out=$(as_user "$B" run --rm --name gnet --net bridge --rootfs "$rootfs" /bin/sh -c "$probe")
+  rc=$?
+  host=$(ip -4 -o addr show | grep burrow | awk '{print $2, $4}' | tr '\n' ' ')
+  if [ "$rc" != 0 ] || ! printf '%s\n' "$out" | grep -qx reached; then
+    fail net-bridge "exit $rc: $(brief "$out"); host bridges: $host; modules: $(lsmod 2>/dev/null | grep -E '^(veth|bridge) ' | tr '\n' ' ')"
+  else
+    ok "net-bridge ($(took)): $(brief "$out"); host: $host"
+  fi
+}
+
 check_apparmor() {
   start_timer
   # burrow's profile (packaging/apparmor/burrow-default, loaded here as the package's postinst
@@ -329,6 +379,8 @@ want run-true && check_run_true
 want memory-oom && check_memory_oom
 want pids-limit && check_pids_limit
 want cgroup-confined && check_cgroup_confined
+want cpus-throttle && check_cpus_throttle
+want net-bridge && check_net_bridge
 want apparmor && check_apparmor
 want doctor-undelegated && check_doctor_undelegated
 say "guest: cgroups left under user@$uid.service: $(find "/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service" -mindepth 1 -type d 2>/dev/null | tr '\n' ' ')"

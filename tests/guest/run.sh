@@ -2,7 +2,7 @@
 # Boots the Debian 12 guest of tests/guest/build.sh under QEMU and runs the guest checks of
 # tests/guest/guest-run.sh inside it, as an unprivileged user in its delegated
 # user@UID.service: all of them, or the CHECKs named (admin-add-user doctor run-true memory-oom
-# pids-limit cgroup-confined apparmor doctor-undelegated). Builds the static burrow binaries and the guest first (or reuses them). Needs
+# pids-limit cgroup-confined cpus-throttle net-bridge apparmor doctor-undelegated). Builds the static burrow binaries and the guest first (or reuses them). Needs
 # root. Exits non-zero when a check fails or the guest does not finish.
 #   bash tests/guest/run.sh [CHECK...]
 #   BURROW_GUEST_TIMEOUT=SECONDS (default 900) bounds the boot and the checks.
