@@ -276,7 +276,10 @@ check_net_bridge() {
   start_timer
   # --net bridge on the per-user bridge admin add-user allowed: burrow-nic makes the veth and
   # the bridge, the container gets eth0, an address and a default route, and reaches the
-  # gateway (the bridge's address on the host).
+  # gateway (the bridge's address on the host). The address pool is the admin's choice
+  # (packaging/etc/nic.conf.example's).
+  install -d -o root -g root -m 0755 /etc/burrow
+  [ -e /etc/burrow/nic.conf ] || printf 'ipv4 10.77.0.0/16 24\n' >/etc/burrow/nic.conf
   # shellcheck disable=SC2016 # expanded by the container's shell
   probe='ip -4 -o addr show eth0 | awk "{print \$4}"; gw=$(ip route | awk "/^default/ {print \$3}"); echo gw=$gw; ping -c 1 -W 10 "$gw" >/dev/null && echo reached'
   out=$(as_user "$B" run --rm --name gnet --net bridge --rootfs "$rootfs" /bin/sh -c "$probe")
