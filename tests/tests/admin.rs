@@ -512,6 +512,7 @@ fn doctor_as_a_good_user_is_ok() {
     }
     for want in [
         format!("burrow doctor: {} (uid {}, gid {})\n", u.name, u.uid, u.gid),
+        "[ok]   kernel: Linux ".to_owned(),
         "[ok]   user namespaces: you can create one (unshare -U true works)\n".to_owned(),
         "[ok]   /etc/subuid: uids 700000-765535 (65536 ids)\n".to_owned(),
         format!(

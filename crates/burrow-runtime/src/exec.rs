@@ -135,6 +135,15 @@ fn join_and_spawn(
         flags |= CloneFlags::CLONE_NEWNET;
     }
     nix::sched::setns(target.as_fd(), flags)
+        .map_err(|e| {
+            // Before 5.8 setns takes a /proc/PID/ns file only: a pidfd gets EINVAL.
+            let e = std::io::Error::from(e);
+            if burrow_sys::kernel::older_than((5, 8)) {
+                burrow_sys::kernel::einval_flag(e, "setns through a pidfd", (5, 8))
+            } else {
+                e
+            }
+        })
         .ctx(|| "cannot join the container's namespaces".into())?;
     child::become_root(spec.single_map)?;
     let flags = u64::try_from(libc::CLONE_PARENT).map_err(|_| err("clone flags"))?;

@@ -260,6 +260,8 @@ pub(crate) fn start(p: &Prepared) -> Result<Started, Error> {
                 "cannot create the container's namespaces: {e}{}",
                 if e.raw_os_error() == Some(libc::EPERM) || e.raw_os_error() == Some(libc::ENOSPC) {
                     " (are unprivileged user namespaces enabled? see `sysctl user.max_user_namespaces` and `burrow doctor`)"
+                } else if e.raw_os_error() == Some(libc::EINVAL) {
+                    " (is this kernel built without one of the namespace types? CONFIG_USER_NS, CONFIG_PID_NS, CONFIG_IPC_NS, CONFIG_UTS_NS, CONFIG_NET_NS)"
                 } else {
                     ""
                 }

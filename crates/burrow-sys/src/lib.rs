@@ -10,6 +10,7 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+pub mod kernel;
 #[cfg(feature = "runtime")]
 pub mod rt;
 
@@ -42,6 +43,7 @@ pub(crate) fn owned_fd(ret: libc::c_long) -> io::Result<OwnedFd> {
 pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     // SAFETY: plain syscall with integer arguments; the result is checked.
     owned_fd(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })
+        .map_err(|e| kernel::enosys(e, "pidfd_open", (5, 3)))
 }
 
 /// `pidfd_send_signal(fd, sig, NULL, 0)`. With `sig == 0` this only tests that the process
@@ -58,6 +60,7 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: libc::c_int) -> io::Result<
         )
     })
     .map(drop)
+    .map_err(|e| kernel::enosys(e, "pidfd_send_signal", (5, 1)))
 }
 
 /// Closes every descriptor from 3 upwards except `keep` (if given).
@@ -68,7 +71,9 @@ pub fn close_fds_from_3_except(keep: Option<RawFd>) -> io::Result<()> {
         }
         // SAFETY: close_range only closes descriptors; no Rust object in this process owns
         // descriptors >= 3 at the time helpers call it (first thing in main).
-        cvt(unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) }).map(drop)
+        cvt(unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) })
+            .map(drop)
+            .map_err(|e| kernel::enosys(e, "close_range", (5, 9)))
     };
     match keep.and_then(|k| u32::try_from(k).ok()).filter(|k| *k >= 3) {
         None => close(3, u32::MAX),
@@ -343,6 +348,7 @@ pub fn openat2(
             std::mem::size_of::<libc::open_how>(),
         )
     })
+    .map_err(|e| kernel::enosys(e, "openat2", (5, 6)))
 }
 
 fn open_how_zeroed() -> libc::open_how {
@@ -509,6 +515,7 @@ pub fn openat2_mode(
             std::mem::size_of::<libc::open_how>(),
         )
     })
+    .map_err(|e| kernel::enosys(e, "openat2", (5, 6)))
 }
 
 /// `fsetxattr(fd, name, value, 0)`: sets an extended attribute on an open file or directory.

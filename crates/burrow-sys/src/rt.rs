@@ -64,7 +64,7 @@ pub fn clone_fork(flags: u64) -> io::Result<Forked> {
             std::mem::size_of::<CloneArgs>(),
         )
     };
-    let pid = cvt(ret)?;
+    let pid = cvt(ret).map_err(|e| crate::kernel::enosys(e, "clone3", (5, 3)))?;
     if pid == 0 {
         return Ok(Forked::Child);
     }
@@ -115,6 +115,7 @@ pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr_set: u64) -> io::
         )
     })
     .map(drop)
+    .map_err(|e| crate::kernel::enosys(e, "mount_setattr", (5, 12)))
 }
 
 /// Brings the loopback interface up (in the current network namespace).
@@ -149,6 +150,8 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
         )
     })
     .map(drop)
+    // `first <= u32::MAX` always: EINVAL can only be the flag (Linux 5.9 and 5.10).
+    .map_err(|e| crate::kernel::einval_flag(e, "close_range with CLOSE_RANGE_CLOEXEC", (5, 11)))
 }
 
 /// Makes `fd` (a terminal) the controlling terminal of the calling session leader.

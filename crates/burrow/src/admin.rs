@@ -26,7 +26,7 @@ mod tests;
 
 use crate::cgroup_setup::{cgroup_layout, cgroup_mode_line, CgroupHook};
 use crate::probes::{
-    effective_uid, nnp_line, parse_mountinfo, probe_helpers, probe_userns, read_opt,
+    effective_uid, nnp_line, parse_mountinfo, probe_helpers, probe_kernel, probe_userns, read_opt,
     subid_file_line, Asker, FileFacts,
 };
 use crate::report::{Line, Report};
@@ -126,6 +126,7 @@ pub fn check(cgroups: &dyn CgroupHook) -> Report {
             "not running as root: files only root can read are not checked",
         ));
     }
+    r.push(probe_kernel(Asker::Admin));
     r.extend(probe_userns(Asker::Admin));
     r.push(nnp_line(&status, Asker::Admin));
     let mounts = parse_mountinfo(&read_opt("/proc/self/mountinfo").unwrap_or_default());

@@ -7,8 +7,8 @@
 
 use crate::cgroup_setup::CgroupHook;
 use crate::probes::{
-    nnp_line, parse_mountinfo, probe_helpers, probe_userns, read_opt, subid_file_line, Asker,
-    FileFacts,
+    nnp_line, parse_mountinfo, probe_helpers, probe_kernel, probe_userns, read_opt,
+    subid_file_line, Asker, FileFacts,
 };
 use crate::report::{Line, Report, Status};
 use burrow_config::DEFAULT_APPARMOR_PROFILE;
@@ -360,6 +360,7 @@ pub fn doctor(cgroups: &dyn CgroupHook) -> Report {
             "you are root: this checks root's own containers; for the host run sudo burrow admin check",
         ));
     }
+    r.push(probe_kernel(Asker::User));
     r.extend(probe_userns(Asker::User));
     r.push(userns_test());
     let status = read_opt("/proc/self/status").unwrap_or_default();

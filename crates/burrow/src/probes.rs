@@ -439,3 +439,52 @@ pub fn probe_userns(asker: Asker) -> Vec<Line> {
         asker,
     )
 }
+
+/// The `kernel` finding from the `uname -r` release (None: it could not be read): ok at or
+/// above [`burrow_sys::kernel::MINIMUM`], otherwise a failure naming what is missing.
+pub fn kernel_line(release: Option<&str>, asker: Asker) -> Line {
+    use burrow_sys::kernel::{missing, parse_release, MINIMUM};
+    let topic = "kernel";
+    let (maj, min) = MINIMUM;
+    let Some(release) = release.map(str::trim) else {
+        return Line::warn(
+            topic,
+            format!("cannot read the kernel release: burrow needs Linux {maj}.{min} or later"),
+        );
+    };
+    let Some(version) = parse_release(release) else {
+        return Line::warn(
+            topic,
+            format!(
+                "cannot tell the version from the release {release:?}: burrow needs Linux {maj}.{min} or later"
+            ),
+        );
+    };
+    let lacking = missing(version);
+    if lacking.is_empty() {
+        return Line::ok(
+            topic,
+            format!("Linux {release} (burrow needs {maj}.{min} or later)"),
+        );
+    }
+    let names = lacking
+        .iter()
+        .map(|f| format!("{} ({}.{})", f.name, f.since.0, f.since.1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Line::fail(
+        topic,
+        format!(
+            "Linux {release} is too old: burrow needs {maj}.{min} or later; this kernel lacks {names}"
+        ),
+    )
+    .fix(asker.root_fix(&format!(
+        "boot a kernel {maj}.{min} or later (Debian 12 ships 6.1, Ubuntu 22.04 5.15, RHEL 9 5.14)"
+    )))
+}
+
+/// The `kernel` finding for the running kernel.
+pub fn probe_kernel(asker: Asker) -> Line {
+    let release = burrow_sys::kernel::release().or_else(|| read_opt("/proc/sys/kernel/osrelease"));
+    kernel_line(release.as_deref(), asker)
+}

@@ -261,3 +261,40 @@ fn apparmor_line_says_what_confines_containers() {
         .unwrap()
         .contains("apparmor_parser -r /etc/apparmor.d/burrow-default"));
 }
+
+#[test]
+fn kernel_lines() {
+    let l = kernel_line(Some("6.1.0-27-amd64\n"), Asker::User);
+    assert_eq!(l.status, Status::Ok);
+    assert_eq!(
+        l.message,
+        "Linux 6.1.0-27-amd64 (burrow needs 5.12 or later)"
+    );
+    let l = kernel_line(Some("5.10.0"), Asker::User);
+    assert_eq!(l.status, Status::Fail);
+    assert_eq!(
+        l.message,
+        "Linux 5.10.0 is too old: burrow needs 5.12 or later; this kernel lacks close_range with CLOSE_RANGE_CLOEXEC (5.11), mount_setattr (5.12)"
+    );
+    assert!(l
+        .fix
+        .as_deref()
+        .unwrap()
+        .starts_with("ask your admin: boot a kernel 5.12 or later"));
+    let l = kernel_line(Some("4.19.0-xyz"), Asker::Admin);
+    assert_eq!(l.status, Status::Fail);
+    for f in burrow_sys::kernel::REQUIRED {
+        assert!(l.message.contains(f.name), "{}", l.message);
+    }
+    assert!(l.fix.as_deref().unwrap().starts_with("boot a kernel"));
+    assert_eq!(kernel_line(Some("5.12.0"), Asker::User).status, Status::Ok);
+    assert_eq!(
+        kernel_line(Some("5.11.22"), Asker::User).status,
+        Status::Fail
+    );
+    let l = kernel_line(Some("garbage"), Asker::User);
+    assert_eq!(l.status, Status::Warn);
+    assert!(l.message.contains("\"garbage\""), "{}", l.message);
+    assert_eq!(kernel_line(None, Asker::User).status, Status::Warn);
+    assert_eq!(probe_kernel(Asker::User).status, Status::Ok);
+}
