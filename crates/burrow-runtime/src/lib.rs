@@ -14,6 +14,7 @@ mod channel;
 mod child;
 pub mod exec;
 pub mod ids;
+pub mod image;
 pub mod lifecycle;
 pub mod monitor;
 mod mount;

@@ -72,6 +72,12 @@ pub struct State {
     /// With --net bridge: the nic (names, bridge, addresses).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nic: Option<crate::net::Nic>,
+    /// The id (`sha256:...`) of the image the container was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The signal `burrow stop` sends first (the image's StopSignal; default SIGTERM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
 }
 
 /// Seconds since the epoch.
@@ -128,6 +134,8 @@ impl State {
             uid_map: Vec::new(),
             gid_map: Vec::new(),
             nic: None,
+            image: None,
+            stop_signal: None,
         }
     }
 
@@ -399,7 +407,22 @@ impl Dir {
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_secs());
-        Ok(State::new(&self.name, Status::Stopped, &c, created))
+        let mut st = State::new(&self.name, Status::Stopped, &c, created);
+        if let Ok(Some(img)) = crate::image::load(&self.data) {
+            st.image = Some(img.id.clone());
+            st.stop_signal = img.stop_signal.clone().filter(|s| !s.is_empty());
+            let mut cfg = c.clone();
+            if crate::image::apply_process_defaults(&mut cfg, &img).is_ok() {
+                if let Ok(cmd) = crate::image::compose_command(
+                    &img,
+                    cfg.entrypoint.as_deref(),
+                    &cfg.command,
+                ) {
+                    st.command = cmd;
+                }
+            }
+        }
+        Ok(st)
     }
 
     /// The saved configuration.
@@ -418,10 +441,11 @@ impl Dir {
         self.data.join(name)
     }
 
-    /// Removes both directories and everything in them.
+    /// Removes both directories and everything in them (an image root's upper and work
+    /// directories too, which may hold files of the container's other ids).
     pub fn remove(self) -> Result<(), Error> {
         let _ = fs::remove_dir_all(&self.path);
-        fs::remove_dir_all(&self.data).ctx(|| format!("cannot remove {}", self.data.display()))
+        crate::run::remove_tree(&self.data)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use burrow_config::{
     CapPolicy, ConfigError, Cpus, EnvVar, IdMap, LogLevel, MemorySwap, Net, Seccomp, Size, Ulimit,
-    User, Volume,
+    UserSpec, Volume,
 };
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -146,18 +146,24 @@ pub struct ProcessArgs {
     /// Working directory inside the container.
     #[arg(short, long, value_name = "DIR")]
     pub workdir: Option<String>,
-    /// User (numeric UID[:GID] inside the container).
-    #[arg(short, long, value_name = "UID[:GID]")]
-    pub user: Option<User>,
+    /// User inside the container: USER[:GROUP], names (from the container's /etc/passwd and
+    /// /etc/group) or numbers.
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    pub user: Option<UserSpec>,
 }
 
 // `run` and `create` options. Serialized, they are the config file's keys (a flag has the name
 // of its key), which is how `RunConfig::merge` puts them over a `--config` file.
 #[derive(Debug, Args, Serialize)]
 pub struct RunArgs {
-    /// Root filesystem directory of the container.
+    /// Root filesystem directory of the container (without it, the first argument is the
+    /// IMAGE, from `burrow images`).
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
+    /// With an image: the command that replaces its Entrypoint (a JSON array for several
+    /// words; "" for none); the image's Cmd is then not used.
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
     /// Container name (also the default hostname).
     #[arg(long)]
     pub name: Option<String>,
@@ -230,11 +236,11 @@ pub struct RunArgs {
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<LogLevel>,
-    /// The command to run and its arguments.
+    /// IMAGE (unless --rootfs is given), then the command to run and its arguments.
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
-        value_name = "COMMAND"
+        value_name = "[IMAGE] COMMAND"
     )]
     pub command: Vec<String>,
 }

@@ -7,10 +7,24 @@ use burrow_config::RunConfig;
 use burrow_runtime::monitor;
 
 /// The `run`/`create` options over the `--config` file; sets up logging at their level.
+/// Without a rootfs (flag or file) and an image in the file, the first argument is the IMAGE.
 pub fn merge(args: &RunArgs) -> Result<RunConfig, burrow_runtime::Error> {
-    let config = RunConfig::merge(args.config.as_deref(), args).map_err(fail)?;
+    let mut config = RunConfig::merge(args.config.as_deref(), args).map_err(fail)?;
     crate::observability::init(config.log_level);
+    if config.rootfs.is_none() && config.image.is_none() && !config.command.is_empty() {
+        config.image = Some(config.command.remove(0));
+    }
     Ok(config)
+}
+
+/// The image of a validated spec, resolved in the store (nothing is opened for `--rootfs`).
+pub fn image_of(
+    spec: &burrow_config::RunSpec,
+) -> Result<Option<burrow_runtime::image::ImageRoot>, burrow_runtime::Error> {
+    match spec.root() {
+        burrow_config::Root::Image(name) => crate::image_root::resolve(name).map(Some),
+        burrow_config::Root::Dir(_) => Ok(None),
+    }
 }
 
 pub fn run(args: RunArgs) -> Res {
@@ -21,10 +35,11 @@ pub fn run(args: RunArgs) -> Res {
         ));
     }
     let spec = config.validate().map_err(fail)?;
+    let image = image_of(&spec)?;
     if args.detach {
-        println!("{}", monitor::run_detached(spec)?);
+        println!("{}", monitor::run_detached(spec, image.as_ref())?);
         Ok(0)
     } else {
-        burrow_runtime::run(&spec)
+        burrow_runtime::run(&spec, image.as_ref())
     }
 }
