@@ -72,7 +72,8 @@ pub struct State {
     /// With --net bridge: the nic (names, bridge, addresses).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nic: Option<crate::net::Nic>,
-    /// The id (`sha256:...`) of the image the container was made from.
+    /// The id (`sha256:HEX`) of the image the container was created from; `None` for a
+    /// `--rootfs` container (and in state files written before images existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// The signal `burrow stop` sends first (the image's StopSignal; default SIGTERM).
@@ -447,6 +448,19 @@ impl Dir {
         let _ = fs::remove_dir_all(&self.path);
         crate::run::remove_tree(&self.data)
     }
+}
+
+/// The images containers of this user were created from: (image id as recorded, container
+/// name), one entry per container that has an image, sorted by container name. `burrow rmi`
+/// refuses these images and `burrow image prune` keeps them.
+pub fn images_in_use() -> Result<Vec<(String, String)>, Error> {
+    let mut v = Vec::new();
+    for d in Dir::all()? {
+        if let Ok(Some(image)) = d.read().map(|st| st.image) {
+            v.push((image, d.name));
+        }
+    }
+    Ok(v)
 }
 
 /// Writes the saved configuration of a new container.
