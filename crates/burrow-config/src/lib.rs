@@ -53,8 +53,8 @@ mod values;
 
 pub use limits::{parse_size, Cpus, Limits, MemorySwap, Size, CPU_PERIOD_US, MIN_MEMORY};
 pub use values::{
-    check_bridge_name, parse_net, CapPolicy, EnvVar, IdMap, LogLevel, Net, NetMode, Seccomp,
-    IdOrName, Ulimit, User, UserSpec, Volume, DEFAULT_BRIDGE, ULIMITS,
+    check_bridge_name, parse_net, CapPolicy, EnvVar, IdMap, IdOrName, LogLevel, Net, NetMode,
+    Seccomp, Ulimit, User, UserSpec, Volume, DEFAULT_BRIDGE, ULIMITS,
 };
 
 /// A configuration error, worded for the user.

@@ -78,7 +78,11 @@ fn value_parsers() {
     assert!("01".parse::<UserSpec>().is_err());
     assert!("a/b".parse::<UserSpec>().is_err());
     assert!("".parse::<UserSpec>().is_err());
-    assert!("keep-id".parse::<IdMap>().unwrap_err().to_string().contains("--idmap shared"));
+    assert!("keep-id"
+        .parse::<IdMap>()
+        .unwrap_err()
+        .to_string()
+        .contains("--idmap shared"));
     assert_eq!(
         "A=b=c".parse::<EnvVar>().unwrap(),
         EnvVar {

@@ -243,8 +243,7 @@ impl IdOrName {
         }
         let ok = !v.is_empty()
             && v.len() <= 256
-            && v
-                .bytes()
+            && v.bytes()
                 .all(|b| b.is_ascii_graphic() && b != b':' && b != b'/' && b != b',');
         if ok {
             Ok(IdOrName::Name(v.to_owned()))

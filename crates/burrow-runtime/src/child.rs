@@ -4,10 +4,10 @@
 
 use crate::caps::{limit_bounding, set_root_sets};
 use crate::channel::{self, Passed};
+use crate::image::{OverlayPlan, Resolved};
 use crate::mount::{self, Layout};
 use crate::trace::Steps;
 use crate::{err, Ctx, Error};
-use crate::image::{OverlayPlan, Resolved};
 use burrow_config::{EnvVar, NetMode, RunConfig, Ulimit, User};
 use caps::CapsHashSet;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};

@@ -307,8 +307,8 @@ pub(crate) fn resolve_user(
         group: None,
     };
     let spec = spec.unwrap_or(&default);
-    let needs_names = matches!(spec.user, IdOrName::Name(_))
-        || matches!(spec.group, Some(IdOrName::Name(_)));
+    let needs_names =
+        matches!(spec.user, IdOrName::Name(_)) || matches!(spec.group, Some(IdOrName::Name(_)));
     if !needs_names && !always {
         return Ok(Resolved {
             user: spec.numeric().unwrap_or_default(),
@@ -384,10 +384,16 @@ impl OverlayPlan {
         self.dir.join("flat")
     }
     /// Makes the directories (before the clone, as the caller: container root owns them).
+    /// The upper directory is the container's `/` as its users see it: 0755 (the container's
+    /// directory around it is private to the caller).
     pub fn make_dirs(&self) -> Result<(), Error> {
         use std::os::unix::fs::DirBuilderExt;
-        for d in [self.upper(), self.work(), self.merged()] {
-            match std::fs::DirBuilder::new().mode(0o700).create(&d) {
+        for (d, mode) in [
+            (self.upper(), 0o755),
+            (self.work(), 0o700),
+            (self.merged(), 0o755),
+        ] {
+            match std::fs::DirBuilder::new().mode(mode).create(&d) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(err(format!("cannot create {}: {e}", d.display()))),
@@ -431,14 +437,23 @@ mod tests {
     fn entrypoint_and_cmd() {
         let i = img();
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(compose_command(&i, None, &[]).unwrap(), s(&["/ep", "a", "b"]));
-        assert_eq!(compose_command(&i, None, &s(&["c"])).unwrap(), s(&["/ep", "c"]));
+        assert_eq!(
+            compose_command(&i, None, &[]).unwrap(),
+            s(&["/ep", "a", "b"])
+        );
+        assert_eq!(
+            compose_command(&i, None, &s(&["c"])).unwrap(),
+            s(&["/ep", "c"])
+        );
         assert_eq!(compose_command(&i, Some("/x"), &[]).unwrap(), s(&["/x"]));
         assert_eq!(
             compose_command(&i, Some("[\"/x\",\"-y\"]"), &s(&["z"])).unwrap(),
             s(&["/x", "-y", "z"])
         );
-        assert_eq!(compose_command(&i, Some(""), &s(&["/bin/true"])).unwrap(), s(&["/bin/true"]));
+        assert_eq!(
+            compose_command(&i, Some(""), &s(&["/bin/true"])).unwrap(),
+            s(&["/bin/true"])
+        );
         assert!(compose_command(&i, Some(""), &[]).is_err());
     }
 

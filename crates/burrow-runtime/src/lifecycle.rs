@@ -115,9 +115,8 @@ pub fn stop(name: &str, timeout: Duration) -> Result<(), Error> {
         return Ok(());
     };
     let sig = match st.stop_signal.as_deref() {
-        Some(s) => parse_signal(s).map_err(|e| {
-            err(format!("container {name}: its stop signal: {}", e.msg))
-        })?,
+        Some(s) => parse_signal(s)
+            .map_err(|e| err(format!("container {name}: its stop signal: {}", e.msg)))?,
         None => libc::SIGTERM,
     };
     let mon = monitor_pidfd(&st);

@@ -89,7 +89,8 @@ const MOUNT_DATA_MAX: usize = 4095;
 /// one page of options holds about 220 layers (docker's limit is 127). Returns why not.
 fn mount_overlay(o: &OverlayPlan) -> Result<(), String> {
     let open = |p: &Path| -> Result<OwnedFd, String> {
-        let c = CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| "bad path".to_owned())?;
+        let c =
+            CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| "bad path".to_owned())?;
         openat2(None, &c, libc::O_PATH | libc::O_DIRECTORY, 0)
             .map_err(|e| format!("cannot open {}: {e}", p.display()))
     };

@@ -3,9 +3,9 @@
 
 use crate::child::{self, ContainerSpec, ProcessSpec};
 use crate::ids::{self, IdPlan, Me};
+use crate::image::{self, ImageRoot};
 use crate::trace::step;
 use crate::{channel, err, tty, Ctx, Error};
-use crate::image::{self, ImageRoot};
 use burrow_config::{IdMap, NetMode, Root, RunConfig, RunSpec, Seccomp};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -62,11 +62,8 @@ pub(crate) fn prepare(
                     rootfs_arg.display()
                 )));
             }
-            let resolved = image::resolve_user(
-                config.user.as_ref(),
-                image::Files::Dir(&rootfs),
-                false,
-            )?;
+            let resolved =
+                image::resolve_user(config.user.as_ref(), image::Files::Dir(&rootfs), false)?;
             (rootfs, None, resolved)
         }
         (Root::Image(name), None) => {
@@ -90,9 +87,7 @@ pub(crate) fn prepare(
                 true,
             )?;
             let forced_flat = match std::env::var("BURROW_OVERLAY").ok().as_deref() {
-                Some("0") | Some("no") | Some("off") => {
-                    Some("BURROW_OVERLAY=0 is set".to_owned())
-                }
+                Some("0") | Some("no") | Some("off") => Some("BURROW_OVERLAY=0 is set".to_owned()),
                 _ => None,
             };
             let plan = image::OverlayPlan {
@@ -320,22 +315,21 @@ fn remove_as_container_root(p: &std::path::Path) -> Result<(), Error> {
     };
     let (psock, csock) = channel::pair()?;
     let flags = u64::try_from(libc::CLONE_NEWUSER).map_err(|_| err("clone flags"))?;
-    let (pid, pidfd) = match burrow_sys::rt::clone_fork(flags)
-        .ctx(|| "cannot create a user namespace".into())?
-    {
-        burrow_sys::rt::Forked::Child => {
-            drop(psock);
-            let r = (|| -> Result<child::Never, Error> {
-                channel::recv_go(&csock)?;
-                child::become_root(matches!(plan, IdPlan::Single { .. }))?;
-                std::fs::remove_dir_all(p)
-                    .map_err(|e| err(format!("cannot remove {}: {e}", p.display())))?;
-                burrow_sys::rt::exit_now(0)
-            })();
-            child::report(r, &csock)
-        }
-        burrow_sys::rt::Forked::Parent { pid, pidfd } => (pid, pidfd),
-    };
+    let (pid, pidfd) =
+        match burrow_sys::rt::clone_fork(flags).ctx(|| "cannot create a user namespace".into())? {
+            burrow_sys::rt::Forked::Child => {
+                drop(psock);
+                let r = (|| -> Result<child::Never, Error> {
+                    channel::recv_go(&csock)?;
+                    child::become_root(matches!(plan, IdPlan::Single { .. }))?;
+                    std::fs::remove_dir_all(p)
+                        .map_err(|e| err(format!("cannot remove {}: {e}", p.display())))?;
+                    burrow_sys::rt::exit_now(0)
+                })();
+                child::report(r, &csock)
+            }
+            burrow_sys::rt::Forked::Parent { pid, pidfd } => (pid, pidfd),
+        };
     drop(csock);
     let mut c = Container {
         pid,

@@ -414,11 +414,9 @@ impl Dir {
             st.stop_signal = img.stop_signal.clone().filter(|s| !s.is_empty());
             let mut cfg = c.clone();
             if crate::image::apply_process_defaults(&mut cfg, &img).is_ok() {
-                if let Ok(cmd) = crate::image::compose_command(
-                    &img,
-                    cfg.entrypoint.as_deref(),
-                    &cfg.command,
-                ) {
+                if let Ok(cmd) =
+                    crate::image::compose_command(&img, cfg.entrypoint.as_deref(), &cfg.command)
+                {
                     st.command = cmd;
                 }
             }

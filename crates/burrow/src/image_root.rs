@@ -49,12 +49,7 @@ pub fn resolve(name: &str) -> Result<ImageRoot, Error> {
         let mut ports = c.exposed_ports().clone().unwrap_or_default();
         ports.sort();
         img.exposed_ports = ports;
-        img.labels = c
-            .labels()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        img.labels = c.labels().clone().unwrap_or_default().into_iter().collect();
     }
     Ok(img)
 }
