@@ -254,7 +254,7 @@ impl RunConfig {
             (None, Some(i)) => Root::Image(i.clone()),
             (None, None) => {
                 return Err(invalid(
-                    "no root filesystem: give an IMAGE or --rootfs DIR (or rootfs = \"DIR\" / image = \"NAME\" in the config file)",
+                    "no root filesystem: give --rootfs DIR (or rootfs = \"DIR\" in the config file), or an IMAGE before the command",
                 ))
             }
         };

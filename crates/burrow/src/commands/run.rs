@@ -11,7 +11,15 @@ use burrow_runtime::monitor;
 pub fn merge(args: &RunArgs) -> Result<RunConfig, burrow_runtime::Error> {
     let mut config = RunConfig::merge(args.config.as_deref(), args).map_err(fail)?;
     crate::observability::init(config.log_level);
-    if config.rootfs.is_none() && config.image.is_none() && !config.command.is_empty() {
+    // An image reference never starts with '/' or '.': such a first argument is a command
+    // given without --rootfs (validate says what is missing).
+    if config.rootfs.is_none()
+        && config.image.is_none()
+        && config
+            .command
+            .first()
+            .is_some_and(|c| !c.starts_with('/') && !c.starts_with('.'))
+    {
         config.image = Some(config.command.remove(0));
     }
     Ok(config)
