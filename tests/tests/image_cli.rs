@@ -289,7 +289,20 @@ fn import_a_directory_and_a_rootfs_tarball() {
     let (user, su, sg, _) = image_user();
     let env = Env::new(user, "import");
     let i = images();
-    let d = env.burrow(&["image", "import", "--name", "dirbox", i.stage1.to_str().unwrap()]);
+    // A directory as a container of this user sees it: root's files are the user's, 1000's
+    // are subuid_start + 999 (what `burrow unshare` or a container makes). Inside the user
+    // namespace of the import they are 0 and 1000 again.
+    let src = env.dir.join("rootfs");
+    sh(&format!(
+        "mkdir -p {s} && cp -a {}/. {s}/ && chown -R {}:{} {s} && chown -R {}:{} {s}/home/user",
+        i.stage1.display(),
+        user.uid,
+        user.gid,
+        su + 999,
+        sg + 999,
+        s = src.display()
+    ));
+    let d = env.burrow(&["image", "import", "--name", "dirbox", src.to_str().unwrap()]);
     assert_eq!((d.code, d.stderr.as_str()), (Some(0), ""), "{d:?}");
     let t = env.burrow(&[
         "image",
