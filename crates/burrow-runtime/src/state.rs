@@ -487,6 +487,20 @@ mod tests {
     }
 
     #[test]
+    fn state_files_without_an_image_still_load() {
+        let old = r#"{"name":"x","status":"stopped","command":["/bin/true"],"created":1,
+            "started":null,"finished":null,"exit_code":0,"pid":null,"pid_start":null,
+            "monitor_pid":null,"monitor_start":null,"tty":false,"rm":false,
+            "uid_map":[],"gid_map":[]}"#;
+        let mut st: State = serde_json::from_str(old).unwrap();
+        assert_eq!(st.image, None);
+        assert!(!serde_json::to_string(&st).unwrap().contains("image"));
+        st.image = Some("sha256:ab".into());
+        let back: State = serde_json::from_str(&serde_json::to_string(&st).unwrap()).unwrap();
+        assert_eq!(back.image.as_deref(), Some("sha256:ab"));
+    }
+
+    #[test]
     fn own_start_time() {
         let me = i32::try_from(std::process::id()).unwrap();
         let t = start_time(me).unwrap();

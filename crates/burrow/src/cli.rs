@@ -155,7 +155,7 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         cert_dir: Option<PathBuf>,
         /// false: allow plain HTTP to this registry.
-        #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true")]
+        #[arg(long, value_name = "true|false", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
         tls_verify: Option<bool>,
         /// Registry (HOST[:PORT]).
         registry: String,
@@ -305,7 +305,7 @@ pub struct PullArgs {
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
     /// false: allow plain HTTP to this registry.
-    #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, value_name = "true|false", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub tls_verify: Option<bool>,
     /// Image reference: [REGISTRY/]REPOSITORY[:TAG|@DIGEST].
     #[arg(value_name = "REF")]
