@@ -368,6 +368,10 @@ pub(crate) struct OverlayPlan {
     pub dir: PathBuf,
     /// Set when overlayfs must not be tried (`BURROW_OVERLAY=0`): the reason.
     pub forced_flat: Option<String>,
+    /// Mount with `volatile`: the upper directory is thrown away after the run (a foreground
+    /// run), so overlayfs need not sync it when it is unmounted (which costs a journal commit
+    /// of the whole upper filesystem at every exit).
+    pub volatile: bool,
 }
 
 impl OverlayPlan {

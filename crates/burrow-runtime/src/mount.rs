@@ -106,10 +106,11 @@ fn mount_overlay(o: &OverlayPlan) -> Result<(), String> {
     let (upper, work, merged) = (open(&o.upper())?, open(&o.work())?, open(&o.merged())?);
     let lower_list: Vec<String> = lowers.iter().map(fdpath).collect();
     let data = format!(
-        "lowerdir={},upperdir={},workdir={},userxattr",
+        "lowerdir={},upperdir={},workdir={},userxattr{}",
         lower_list.join(":"),
         fdpath(&upper),
-        fdpath(&work)
+        fdpath(&work),
+        if o.volatile { ",volatile" } else { "" }
     );
     if data.len() > MOUNT_DATA_MAX {
         return Err(format!(

@@ -94,6 +94,7 @@ pub(crate) fn prepare(
                 image: img.clone(),
                 dir: dir.map(std::path::Path::to_path_buf).unwrap_or_default(),
                 forced_flat,
+                volatile: false,
             };
             (std::path::PathBuf::new(), Some(plan), resolved)
         }
@@ -239,7 +240,10 @@ pub fn run(spec: &RunSpec, image: Option<&ImageRoot>) -> Result<i32, Error> {
     let _ = remove_tree(&dir);
     std::fs::create_dir(&dir).ctx(|| format!("cannot create {}", dir.display()))?;
     let r = (|| {
-        let p = prepare(spec, Some(img), Some(&dir))?;
+        let mut p = prepare(spec, Some(img), Some(&dir))?;
+        if let Some(o) = p.spec.image.as_mut() {
+            o.volatile = true;
+        }
         let sfd = block_signals()?;
         let mut started = start(&p)?;
         for w in &started.warnings {
