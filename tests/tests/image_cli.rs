@@ -136,7 +136,12 @@ fn pull_quiet_prints_only_the_image_id() {
         "{out:?}"
     );
     // `image pull` is the same command.
-    let again = env.burrow(&["image", "pull", "--quiet", &format!("{}/test/busybox:1", reg.addr)]);
+    let again = env.burrow(&[
+        "image",
+        "pull",
+        "--quiet",
+        &format!("{}/test/busybox:1", reg.addr),
+    ]);
     check(&again, 0, &out.stdout, "");
 }
 
@@ -183,7 +188,13 @@ fn images_lists_table_and_json() {
     let id = env.burrow(&["pull", "-q", &r]).stdout.trim().to_owned();
     let i = images();
     let dir_id = env
-        .burrow(&["image", "import", "--name", "dirbox:2", i.stage1.to_str().unwrap()])
+        .burrow(&[
+            "image",
+            "import",
+            "--name",
+            "dirbox:2",
+            i.stage1.to_str().unwrap(),
+        ])
         .stdout
         .trim()
         .to_owned();
@@ -291,10 +302,11 @@ fn import_a_directory_and_a_rootfs_tarball() {
     let i = images();
     // A directory as a container of this user sees it: root's files are the user's, 1000's
     // are subuid_start + 999 (what `burrow unshare` or a container makes). Inside the user
-    // namespace of the import they are 0 and 1000 again.
+    // namespace of the import they are 0 and 1000 again. (chown clears the setuid bit: set
+    // it again.)
     let src = env.dir.join("rootfs");
     sh(&format!(
-        "mkdir -p {s} && cp -a {}/. {s}/ && chown -R {}:{} {s} && chown -R {}:{} {s}/home/user",
+        "mkdir -p {s} && cp -a {}/. {s}/ && chown -R {}:{} {s} && chown -R {}:{} {s}/home/user && chmod 4755 {s}/bin/su-test",
         i.stage1.display(),
         user.uid,
         user.gid,
@@ -316,8 +328,16 @@ fn import_a_directory_and_a_rootfs_tarball() {
         let layers = layer_paths(&env, name);
         assert_eq!(layers.len(), 1, "{name}");
         let l = &layers[0];
-        assert_eq!(owner(&l.join("home/user/f")), (su + 999, sg + 999), "{name}");
-        assert_eq!(owner(&l.join("bin/busybox")), (user.uid, user.gid), "{name}");
+        assert_eq!(
+            owner(&l.join("home/user/f")),
+            (su + 999, sg + 999),
+            "{name}"
+        );
+        assert_eq!(
+            owner(&l.join("bin/busybox")),
+            (user.uid, user.gid),
+            "{name}"
+        );
         assert_eq!(
             fs::metadata(l.join("bin/su-test")).unwrap().mode() & 0o7777,
             0o4755,
@@ -374,7 +394,13 @@ fn without_a_subordinate_range_owners_stay_yours_with_one_warning() {
     burrow_tests::run_fixture::remove_real_subids(&u);
     let env = Env::new(&u, "nosub");
     let i = images();
-    let out = env.burrow(&["image", "import", "--name", "mine", i.stage1.to_str().unwrap()]);
+    let out = env.burrow(&[
+        "image",
+        "import",
+        "--name",
+        "mine",
+        i.stage1.to_str().unwrap(),
+    ]);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(
         out.stderr,
@@ -433,7 +459,8 @@ fn login_with_password_stdin_then_pull_then_logout() {
     let out = env.burrow(&["pull", "-q", "--cert-dir", cd, &r]);
     assert_eq!((out.code, out.stdout.as_str()), (Some(125), ""), "{out:?}");
     assert!(
-        out.stderr.contains("(no credentials were sent); log in with `burrow login`"),
+        out.stderr
+            .contains("(no credentials were sent); log in with `burrow login`"),
         "{}",
         out.stderr
     );
@@ -458,7 +485,10 @@ fn login_with_password_stdin_then_pull_then_logout() {
     check(&ok, 0, "Login Succeeded!\n", "");
     let auth = fs::read_to_string(env.dir.join("run/containers/auth.json")).unwrap();
     assert!(auth.contains(&reg.addr), "{auth}");
-    assert!(!auth.contains(REG_PASSWORD), "stored base64, as podman does");
+    assert!(
+        !auth.contains(REG_PASSWORD),
+        "stored base64, as podman does"
+    );
     // The CA from certs.d (podman's place) instead of --cert-dir.
     let certs_d = env.dir.join("config/containers/certs.d").join(&reg.addr);
     fs::create_dir_all(&certs_d).unwrap();
@@ -549,14 +579,27 @@ fn rmi_refuses_an_image_a_container_uses_and_prune_keeps_it() {
     let env = Env::new(user, "inuse");
     let i = images();
     let id = env
-        .burrow(&["image", "import", "--name", "used", i.stage1.to_str().unwrap()])
+        .burrow(&[
+            "image",
+            "import",
+            "--name",
+            "used",
+            i.stage1.to_str().unwrap(),
+        ])
         .stdout
         .trim()
         .to_owned();
     // A container recorded as made from the image: `burrow create` writes its state, and the
     // image field is filled in the way `burrow create IMAGE` records it.
     let rootfs = Rootfs::new(user, "img-inuse-rootfs");
-    let out = env.burrow(&["create", "--name", "c1", "--rootfs", rootfs.path(), "/bin/true"]);
+    let out = env.burrow(&[
+        "create",
+        "--name",
+        "c1",
+        "--rootfs",
+        rootfs.path(),
+        "/bin/true",
+    ]);
     assert_eq!(out.code, Some(0), "{out:?}");
     let st = env.dir.join("run/burrow/c1/state.json");
     let mut v = json(&fs::read_to_string(&st).unwrap());
@@ -577,7 +620,13 @@ fn rmi_refuses_an_image_a_container_uses_and_prune_keeps_it() {
     fs::write(&st, serde_json::to_string_pretty(&v).unwrap()).unwrap();
     let out = env.burrow(&["image", "prune"]);
     assert_eq!((out.code, out.stdout.as_str()), (Some(0), ""), "{out:?}");
-    assert_eq!(json(&env.burrow(&["images", "--format", "json"]).stdout).as_array().unwrap().len(), 2);
+    assert_eq!(
+        json(&env.burrow(&["images", "--format", "json"]).stdout)
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     // No longer in use: prune removes the unnamed image, keeps the named one.
     check(&env.burrow(&["rm", "c1"]), 0, "c1\n", "");
     let out = env.burrow(&["image", "prune"]);
@@ -587,17 +636,30 @@ fn rmi_refuses_an_image_a_container_uses_and_prune_keeps_it() {
         "{out:?}"
     );
     assert!(
-        out.stderr.starts_with("removed 1 images, ") && out.stderr.ends_with(" leftovers of interrupted pulls\n"),
+        out.stderr.starts_with("removed 1 images, ")
+            && out.stderr.ends_with(" leftovers of interrupted pulls\n"),
         "{}",
         out.stderr
     );
     // -f removes an image in use.
-    let out = env.burrow(&["create", "--name", "c2", "--rootfs", rootfs.path(), "/bin/true"]);
+    let out = env.burrow(&[
+        "create",
+        "--name",
+        "c2",
+        "--rootfs",
+        rootfs.path(),
+        "/bin/true",
+    ]);
     assert_eq!(out.code, Some(0), "{out:?}");
     let st2 = env.dir.join("run/burrow/c2/state.json");
     let mut v2 = json(&fs::read_to_string(&st2).unwrap());
     v2["image"] = serde_json::json!(format!("sha256:{id}"));
     fs::write(&st2, serde_json::to_string_pretty(&v2).unwrap()).unwrap();
-    check(&env.burrow(&["rmi", "-f", "used"]), 0, &format!("Deleted: {id}\n"), "");
+    check(
+        &env.burrow(&["rmi", "-f", "used"]),
+        0,
+        &format!("Deleted: {id}\n"),
+        "",
+    );
     check(&env.burrow(&["images", "--format", "json"]), 0, "[]\n", "");
 }

@@ -123,7 +123,9 @@ pub fn logout(registry: &str) -> Res {
     let elsewhere: Vec<String> = burrow_image::registry::default_auth_files()
         .into_iter()
         .filter(|f| f != &file)
-        .filter(|f| burrow_image::registry::credentials_for(&registry, &[f.clone()]).is_some())
+        .filter(|f| {
+            burrow_image::registry::credentials_for(&registry, std::slice::from_ref(f)).is_some()
+        })
         .map(|f| f.display().to_string())
         .collect();
     if !elsewhere.is_empty() {
