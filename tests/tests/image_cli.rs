@@ -30,6 +30,7 @@ fn plain() -> &'static Registry {
         let r = Registry::start(&tempdir("img-registry"), false);
         r.push(&i.layout, "1", "test/busybox:1");
         r.push(&i.layout, "big-id", "test/bigid:1");
+        r.push(&i.layout, "other-arch", "test/other:1");
         r
     })
 }
@@ -437,6 +438,17 @@ fn unknown_image_and_unreachable_registry_errors_name_the_fix() {
             .starts_with("burrow: cannot reach registry 127.0.0.1:1; check the network"),
         "{}",
         out.stderr
+    );
+    let out = env.burrow(&["pull", &format!("{}/test/other:1", reg.addr)]);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(125), ""), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "burrow: {}/test/other:1 has no image for linux/{} (it has: linux/{}); choose one with --platform OS/ARCH[/VARIANT]\n",
+            reg.addr,
+            host_arch(),
+            other_arch()
+        )
     );
     let out = env.burrow(&["pull", "--platform", "linux", "x/y"]);
     check(
