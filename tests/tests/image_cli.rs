@@ -543,6 +543,35 @@ fn login_with_password_stdin_then_pull_then_logout() {
             reg.addr
         )
     );
+    // Wrong credentials in podman's file: the error says they were sent, and not the secret.
+    let home_auth = env.dir.join("config-home-auth.json");
+    fs::write(
+        &home_auth,
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"dGVzdGVyOndyb25nLXB3"}}}}}}"#,
+            reg.addr
+        ),
+    )
+    .unwrap();
+    let auth_dir = env.dir.join("run/containers");
+    fs::create_dir_all(&auth_dir).unwrap();
+    fs::copy(&home_auth, auth_dir.join("auth.json")).unwrap();
+    sh(&format!(
+        "chown -R {}:{} {}",
+        user.uid,
+        user.gid,
+        auth_dir.display()
+    ));
+    let out = env.burrow(&["pull", "-q", &r]);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(125), ""), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "burrow: {} refused access to private/busybox/manifests/1 (credentials were sent); check them with `burrow login`\n",
+            reg.addr
+        )
+    );
+    assert!(!out.stderr.contains("wrong-pw"));
 }
 
 // ---------------------------------------------------------------- rmi and prune
@@ -674,4 +703,29 @@ fn rmi_refuses_an_image_a_container_uses_and_prune_keeps_it() {
         "",
     );
     check(&env.burrow(&["images", "--format", "json"]), 0, "[]\n", "");
+}
+
+#[test]
+fn pull_on_a_terminal_draws_progress_bars() {
+    require_images!();
+    let (user, ..) = image_user();
+    let reg = plain();
+    let env = Env::new(user, "tty");
+    // `script` gives the pull a terminal (util-linux); its output is the terminal's.
+    let out = env.script(
+        "script -qec \"\\\"$B\\\" pull $1\" /dev/null",
+        &[&format!("{}/test/busybox:1", reg.addr)],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let text = out.stdout.replace('\r', "");
+    // The total bar (the reference) and one bar per layer with its short digest, drawn
+    // with '=' at 100%; no line-per-layer output.
+    assert!(
+        text.contains(&format!("{}/test/busybox:1", reg.addr)),
+        "{text}"
+    );
+    assert!(text.contains("[=============================="), "{text}");
+    assert!(!text.contains(" fetching "), "{text}");
+    let id = env.burrow(&["pull", "-q", &format!("{}/test/busybox:1", reg.addr)]);
+    assert!(text.contains(id.stdout.trim()), "{text}");
 }
