@@ -729,3 +729,55 @@ fn pull_on_a_terminal_draws_progress_bars() {
     let id = env.burrow(&["pull", "-q", &format!("{}/test/busybox:1", reg.addr)]);
     assert!(text.contains(id.stdout.trim()), "{text}");
 }
+
+/// Unmounts on drop.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_reported_with_the_fix_and_leaves_nothing() {
+    require_images!();
+    let (user, ..) = image_user();
+    let reg = plain();
+    let env = Env::new(user, "full");
+    // The store on a 1 MiB tmpfs; the busybox layer alone is about 1 MB compressed.
+    let data = env.dir.join("data");
+    sh(&format!(
+        "mount -t tmpfs -o size=1m,mode=0755,uid={},gid={} burrow-test-full {}",
+        user.uid,
+        user.gid,
+        data.display()
+    ));
+    let _m = Mounted(data.clone());
+    let out = env.burrow(&["pull", "-q", &format!("{}/test/busybox:1", reg.addr)]);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(125), ""), "{out:?}");
+    assert!(
+        out.stderr.starts_with(&format!(
+            "burrow: no space left on the device holding {}",
+            env.store().display()
+        )) && out
+            .stderr
+            .contains("free some space (`burrow image prune` removes unused images) and try again"),
+        "{}",
+        out.stderr
+    );
+    check(&env.burrow(&["images", "--format", "json"]), 0, "[]\n", "");
+    // Nothing half-written stays: prune finds no leftovers of live processes, and the
+    // temporary directory is empty once the pull is gone.
+    let out = env.burrow(&["image", "prune"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let left: Vec<_> = fs::read_dir(env.store().join("tmp")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    let blobs: Vec<_> = fs::read_dir(env.store().join("blobs/sha256"))
+        .unwrap()
+        .collect();
+    assert!(blobs.is_empty(), "{blobs:?}");
+}
