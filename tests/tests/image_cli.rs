@@ -781,3 +781,51 @@ fn a_full_disk_is_reported_with_the_fix_and_leaves_nothing() {
         .collect();
     assert!(blobs.is_empty(), "{blobs:?}");
 }
+
+#[test]
+fn import_oci_and_docker_archives_made_by_skopeo() {
+    require_images!();
+    let (user, su, sg, _) = image_user();
+    let env = Env::new(user, "archives");
+    let i = images();
+    let oci = env.dir.join("img.oci.tar");
+    let docker = env.dir.join("img.docker.tar");
+    sh(&format!(
+        "skopeo --insecure-policy copy oci:{l}:1 oci-archive:{o} && skopeo --insecure-policy copy oci:{l}:1 docker-archive:{d}:example/dock:7 && chmod a+r {o} {d}",
+        l = i.layout.display(),
+        o = oci.display(),
+        d = docker.display()
+    ));
+    let a = env.burrow(&[
+        "image",
+        "import",
+        "--name",
+        "ociarch:1",
+        oci.to_str().unwrap(),
+    ]);
+    assert_eq!((a.code, a.stderr.as_str()), (Some(0), ""), "{a:?}");
+    let b = env.burrow(&["image", "import", docker.to_str().unwrap()]);
+    assert_eq!((b.code, b.stderr.as_str()), (Some(0), ""), "{b:?}");
+    for name in ["ociarch:1", b.stdout.trim()] {
+        let layers = layer_paths(&env, name);
+        assert_eq!(layers.len(), 2, "{name}");
+        assert_eq!(
+            owner(&layers[0].join("home/user/f")),
+            (su + 999, sg + 999),
+            "{name}"
+        );
+        assert_eq!(
+            fs::metadata(layers[0].join("bin/su-test")).unwrap().mode() & 0o7777,
+            0o4755
+        );
+    }
+    // The two archives hold the same image (same config, so the same id): stored once, with
+    // both names; the docker-archive's own tag is qualified as docker does.
+    let v = json(&env.burrow(&["images", "--format", "json"]).stdout);
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(
+        v[0]["names"],
+        serde_json::json!(["docker.io/example/dock:7", "localhost/ociarch:1"])
+    );
+    assert_eq!(v[0]["id"], format!("sha256:{}", a.stdout.trim()));
+}
