@@ -82,7 +82,10 @@ pub struct Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM: the watchdog's trap stops the registry.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -130,9 +133,20 @@ impl Registry {
         }
         let cfgp = dir.join("config.yml");
         fs::write(&cfgp, cfg).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
+        // The registries live in statics, which are never dropped: a watchdog kills the
+        // registry when the test process is gone, and the registry gets none of the test's
+        // descriptors (e.g. the flock a caller holds around `cargo test`).
+        let child = Command::new("bash")
+            .arg("-c")
+            .arg(
+                r#"for f in /proc/$$/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done 2>/dev/null
+docker-registry serve "$1" </dev/null & r=$!
+trap 'kill $r 2>/dev/null' EXIT TERM
+while kill -0 "$2" 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 0.5; done"#,
+            )
+            .arg("registry-watchdog")
             .arg(&cfgp)
+            .arg(std::process::id().to_string())
             .stdout(Stdio::null())
             .stderr(fs::File::create(dir.join("registry.log")).unwrap())
             .spawn()
@@ -157,7 +171,7 @@ impl Registry {
     /// Pushes tag `tag` of the OCI layout `layout` as `REPO:TAG` with skopeo.
     pub fn push(&self, layout: &Path, tag: &str, dest: &str) {
         let mut c = Command::new("skopeo");
-        c.args(["--insecure-policy", "copy", "--preserve-digests"]);
+        c.args(["--insecure-policy", "copy", "--all", "--preserve-digests"]);
         match &self.cert_dir {
             Some(cd) => {
                 c.arg("--dest-cert-dir")
@@ -259,6 +273,15 @@ pub fn host_arch() -> &'static str {
     }
 }
 
+/// An architecture that is not the host's.
+pub fn other_arch() -> &'static str {
+    if host_arch() == "s390x" {
+        "riscv64"
+    } else {
+        "s390x"
+    }
+}
+
 /// Makes an OCI layout at `dir/NAME` with one tag per (tag, layer stages) entry; every image
 /// has the same config (Entrypoint, Cmd, Env, WorkingDir, User, StopSignal, ExposedPorts,
 /// Labels).
@@ -312,7 +335,8 @@ pub struct Images {
     /// symlink, `bin/hardlinked` (a hard link to busybox), `bin/su-test` (mode 4755),
     /// `etc/gone`, `etc/kept`, `var/cache/old`, `home/user/f` owned by 1000:1000; layer 2:
     /// deletes `etc/gone`, makes `var/cache` opaque and adds `var/cache/new`); tag `big-id`
-    /// has one file owned by uid 70000 (outside a 65536-id range).
+    /// has one file owned by uid 70000 (outside a 65536-id range); tag `other-arch` is an
+    /// index with only a manifest for [`other_arch`].
     pub layout: PathBuf,
     /// Layer 1's tree, for `image import` of a directory (root-owned; busybox inside).
     pub stage1: PathBuf,
@@ -320,9 +344,30 @@ pub struct Images {
     pub rootfs_tgz: PathBuf,
 }
 
+/// Removes what statics of test processes that are gone left in /var/tmp (the image
+/// fixture and the registries' directories are never dropped).
+fn remove_stale() {
+    for e in fs::read_dir("/var/tmp").unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((pid, tag)) = name
+            .strip_prefix("burrow-test-")
+            .and_then(|r| r.split_once('-'))
+        else {
+            continue;
+        };
+        if (tag.starts_with("image-fixture-") || tag.starts_with("img-registry-"))
+            && pid.parse::<u32>().is_ok()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 pub fn images() -> &'static Images {
     static I: OnceLock<Images> = OnceLock::new();
     I.get_or_init(|| {
+        remove_stale();
         let dir = tempdir("image-fixture");
         let s1 = dir.join("stage1");
         for d in ["bin", "etc", "var/cache", "home/user", "tmp"] {
@@ -358,6 +403,19 @@ pub fn images() -> &'static Images {
                 ("big-id", vec![big.clone()]),
             ],
         );
+        // Tag `other-arch`: an index whose only manifest is for another architecture.
+        let idx_path = layout.join("index.json");
+        let mut top: serde_json::Value =
+            serde_json::from_slice(&fs::read(&idx_path).unwrap()).unwrap();
+        let mut m = top["manifests"][0].clone();
+        m.as_object_mut().unwrap().remove("annotations");
+        m["platform"] = serde_json::json!({"os": "linux", "architecture": other_arch()});
+        let other = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [m]});
+        let (od, on) = put(&layout, &serde_json::to_vec(&other).unwrap());
+        top["manifests"].as_array_mut().unwrap().push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.index.v1+json", "digest": od, "size": on,
+            "annotations": {"org.opencontainers.image.ref.name": "other-arch"}}));
+        fs::write(&idx_path, serde_json::to_vec(&top).unwrap()).unwrap();
         let rootfs_tgz = dir.join("rootfs.tar.gz");
         run(Command::new("tar")
             .args(["--numeric-owner", "-czf"])

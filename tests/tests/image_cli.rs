@@ -30,6 +30,7 @@ fn plain() -> &'static Registry {
         let r = Registry::start(&tempdir("img-registry"), false);
         r.push(&i.layout, "1", "test/busybox:1");
         r.push(&i.layout, "big-id", "test/bigid:1");
+        r.push(&i.layout, "other-arch", "test/other:1");
         r
     })
 }
@@ -302,10 +303,11 @@ fn import_a_directory_and_a_rootfs_tarball() {
     let i = images();
     // A directory as a container of this user sees it: root's files are the user's, 1000's
     // are subuid_start + 999 (what `burrow unshare` or a container makes). Inside the user
-    // namespace of the import they are 0 and 1000 again.
+    // namespace of the import they are 0 and 1000 again. (chown clears the setuid bit: set
+    // it again.)
     let src = env.dir.join("rootfs");
     sh(&format!(
-        "mkdir -p {s} && cp -a {}/. {s}/ && chown -R {}:{} {s} && chown -R {}:{} {s}/home/user",
+        "mkdir -p {s} && cp -a {}/. {s}/ && chown -R {}:{} {s} && chown -R {}:{} {s}/home/user && chmod 4755 {s}/bin/su-test",
         i.stage1.display(),
         user.uid,
         user.gid,
@@ -437,6 +439,17 @@ fn unknown_image_and_unreachable_registry_errors_name_the_fix() {
         "{}",
         out.stderr
     );
+    let out = env.burrow(&["pull", &format!("{}/test/other:1", reg.addr)]);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(125), ""), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "burrow: {}/test/other:1 has no image for linux/{} (it has: linux/{}); choose one with --platform OS/ARCH[/VARIANT]\n",
+            reg.addr,
+            host_arch(),
+            other_arch()
+        )
+    );
     let out = env.burrow(&["pull", "--platform", "linux", "x/y"]);
     check(
         &out,
@@ -530,6 +543,35 @@ fn login_with_password_stdin_then_pull_then_logout() {
             reg.addr
         )
     );
+    // Wrong credentials in podman's file: the error says they were sent, and not the secret.
+    let home_auth = env.dir.join("config-home-auth.json");
+    fs::write(
+        &home_auth,
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"dGVzdGVyOndyb25nLXB3"}}}}}}"#,
+            reg.addr
+        ),
+    )
+    .unwrap();
+    let auth_dir = env.dir.join("run/containers");
+    fs::create_dir_all(&auth_dir).unwrap();
+    fs::copy(&home_auth, auth_dir.join("auth.json")).unwrap();
+    sh(&format!(
+        "chown -R {}:{} {}",
+        user.uid,
+        user.gid,
+        auth_dir.display()
+    ));
+    let out = env.burrow(&["pull", "-q", &r]);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(125), ""), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "burrow: {} refused access to private/busybox/manifests/1 (credentials were sent); check them with `burrow login`\n",
+            reg.addr
+        )
+    );
+    assert!(!out.stderr.contains("wrong-pw"));
 }
 
 // ---------------------------------------------------------------- rmi and prune
@@ -661,4 +703,129 @@ fn rmi_refuses_an_image_a_container_uses_and_prune_keeps_it() {
         "",
     );
     check(&env.burrow(&["images", "--format", "json"]), 0, "[]\n", "");
+}
+
+#[test]
+fn pull_on_a_terminal_draws_progress_bars() {
+    require_images!();
+    let (user, ..) = image_user();
+    let reg = plain();
+    let env = Env::new(user, "tty");
+    // `script` gives the pull a terminal (util-linux); its output is the terminal's.
+    let out = env.script(
+        "script -qec \"\\\"$B\\\" pull $1\" /dev/null",
+        &[&format!("{}/test/busybox:1", reg.addr)],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let text = out.stdout.replace('\r', "");
+    // The total bar (the reference) and one bar per layer with its short digest, drawn
+    // with '=' at 100%; no line-per-layer output.
+    assert!(
+        text.contains(&format!("{}/test/busybox:1", reg.addr)),
+        "{text}"
+    );
+    assert!(text.contains("[=============================="), "{text}");
+    assert!(!text.contains(" fetching "), "{text}");
+    let id = env.burrow(&["pull", "-q", &format!("{}/test/busybox:1", reg.addr)]);
+    assert!(text.contains(id.stdout.trim()), "{text}");
+}
+
+/// Unmounts on drop.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_reported_with_the_fix_and_leaves_nothing() {
+    require_images!();
+    let (user, ..) = image_user();
+    let reg = plain();
+    let env = Env::new(user, "full");
+    // The store on a 1 MiB tmpfs; the busybox layer alone is about 1 MB compressed.
+    let data = env.dir.join("data");
+    sh(&format!(
+        "mount -t tmpfs -o size=1m,mode=0755,uid={},gid={} burrow-test-full {}",
+        user.uid,
+        user.gid,
+        data.display()
+    ));
+    let _m = Mounted(data.clone());
+    let out = env.burrow(&["pull", "-q", &format!("{}/test/busybox:1", reg.addr)]);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(125), ""), "{out:?}");
+    assert!(
+        out.stderr.starts_with(&format!(
+            "burrow: no space left on the device holding {}",
+            env.store().display()
+        )) && out
+            .stderr
+            .contains("free some space (`burrow image prune` removes unused images) and try again"),
+        "{}",
+        out.stderr
+    );
+    check(&env.burrow(&["images", "--format", "json"]), 0, "[]\n", "");
+    // Nothing half-written stays: prune finds no leftovers of live processes, and the
+    // temporary directory is empty once the pull is gone.
+    let out = env.burrow(&["image", "prune"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let left: Vec<_> = fs::read_dir(env.store().join("tmp")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    let blobs: Vec<_> = fs::read_dir(env.store().join("blobs/sha256"))
+        .unwrap()
+        .collect();
+    assert!(blobs.is_empty(), "{blobs:?}");
+}
+
+#[test]
+fn import_oci_and_docker_archives_made_by_skopeo() {
+    require_images!();
+    let (user, su, sg, _) = image_user();
+    let env = Env::new(user, "archives");
+    let i = images();
+    let oci = env.dir.join("img.oci.tar");
+    let docker = env.dir.join("img.docker.tar");
+    sh(&format!(
+        "skopeo --insecure-policy copy oci:{l}:1 oci-archive:{o} && skopeo --insecure-policy copy oci:{l}:1 docker-archive:{d}:example/dock:7 && chmod a+r {o} {d}",
+        l = i.layout.display(),
+        o = oci.display(),
+        d = docker.display()
+    ));
+    let a = env.burrow(&[
+        "image",
+        "import",
+        "--name",
+        "ociarch:1",
+        oci.to_str().unwrap(),
+    ]);
+    assert_eq!((a.code, a.stderr.as_str()), (Some(0), ""), "{a:?}");
+    let b = env.burrow(&["image", "import", docker.to_str().unwrap()]);
+    assert_eq!((b.code, b.stderr.as_str()), (Some(0), ""), "{b:?}");
+    for name in ["ociarch:1", b.stdout.trim()] {
+        let layers = layer_paths(&env, name);
+        assert_eq!(layers.len(), 2, "{name}");
+        assert_eq!(
+            owner(&layers[0].join("home/user/f")),
+            (su + 999, sg + 999),
+            "{name}"
+        );
+        assert_eq!(
+            fs::metadata(layers[0].join("bin/su-test")).unwrap().mode() & 0o7777,
+            0o4755
+        );
+    }
+    // The two archives hold the same image (same config, so the same id): stored once, with
+    // both names; the docker-archive's own tag is qualified as docker does.
+    let v = json(&env.burrow(&["images", "--format", "json"]).stdout);
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(
+        v[0]["names"],
+        serde_json::json!(["docker.io/example/dock:7", "localhost/ociarch:1"])
+    );
+    assert_eq!(v[0]["id"], format!("sha256:{}", a.stdout.trim()));
 }
