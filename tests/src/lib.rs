@@ -12,8 +12,10 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod image_fixture;
 pub mod nic_fixture;
 pub mod run_fixture;
+pub mod run_image_fixture;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

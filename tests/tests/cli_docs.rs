@@ -37,7 +37,7 @@ fn bash_completion_completes_subcommands_and_run_options() {
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
     assert_eq!(complete("burrow ru", 1), "run");
-    assert_eq!(complete("burrow r", 1), "run rm");
+    assert_eq!(complete("burrow r", 1), "run rm rmi");
     let opts = complete("burrow run --mem", 2);
     assert_eq!(opts, "--memory --memory-swap");
     for shell in ["zsh", "fish"] {

@@ -236,7 +236,7 @@ fn t07_exit_codes() {
         &burrow_as(&f.user, &["/bin/true"]),
         125,
         "",
-        "burrow: no root filesystem: give --rootfs DIR (or rootfs = \"DIR\" in the config file)\n",
+        "burrow: no root filesystem: give --rootfs DIR (or rootfs = \"DIR\" in the config file), or an IMAGE before the command\n",
     );
     check(
         &burrow(&r, &[]),

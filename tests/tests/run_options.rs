@@ -101,7 +101,7 @@ fn t12_user() {
         &burrow(&r, &["-u", "root", "/bin/true"]),
         125,
         "",
-        "burrow: user \"root\": expected numeric UID[:GID]\n",
+        "burrow: user \"root\": the container has no /etc/passwd to look up \"root\" in (give a numeric UID[:GID])\n",
     );
 }
 

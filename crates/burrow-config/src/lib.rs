@@ -4,13 +4,14 @@
 //! Every key of the file has the name of its command-line flag (with `_` for `-`):
 //!
 //! ```toml
-//! rootfs = "/home/me/rootfs"
+//! rootfs = "/home/me/rootfs"     # or: image = "alpine:3.20"
+//! entrypoint = "/bin/sh"         # with an image: replaces its Entrypoint (and its Cmd)
 //! command = ["/bin/sh", "-c", "echo hi"]
 //! name = "web"
 //! hostname = "web"
 //! env = ["LANG=C.UTF-8"]
 //! workdir = "/"
-//! user = "1000:1000"
+//! user = "1000:1000"            # or names from the container's /etc/passwd: "app:staff"
 //! volume = ["/srv/data:/data:ro"]
 //! read_only = true
 //! net = "none"                 # none | host | bridge
@@ -55,8 +56,8 @@ mod values;
 pub use limits::{parse_size, Cpus, Limits, MemorySwap, Size, CPU_PERIOD_US, MIN_MEMORY};
 pub use security::{AppArmor, SecurityOpt, DEFAULT_APPARMOR_PROFILE};
 pub use values::{
-    check_bridge_name, parse_net, CapPolicy, EnvVar, IdMap, LogLevel, Net, NetMode, Seccomp,
-    Ulimit, User, Volume, DEFAULT_BRIDGE, ULIMITS,
+    check_bridge_name, parse_net, CapPolicy, EnvVar, IdMap, IdOrName, LogLevel, Net, NetMode,
+    Seccomp, Ulimit, User, UserSpec, Volume, DEFAULT_BRIDGE, ULIMITS,
 };
 
 /// A configuration error, worded for the user.
@@ -95,7 +96,12 @@ pub(crate) fn invalid(msg: impl Into<String>) -> ConfigError {
 pub struct RunConfig {
     /// The root filesystem directory.
     pub rootfs: Option<PathBuf>,
-    /// The command and its arguments.
+    /// The image (name, `NAME:TAG` or id) whose layers are the root, instead of `rootfs`.
+    pub image: Option<String>,
+    /// With an image: replaces its Entrypoint (podman's `--entrypoint`: a command, or a JSON
+    /// array; `""` clears it; either way the image's Cmd is not used).
+    pub entrypoint: Option<String>,
+    /// The command and its arguments (with an image: the arguments after its entrypoint).
     pub command: Vec<String>,
     /// Container name.
     pub name: Option<String>,
@@ -105,8 +111,8 @@ pub struct RunConfig {
     pub env: Vec<EnvVar>,
     /// Working directory inside.
     pub workdir: Option<String>,
-    /// User inside.
-    pub user: Option<User>,
+    /// User inside (`USER[:GROUP]`, names or numbers).
+    pub user: Option<UserSpec>,
     /// Bind mounts.
     #[serde(rename = "volume")]
     pub volumes: Vec<Volume>,
@@ -242,12 +248,27 @@ impl RunConfig {
     pub fn validate(self) -> Result<RunSpec, ConfigError> {
         let limits = self.limits();
         limits.validate()?;
-        let Some(rootfs) = self.rootfs.clone() else {
-            return Err(invalid(
-                "no root filesystem: give --rootfs DIR (or rootfs = \"DIR\" in the config file)",
-            ));
+        let root = match (&self.rootfs, &self.image) {
+            (Some(_), Some(i)) => {
+                return Err(invalid(format!(
+                    "both a rootfs and an image ({i}) are given: use one (--rootfs DIR, or IMAGE)"
+                )))
+            }
+            (Some(r), None) => Root::Dir(r.clone()),
+            (None, Some(i)) if i.is_empty() => return Err(invalid("empty image name")),
+            (None, Some(i)) => Root::Image(i.clone()),
+            (None, None) => {
+                return Err(invalid(
+                    "no root filesystem: give --rootfs DIR (or rootfs = \"DIR\" in the config file), or an IMAGE before the command",
+                ))
+            }
         };
-        if self.command.is_empty() {
+        if self.entrypoint.is_some() && self.rootfs.is_some() {
+            return Err(invalid(
+                "--entrypoint needs an image (with --rootfs, give the command itself)",
+            ));
+        }
+        if self.command.is_empty() && self.image.is_none() {
             return Err(invalid("no command: give the command to run after the options (e.g. burrow run --rootfs DIR /bin/sh)"));
         }
         if let Some(h) = &self.hostname {
@@ -277,10 +298,19 @@ impl RunConfig {
         }
         Ok(RunSpec {
             config: self,
-            rootfs,
+            root,
             limits,
         })
     }
+}
+
+/// Where a container's root comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Root {
+    /// A directory (`--rootfs`), as given.
+    Dir(PathBuf),
+    /// An image, as named (the front end resolves it).
+    Image(String),
 }
 
 /// A validated [`RunConfig`]: made only by [`RunConfig::validate`], read-only after (but for
@@ -288,7 +318,7 @@ impl RunConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunSpec {
     config: RunConfig,
-    rootfs: PathBuf,
+    root: Root,
     limits: Limits,
 }
 
@@ -297,9 +327,9 @@ impl RunSpec {
     pub fn config(&self) -> &RunConfig {
         &self.config
     }
-    /// The root filesystem, as given.
-    pub fn rootfs(&self) -> &Path {
-        &self.rootfs
+    /// Where the root comes from.
+    pub fn root(&self) -> &Root {
+        &self.root
     }
     /// The checked resource limits.
     pub fn limits(&self) -> &Limits {

@@ -17,9 +17,9 @@ fn full_file() {
     );
     assert_eq!(
         c.user,
-        Some(User {
-            uid: 1000,
-            gid: 100
+        Some(UserSpec {
+            user: IdOrName::Id(1000),
+            group: Some(IdOrName::Id(100))
         })
     );
     assert_eq!(c.ulimits[0].soft, 10);
@@ -63,9 +63,26 @@ fn value_parsers() {
     assert!("rel:/b".parse::<Volume>().is_err());
     assert!("/a:rel".parse::<Volume>().is_err());
     assert!("/a:/b:rx".parse::<Volume>().is_err());
-    assert_eq!("7".parse::<User>().unwrap(), User { uid: 7, gid: 7 });
-    assert!("root".parse::<User>().is_err());
-    assert!("01".parse::<User>().is_err());
+    assert_eq!(
+        "7".parse::<UserSpec>().unwrap().numeric(),
+        Some(User { uid: 7, gid: 7 })
+    );
+    assert_eq!(
+        "root:wheel".parse::<UserSpec>().unwrap(),
+        UserSpec {
+            user: IdOrName::Name("root".into()),
+            group: Some(IdOrName::Name("wheel".into()))
+        }
+    );
+    assert_eq!("app:5".parse::<UserSpec>().unwrap().to_string(), "app:5");
+    assert!("01".parse::<UserSpec>().is_err());
+    assert!("a/b".parse::<UserSpec>().is_err());
+    assert!("".parse::<UserSpec>().is_err());
+    assert!("keep-id"
+        .parse::<IdMap>()
+        .unwrap_err()
+        .to_string()
+        .contains("--idmap shared"));
     assert_eq!(
         "A=b=c".parse::<EnvVar>().unwrap(),
         EnvVar {

@@ -144,6 +144,9 @@ impl std::str::FromStr for IdMap {
             "auto" => Ok(IdMap::Auto(None)),
             _ => match s.strip_prefix("auto:").map(str::parse::<u32>) {
                 Some(Ok(n)) if n >= 1 => Ok(IdMap::Auto(Some(n))),
+                _ if s == "keep-id" => Err(invalid(
+                    "idmap \"keep-id\" is not supported yet: use --idmap shared (container 0 = you) or auto[:SIZE]",
+                )),
                 _ => Err(invalid(format!(
                     "idmap \"{s}\": use shared, auto or auto:SIZE (SIZE >= 1)"
                 ))),
@@ -206,33 +209,104 @@ impl std::str::FromStr for Volume {
     }
 }
 
-/// `-u UID[:GID]` (numeric ids inside the container).
+/// A user and group as numeric ids inside the container (what `-u` resolves to).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct User {
     /// uid inside the container.
     pub uid: u32,
-    /// gid inside the container (defaults to the uid).
+    /// gid inside the container.
     pub gid: u32,
 }
 
-impl std::str::FromStr for User {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, ConfigError> {
-        let num = |v: &str| {
-            v.parse::<u32>()
+/// One half of `-u`: a number or a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdOrName {
+    /// A numeric id.
+    Id(u32),
+    /// A name, looked up in the container's /etc/passwd or /etc/group.
+    Name(String),
+}
+
+impl IdOrName {
+    fn parse(v: &str, whole: &str) -> Result<IdOrName, ConfigError> {
+        if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+            return v
+                .parse::<u32>()
                 .ok()
                 .filter(|n| *n != u32::MAX && (v == "0" || !v.starts_with('0')))
-                .ok_or_else(|| invalid(format!("user \"{s}\": expected numeric UID[:GID]")))
-        };
+                .map(IdOrName::Id)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "user \"{whole}\": \"{v}\" is not a valid id (0 to 4294967294, no leading zeros)"
+                    ))
+                });
+        }
+        let ok = !v.is_empty()
+            && v.len() <= 256
+            && v.bytes()
+                .all(|b| b.is_ascii_graphic() && b != b':' && b != b'/' && b != b',');
+        if ok {
+            Ok(IdOrName::Name(v.to_owned()))
+        } else {
+            Err(invalid(format!(
+                "user \"{whole}\": expected USER[:GROUP], each a name or a number"
+            )))
+        }
+    }
+}
+
+impl fmt::Display for IdOrName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdOrName::Id(n) => write!(f, "{n}"),
+            IdOrName::Name(s) => f.write_str(s),
+        }
+    }
+}
+
+/// `-u USER[:GROUP]`: names are looked up in the container's own /etc/passwd and /etc/group
+/// (by the runtime, which reads them safely from the root); a numeric user without a group
+/// gets its passwd entry's group, else the same number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSpec {
+    /// The user.
+    pub user: IdOrName,
+    /// The group, if given.
+    pub group: Option<IdOrName>,
+}
+
+impl UserSpec {
+    /// Both ids, when they are numbers (the group defaulting to the uid).
+    pub fn numeric(&self) -> Option<User> {
+        match (&self.user, &self.group) {
+            (IdOrName::Id(u), None) => Some(User { uid: *u, gid: *u }),
+            (IdOrName::Id(u), Some(IdOrName::Id(g))) => Some(User { uid: *u, gid: *g }),
+            _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for UserSpec {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
         match s.split_once(':') {
-            Some((u, g)) => Ok(User {
-                uid: num(u)?,
-                gid: num(g)?,
+            Some((u, g)) => Ok(UserSpec {
+                user: IdOrName::parse(u, s)?,
+                group: Some(IdOrName::parse(g, s)?),
             }),
-            None => {
-                let uid = num(s)?;
-                Ok(User { uid, gid: uid })
-            }
+            None => Ok(UserSpec {
+                user: IdOrName::parse(s, s)?,
+                group: None,
+            }),
+        }
+    }
+}
+
+impl fmt::Display for UserSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.group {
+            Some(g) => write!(f, "{}:{g}", self.user),
+            None => write!(f, "{}", self.user),
         }
     }
 }
@@ -478,7 +552,7 @@ serde_as_text!(
     crate::AppArmor,
     IdMap,
     Volume,
-    User,
+    UserSpec,
     EnvVar,
     Ulimit,
     LogLevel,

@@ -9,6 +9,7 @@
 //! | `T` tty | child | the pty master (SCM_RIGHTS) |
 //! | `P` pidfd | exec helper | the pidfd of the process it made (SCM_RIGHTS) |
 //! | `S` steps | child | at `--log-level debug`: its setup steps and their durations |
+//! | `W` warning | child | a warning for the user (e.g. an image root that is not overlayfs) |
 //! | `E` error | child | the exit code byte, then the message; the child then exits |
 
 use crate::net::Nic;
@@ -25,6 +26,7 @@ const GO: u8 = b'G';
 const TTY: u8 = b'T';
 const PIDFD: u8 = b'P';
 const STEPS: u8 = b'S';
+const WARN: u8 = b'W';
 const ERROR: u8 = b'E';
 
 /// A descriptor passed to the parent.
@@ -102,6 +104,13 @@ pub(crate) fn send_steps(sock: &OwnedFd, steps: &[(&'static str, Duration)]) {
     let _ = send(sock.as_raw_fd(), &m, MsgFlags::empty());
 }
 
+/// Child: a warning for the user. Best effort.
+pub(crate) fn send_warning(sock: &OwnedFd, text: &str) {
+    let mut m = vec![WARN];
+    m.extend_from_slice(text.as_bytes());
+    let _ = send(sock.as_raw_fd(), &m, MsgFlags::empty());
+}
+
 /// Child: reports a failed setup (the child exits after it).
 pub(crate) fn send_error(sock: &OwnedFd, e: &Error) {
     let code = u8::try_from(e.code).unwrap_or(125);
@@ -117,6 +126,8 @@ pub(crate) struct Synced {
     pub master: Option<OwnedFd>,
     /// The pidfd of the process (`burrow exec`).
     pub pidfd: Option<OwnedFd>,
+    /// Warnings for the user.
+    pub warnings: Vec<String>,
 }
 
 /// Parent: reads until end-of-file (the exec): the child may first send the pty master, its
@@ -155,6 +166,9 @@ pub(crate) fn await_exec(sock: &OwnedFd) -> Result<Synced, Error> {
         match buf[0] {
             TTY => got.master = got_fd,
             PIDFD => got.pidfd = got_fd,
+            WARN => got
+                .warnings
+                .push(String::from_utf8_lossy(&buf[1..n]).into_owned()),
             STEPS => {
                 log_steps(&buf[1..n]);
                 steps_at = Some(std::time::Instant::now());

@@ -4,6 +4,7 @@
 
 use crate::caps::{limit_bounding, set_root_sets};
 use crate::channel::{self, Passed};
+use crate::image::{OverlayPlan, Resolved};
 use crate::mount::{self, Layout};
 use crate::trace::Steps;
 use crate::{err, Ctx, Error};
@@ -25,6 +26,8 @@ pub(crate) struct ProcessSpec {
     pub config: RunConfig,
     /// The whole environment, in order.
     pub env: Vec<(String, String)>,
+    /// The user and group ids (`-u` resolved).
+    pub user: User,
     pub caps: CapsHashSet,
     pub seccomp: Option<burrow_seccomp::BpfProgram>,
     /// The user namespace maps one id only (setgroups is denied).
@@ -41,13 +44,14 @@ impl ProcessSpec {
         config: RunConfig,
         hostname: &str,
         single_map: bool,
+        user: Resolved,
     ) -> Result<ProcessSpec, Error> {
         let caps = crate::caps::resolve(config.cap_policy, &config.cap_add, &config.cap_drop)?;
         let seccomp = crate::run::seccomp_program(&config)?;
         crate::apparmor::check(&config.apparmor)?;
-        let user = config.user.unwrap_or_default();
         Ok(ProcessSpec {
-            env: environment(hostname, user, config.tty, &config.env),
+            env: environment(hostname, &user, config.tty, &config.env),
+            user: user.user,
             config,
             caps,
             seccomp,
@@ -57,9 +61,14 @@ impl ProcessSpec {
     }
 }
 
-/// The environment of a process: burrow's defaults, then `extra` in order (a later value of a
-/// name replaces an earlier one).
-fn environment(hostname: &str, user: User, tty: bool, extra: &[EnvVar]) -> Vec<(String, String)> {
+/// The environment of a process: burrow's defaults (HOME from the container's passwd entry
+/// when known), then `extra` in order (a later value of a name replaces an earlier one).
+fn environment(
+    hostname: &str,
+    user: &Resolved,
+    tty: bool,
+    extra: &[EnvVar],
+) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
         (
             "PATH".into(),
@@ -68,10 +77,10 @@ fn environment(hostname: &str, user: User, tty: bool, extra: &[EnvVar]) -> Vec<(
         ("HOSTNAME".into(), hostname.to_owned()),
         (
             "HOME".into(),
-            if user.uid == 0 {
-                "/root".into()
-            } else {
-                "/".into()
+            match &user.home {
+                Some(h) => h.clone(),
+                None if user.user.uid == 0 => "/root".into(),
+                None => "/".into(),
             },
         ),
     ];
@@ -93,8 +102,10 @@ fn environment(hostname: &str, user: User, tty: bool, extra: &[EnvVar]) -> Vec<(
 #[derive(Debug)]
 pub(crate) struct ContainerSpec {
     pub process: ProcessSpec,
-    /// The root filesystem, canonical.
+    /// The root filesystem, canonical (with `image`: unused).
     pub rootfs: PathBuf,
+    /// An image root (overlayfs over its layers).
+    pub image: Option<OverlayPlan>,
     pub hostname: String,
     pub gid5_mapped: bool,
     /// The cgroup to create for the container (mode, limits, name), when it gets one.
@@ -150,14 +161,18 @@ fn setup_and_exec(spec: &ContainerSpec, sock: &OwnedFd) -> Result<Never, Error> 
         .ctx(|| "cannot create the cgroup namespace".into())?;
     steps.done("cgroup namespace");
 
-    mount::setup(&Layout {
+    let warning = mount::setup(&Layout {
         rootfs: &spec.rootfs,
+        image: spec.image.as_ref(),
         volumes: &spec.config().volumes,
         resolv: spec.resolv.as_deref(),
         read_only: spec.config().read_only,
         new_net: spec.config().net != NetMode::Host,
         gid5_mapped: spec.gid5_mapped,
     })?;
+    if let Some(w) = warning {
+        channel::send_warning(sock, &w);
+    }
     steps.done("mounts and pivot_root");
     nix::unistd::sethostname(&spec.hostname).ctx(|| "sethostname".into())?;
     if spec.config().net != NetMode::Host {
@@ -191,7 +206,7 @@ pub(crate) fn enter_command(
     mut steps: Steps,
 ) -> Result<Never, Error> {
     let c = &spec.config;
-    let user = c.user.unwrap_or_default();
+    let user = spec.user;
     let workdir = c.workdir.as_deref().unwrap_or("/");
     // A new session: the container never shares the caller's controlling terminal.
     nix::unistd::setsid().ctx(|| "setsid".into())?;

@@ -15,7 +15,7 @@ use crate::run::{block_signals, relay, Container};
 use crate::state::{Dir, Status};
 use crate::trace::Steps;
 use crate::{err, Ctx, Error};
-use burrow_config::{EnvVar, NetMode, User};
+use burrow_config::{EnvVar, NetMode, UserSpec};
 use nix::sched::CloneFlags;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
@@ -29,7 +29,7 @@ pub struct ExecOptions {
     /// Working directory (default: the container's).
     pub workdir: Option<String>,
     /// User (default: the container's).
-    pub user: Option<User>,
+    pub user: Option<UserSpec>,
     /// Allocate a terminal.
     pub tty: bool,
     /// Keep stdin open.
@@ -55,6 +55,10 @@ pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
     if !st.container_alive() {
         return Err(err(format!("container {name} is not running")));
     }
+    let image = crate::image::load(&dir.data)?;
+    if let Some(img) = &image {
+        crate::image::apply_process_defaults(&mut config, img)?;
+    }
     let hostname = config
         .hostname
         .clone()
@@ -68,7 +72,14 @@ pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
     config.user = opts.user.or(config.user);
     config.tty = opts.tty;
     config.interactive = opts.interactive;
-    let spec = ProcessSpec::new(config, &hostname, st.uid_map.len() == 1)?;
+    // Names are looked up in the running container's own files (through its root).
+    let root = std::path::PathBuf::from(format!("/proc/{pid}/root"));
+    let user = crate::image::resolve_user(
+        config.user.as_ref(),
+        crate::image::Files::Dir(&root),
+        image.is_some(),
+    )?;
+    let spec = ProcessSpec::new(config, &hostname, st.uid_map.len() == 1, user)?;
     // The container's cgroup, if it has one: the new process joins it before anything else.
     let cgroup = match burrow_cgroups::Host::system().and_then(|h| h.detect(&[])) {
         Ok(mode) => burrow_cgroups::Cgroup::open(&mode, name).ok(),

@@ -15,6 +15,7 @@ mod channel;
 mod child;
 pub mod exec;
 pub mod ids;
+pub mod image;
 pub mod lifecycle;
 pub mod monitor;
 mod mount;

@@ -106,16 +106,21 @@ pub fn kill(name: &str, sig: i32) -> Result<(), Error> {
     burrow_sys::pidfd_send_signal(fd.as_fd(), sig).ctx(|| format!("cannot signal {name}"))
 }
 
-/// `burrow stop`: SIGTERM, then SIGKILL after `timeout`; returns once the monitor has
-/// recorded the exit.
+/// `burrow stop`: the container's stop signal (the image's StopSignal, else SIGTERM), then
+/// SIGKILL after `timeout`; returns once the monitor has recorded the exit.
 pub fn stop(name: &str, timeout: Duration) -> Result<(), Error> {
     let dir = Dir::open(name)?;
     let st = dir.current()?;
     let Some(fd) = container_pidfd(&st) else {
         return Ok(());
     };
+    let sig = match st.stop_signal.as_deref() {
+        Some(s) => parse_signal(s)
+            .map_err(|e| err(format!("container {name}: its stop signal: {}", e.msg)))?,
+        None => libc::SIGTERM,
+    };
     let mon = monitor_pidfd(&st);
-    let _ = burrow_sys::pidfd_send_signal(fd.as_fd(), libc::SIGTERM);
+    let _ = burrow_sys::pidfd_send_signal(fd.as_fd(), sig);
     if !wait_exit(&fd, timeout) {
         let _ = burrow_sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
         wait_exit(&fd, Duration::from_secs(10));
@@ -217,6 +222,28 @@ pub struct Inspect {
     pub data_dir: std::path::PathBuf,
     /// The configuration, as saved.
     pub config: toml::Value,
+    /// The image it was made from, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageInfo>,
+}
+
+/// What `burrow inspect` shows of a container's image.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImageInfo {
+    /// The name it was asked for.
+    pub name: String,
+    /// The image id (digest of its config).
+    pub id: String,
+    /// The manifest digest.
+    pub digest: String,
+    /// ExposedPorts.
+    pub exposed_ports: Vec<String>,
+    /// Labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// StopSignal (what `burrow stop` sends first).
+    pub stop_signal: Option<String>,
+    /// The root: `overlay` (over the layers, with an upper directory) or `flattened`.
+    pub root: String,
 }
 
 /// `burrow inspect`: state, configuration, processes, id maps and mounts.
@@ -242,7 +269,21 @@ pub fn inspect(name: &str) -> Result<Inspect, Error> {
         None => Vec::new(),
     };
     let running = st.status == Status::Running;
+    let image = crate::image::load(&dir.data)?.map(|i| ImageInfo {
+        root: if dir.data.join("flat").is_dir() {
+            "flattened".into()
+        } else {
+            "overlay".into()
+        },
+        name: i.name,
+        id: i.id,
+        digest: i.digest,
+        exposed_ports: i.exposed_ports,
+        labels: i.labels,
+        stop_signal: i.stop_signal,
+    });
     Ok(Inspect {
+        image,
         pid: st.pid.filter(|_| running),
         monitor_pid: st.monitor_pid.filter(|_| running),
         pids: pids_in(&st),

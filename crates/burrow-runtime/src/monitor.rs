@@ -4,6 +4,7 @@
 //! status. It runs in its own session, so closing the terminal does not touch it; if it is
 //! killed, the container dies with it (parent-death signal) and `burrow ls` shows the truth.
 
+use crate::image::ImageRoot;
 use crate::run::{self, block_signals, prepare, Prepared};
 use crate::state::{self, Dir, State, Status};
 use crate::{err, tty, Ctx, Error};
@@ -26,10 +27,12 @@ pub(crate) mod frame {
     pub const WINSIZE: u8 = b'w';
 }
 
-/// `burrow create`: records a container without starting it. Returns its name.
-pub fn create(mut spec: RunSpec) -> Result<String, Error> {
+/// `burrow create`: records a container without starting it. Returns its name. `image`: the
+/// front end's resolution of the spec's image (kept as `image.json` beside the config).
+pub fn create(mut spec: RunSpec, image: Option<&ImageRoot>) -> Result<String, Error> {
     // Everything that can be checked now is (rootfs, capabilities, seccomp, helpers).
-    prepare(&spec)?;
+    let checked = prepare(&spec, image, None)?;
+    let command = checked.spec.config().command.clone();
     let name = match &spec.name {
         Some(n) => n.clone(),
         None => state::random_name(),
@@ -39,7 +42,14 @@ pub fn create(mut spec: RunSpec) -> Result<String, Error> {
     let dir = Dir::create(&name)?;
     let made = (|| {
         state::write_config(&dir, &config.to_toml())?;
-        dir.write(&State::new(&name, Status::Created, config, state::now()))
+        let mut st = State::new(&name, Status::Created, config, state::now());
+        if let Some(img) = image {
+            crate::image::save(&dir.data, img)?;
+            st.command = command;
+            st.image = Some(img.id.clone());
+            st.stop_signal = img.stop_signal.clone().filter(|s| !s.is_empty());
+        }
+        dir.write(&st)
     })();
     if let Err(e) = made {
         let _ = dir.remove();
@@ -49,8 +59,8 @@ pub fn create(mut spec: RunSpec) -> Result<String, Error> {
 }
 
 /// `burrow run -d`: create and start; on failure nothing is left.
-pub fn run_detached(spec: RunSpec) -> Result<String, Error> {
-    let name = create(spec)?;
+pub fn run_detached(spec: RunSpec, image: Option<&ImageRoot>) -> Result<String, Error> {
+    let name = create(spec, image)?;
     if let Err(e) = start(&name) {
         if let Ok(d) = Dir::open(&name) {
             let _ = d.remove();
@@ -69,7 +79,13 @@ pub fn start(name: &str) -> Result<(), Error> {
         return Err(err(format!("container {name} is already running")));
     }
     let spec = dir.config()?.validate().map_err(|e| err(e.to_string()))?;
-    let prepared = prepare(&spec)?;
+    let image = crate::image::load(&dir.data)?;
+    if matches!(spec.root(), burrow_config::Root::Image(_)) && image.is_none() {
+        return Err(err(format!(
+            "container {name} was made from an image but its image.json is missing: remove it and create it again"
+        )));
+    }
+    let prepared = prepare(&spec, image.as_ref(), Some(&dir.data))?;
     let (ready_r, ready_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
     match burrow_sys::rt::clone_fork(0).ctx(|| "fork".into())? {
@@ -86,7 +102,12 @@ pub fn start(name: &str) -> Result<(), Error> {
             let mut answer = String::new();
             let _ = fs::File::from(ready_r).read_to_string(&mut answer);
             match answer.strip_prefix("OK") {
-                Some(_) => Ok(()),
+                Some(rest) => {
+                    for w in rest.lines().filter(|l| !l.is_empty()) {
+                        tracing::warn!("{w}");
+                    }
+                    Ok(())
+                }
                 None if answer.is_empty() => {
                     Err(err(format!("the monitor of {name} died while starting it")))
                 }
@@ -163,7 +184,12 @@ fn monitor(dir: &Dir, mut prepared: Prepared, ready: OwnedFd, rm: bool) -> Resul
         None
     };
     if let Some(mut r) = ready.take() {
-        let _ = r.write_all(b"OK");
+        let mut ok = b"OK".to_vec();
+        for w in &started.warnings {
+            ok.push(b'\n');
+            ok.extend_from_slice(w.replace('\n', " ").as_bytes());
+        }
+        let _ = r.write_all(&ok);
     }
     let mut log = LogFile::open(dir.data_file("ctr.log"), LOG_MAX)?;
     let code = serve(

@@ -6,6 +6,7 @@
 //! (`RESOLVE_NO_SYMLINKS`), and volume targets resolve with `RESOLVE_IN_ROOT` (symlinks stay
 //! inside the rootfs, as if the rootfs were `/`).
 
+use crate::image::OverlayPlan;
 use crate::{err, Ctx, Error};
 use burrow_config::Volume;
 use burrow_sys::rt::{mount_attr, mount_setattr};
@@ -19,7 +20,10 @@ use std::path::{Component, Path};
 /// What the rootfs setup needs.
 #[derive(Debug)]
 pub(crate) struct Layout<'a> {
+    /// The rootfs directory (unused with `image`).
     pub rootfs: &'a Path,
+    /// An image root: overlayfs over its layers, else its flattened copy.
+    pub image: Option<&'a OverlayPlan>,
     pub volumes: &'a [Volume],
     pub read_only: bool,
     pub new_net: bool,
@@ -75,9 +79,124 @@ fn do_mount(
     mount(src, fdpath(target).as_str(), fstype, flags, data).ctx(|| format!("cannot mount {what}"))
 }
 
+/// Page size bound of mount(2)'s option string (the kernel copies at most one page).
+const MOUNT_DATA_MAX: usize = 4095;
+
+/// Mounts overlayfs over the image's layers at the plan's `merged` directory, in this (the
+/// container's) user and mount namespace, with `userxattr` (whiteouts and opaque directories
+/// as `user.overlay.*`, kernel >= 5.11). Each directory is passed as `/proc/self/fd/N` of a
+/// descriptor opened here: no escaping of `:` or `,` in paths, and about 18 bytes a layer, so
+/// one page of options holds about 220 layers (docker's limit is 127). Returns why not.
+fn mount_overlay(o: &OverlayPlan) -> Result<(), String> {
+    let open = |p: &Path| -> Result<OwnedFd, String> {
+        let c =
+            CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| "bad path".to_owned())?;
+        openat2(None, &c, libc::O_PATH | libc::O_DIRECTORY, 0)
+            .map_err(|e| format!("cannot open {}: {e}", p.display()))
+    };
+    if o.image.lowers.is_empty() {
+        return Err("the image has no layers".into());
+    }
+    let lowers: Vec<OwnedFd> = o
+        .image
+        .lowers
+        .iter()
+        .map(|p| open(p))
+        .collect::<Result<_, _>>()?;
+    let (upper, work, merged) = (open(&o.upper())?, open(&o.work())?, open(&o.merged())?);
+    let lower_list: Vec<String> = lowers.iter().map(fdpath).collect();
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={},userxattr{}",
+        lower_list.join(":"),
+        fdpath(&upper),
+        fdpath(&work),
+        if o.volatile { ",volatile" } else { "" }
+    );
+    if data.len() > MOUNT_DATA_MAX {
+        return Err(format!(
+            "{} layers do not fit in one page of overlayfs mount options",
+            lowers.len()
+        ));
+    }
+    mount(
+        Some("overlay"),
+        fdpath(&merged).as_str(),
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .map_err(|e| match e {
+        nix::errno::Errno::EINVAL => format!(
+            "the kernel refused the mount ({e}; overlayfs in a user namespace with userxattr needs Linux >= 5.11, this is {})",
+            std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+        ),
+        nix::errno::Errno::ENODEV => "this kernel has no overlayfs".to_owned(),
+        nix::errno::Errno::EPERM => "the kernel does not allow overlayfs in a user namespace here (EPERM)".to_owned(),
+        nix::errno::Errno::EOPNOTSUPP => format!(
+            "the filesystem of {} does not support what overlayfs needs (user xattrs, whiteouts): {e}",
+            o.dir.display()
+        ),
+        e => format!("mount failed: {e}"),
+    })
+}
+
+/// The image's root: overlayfs, else a flattened copy made once per container (the reason
+/// is kept beside it and repeated at each start). Returns the root and a warning.
+fn image_root(o: &OverlayPlan) -> Result<(std::path::PathBuf, Option<String>), Error> {
+    let flat = o.flat();
+    let reason_file = o.dir.join("flat.reason");
+    if flat.is_dir() {
+        let why = std::fs::read_to_string(&reason_file).unwrap_or_default();
+        return Ok((
+            flat.clone(),
+            Some(format!(
+                "using this container's flattened copy of image {} in {} ({}): not overlayfs",
+                o.image.name,
+                flat.display(),
+                why.trim()
+            )),
+        ));
+    }
+    let reason = match &o.forced_flat {
+        Some(r) => r.clone(),
+        None => match mount_overlay(o) {
+            Ok(()) => return Ok((o.merged(), None)),
+            Err(r) => r,
+        },
+    };
+    let Some(flatten) = crate::image::flattener() else {
+        return Err(err(format!(
+            "overlayfs cannot be used ({reason}) and this program cannot flatten images"
+        )));
+    };
+    let t = std::time::Instant::now();
+    let tmp = o.dir.join("flat.tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir(&tmp).ctx(|| format!("cannot create {}", tmp.display()))?;
+    flatten(&o.image, &tmp).map_err(|e| {
+        err(format!(
+            "overlayfs cannot be used ({reason}), and flattening image {} failed: {e}",
+            o.image.name
+        ))
+    })?;
+    std::fs::write(&reason_file, format!("{reason}\n")).ctx(|| "flat.reason".into())?;
+    std::fs::rename(&tmp, &flat).ctx(|| format!("cannot rename to {}", flat.display()))?;
+    Ok((
+        flat.clone(),
+        Some(format!(
+            "overlayfs cannot be used ({reason}): made a flattened copy of image {} for this container in {} ({:.1} s; it uses disk space and is kept until the container is removed)",
+            o.image.name,
+            flat.display(),
+            t.elapsed().as_secs_f64()
+        )),
+    ))
+}
+
 /// Builds the filesystem and pivots into it. On return the process's root and cwd are the
-/// container's `/`.
-pub(crate) fn setup(l: &Layout<'_>) -> Result<(), Error> {
+/// container's `/`. Returns a warning to show (an image root that is not overlayfs).
+pub(crate) fn setup(l: &Layout<'_>) -> Result<Option<String>, Error> {
     // Nothing we mount may propagate back to the host.
     mount(
         None::<&str>,
@@ -87,17 +206,28 @@ pub(crate) fn setup(l: &Layout<'_>) -> Result<(), Error> {
         None::<&str>,
     )
     .ctx(|| "cannot make mounts private".into())?;
-    mount(
-        Some(l.rootfs),
-        l.rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .ctx(|| format!("cannot bind-mount the rootfs {}", l.rootfs.display()))?;
-    let rootc = cstr(&l.rootfs.to_string_lossy())?;
+    let (image_rootfs, warning) = match l.image {
+        Some(o) => {
+            let (p, w) = image_root(o)?;
+            (Some(p), w)
+        }
+        None => (None, None),
+    };
+    let overlay = l.image.is_some() && warning.is_none();
+    let rootfs: &Path = image_rootfs.as_deref().unwrap_or(l.rootfs);
+    if !overlay {
+        mount(
+            Some(rootfs),
+            rootfs,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .ctx(|| format!("cannot bind-mount the rootfs {}", rootfs.display()))?;
+    }
+    let rootc = cstr(&rootfs.to_string_lossy())?;
     let root = openat2(None, &rootc, libc::O_PATH | libc::O_DIRECTORY, 0)
-        .ctx(|| format!("cannot open the rootfs {}", l.rootfs.display()))?;
+        .ctx(|| format!("cannot open the rootfs {}", rootfs.display()))?;
     let root = root.as_fd();
     let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
 
@@ -186,7 +316,7 @@ pub(crate) fn setup(l: &Layout<'_>) -> Result<(), Error> {
     nix::unistd::pivot_root(".", ".").ctx(|| "pivot_root failed".into())?;
     umount2(".", MntFlags::MNT_DETACH).ctx(|| "cannot detach the old root".into())?;
     nix::unistd::chdir("/").ctx(|| "chdir /".into())?;
-    Ok(())
+    Ok(warning)
 }
 
 fn setup_dev(root: BorrowedFd<'_>, gid5: bool) -> Result<(), Error> {

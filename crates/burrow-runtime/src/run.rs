@@ -3,9 +3,10 @@
 
 use crate::child::{self, ContainerSpec, ProcessSpec};
 use crate::ids::{self, IdPlan, Me};
+use crate::image::{self, ImageRoot};
 use crate::trace::step;
 use crate::{channel, err, tty, Ctx, Error};
-use burrow_config::{IdMap, NetMode, RunConfig, RunSpec, Seccomp};
+use burrow_config::{IdMap, NetMode, Root, RunConfig, RunSpec, Seccomp};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -33,22 +34,71 @@ pub(crate) struct Prepared {
     pub helpers: Option<ids::Helpers>,
 }
 
-/// Everything that can be decided and checked before the clone.
-pub(crate) fn prepare(c: &RunSpec) -> Result<Prepared, Error> {
+/// Where a container built by [`prepare`] keeps an image root's upper, work and flattened
+/// directories (its data directory; a foreground run's own temporary directory). `None`
+/// when the container is only checked (`burrow create` before its directory exists).
+pub(crate) type RootDir<'a> = Option<&'a std::path::Path>;
+
+/// Everything that can be decided and checked before the clone. `image` is the front end's
+/// resolution of the spec's image (`None` for a `--rootfs` run, which reads nothing more).
+pub(crate) fn prepare(
+    c: &RunSpec,
+    image: Option<&ImageRoot>,
+    dir: RootDir<'_>,
+) -> Result<Prepared, Error> {
     let _t = step("prepare");
-    let rootfs_arg = c.rootfs();
-    let rootfs = std::fs::canonicalize(rootfs_arg).map_err(|e| {
-        err(format!(
-            "rootfs {} does not exist or is not accessible: {e}",
-            rootfs_arg.display()
-        ))
-    })?;
-    if !rootfs.is_dir() {
-        return Err(err(format!(
-            "rootfs {} is not a directory",
-            rootfs_arg.display()
-        )));
-    }
+    let mut config = c.config().clone();
+    let (rootfs, overlay, resolved) = match (c.root(), image) {
+        (Root::Dir(rootfs_arg), _) => {
+            let rootfs = std::fs::canonicalize(rootfs_arg).map_err(|e| {
+                err(format!(
+                    "rootfs {} does not exist or is not accessible: {e}",
+                    rootfs_arg.display()
+                ))
+            })?;
+            if !rootfs.is_dir() {
+                return Err(err(format!(
+                    "rootfs {} is not a directory",
+                    rootfs_arg.display()
+                )));
+            }
+            let resolved =
+                image::resolve_user(config.user.as_ref(), image::Files::Dir(&rootfs), false)?;
+            (rootfs, None, resolved)
+        }
+        (Root::Image(name), None) => {
+            return Err(err(format!(
+                "internal error: image {name} was not resolved"
+            )))
+        }
+        (Root::Image(_), Some(img)) => {
+            if let IdMap::Auto(_) = c.idmap {
+                return Err(err(format!(
+                    "--idmap {} with an image is not supported yet: the image's files are owned by your subordinate ids as unpacked for --idmap shared; use --idmap shared (the default)",
+                    c.idmap
+                )));
+            }
+            image::apply_process_defaults(&mut config, img)?;
+            config.command =
+                image::compose_command(img, config.entrypoint.as_deref(), &config.command)?;
+            let resolved = image::resolve_user(
+                config.user.as_ref(),
+                image::Files::Layers(&img.lowers),
+                true,
+            )?;
+            let forced_flat = match std::env::var("BURROW_OVERLAY").ok().as_deref() {
+                Some("0") | Some("no") | Some("off") => Some("BURROW_OVERLAY=0 is set".to_owned()),
+                _ => None,
+            };
+            let plan = image::OverlayPlan {
+                image: img.clone(),
+                dir: dir.map(std::path::Path::to_path_buf).unwrap_or_default(),
+                forced_flat,
+                volatile: false,
+            };
+            (std::path::PathBuf::new(), Some(plan), resolved)
+        }
+    };
     for v in &c.volumes {
         if std::fs::metadata(&v.source).is_err() {
             return Err(err(format!(
@@ -62,7 +112,8 @@ pub(crate) fn prepare(c: &RunSpec) -> Result<Prepared, Error> {
         .clone()
         .or_else(|| c.name.clone())
         .unwrap_or_else(|| "burrow".into());
-    let mut process = ProcessSpec::new(c.config().clone(), &hostname, false)?;
+    let user = resolved.user;
+    let mut process = ProcessSpec::new(config, &hostname, false, resolved)?;
     let limits = *c.limits();
     let cgroup = if limits.is_empty() {
         None
@@ -116,7 +167,8 @@ interface and address, can bind host ports, and can connect to the host's abstra
             IdPlan::Slice { uid_start: 0, gid_start: 0, size }
         }
     };
-    if let Some(u) = c.user {
+    if c.user.is_some() || overlay.is_some() {
+        let u = user;
         for (id, gid) in [(u.uid, false), (u.gid, true)] {
             if effective.host_id(id, gid).is_none() {
                 let top = effective
@@ -157,6 +209,7 @@ interface and address, can bind host ports, and can connect to the host's abstra
     let spec = ContainerSpec {
         process,
         rootfs,
+        image: overlay,
         hostname,
         gid5_mapped,
         cgroup,
@@ -171,11 +224,130 @@ interface and address, can bind host ports, and can connect to the host's abstra
 }
 
 /// Runs a container to completion and returns the exit status `burrow` should end with.
-pub fn run(spec: &RunSpec) -> Result<i32, Error> {
-    let p = prepare(spec)?;
-    let sfd = block_signals()?;
-    let mut started = start(&p)?;
-    relay(&mut started.container, started.master.take(), &sfd, true)
+/// `image`: the front end's resolution of the spec's image (`None` with `--rootfs`).
+pub fn run(spec: &RunSpec, image: Option<&ImageRoot>) -> Result<i32, Error> {
+    let Some(img) = image else {
+        let p = prepare(spec, None, None)?;
+        let sfd = block_signals()?;
+        let mut started = start(&p)?;
+        return relay(&mut started.container, started.master.take(), &sfd, true);
+    };
+    // An image root's upper and work directories live for this run only: nothing is kept
+    // for a foreground run. (Leftovers of a killed run are removed by the next one.)
+    let base = crate::state::data_root()?;
+    remove_stale_runs(&base);
+    let dir = base.join(format!(".run-{}", std::process::id()));
+    let _ = remove_tree(&dir);
+    std::fs::create_dir(&dir).ctx(|| format!("cannot create {}", dir.display()))?;
+    let r = (|| {
+        let mut p = prepare(spec, Some(img), Some(&dir))?;
+        if let Some(o) = p.spec.image.as_mut() {
+            o.volatile = true;
+        }
+        let sfd = block_signals()?;
+        let mut started = start(&p)?;
+        for w in &started.warnings {
+            tracing::warn!("{w}");
+        }
+        relay(&mut started.container, started.master.take(), &sfd, true)
+    })();
+    if let Err(e) = remove_tree(&dir) {
+        tracing::warn!("cannot remove {}: {e}", dir.display());
+    }
+    r
+}
+
+/// Removes `.run-PID` directories of foreground image runs whose process is gone.
+fn remove_stale_runs(base: &std::path::Path) {
+    let Ok(rd) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(".run-")) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !std::path::Path::new("/proc").join(pid).exists() {
+            let _ = remove_tree(&e.path());
+        }
+    }
+}
+
+/// Removes a tree written by a container (an image root's upper, work or flattened
+/// directories). Entries owned by the caller go as the caller (directories made writable
+/// first: overlayfs makes its `work/work` mode 0); when some belong to the container's other
+/// ids (the caller's subordinate ids), the rest is removed as root of a user namespace with
+/// the caller's full map, which may.
+pub(crate) fn remove_tree(p: &std::path::Path) -> Result<(), Error> {
+    match remove_own(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::ENOTEMPTY)
+            ) =>
+        {
+            remove_as_container_root(p)
+        }
+        Err(e) => Err(err(format!("cannot remove {}: {e}", p.display()))),
+    }
+}
+
+fn remove_own(p: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let md = std::fs::symlink_metadata(p)?;
+    if !md.is_dir() {
+        return std::fs::remove_file(p);
+    }
+    if md.uid() == nix::unistd::getuid().as_raw() && md.mode() & 0o700 != 0o700 {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700))?;
+    }
+    for e in std::fs::read_dir(p)? {
+        remove_own(&e?.path())?;
+    }
+    std::fs::remove_dir(p)
+}
+
+/// Removes `p` from a child that is root of a new user namespace with the caller's id map.
+fn remove_as_container_root(p: &std::path::Path) -> Result<(), Error> {
+    let me = Me::current();
+    let (plan, _) = ids::plan(&me)?;
+    let helpers = match plan {
+        IdPlan::Single { .. } => None,
+        _ => Some(ids::find_helpers()?),
+    };
+    let (psock, csock) = channel::pair()?;
+    let flags = u64::try_from(libc::CLONE_NEWUSER).map_err(|_| err("clone flags"))?;
+    let (pid, pidfd) =
+        match burrow_sys::rt::clone_fork(flags).ctx(|| "cannot create a user namespace".into())? {
+            burrow_sys::rt::Forked::Child => {
+                drop(psock);
+                let r = (|| -> Result<child::Never, Error> {
+                    channel::recv_go(&csock)?;
+                    child::become_root(matches!(plan, IdPlan::Single { .. }))?;
+                    std::fs::remove_dir_all(p)
+                        .map_err(|e| err(format!("cannot remove {}: {e}", p.display())))?;
+                    burrow_sys::rt::exit_now(0)
+                })();
+                child::report(r, &csock)
+            }
+            burrow_sys::rt::Forked::Parent { pid, pidfd } => (pid, pidfd),
+        };
+    drop(csock);
+    let mut c = Container {
+        pid,
+        pidfd,
+        reaped: false,
+        cgroup: None,
+    };
+    ids::write_maps(&plan, helpers.as_ref(), pid)?;
+    channel::send_go(&psock, None)?;
+    channel::await_exec(&psock)?;
+    match c.wait()? {
+        0 => Ok(()),
+        n => Err(err(format!("cannot remove {} (status {n})", p.display()))),
+    }
 }
 
 /// Blocks the signals burrow relays and returns a descriptor that reads them. (Blocked
@@ -219,6 +391,8 @@ pub(crate) struct Started {
     pub plan: IdPlan,
     /// With --net bridge: the nic burrow-nic made.
     pub nic: Option<crate::net::Nic>,
+    /// Warnings from the container's setup (for the user).
+    pub warnings: Vec<String>,
 }
 
 /// The container's /etc/resolv.conf, made from the host's.
@@ -237,6 +411,9 @@ fn resolv_text() -> String {
 /// until its command is exec'd (or its setup failed: then the error, and nothing is left).
 pub(crate) fn start(p: &Prepared) -> Result<Started, Error> {
     let (cspec, plan, helpers) = (&p.spec, &p.plan, p.helpers.as_ref());
+    if let Some(o) = &cspec.image {
+        o.make_dirs()?;
+    }
     let t = step("clone into new namespaces");
     let (psock, csock) = channel::pair()?;
     // No CLONE_NEWCGROUP: the child makes its cgroup namespace once it is in its cgroup.
@@ -319,12 +496,13 @@ pub(crate) fn start(p: &Prepared) -> Result<Started, Error> {
         None => None,
     };
     channel::send_go(&psock, nic.as_ref())?;
-    let master = channel::await_exec(&psock)?.master;
+    let synced = channel::await_exec(&psock)?;
     Ok(Started {
         container,
-        master,
+        master: synced.master,
         plan,
         nic,
+        warnings: synced.warnings,
     })
 }
 

@@ -72,6 +72,13 @@ pub struct State {
     /// With --net bridge: the nic (names, bridge, addresses).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nic: Option<crate::net::Nic>,
+    /// The id (`sha256:HEX`) of the image the container was created from; `None` for a
+    /// `--rootfs` container (and in state files written before images existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The signal `burrow stop` sends first (the image's StopSignal; default SIGTERM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
 }
 
 /// Seconds since the epoch.
@@ -128,6 +135,8 @@ impl State {
             uid_map: Vec::new(),
             gid_map: Vec::new(),
             nic: None,
+            image: None,
+            stop_signal: None,
         }
     }
 
@@ -399,7 +408,20 @@ impl Dir {
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_secs());
-        Ok(State::new(&self.name, Status::Stopped, &c, created))
+        let mut st = State::new(&self.name, Status::Stopped, &c, created);
+        if let Ok(Some(img)) = crate::image::load(&self.data) {
+            st.image = Some(img.id.clone());
+            st.stop_signal = img.stop_signal.clone().filter(|s| !s.is_empty());
+            let mut cfg = c.clone();
+            if crate::image::apply_process_defaults(&mut cfg, &img).is_ok() {
+                if let Ok(cmd) =
+                    crate::image::compose_command(&img, cfg.entrypoint.as_deref(), &cfg.command)
+                {
+                    st.command = cmd;
+                }
+            }
+        }
+        Ok(st)
     }
 
     /// The saved configuration.
@@ -418,11 +440,25 @@ impl Dir {
         self.data.join(name)
     }
 
-    /// Removes both directories and everything in them.
+    /// Removes both directories and everything in them (an image root's upper and work
+    /// directories too, which may hold files of the container's other ids).
     pub fn remove(self) -> Result<(), Error> {
         let _ = fs::remove_dir_all(&self.path);
-        fs::remove_dir_all(&self.data).ctx(|| format!("cannot remove {}", self.data.display()))
+        crate::run::remove_tree(&self.data)
     }
+}
+
+/// The images containers of this user were created from: (image id as recorded, container
+/// name), one entry per container that has an image, sorted by container name. `burrow rmi`
+/// refuses these images and `burrow image prune` keeps them.
+pub fn images_in_use() -> Result<Vec<(String, String)>, Error> {
+    let mut v = Vec::new();
+    for d in Dir::all()? {
+        if let Ok(Some(image)) = d.read().map(|st| st.image) {
+            v.push((image, d.name));
+        }
+    }
+    Ok(v)
 }
 
 /// Writes the saved configuration of a new container.
@@ -448,6 +484,20 @@ mod tests {
             assert!(check_name(bad).is_err(), "{bad}");
         }
         assert!(random_name().starts_with("burrow-"));
+    }
+
+    #[test]
+    fn state_files_without_an_image_still_load() {
+        let old = r#"{"name":"x","status":"stopped","command":["/bin/true"],"created":1,
+            "started":null,"finished":null,"exit_code":0,"pid":null,"pid_start":null,
+            "monitor_pid":null,"monitor_start":null,"tty":false,"rm":false,
+            "uid_map":[],"gid_map":[]}"#;
+        let mut st: State = serde_json::from_str(old).unwrap();
+        assert_eq!(st.image, None);
+        assert!(!serde_json::to_string(&st).unwrap().contains("image"));
+        st.image = Some("sha256:ab".into());
+        let back: State = serde_json::from_str(&serde_json::to_string(&st).unwrap()).unwrap();
+        assert_eq!(back.image.as_deref(), Some("sha256:ab"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use burrow_config::{
     CapPolicy, ConfigError, Cpus, EnvVar, IdMap, LogLevel, MemorySwap, Net, Seccomp, SecurityOpt,
-    Size, Ulimit, User, Volume,
+    Size, Ulimit, UserSpec, Volume,
 };
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -118,6 +118,53 @@ pub enum Command {
         /// Container name.
         name: String,
     },
+    /// Pull an image from a registry into your image storage.
+    Pull(PullArgs),
+    /// List the images in your storage.
+    Images {
+        /// Output format: table or json.
+        #[arg(long, default_value = "table", value_name = "table|json")]
+        format: String,
+    },
+    /// Remove images (a name, or the image when given its id or last name).
+    Rmi {
+        /// Remove even an image a container was created from.
+        #[arg(short, long)]
+        force: bool,
+        /// Image names or ids.
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<String>,
+    },
+    /// Manage images: pull, ls, rm, inspect, prune, import.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// Save credentials for a registry (checked against it first).
+    Login {
+        /// User name (asked for on a terminal when missing).
+        #[arg(short, long, value_name = "USER")]
+        username: Option<String>,
+        /// Password (visible in `ps`: prefer --password-stdin).
+        #[arg(short, long, value_name = "PASSWORD")]
+        password: Option<String>,
+        /// Read the password from stdin.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Trust the CA certificates (*.crt) in DIR for this registry.
+        #[arg(long, value_name = "DIR")]
+        cert_dir: Option<PathBuf>,
+        /// false: allow plain HTTP to this registry.
+        #[arg(long, value_name = "true|false", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+        tls_verify: Option<bool>,
+        /// Registry (HOST[:PORT]).
+        registry: String,
+    },
+    /// Remove the saved credentials of a registry.
+    Logout {
+        /// Registry (HOST[:PORT]).
+        registry: String,
+    },
     /// Run a command (default: your shell) as root of a user namespace with your container id
     /// map, e.g. to fix file ownership in a rootfs.
     Unshare {
@@ -146,18 +193,24 @@ pub struct ProcessArgs {
     /// Working directory inside the container.
     #[arg(short, long, value_name = "DIR")]
     pub workdir: Option<String>,
-    /// User (numeric UID[:GID] inside the container).
-    #[arg(short, long, value_name = "UID[:GID]")]
-    pub user: Option<User>,
+    /// User inside the container: USER[:GROUP], names (from the container's /etc/passwd and
+    /// /etc/group) or numbers.
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    pub user: Option<UserSpec>,
 }
 
 // `run` and `create` options. Serialized, they are the config file's keys (a flag has the name
 // of its key), which is how `RunConfig::merge` puts them over a `--config` file.
 #[derive(Debug, Args, Serialize)]
 pub struct RunArgs {
-    /// Root filesystem directory of the container.
+    /// Root filesystem directory of the container (without it, the first argument is the
+    /// IMAGE, from `burrow images`).
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
+    /// With an image: the command that replaces its Entrypoint (a JSON array for several
+    /// words; "" for none); the image's Cmd is then not used.
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
     /// Container name (also the default hostname).
     #[arg(long)]
     pub name: Option<String>,
@@ -236,13 +289,73 @@ pub struct RunArgs {
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<LogLevel>,
-    /// The command to run and its arguments.
+    /// IMAGE (unless --rootfs is given), then the command to run and its arguments.
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
-        value_name = "COMMAND"
+        value_name = "[IMAGE] COMMAND"
     )]
     pub command: Vec<String>,
+}
+
+/// `burrow pull` and `burrow image pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Platform OS/ARCH[/VARIANT] to pull from a multi-platform image (default: this host's).
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// Print only the image id.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Trust the CA certificates (*.crt) in DIR for this registry.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// false: allow plain HTTP to this registry.
+    #[arg(long, value_name = "true|false", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tls_verify: Option<bool>,
+    /// Image reference: [REGISTRY/]REPOSITORY[:TAG|@DIGEST].
+    #[arg(value_name = "REF")]
+    pub reference: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Pull an image from a registry (same as `burrow pull`).
+    Pull(PullArgs),
+    /// List images (same as `burrow images`).
+    #[command(alias = "list")]
+    Ls {
+        /// Output format: table or json.
+        #[arg(long, default_value = "table", value_name = "table|json")]
+        format: String,
+    },
+    /// Remove images (same as `burrow rmi`).
+    Rm {
+        /// Remove even an image a container was created from.
+        #[arg(short, long)]
+        force: bool,
+        /// Image names or ids.
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<String>,
+    },
+    /// Show an image as JSON: id, digest, names, config, layers, size.
+    Inspect {
+        /// Image name or id.
+        #[arg(value_name = "IMAGE")]
+        image: String,
+    },
+    /// Remove unnamed images no container uses, and every layer and blob no image uses.
+    Prune,
+    /// Import an OCI layout, an oci-archive, a docker-archive, a root filesystem tarball or a
+    /// directory.
+    Import {
+        /// Name the image NAME[:TAG].
+        #[arg(long, value_name = "NAME[:TAG]")]
+        name: Option<String>,
+        /// What to import.
+        #[arg(value_name = "SOURCE")]
+        source: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

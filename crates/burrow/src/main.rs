@@ -7,6 +7,7 @@ mod cgroup_setup;
 mod cli;
 mod commands;
 mod doctor;
+mod image_root;
 mod observability;
 mod probes;
 mod report;

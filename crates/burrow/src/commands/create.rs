@@ -5,6 +5,7 @@ use crate::cli::RunArgs;
 
 pub fn create(args: RunArgs) -> Res {
     let spec = super::run::merge(&args)?.validate().map_err(fail)?;
-    println!("{}", burrow_runtime::monitor::create(spec)?);
+    let image = super::run::image_of(&spec)?;
+    println!("{}", burrow_runtime::monitor::create(spec, image.as_ref())?);
     Ok(0)
 }

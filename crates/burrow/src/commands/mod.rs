@@ -6,6 +6,7 @@ mod attach;
 mod create;
 mod doctor;
 mod exec;
+mod image;
 mod inspect;
 mod kill;
 mod logs;
@@ -17,7 +18,7 @@ mod stats;
 mod stop;
 mod unshare;
 
-use crate::cli::Command;
+use crate::cli::{Command, ImageCommand};
 use burrow_runtime::Error;
 
 /// A command's exit status, or the error `main` prints.
@@ -70,5 +71,32 @@ pub fn dispatch(cmd: Command) -> Res {
         Command::Unshare { command } => unshare::unshare(command),
         Command::Admin { command } => admin::admin(command),
         Command::Doctor => doctor::doctor(),
+        Command::Pull(a) => image::pull(a),
+        Command::Images { format } => image::images(&format),
+        Command::Rmi { force, images } => image::rmi(force, &images),
+        Command::Image { command } => match command {
+            ImageCommand::Pull(a) => image::pull(a),
+            ImageCommand::Ls { format } => image::images(&format),
+            ImageCommand::Rm { force, images } => image::rmi(force, &images),
+            ImageCommand::Inspect { image } => image::inspect(&image),
+            ImageCommand::Prune => image::prune(),
+            ImageCommand::Import { name, source } => image::import(name.as_deref(), &source),
+        },
+        Command::Login {
+            username,
+            password,
+            password_stdin,
+            cert_dir,
+            tls_verify,
+            registry,
+        } => image::login(image::LoginArgs {
+            username,
+            password,
+            password_stdin,
+            cert_dir,
+            tls_verify,
+            registry,
+        }),
+        Command::Logout { registry } => image::logout(&registry),
     }
 }

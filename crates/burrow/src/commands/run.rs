@@ -18,6 +18,7 @@ struct Flags<'a> {
 }
 
 /// The `run`/`create` options over the `--config` file; sets up logging at their level.
+/// Without a rootfs (flag or file) and an image in the file, the first argument is the IMAGE.
 pub fn merge(args: &RunArgs) -> Result<RunConfig, burrow_runtime::Error> {
     let mut flags = Flags {
         args,
@@ -36,9 +37,30 @@ pub fn merge(args: &RunArgs) -> Result<RunConfig, burrow_runtime::Error> {
             SecurityOpt::NoNewPrivileges | SecurityOpt::LabelDisable => {}
         }
     }
-    let config = RunConfig::merge(args.config.as_deref(), &flags).map_err(fail)?;
+    let mut config = RunConfig::merge(args.config.as_deref(), &flags).map_err(fail)?;
     crate::observability::init(config.log_level);
+    // An image reference never starts with '/' or '.': such a first argument is a command
+    // given without --rootfs (validate says what is missing).
+    if config.rootfs.is_none()
+        && config.image.is_none()
+        && config
+            .command
+            .first()
+            .is_some_and(|c| !c.starts_with('/') && !c.starts_with('.'))
+    {
+        config.image = Some(config.command.remove(0));
+    }
     Ok(config)
+}
+
+/// The image of a validated spec, resolved in the store (nothing is opened for `--rootfs`).
+pub fn image_of(
+    spec: &burrow_config::RunSpec,
+) -> Result<Option<burrow_runtime::image::ImageRoot>, burrow_runtime::Error> {
+    match spec.root() {
+        burrow_config::Root::Image(name) => crate::image_root::resolve(name).map(Some),
+        burrow_config::Root::Dir(_) => Ok(None),
+    }
 }
 
 pub fn run(args: RunArgs) -> Res {
@@ -49,10 +71,11 @@ pub fn run(args: RunArgs) -> Res {
         ));
     }
     let spec = config.validate().map_err(fail)?;
+    let image = image_of(&spec)?;
     if args.detach {
-        println!("{}", monitor::run_detached(spec)?);
+        println!("{}", monitor::run_detached(spec, image.as_ref())?);
         Ok(0)
     } else {
-        burrow_runtime::run(&spec)
+        burrow_runtime::run(&spec, image.as_ref())
     }
 }

@@ -4,6 +4,8 @@ use super::Res;
 use burrow_runtime::{lifecycle, monitor, state::Dir};
 
 pub fn start(attach: bool, name: &str) -> Res {
+    // An image container whose overlayfs is refused needs the flattener (burrow-image).
+    crate::image_root::install();
     monitor::start(name)?;
     if !attach {
         println!("{name}");

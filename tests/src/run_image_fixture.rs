@@ -1,0 +1,134 @@
+//! The fixtures of the `burrow run IMAGE` tests (`tests/tests/run_image.rs`): OCI image
+//! layouts built here by hand (tar, sha256sum, JSON), imported with the front end's own
+//! `burrow image import` as a test user with a real subordinate range.
+//!
+//! The layouts share two uncompressed layers:
+//! - base: the harness's busybox template, `/etc/passwd` (root, `app` 1000:1000 with home
+//!   `/home/app`), `/etc/group` (root, `app` 1000, `staff` 50), `/home/app` and
+//!   `/data/owned1000` owned by 1000:1000, `/data/gone`, `/srv/marker`;
+//! - top: a whiteout `/data/.wh.gone` and `/etc/top-layer`.
+//!
+//! and differ in their configs (see [`CONFIGS`]).
+
+use crate::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// (layout name, config's `config` object).
+pub const CONFIGS: &[(&str, &str)] = &[
+    (
+        "base",
+        r#"{"Env":["PATH=/usr/bin:/bin","FOO=image","BAR=image"],"Cmd":["/bin/sh"],"WorkingDir":"/srv","StopSignal":"SIGUSR1","ExposedPorts":{"80/tcp":{},"53/udp":{}},"Labels":{"org.test.kind":"base","maintainer":"burrow tests"}}"#,
+    ),
+    (
+        "ep",
+        r#"{"Env":["PATH=/bin"],"Entrypoint":["/bin/echo","ep"],"Cmd":["cmd-default"]}"#,
+    ),
+    (
+        "user",
+        r#"{"Env":["PATH=/bin"],"Cmd":["/bin/sh","-c","id -u; id -g; echo $HOME"],"User":"app:staff"}"#,
+    ),
+];
+
+/// Builds the layouts under a new directory (root-owned, readable by all): `DIR/NAME/` for
+/// each of [`CONFIGS`].
+pub fn build_layouts() -> PathBuf {
+    // Layouts of test processes that are gone.
+    for e in fs::read_dir("/var/tmp").into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some((pid, tag)) = name
+            .strip_prefix("burrow-test-")
+            .and_then(|r| r.split_once('-'))
+        {
+            if tag.starts_with("oci-layouts-")
+                && pid.parse::<u32>().is_ok()
+                && !Path::new(&format!("/proc/{pid}")).exists()
+            {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let dir = tempdir("oci-layouts");
+    let script = r#"
+set -euo pipefail
+D=$1; T=$2
+st=$D/stage; mkdir -p $st/base $st/top
+cp -a $T/. $st/base/
+mkdir -p $st/base/etc $st/base/home/app $st/base/data $st/base/srv
+printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:App:/home/app:/bin/sh\n' > $st/base/etc/passwd
+printf 'root:x:0:\napp:x:1000:\nstaff:x:50:app\n' > $st/base/etc/group
+echo owned > $st/base/data/owned1000
+echo gone > $st/base/data/gone
+echo marker > $st/base/srv/marker
+chown -R 0:0 $st/base
+chown 1000:1000 $st/base/home/app $st/base/data/owned1000
+mkdir -p $st/top/data $st/top/etc
+: > $st/top/data/.wh.gone
+echo top > $st/top/etc/top-layer
+chown -R 0:0 $st/top
+mkdir -p $D/blobs
+for l in base top; do
+  tar -C $st/$l --numeric-owner --sort=name --mtime=@0 -cf $D/blobs/$l.tar .
+done
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+bsha=$(sha $D/blobs/base.tar); tsha=$(sha $D/blobs/top.tar)
+bsize=$(stat -c %s $D/blobs/base.tar); tsize=$(stat -c %s $D/blobs/top.tar)
+arch=$(dpkg --print-architecture)
+shift 2
+while [ $# -gt 0 ]; do
+  name=$1; cfg=$2; shift 2
+  L=$D/$name; mkdir -p $L/blobs/sha256
+  cp $D/blobs/base.tar $L/blobs/sha256/$bsha
+  cp $D/blobs/top.tar $L/blobs/sha256/$tsha
+  printf '{"architecture":"%s","os":"linux","config":%s,"rootfs":{"type":"layers","diff_ids":["sha256:%s","sha256:%s"]}}' \
+    "$arch" "$cfg" "$bsha" "$tsha" > $L/config.json
+  csha=$(sha $L/config.json); csize=$(stat -c %s $L/config.json); mv $L/config.json $L/blobs/sha256/$csha
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%s},{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%s}]}' \
+    "$csha" "$csize" "$bsha" "$bsize" "$tsha" "$tsize" > $L/manifest.json
+  msha=$(sha $L/manifest.json); msize=$(stat -c %s $L/manifest.json); mv $L/manifest.json $L/blobs/sha256/$msha
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s}]}' "$msha" "$msize" > $L/index.json
+  echo '{"imageLayoutVersion":"1.0.0"}' > $L/oci-layout
+done
+rm -rf $st $D/blobs
+chmod -R a+rX $D
+"#;
+    let mut args: Vec<String> = vec![
+        dir.display().to_string(),
+        busybox_template().display().to_string(),
+    ];
+    for (n, c) in CONFIGS {
+        args.push((*n).to_owned());
+        args.push((*c).to_owned());
+    }
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .arg("build-layouts")
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "building the OCI layouts failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+/// The layouts, built once per test process.
+pub fn layouts() -> &'static Path {
+    static L: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    L.get_or_init(build_layouts)
+}
+
+/// Every layout directory that holds `name`'s image.
+pub fn layout(name: &str) -> PathBuf {
+    let p = layouts().join(name);
+    assert!(p.join("index.json").is_file(), "{}", p.display());
+    p
+}
+
+/// Removes a directory tree whatever its owners (the test runs as root).
+pub fn rmtree(p: &Path) {
+    let _ = fs::remove_dir_all(p);
+}
