@@ -21,12 +21,19 @@ pub fn pull(a: PullArgs) -> Res {
         Place::Done(code) => return Ok(code),
         Place::Here(o) => o,
     };
-    let conf = registries(a.tls_verify, r.registry.as_deref())?;
-    let first = r
+    let mut conf = registries(None, None)?;
+    let cands: Vec<String> = r
         .candidates(&conf)
         .into_iter()
-        .next()
         .map(|q| q.registry)
+        .collect();
+    if a.tls_verify == Some(false) {
+        // Every registry this reference may come from (a short name has several).
+        conf.insecure.extend(cands.iter().cloned());
+    }
+    let first = cands
+        .first()
+        .cloned()
         .ok_or_else(|| fail(format!("{}: no registry to pull from", a.reference)))?;
     let ca = extra_ca(a.cert_dir.as_deref(), &first)?;
     let client = Client::new(ClientOptions {
