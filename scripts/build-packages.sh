@@ -96,7 +96,7 @@ if $deb; then
     tail -40 "$build/dpkg-buildpackage.log" >&2
     die "dpkg-buildpackage failed (log: $build/dpkg-buildpackage.log)"
   }
-  rm -f "$out"/burrow_*.deb "$out"/burrow-helpers_*.deb "$out"/burrow_*.changes "$out"/burrow_*.buildinfo
+  rm -f "$out"/burrow*.deb "$out"/burrow_*.changes "$out"/burrow_*.buildinfo
   mv "$build"/burrow*_"${debver#*:}"_*.deb "$build"/burrow_*.changes "$build"/burrow_*.buildinfo "$out/"
   t2=$(date +%s)
   log "dpkg-buildpackage took $((t2 - t1)) s"
@@ -107,7 +107,7 @@ if $deb; then
   if $lint; then
     # --fail-on warning: every error and warning fails, unless overridden (with the reason) in
     # packaging/debian/*.lintian-overrides. Info tags are shown and do not fail.
-    lintian --fail-on error,warning --info --display-info --no-tag-display-limit "$out"/burrow_"${debver#*:}"_*.changes
+    lintian --fail-on error,warning --info --display-info --tag-display-limit 0 "$out"/burrow_"${debver#*:}"_*.changes
     log "lintian: clean ($(($(date +%s) - t2)) s)"
   fi
 fi
@@ -127,9 +127,9 @@ if $rpm; then
     --exclude="burrow-$upstream/debian" --transform="s|^burrow-$upstream|burrow-$rversion|" \
     -czf "$rtop/SOURCES/burrow-$rversion.tar.gz" "burrow-$upstream"
   tar -C "$src" -cf - vendor | gzip -1 >"$rtop/SOURCES/burrow-$rversion-vendor.tar.gz"
-  # The spec's build directory is kept between runs (its cargo target/, as for the .debs):
-  # --noprep would skip the unpacking, so instead the new sources are unpacked over it.
-  rpmbuild -bb --nodeps \
+  # --without debuginfo, and the cargo target directory of the .debs' build: the crates are the
+  # same (vendored, same flags), so only burrow's own crates are compiled again.
+  CARGO_TARGET_DIR=$src/target rpmbuild -bb --nodeps --without debuginfo \
     --define "_topdir $rtop" \
     --define "_unitdir /usr/lib/systemd/system" \
     --define "systemd_post() %{nil}" --define "systemd_preun() %{nil}" --define "systemd_postun() %{nil}" \
