@@ -296,11 +296,11 @@ pdebs=/var/tmp/burrow-debs
 # What a purge must leave as it was: every path under these, before the first install.
 pkg_snapshot() { find /usr /etc /var/lib /lib/systemd 2>/dev/null | LC_ALL=C sort; }
 # Paths that change between the snapshots for reasons other than the package, each named:
-# shadow's files and backups (the check creates /etc/subuid and /etc/subgid before useradd, and
-# useradd keeps a backup of what it edits), dpkg's and apt's own databases (entries of
+# shadow's files, backups and lock (the check creates /etc/subuid and /etc/subgid before useradd,
+# and useradd keeps a backup of what it edits), dpkg's and apt's own databases (entries of
 # burrow* under /var/lib/dpkg are not excluded), systemd's state of the user manager started for
 # burrowp (linger dir, user@ state), and ld.so's cache.
-pkg_unrelated='^/etc/(passwd|group|shadow|gshadow|subuid|subgid)-?$|^/var/lib/dpkg/(status|status-old|available|available-old|lock|lock-frontend|triggers/.*|diversions(-old)?|statoverride(-old)?|updates/.*|info/format)$|^/var/lib/apt/|^/var/lib/systemd/(linger|timers|catalog|coredump|random-seed|deb-systemd-user-helper-enabled)(/.*)?$|^/etc/ld.so.cache$'
+pkg_unrelated='^/etc/(passwd|group|shadow|gshadow|subuid|subgid)-?$|^/etc/\.pwd\.lock$|^/var/lib/dpkg/(status|status-old|available|available-old|lock|lock-frontend|triggers/.*|diversions(-old)?|statoverride(-old)?|updates/.*|info/format)$|^/var/lib/apt/|^/var/lib/systemd/(linger|timers|catalog|coredump|random-seed|deb-systemd-user-helper-enabled)(/.*)?$|^/etc/ld.so.cache$'
 pkg_v() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null; }
 # shellcheck disable=SC2012 # names made by dpkg-buildpackage: no spaces
 pkg_debs() { ls "$share/pkg/$1"/burrow_*.deb "$share/pkg/$1"/burrow-helpers_*.deb 2>/dev/null | sed "s|.*/|$pdebs/$1/|"; }
