@@ -311,7 +311,7 @@ pkg_apt() {
   mkdir -p "$pdebs/$1"
   cp "$share/pkg/$1"/*.deb "$pdebs/$1/" && chmod 0644 "$pdebs/$1"/*.deb
   # shellcheck disable=SC2046 # one argument per .deb
-  pout=$(DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y --no-download $(pkg_debs "$1") </dev/null 2>&1)
+  pout=$(DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y $(pkg_debs "$1") </dev/null 2>&1)
 }
 pkg_ensure_installed() {
   [ -n "$(pkg_v burrow-helpers)" ] && [ "$(dpkg-query -W -f='${Status}' burrow 2>/dev/null)" = "install ok installed" ] && return 0
