@@ -127,10 +127,10 @@ if $rpm; then
     --exclude="burrow-$upstream/debian" --transform="s|^burrow-$upstream|burrow-$rversion|" \
     -czf "$rtop/SOURCES/burrow-$rversion.tar.gz" "burrow-$upstream"
   tar -C "$src" -cf - vendor | gzip -1 >"$rtop/SOURCES/burrow-$rversion-vendor.tar.gz"
-  # --without debuginfo, and the cargo target directory and the vendored crates of the .debs'
-  # build (the environment overrides the spec's vendor directory; cargo's fingerprints of the
-  # crates include their path): only burrow's own crates are compiled again.
-  CARGO_TARGET_DIR=$src/target CARGO_SOURCE_VENDORED_SOURCES_DIRECTORY=$src/vendor rpmbuild -bb --nodeps --without debuginfo \
+  # --without debuginfo. Cargo's target directory is kept between runs, beside the build copy
+  # (rpmbuild unpacks the sources afresh each time): a warm build compiles only what changed.
+  # It is not the .debs' one: sharing it made each build recompile every crate after the other.
+  CARGO_TARGET_DIR=$build/rpm-target rpmbuild -bb --nodeps --without debuginfo \
     --define "_topdir $rtop" \
     --define "_unitdir /usr/lib/systemd/system" \
     --define "systemd_post() %{nil}" --define "systemd_preun() %{nil}" --define "systemd_postun() %{nil}" \
