@@ -244,6 +244,48 @@ check_cgroup_confined() {
   fi
 }
 
+check_apparmor() {
+  start_timer
+  # burrow's profile (packaging/apparmor/burrow-default, loaded here as the package's postinst
+  # would): containers enter it by default once it is loaded, and it denies what the
+  # container's root could otherwise do in its own namespaces (a tmpfs mount here).
+  en=$(cat /sys/module/apparmor/parameters/enabled 2>&1)
+  [ "$en" = Y ] || { fail apparmor "AppArmor is not enabled in the guest (enabled: $en)"; return; }
+  before=$(as_user "$B" doctor | grep -i apparmor)
+  out=$(apparmor_parser -r "$share/apparmor/burrow-default" 2>&1) \
+    || { fail apparmor "apparmor_parser -r burrow-default: $(brief "$out")"; return; }
+  after=$(as_user "$B" doctor | grep -i apparmor)
+  label=$(as_user "$B" run --rm --rootfs "$rootfs" /bin/cat /proc/self/attr/current)
+  # shellcheck disable=SC2016 # expanded by the container's shell
+  try_mount='mkdir -p /tmp/m; mount -t tmpfs none /tmp/m && echo mounted || echo refused'
+  denied=$(as_user "$B" run --rm --rootfs "$rootfs" /bin/sh -c "$try_mount")
+  allowed=$(as_user "$B" run --rm --security-opt apparmor=unconfined --rootfs "$rootfs" /bin/sh -c "$try_mount")
+  audit=$({ dmesg; journalctl -b --no-pager; } 2>/dev/null | grep 'apparmor="DENIED"' | grep 'operation="mount"' | grep 'profile="burrow-default"' | tail -1)
+  nosuch=$(as_user "$B" run --rm --security-opt apparmor=burrow-nosuch --rootfs "$rootfs" /bin/true)
+  nosuch_rc=$?
+  as_user_detached "$B" run -d --name gaa --init --rootfs "$rootfs" /bin/sleep 600 >/dev/null
+  insp=$(as_user "$B" inspect gaa | grep -i apparmor)
+  exec_label=$(as_user "$B" exec gaa /bin/cat /proc/self/attr/current)
+  as_user "$B" rm -f gaa >/dev/null
+  detail="doctor before: $(brief "$before"); after: $(brief "$after"); label: $label; denied: $denied; unconfined: $allowed; audit: $(brief "$audit"); nosuch (exit $nosuch_rc): $(brief "$nosuch"); inspect: $(brief "$insp"); exec: $exec_label"
+  if ! printf '%s' "$before" | grep -q 'not loaded' || ! printf '%s' "$after" | grep -q '^\[ok\]'; then
+    fail apparmor "doctor does not tell the profile's state (warn before loading, ok after): $detail"
+  elif [ "$label" != "burrow-default (enforce)" ] || [ "$exec_label" != "burrow-default (enforce)" ]; then
+    fail apparmor "the container (or exec) is not under burrow-default: $detail"
+  elif ! printf '%s' "$denied" | grep -q 'Permission denied' || [ "$(printf '%s' "$denied" | tail -1)" != refused ] || [ "$allowed" != mounted ]; then
+    fail apparmor "the mount must be refused under the profile and allowed with apparmor=unconfined: $detail"
+  elif [ -z "$audit" ]; then
+    fail apparmor "no apparmor=\"DENIED\" mount line of burrow-default in the kernel log: $detail"
+  elif [ "$nosuch_rc" = 0 ] || ! printf '%s' "$nosuch" | grep -q 'burrow-nosuch is not loaded'; then
+    fail apparmor "an unknown profile must be refused naming it: $detail"
+  elif ! printf '%s' "$insp" | grep -q 'burrow-default (enforce)'; then
+    fail apparmor "inspect does not show the profile: $detail"
+  else
+    ok "apparmor ($(took))"
+  fi
+  say "  apparmor: $detail"
+}
+
 check_doctor_undelegated() {
   start_timer
   # Delegation off for cpu (Delegate=pids for user@.service; systemd 252's user manager cannot
@@ -478,7 +520,7 @@ check_pkg_purge() {
 wanted_pkg=false
 wanted_main=false
 for c in pkg-install pkg-run pkg-upgrade pkg-purge; do want $c && wanted_pkg=true; done
-for c in admin-add-user doctor run-true memory-oom pids-limit cgroup-confined doctor-undelegated; do want $c && wanted_main=true; done
+for c in admin-add-user doctor run-true memory-oom pids-limit cgroup-confined apparmor doctor-undelegated; do want $c && wanted_main=true; done
 if $wanted_pkg; then
   if [ -d "$share/pkg/v1" ] && [ -d "$share/pkg/v2" ]; then
     pkg_snapshot >/root/pkg-before
@@ -499,6 +541,7 @@ want run-true && check_run_true
 want memory-oom && check_memory_oom
 want pids-limit && check_pids_limit
 want cgroup-confined && check_cgroup_confined
+want apparmor && check_apparmor
 want doctor-undelegated && check_doctor_undelegated
 say "guest: cgroups left under user@$uid.service: $(find "/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service" -mindepth 1 -type d 2>/dev/null | tr '\n' ' ')"
 finish

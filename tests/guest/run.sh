@@ -2,9 +2,10 @@
 # Boots the Debian 12 guest of tests/guest/build.sh under QEMU and runs the guest checks of
 # tests/guest/guest-run.sh inside it, as an unprivileged user in its delegated
 # user@UID.service: all of them, or the CHECKs named (pkg-install pkg-run pkg-upgrade pkg-purge
-# admin-add-user doctor run-true memory-oom pids-limit cgroup-confined doctor-undelegated).
-# Builds the static burrow binaries, the packages (for the pkg-* checks) and the guest first (or
-# reuses the guest). Needs root. Exits non-zero when a check fails or the guest does not finish.
+# admin-add-user doctor run-true memory-oom pids-limit cgroup-confined apparmor
+# doctor-undelegated). Builds the static burrow binaries, the packages (for the pkg-* checks)
+# and the guest first (or reuses the guest). Needs root. Exits non-zero when a check fails or
+# the guest does not finish.
 #   bash tests/guest/run.sh [CHECK...]
 #   BURROW_GUEST_TIMEOUT=SECONDS (default 900) bounds the boot and the checks.
 #   BURROW_GUEST_DEBS=DIR: the .debs of this version are in DIR and those of the upgrade (a later
@@ -54,6 +55,7 @@ if $wants_pkg; then
   cp "$debs"/upgrade/burrow_*.deb "$debs"/upgrade/burrow-helpers_*.deb "$share/pkg/v2/" || die "no .debs in $debs/upgrade"
   log "packages: $(cd "$share/pkg" && find v1 v2 -name '*.deb' | sort | tr '\n' ' ')($(($(date +%s) - t2)) s)"
 fi
+cp -r "$top/packaging/apparmor" "$share/apparmor"
 bash "$top/scripts/make-busybox-rootfs.sh" "$share/rootfs" >/dev/null
 echo "$*" >"$share/checks"
 

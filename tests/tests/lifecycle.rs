@@ -707,6 +707,18 @@ fn t02_stop_with_init_records_143() {
         (Some(0), "withinit\n", "")
     );
     e.pid("withinit");
+    // exec joins the command's namespaces through the command (the init is not dumpable and
+    // never exec'd: joining through it needed CAP_SYS_PTRACE on the host and failed, EPERM).
+    ok_out(
+        &e.b(&[
+            "exec",
+            "withinit",
+            "/bin/sh",
+            "-c",
+            "echo joined; head -c 11 /proc/1/cmdline; echo",
+        ]),
+        "joined\nburrow-init\n",
+    );
     let t0 = Instant::now();
     ok_out(&e.b(&["stop", "-t", "10", "withinit"]), "withinit\n");
     assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());

@@ -352,3 +352,109 @@ fn t12_config_file() {
         &format!("burrow: cannot read {missing}: No such file or directory (os error 2)\n"),
     );
 }
+
+// ------------------------------------------------- --security-opt (AppArmor in tests/guest)
+
+/// podman's `--security-opt` spellings: seccomp= is --seccomp, no-new-privileges and
+/// label=disable are accepted (burrow always sets no_new_privs and applies no SELinux label),
+/// the rest refused with what to give. AppArmor itself is checked in the guest (this host has
+/// no AppArmor): here a named profile must fail saying AppArmor is not enabled, and the default
+/// (burrow-default where loaded) must leave containers running.
+#[test]
+fn security_opt_spellings_and_apparmor_without_apparmor() {
+    require!();
+    let f = fx();
+    let r = rootfs(&f.user, "secopt");
+    let seccomp_mode = "/bin/grep ^Seccomp: /proc/self/status";
+    ok_out(
+        &burrow(&r, &["/bin/sh", "-c", seccomp_mode]),
+        "Seccomp:\t2\n",
+    );
+    ok_out(
+        &burrow(
+            &r,
+            &[
+                "--security-opt",
+                "seccomp=unconfined",
+                "/bin/sh",
+                "-c",
+                seccomp_mode,
+            ],
+        ),
+        "Seccomp:\t0\n",
+    );
+    ok_out(
+        &burrow(
+            &r,
+            &[
+                "--security-opt",
+                "no-new-privileges",
+                "--security-opt",
+                "label=disable",
+                "--security-opt",
+                "apparmor=unconfined",
+                "/bin/sh",
+                "-c",
+                "/bin/grep ^NoNewPrivs: /proc/self/status",
+            ],
+        ),
+        "NoNewPrivs:\t1\n",
+    );
+    check(
+        &burrow(
+            &r,
+            &[
+                "--security-opt",
+                "seccomp=unconfined",
+                "--seccomp",
+                "default",
+                "/bin/true",
+            ],
+        ),
+        125,
+        "",
+        "burrow: --security-opt seccomp=unconfined and --seccomp both given: give one\n",
+    );
+    check(
+        &burrow(&r, &["--security-opt", "label=type:spc_t", "/bin/true"]),
+        125,
+        "",
+        "burrow: --security-opt label=type:spc_t: burrow does not apply SELinux labels (only label=disable is accepted)\n",
+    );
+    check(
+        &burrow(&r, &["--security-opt", "no-new-privileges=false", "/bin/true"]),
+        125,
+        "",
+        "burrow: --security-opt no-new-privileges: burrow always sets no_new_privs; it cannot be turned off\n",
+    );
+    check(
+        &burrow(&r, &["--security-opt", "mask=/proc/x", "/bin/true"]),
+        125,
+        "",
+        "burrow: --security-opt mask=/proc/x: use apparmor=PROFILE|unconfined, seccomp=unconfined|FILE, no-new-privileges or label=disable\n",
+    );
+    assert!(
+        !std::path::Path::new("/sys/module/apparmor/parameters/enabled").exists()
+            || fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+                .unwrap()
+                .trim()
+                != "Y",
+        "this test expects a host without AppArmor (the guest checks AppArmor)"
+    );
+    check(
+        &burrow(&r, &["--security-opt", "apparmor=burrow-default", "/bin/true"]),
+        125,
+        "",
+        "burrow: AppArmor profile burrow-default: AppArmor is not enabled on this host; drop --security-opt apparmor=burrow-default (or give apparmor=unconfined)\n",
+    );
+    // The same from a config file.
+    let dir = tempdir("secopt-conf");
+    let conf = format!("{}/c.toml", dir.display());
+    fs::write(&conf, "apparmor = \"my-profile\"\n").unwrap();
+    check(
+        &burrow(&r, &["--config", &conf, "/bin/true"]),
+        125,
+        "",
+        "burrow: AppArmor profile my-profile: AppArmor is not enabled on this host; drop --security-opt apparmor=my-profile (or give apparmor=unconfined)\n",
+    );
+}

@@ -19,6 +19,7 @@
 //! cap_add = ["net_raw"]
 //! cap_drop = ["chown"]
 //! seccomp = "default"          # default | unconfined | /path/to/profile.toml
+//! apparmor = "default"         # default | unconfined | a loaded profile's name
 //! ulimit = ["nofile=1024:4096"]
 //! init = false
 //! tty = false
@@ -46,11 +47,13 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 mod limits;
+mod security;
 #[cfg(test)]
 mod tests;
 mod values;
 
 pub use limits::{parse_size, Cpus, Limits, MemorySwap, Size, CPU_PERIOD_US, MIN_MEMORY};
+pub use security::{AppArmor, SecurityOpt, DEFAULT_APPARMOR_PROFILE};
 pub use values::{
     check_bridge_name, parse_net, CapPolicy, EnvVar, IdMap, LogLevel, Net, NetMode, Seccomp,
     Ulimit, User, Volume, DEFAULT_BRIDGE, ULIMITS,
@@ -121,6 +124,8 @@ pub struct RunConfig {
     pub cap_drop: Vec<String>,
     /// Seccomp filter.
     pub seccomp: Seccomp,
+    /// AppArmor profile (`--security-opt apparmor=`).
+    pub apparmor: AppArmor,
     /// Resource limits.
     #[serde(rename = "ulimit")]
     pub ulimits: Vec<Ulimit>,

@@ -475,6 +475,7 @@ macro_rules! serde_as_text {
 
 serde_as_text!(
     Seccomp,
+    crate::AppArmor,
     IdMap,
     Volume,
     User,

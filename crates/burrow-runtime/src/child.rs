@@ -44,6 +44,7 @@ impl ProcessSpec {
     ) -> Result<ProcessSpec, Error> {
         let caps = crate::caps::resolve(config.cap_policy, &config.cap_add, &config.cap_drop)?;
         let seccomp = crate::run::seccomp_program(&config)?;
+        crate::apparmor::check(&config.apparmor)?;
         let user = config.user.unwrap_or_default();
         Ok(ProcessSpec {
             env: environment(hostname, user, config.tty, &config.env),
@@ -273,6 +274,9 @@ pub(crate) fn enter_command(
     if let Some(list) = steps.list() {
         channel::send_steps(sock, list);
     }
+    // Last, so that nothing burrow still does needs the profile's leave; --init's pid 1 is
+    // confined with the command.
+    crate::apparmor::confine(&c.apparmor)?;
     if init {
         run_init(&program, &argv, &envp, sock)
     } else {

@@ -49,11 +49,12 @@ pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
     let pid = st
         .pid
         .ok_or_else(|| err(format!("container {name} is not running")))?;
-    let target = burrow_sys::pidfd_open(pid).ctx(|| format!("container {name} is not running"))?;
+    let mut config = dir.config()?;
+    let target =
+        join_target(pid, config.init).ctx(|| format!("container {name} is not running"))?;
     if !st.container_alive() {
         return Err(err(format!("container {name} is not running")));
     }
-    let mut config = dir.config()?;
     let hostname = config
         .hostname
         .clone()
@@ -146,6 +147,34 @@ fn join_and_spawn(
             burrow_sys::rt::exit_now(0)
         }
     }
+}
+
+/// A pidfd of the process whose namespaces `exec` joins: pid 1, or with `--init` the init's
+/// child (the command). burrow's init is not dumpable and its memory belongs to the host's
+/// user namespace (it never exec'd), so joining through it needs CAP_SYS_PTRACE on the host
+/// (setns through a pidfd checks ptrace access); the command it started is an ordinary
+/// process of the container, in the same namespaces.
+fn join_target(pid: i32, init: bool) -> std::io::Result<OwnedFd> {
+    if !init {
+        return burrow_sys::pidfd_open(pid);
+    }
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))?;
+    let child: i32 = children
+        .split_whitespace()
+        .next()
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
+    let fd = burrow_sys::pidfd_open(child)?;
+    // The pidfd pins the process: if it is still the init's child now, it is the command.
+    let stat = std::fs::read_to_string(format!("/proc/{child}/stat"))?;
+    let ppid = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+        .and_then(|p| p.parse::<i32>().ok());
+    if ppid != Some(pid) {
+        return Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+    }
+    Ok(fd)
 }
 
 /// The pid (in our pid namespace) behind a pidfd.

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod apparmor;
 pub mod caps;
 mod channel;
 mod child;

@@ -205,6 +205,10 @@ pub struct Inspect {
     pub gid_map: Vec<(u64, u64, u64)>,
     /// With --net bridge, while running: the nic.
     pub network: Option<crate::net::Nic>,
+    /// The AppArmor label of pid 1 while running, where AppArmor is enabled (e.g.
+    /// `burrow-default (enforce)`, `unconfined`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apparmor: Option<String>,
     /// `MOUNTPOINT FSTYPE OPTIONS` of each mount while running.
     pub mounts: Vec<String>,
     /// The state directory.
@@ -243,6 +247,10 @@ pub fn inspect(name: &str) -> Result<Inspect, Error> {
         monitor_pid: st.monitor_pid.filter(|_| running),
         pids: pids_in(&st),
         network: st.nic.clone().filter(|_| running),
+        apparmor: st
+            .pid
+            .filter(|_| running)
+            .and_then(crate::apparmor::label_of),
         name: st.name,
         state: st.status,
         exit_code: st.exit_code,

@@ -3,8 +3,8 @@
 //! config file's keys, which is how they are merged over a `--config` file.
 
 use burrow_config::{
-    CapPolicy, ConfigError, Cpus, EnvVar, IdMap, LogLevel, MemorySwap, Net, Seccomp, Size, Ulimit,
-    User, Volume,
+    CapPolicy, ConfigError, Cpus, EnvVar, IdMap, LogLevel, MemorySwap, Net, Seccomp, SecurityOpt,
+    Size, Ulimit, User, Volume,
 };
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -198,6 +198,12 @@ pub struct RunArgs {
     /// Seccomp filter: default, unconfined or a profile FILE.
     #[arg(long, value_name = "default|unconfined|FILE")]
     pub seccomp: Option<Seccomp>,
+    /// Security options, podman's spelling: apparmor=PROFILE|unconfined (default: burrow's
+    /// profile burrow-default where AppArmor is enabled and it is loaded),
+    /// seccomp=unconfined|FILE, no-new-privileges, label=disable; repeatable.
+    #[arg(long = "security-opt", value_name = "KEY=VALUE")]
+    #[serde(skip)]
+    pub security_opt: Vec<SecurityOpt>,
     /// Resource limit NAME=SOFT[:HARD] (e.g. nofile=1024:4096); repeatable.
     #[arg(long, value_name = "NAME=SOFT[:HARD]")]
     pub ulimit: Vec<Ulimit>,

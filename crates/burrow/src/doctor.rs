@@ -11,6 +11,7 @@ use crate::probes::{
     FileFacts,
 };
 use crate::report::{Line, Report, Status};
+use burrow_config::DEFAULT_APPARMOR_PROFILE;
 use burrow_idmap::{subid, IdKind, SubidFile};
 use burrow_runtime::ids::{self, IdPlan, Me};
 use std::os::unix::fs::MetadataExt;
@@ -309,6 +310,42 @@ fn subid_text(kind: IdKind) -> Result<String, String> {
 
 /// `burrow doctor`: what the current user can do, and why not. `cgroups` answers the
 /// resource-limit question (see [`CgroupHook`]).
+/// Whether a task can enter burrow's default AppArmor profile (only root can list the loaded
+/// profiles): a throwaway shell tries.
+fn default_profile_loaded() -> bool {
+    let script = format!(
+        "exec 2>/dev/null; for f in /proc/self/attr/apparmor/current /proc/self/attr/current; do \
+         [ -e \"$f\" ] && {{ printf 'changeprofile {DEFAULT_APPARMOR_PROFILE}' > \"$f\"; exit $?; }}; done; exit 3"
+    );
+    std::process::Command::new("/bin/sh")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// What `doctor` says of AppArmor.
+pub fn apparmor_line(enabled: bool, loaded: bool) -> Line {
+    let p = DEFAULT_APPARMOR_PROFILE;
+    match (enabled, loaded) {
+        (false, _) => Line::info(
+            "apparmor",
+            "AppArmor is not enabled on this host: containers run without a profile (namespaces, capabilities and seccomp still confine them)",
+        ),
+        (true, true) => Line::ok(
+            "apparmor",
+            format!("enabled; containers run under the profile {p} (--security-opt apparmor=unconfined opts out)"),
+        ),
+        (true, false) => Line::warn(
+            "apparmor",
+            format!("enabled, but the profile {p} is not loaded: containers run unconfined by AppArmor"),
+        )
+        .fix(format!(
+            "sudo apparmor_parser -r /etc/apparmor.d/{p} (the burrow package installs it; in a source tree it is packaging/apparmor/{p})"
+        )),
+    }
+}
+
 pub fn doctor(cgroups: &dyn CgroupHook) -> Report {
     let me = Me::current();
     let who = if me.name.is_empty() {
@@ -332,6 +369,8 @@ pub fn doctor(cgroups: &dyn CgroupHook) -> Report {
         .then(|| nnp.fix.clone())
         .flatten();
     r.push(nnp);
+    let aa = burrow_runtime::apparmor::enabled();
+    r.push(apparmor_line(aa, aa && default_profile_loaded()));
     let mounts = parse_mountinfo(&read_opt("/proc/self/mountinfo").unwrap_or_default());
     let (helpers, lines) = probe_helpers(&mounts, Asker::User);
     r.extend(lines);

@@ -245,3 +245,19 @@ fn state_dirs() {
     assert_eq!(squat.status, Status::Fail);
     assert!(squat.message.contains("belongs to uid 1001"));
 }
+
+#[test]
+fn apparmor_line_says_what_confines_containers() {
+    let off = apparmor_line(false, false);
+    assert_eq!(off.status, Status::Info);
+    assert!(off.message.contains("not enabled"));
+    let on = apparmor_line(true, true);
+    assert_eq!(on.status, Status::Ok);
+    assert!(on.message.contains("burrow-default"));
+    let missing = apparmor_line(true, false);
+    assert_eq!(missing.status, Status::Warn);
+    assert!(missing
+        .fix
+        .unwrap()
+        .contains("apparmor_parser -r /etc/apparmor.d/burrow-default"));
+}
