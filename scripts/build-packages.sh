@@ -5,8 +5,8 @@
 #                   and its unit, /etc/burrow/usernet, the example configs
 #
 #   bash scripts/build-packages.sh                 the .debs (dpkg-buildpackage)
-#   bash scripts/build-packages.sh --lintian       ... then lintian on them (fails on any tag
-#                                                  that is not overridden in packaging/debian)
+#   bash scripts/build-packages.sh --lintian       ... then lintian on them (fails on any error
+#                                                  or warning not overridden in packaging/debian)
 #   bash scripts/build-packages.sh --rpm           the RPMs too (rpmbuild, packaging/rpm)
 #   bash scripts/build-packages.sh --version 0.1.0-1.1 --out DIR
 #                                                  the .debs with another Debian version (a
