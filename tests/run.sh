@@ -4,7 +4,8 @@
 # It installs what the tests need (apt-get), checks formatting, lints and the helpers'
 # dependency allowlists, builds, installs the helpers setuid root into a private prefix, runs
 # every unit and integration test as unprivileged test users against the real kernel,
-# boots a systemd + cgroup v2 Debian guest under QEMU and runs the guest checks in it,
+# builds the .deb and RPM packages (lintian on the .debs), boots a systemd + cgroup v2 Debian
+# guest under QEMU and runs the guest checks in it (the .debs installed, run, upgraded, purged),
 # fuzzes the parsers for a bounded time (BURROW_FUZZ_SECONDS, default 60 per target), and
 # checks that the run left the work tree as it found it (clean, under CI).
 set -euo pipefail
@@ -63,11 +64,21 @@ results=$(mktemp)
 cargo test --workspace --locked -- --test-threads="${BURROW_TEST_THREADS:-4}" 2>&1 | tee "$results"
 [ "${PIPESTATUS[0]}" = 0 ] || { echo "tests failed" >&2; exit 1; }
 
+say "distribution packages: .debs + lintian, the .debs of the upgrade check, RPMs (scripts/build-packages.sh)"
+# dpkg-buildpackage in a copy under target/packages/build (vendored crates, offline), lintian
+# with every error and warning fatal unless overridden with its reason in packaging/debian,
+# then the spec with rpmbuild; the guest step below installs these .debs.
+pkg_t0=$(date +%s)
+bash scripts/build-packages.sh --lintian --rpm
+v1=$(dpkg-parsechangelog -l packaging/debian/changelog -S Version)
+bash scripts/build-packages.sh --version "$v1+upgrade1" --out target/packages/upgrade >/dev/null
+echo "packages: built, linted and the upgrade's built in $(($(date +%s) - pkg_t0)) s"
+
 say "the systemd + cgroup v2 + AppArmor guest (tests/guest, QEMU)"
 # Built from Debian's archive on a cold machine (about 3-4 min), then booted once for every
 # guest check (about 3 min under TCG). Never skipped: a host without QEMU fails here.
 guest_t0=$(date +%s)
-bash tests/guest/run.sh
+BURROW_GUEST_DEBS=$top/target/packages bash tests/guest/run.sh
 echo "guest: build, boot and checks in $(($(date +%s) - guest_t0)) s"
 
 say "fuzzing (${BURROW_FUZZ_SECONDS:-60} s per target)"

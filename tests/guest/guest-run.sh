@@ -31,36 +31,41 @@ brief() { printf '%s' "$1" | head -c 1500 | tr '\n' '|'; }
 
 say "guest: $(uname -r), checks started at $(cut -d' ' -f1 /proc/uptime) s of uptime"
 
-# --- setup (a failure here fails everything: say what is stuck) ---
-# Without /etc/subuid and /etc/subgid useradd assigns no ranges: burrow admin add-user does.
-useradd -m -s /bin/sh "$user" || { fail setup "useradd $user failed"; finish; }
-: >/etc/subuid
-: >/etc/subgid
-uid=$(id -u "$user")
-mkdir -p "$prefix/bin"
-cp "$share/bin/burrow" "$share/bin/burrow-newuidmap" "$share/bin/burrow-newgidmap" "$share/bin/burrow-nic" "$prefix/bin/"
-chown root:root "$prefix/bin/"*
-chmod 0755 "$prefix/bin/burrow"
-chmod 4755 "$prefix/bin/burrow-newuidmap" "$prefix/bin/burrow-newgidmap" "$prefix/bin/burrow-nic"
-if ! cp -a "$share/rootfs" "$rootfs" || ! chown -R "$user:" "$rootfs"; then
-  fail setup "copying the busybox rootfs to $rootfs failed"
-  finish
-fi
+# --- setup of the checks that use the build's binaries (a failure here fails everything: say
+# what is stuck). Runs after the package checks (pkg-*), which must see no /opt/burrow. ---
+uid=
 B=$prefix/bin/burrow
-# Every other check needs the user's ranges: add-user runs here, admin-add-user judges it.
-add_user_out=$("$B" admin add-user "$user" 2>&1)
-add_user_rc=$?
+main_setup() {
+  # Without /etc/subuid and /etc/subgid useradd assigns no ranges: burrow admin add-user does.
+  useradd -m -s /bin/sh "$user" || { fail setup "useradd $user failed"; finish; }
+  : >/etc/subuid
+  : >/etc/subgid
+  uid=$(id -u "$user")
+  mkdir -p "$prefix/bin"
+  cp "$share/bin/burrow" "$share/bin/burrow-newuidmap" "$share/bin/burrow-newgidmap" "$share/bin/burrow-nic" "$prefix/bin/"
+  chown root:root "$prefix/bin/"*
+  chmod 0755 "$prefix/bin/burrow"
+  chmod 4755 "$prefix/bin/burrow-newuidmap" "$prefix/bin/burrow-newgidmap" "$prefix/bin/burrow-nic"
+  if ! cp -a "$share/rootfs" "$rootfs" || ! chown -R "$user:" "$rootfs"; then
+    fail setup "copying the busybox rootfs to $rootfs failed"
+    finish
+  fi
+  B=$prefix/bin/burrow
+  # Every other check needs the user's ranges: add-user runs here, admin-add-user judges it.
+  add_user_out=$("$B" admin add-user "$user" 2>&1)
+  add_user_rc=$?
 
-# The user's manager and its delegated cgroup (is-system-running says "starting" while this
-# unit runs: wait for the unit needed instead).
-timeout 120 systemctl start "user@$uid.service" || { fail setup "systemctl start user@$uid.service failed or took over 120 s: $(systemctl status "user@$uid.service" 2>&1 | tail -5 | tr '\n' '|')"; finish; }
-i=0
-until [ "$(systemctl is-active "user@$uid.service")" = active ]; do
-  i=$((i + 1))
-  [ $i -le 120 ] || { fail setup "user@$uid.service not active after 120 s"; finish; }
-  sleep 1
-done
-say "guest: user@$uid.service active at $(cut -d' ' -f1 /proc/uptime) s of uptime"
+  # The user's manager and its delegated cgroup (is-system-running says "starting" while this
+  # unit runs: wait for the unit needed instead).
+  timeout 120 systemctl start "user@$uid.service" || { fail setup "systemctl start user@$uid.service failed or took over 120 s: $(systemctl status "user@$uid.service" 2>&1 | tail -5 | tr '\n' '|')"; finish; }
+  i=0
+  until [ "$(systemctl is-active "user@$uid.service")" = active ]; do
+    i=$((i + 1))
+    [ $i -le 120 ] || { fail setup "user@$uid.service not active after 120 s"; finish; }
+    sleep 1
+  done
+  say "guest: user@$uid.service active at $(cut -d' ' -f1 /proc/uptime) s of uptime"
+}
 
 # Runs "$@" as $user inside user@UID.service (runuser would land in a session scope outside
 # it), with the helpers' directory; output on stdout, status as its own.
@@ -375,6 +380,213 @@ check_doctor_undelegated() {
   fi
   say "  doctor said (user@$uid.service offering '$ctl'): $(brief "$warns")"
 }
+
+# --- the distribution packages (scripts/build-packages.sh): run.sh puts the .debs of this
+# version in $share/pkg/v1 and those of a later version (build-packages.sh --version) in
+# $share/pkg/v2. They run before main_setup, as root, on a system where nothing of burrow is
+# installed; each one brings the state it needs about (installs v1 if nothing is installed), so
+# each can run alone. A new user, burrowp, is made after the install. ---
+puser=burrowp
+pdebs=/var/tmp/burrow-debs
+# What a purge must leave as it was: every path under these, before the first install.
+pkg_snapshot() { find /usr /etc /var/lib /lib/systemd 2>/dev/null | LC_ALL=C sort; }
+# Paths that change between the snapshots for reasons other than the package, each named:
+# shadow's files, backups and lock (the check creates /etc/subuid and /etc/subgid before useradd,
+# and useradd keeps a backup of what it edits), dpkg's and apt's own databases (entries of
+# burrow* under /var/lib/dpkg are not excluded), systemd's state of the user manager started for
+# burrowp (linger dir, user@ state), and ld.so's cache.
+pkg_unrelated='^/etc/(passwd|group|shadow|gshadow|subuid|subgid)-?$|^/etc/\.pwd\.lock$|^/var/lib/dpkg/(status|status-old|available|available-old|lock|lock-frontend|triggers/.*|diversions(-old)?|statoverride(-old)?|updates/.*|info/format)$|^/var/lib/apt/|^/var/lib/systemd/(linger|timers|catalog|coredump|random-seed|deb-systemd-user-helper-enabled)(/.*)?$|^/etc/ld.so.cache$'
+pkg_v() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null; }
+# shellcheck disable=SC2012 # names made by dpkg-buildpackage: no spaces
+pkg_debs() { ls "$share/pkg/$1"/burrow_*.deb "$share/pkg/$1"/burrow-helpers_*.deb 2>/dev/null | sed "s|.*/|$pdebs/$1/|"; }
+# apt-get install of the two .debs of v1 or v2 (copied off the 9p share, so that apt's _apt user
+# can read them); output in $pout, status as its own. The guest has no network: the packages'
+# dependencies must already be there.
+pkg_apt() {
+  mkdir -p "$pdebs/$1"
+  cp "$share/pkg/$1"/*.deb "$pdebs/$1/" && chmod 0644 "$pdebs/$1"/*.deb
+  # shellcheck disable=SC2046 # one argument per .deb
+  pout=$(DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y $(pkg_debs "$1") </dev/null 2>&1)
+}
+pkg_ensure_installed() {
+  [ -n "$(pkg_v burrow-helpers)" ] && [ "$(dpkg-query -W -f='${Status}' burrow 2>/dev/null)" = "install ok installed" ] && return 0
+  pkg_apt v1 || { fail "$1" "installing v1 first failed: $(brief "$pout")"; return 1; }
+}
+# burrowp: created after the packages are installed, with ranges from useradd itself (shadow
+# assigns them only when /etc/subuid and /etc/subgid exist), and its user manager running.
+pkg_user() {
+  if ! id "$puser" >/dev/null 2>&1; then
+    [ -e /etc/subuid ] || : >/etc/subuid
+    [ -e /etc/subgid ] || : >/etc/subgid
+    useradd -m -s /bin/sh "$puser" || return 1
+  fi
+  puid=$(id -u "$puser")
+  timeout 120 systemctl start "user@$puid.service" || return 1
+  i=0
+  until [ "$(systemctl is-active "user@$puid.service")" = active ]; do
+    i=$((i + 1))
+    [ $i -le 120 ] || return 1
+    sleep 1
+  done
+}
+# Runs "$@" as burrowp in its user@UID.service with the user manager's environment only: no
+# BURROW_HELPERS_DIR, no build tree.
+as_puser() {
+  timeout 300 systemd-run --machine="$puser@.host" --user --wait --pipe --quiet "$@" </dev/null 2>&1
+}
+
+check_pkg_install() {
+  start_timer
+  if [ -n "$(pkg_v burrow-helpers)" ]; then
+    fail pkg-install "burrow-helpers $(pkg_v burrow-helpers) is already installed"
+    return
+  fi
+  v1=$(dpkg-deb -f "$(ls "$share"/pkg/v1/burrow_*.deb)" Version)
+  if ! pkg_apt v1; then
+    fail pkg-install "apt-get install $(pkg_debs v1 | tr '\n' ' ')failed: $(brief "$pout")"
+    return
+  fi
+  bad=
+  for p in burrow burrow-helpers; do
+    [ "$(pkg_v $p)" = "$v1" ] || bad="$bad $p is '$(pkg_v $p)', not $v1;"
+  done
+  for f in /usr/bin/burrow-newuidmap /usr/bin/burrow-newgidmap /usr/bin/burrow-nic; do
+    [ "$(stat -c '%a %U:%G' "$f" 2>&1)" = "4755 root:root" ] || bad="$bad $f is $(stat -c '%a %U:%G' "$f" 2>&1), not setuid root;"
+  done
+  for f in /usr/bin/burrow /usr/share/man/man1/burrow-run.1.gz /usr/share/man/man5/burrow.toml.5.gz \
+    /usr/share/man/man1/burrow-nic.1.gz /usr/share/bash-completion/completions/burrow \
+    /usr/share/zsh/vendor-completions/_burrow /usr/share/fish/vendor_completions.d/burrow.fish \
+    /usr/libexec/burrow/burrow-nic-nat /lib/systemd/system/burrow-nic-nat.service /etc/burrow/usernet; do
+    [ -e "$f" ] || bad="$bad no $f;"
+  done
+  grep -qx /etc/burrow/usernet /var/lib/dpkg/info/burrow-helpers.conffiles 2>/dev/null || bad="$bad /etc/burrow/usernet is not a conffile;"
+  # Shipped disabled and stopped (the administrator opts in to NAT).
+  en=$(systemctl is-enabled burrow-nic-nat.service 2>&1)
+  act=$(systemctl is-active burrow-nic-nat.service 2>&1)
+  [ "$en" = disabled ] && [ "$act" = inactive ] || bad="$bad burrow-nic-nat.service is $en/$act, not disabled/inactive;"
+  ver=$(/usr/bin/burrow --version 2>&1) || bad="$bad burrow --version: $ver;"
+  if [ -n "$bad" ]; then
+    fail pkg-install "$bad apt said: $(brief "$(printf '%s\n' "$pout" | tail -8)")"
+  else
+    ok "pkg-install ($(took)): burrow and burrow-helpers $v1 ($ver)"
+  fi
+}
+
+check_pkg_run() {
+  start_timer
+  pkg_ensure_installed pkg-run || return
+  if [ -e "$prefix" ]; then
+    fail pkg-run "$prefix exists: the check must use only the packaged files"
+    return
+  fi
+  if ! pkg_user; then
+    fail pkg-run "useradd $puser or starting user@.service failed"
+    return
+  fi
+  if ! grep -q "^$puser:" /etc/subuid || ! grep -q "^$puser:" /etc/subgid; then
+    fail pkg-run "useradd gave $puser no ranges in /etc/subuid and /etc/subgid"
+    return
+  fi
+  range=$(grep "^$puser:" /etc/subuid | head -1 | cut -d: -f2)
+  home=$(getent passwd "$puser" | cut -d: -f6)
+  rm -rf "$home/rootfs"
+  cp -a "$share/rootfs" "$home/rootfs" && chown -R "$puser:" "$home/rootfs"
+  # The user manager's PATH and no BURROW_HELPERS_DIR: the packaged burrow finds the packaged
+  # helpers (/usr/bin, fixed at build time). A full map (root, then the subordinate range) is
+  # only written by the setuid helpers.
+  # shellcheck disable=SC2016 # expanded by the container's shell
+  out=$(as_puser /usr/bin/burrow run --rm --rootfs "$home/rootfs" /bin/sh -c 'echo uid=$(id -u); cat /proc/self/uid_map /proc/self/gid_map')
+  rc=$?
+  if [ "$rc" != 0 ]; then
+    fail pkg-run "burrow run as $puser: exit $rc: $(brief "$out")"
+  elif ! printf '%s\n' "$out" | grep -qx 'uid=0'; then
+    fail pkg-run "not root in the container: $(brief "$out")"
+  elif [ "$(printf '%s\n' "$out" | awk -v r="$range" '$1 == 1 && $2 == r' | wc -l)" != 2 ]; then
+    fail pkg-run "no map of $puser's range $range in uid_map and gid_map (the packaged helpers were not used?): $(brief "$out")"
+  else
+    ok "pkg-run ($(took)): $puser (created after the install) ran a container with /usr/bin/burrow and the packaged helpers: $(brief "$out")"
+  fi
+}
+
+check_pkg_upgrade() {
+  start_timer
+  v1=$(dpkg-deb -f "$(ls "$share"/pkg/v1/burrow_*.deb)" Version)
+  v2=$(dpkg-deb -f "$(ls "$share"/pkg/v2/burrow_*.deb)" Version)
+  pkg_ensure_installed pkg-upgrade || return
+  if [ "$(pkg_v burrow-helpers)" != "$v1" ]; then
+    fail pkg-upgrade "burrow-helpers $(pkg_v burrow-helpers) is installed, not $v1"
+    return
+  fi
+  # The administrator's edits of the conffile: burrow admin add-user's line, and one by hand.
+  pkg_user || { fail pkg-upgrade "useradd $puser or starting user@.service failed"; return; }
+  add=$(/usr/bin/burrow admin add-user "$puser" 2>&1) || { fail pkg-upgrade "burrow admin add-user $puser: $(brief "$add")"; return; }
+  echo "# a local edit (guest check pkg-upgrade)" >>/etc/burrow/usernet
+  if ! grep -q "^$puser veth burrow%u 4" /etc/burrow/usernet; then
+    fail pkg-upgrade "admin add-user did not add $puser to /etc/burrow/usernet: $(brief "$add")"
+    return
+  fi
+  cp /etc/burrow/usernet /root/usernet.edited
+  if ! pkg_apt v2; then
+    fail pkg-upgrade "apt-get install of $v2 over $v1 failed: $(brief "$pout")"
+    return
+  fi
+  bad=
+  for p in burrow burrow-helpers; do
+    [ "$(pkg_v $p)" = "$v2" ] || bad="$bad $p is '$(pkg_v $p)', not $v2;"
+  done
+  cmp -s /root/usernet.edited /etc/burrow/usernet || bad="$bad /etc/burrow/usernet lost the edits: $(brief "$(diff /root/usernet.edited /etc/burrow/usernet)");"
+  left=$(ls -d /etc/burrow/*.dpkg-* 2>/dev/null)
+  [ -z "$left" ] || bad="$bad $left left by dpkg;"
+  for f in /usr/bin/burrow-newuidmap /usr/bin/burrow-newgidmap /usr/bin/burrow-nic; do
+    [ "$(stat -c '%a %U:%G' "$f" 2>&1)" = "4755 root:root" ] || bad="$bad $f is $(stat -c '%a %U:%G' "$f" 2>&1) after the upgrade;"
+  done
+  if [ -n "$bad" ]; then
+    fail pkg-upgrade "$bad apt said: $(brief "$(printf '%s\n' "$pout" | tail -8)")"
+  else
+    ok "pkg-upgrade ($(took)): $v1 -> $v2 kept /etc/burrow/usernet as edited ($(grep -vc '^#' /etc/burrow/usernet) entry)"
+  fi
+}
+
+check_pkg_purge() {
+  start_timer
+  pkg_ensure_installed pkg-purge || return
+  # Stands for what burrow-nic writes at run time (its subnet leases): the postrm purges it.
+  mkdir -p /var/lib/burrow && : >/var/lib/burrow/nic-leases
+  # burrowp's user manager made nothing under the snapshot's paths; stop it anyway.
+  [ -n "$(id -u "$puser" 2>/dev/null)" ] && systemctl stop "user@$(id -u "$puser").service" 2>/dev/null
+  out=$(DEBIAN_FRONTEND=noninteractive timeout 600 dpkg --purge burrow burrow-helpers 2>&1)
+  rc=$?
+  pkg_snapshot >/root/pkg-after
+  made=$(comm -13 /root/pkg-before /root/pkg-after | grep -Ev "$pkg_unrelated")
+  gone=$(comm -23 /root/pkg-before /root/pkg-after | grep -Ev "$pkg_unrelated")
+  if [ "$rc" != 0 ]; then
+    fail pkg-purge "dpkg --purge exit $rc: $(brief "$out")"
+  elif [ -n "$(pkg_v burrow-helpers)$(pkg_v burrow)" ]; then
+    fail pkg-purge "still known to dpkg after the purge: $(dpkg -l 'burrow*' 2>&1 | tail -3 | tr '\n' '|')"
+  elif [ -n "$made" ] || [ -n "$gone" ]; then
+    fail pkg-purge "paths left behind: $(brief "$made"); paths gone: $(brief "$gone")"
+  else
+    ok "pkg-purge ($(took)): nothing left under /usr /etc /var/lib /lib/systemd ($(wc -l </root/pkg-after) paths, as before the install)"
+  fi
+}
+
+wanted_pkg=false
+wanted_main=false
+for c in pkg-install pkg-run pkg-upgrade pkg-purge; do want $c && wanted_pkg=true; done
+for c in admin-add-user doctor run-true memory-oom pids-limit cgroup-confined cpus-throttle net-bridge apparmor doctor-undelegated; do want $c && wanted_main=true; done
+if $wanted_pkg; then
+  if [ -d "$share/pkg/v1" ] && [ -d "$share/pkg/v2" ]; then
+    pkg_snapshot >/root/pkg-before
+    want pkg-install && check_pkg_install
+    want pkg-run && check_pkg_run
+    want pkg-upgrade && check_pkg_upgrade
+    want pkg-purge && check_pkg_purge
+  else
+    fail pkg-install "no .debs on the share ($share/pkg/v1 and v2): run.sh builds them"
+  fi
+fi
+$wanted_main || finish
+main_setup
 
 want admin-add-user && check_admin_add_user
 want doctor && check_doctor

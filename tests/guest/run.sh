@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Boots the Debian 12 guest of tests/guest/build.sh under QEMU and runs the guest checks of
 # tests/guest/guest-run.sh inside it, as an unprivileged user in its delegated
-# user@UID.service: all of them, or the CHECKs named (admin-add-user doctor run-true memory-oom
-# pids-limit cgroup-confined cpus-throttle net-bridge apparmor doctor-undelegated). Builds the static burrow binaries and the guest first (or reuses them). Needs
-# root. Exits non-zero when a check fails or the guest does not finish.
+# user@UID.service: all of them, or the CHECKs named (pkg-install pkg-run pkg-upgrade pkg-purge
+# admin-add-user doctor run-true memory-oom pids-limit cgroup-confined cpus-throttle
+# net-bridge apparmor doctor-undelegated). Builds the static burrow binaries, the packages (for the pkg-* checks)
+# and the guest first (or reuses the guest). Needs root. Exits non-zero when a check fails or
+# the guest does not finish.
 #   bash tests/guest/run.sh [CHECK...]
 #   BURROW_GUEST_TIMEOUT=SECONDS (default 900) bounds the boot and the checks.
+#   BURROW_GUEST_DEBS=DIR: the .debs of this version are in DIR and those of the upgrade (a later
+#   version) in DIR/upgrade, as tests/run.sh builds them; without it, run.sh builds both with
+#   scripts/build-packages.sh.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -29,6 +34,27 @@ for b in burrow burrow-newuidmap burrow-newgidmap burrow-nic; do
   cp "$bin/$b" "$share/bin/"
 done
 cp "$here/guest-run.sh" "$share/guest-run.sh"
+# The packages, for pkg-*: this version (v1) and a later one (v2, the upgrade), built from the
+# same tree with build-packages.sh --version.
+wants_pkg=true
+if [ $# -gt 0 ]; then
+  wants_pkg=false
+  for c in "$@"; do case $c in pkg-*) wants_pkg=true ;; esac; done
+fi
+if $wants_pkg; then
+  debs=${BURROW_GUEST_DEBS:-}
+  if [ -z "$debs" ]; then
+    debs=$top/target/packages/guest
+    v1=$(dpkg-parsechangelog -l "$top/packaging/debian/changelog" -S Version)
+    bash "$top/scripts/build-packages.sh" --out "$debs" >/dev/null || die "scripts/build-packages.sh failed"
+    bash "$top/scripts/build-packages.sh" --version "$v1+upgrade1" --out "$debs/upgrade" >/dev/null \
+      || die "scripts/build-packages.sh --version $v1+upgrade1 failed"
+  fi
+  mkdir -p "$share/pkg/v1" "$share/pkg/v2"
+  cp "$debs"/burrow_*.deb "$debs"/burrow-helpers_*.deb "$share/pkg/v1/" || die "no .debs in $debs"
+  cp "$debs"/upgrade/burrow_*.deb "$debs"/upgrade/burrow-helpers_*.deb "$share/pkg/v2/" || die "no .debs in $debs/upgrade"
+  log "packages: $(cd "$share/pkg" && find v1 v2 -name '*.deb' | sort | tr '\n' ' ')($(($(date +%s) - t2)) s)"
+fi
 cp -r "$top/packaging/apparmor" "$share/apparmor"
 bash "$top/scripts/make-busybox-rootfs.sh" "$share/rootfs" >/dev/null
 echo "$*" >"$share/checks"
