@@ -304,8 +304,6 @@ check_apparmor() {
   # container's root could otherwise do in its own namespaces (a tmpfs mount here).
   en=$(cat /sys/module/apparmor/parameters/enabled 2>&1)
   [ "$en" = Y ] || { fail apparmor "AppArmor is not enabled in the guest (enabled: $en)"; return; }
-  # The package checks (same boot) leave the packaged profile loaded: start without it.
-  apparmor_parser -R "$share/apparmor/burrow-default" >/dev/null 2>&1 || true
   before=$(as_user "$B" doctor | grep -i apparmor)
   out=$(apparmor_parser -r "$share/apparmor/burrow-default" 2>&1) \
     || { fail apparmor "apparmor_parser -r burrow-default: $(brief "$out")"; return; }
@@ -467,12 +465,6 @@ check_pkg_install() {
   act=$(systemctl is-active burrow-nic-nat.service 2>&1)
   [ "$en" = disabled ] && [ "$act" = inactive ] || bad="$bad burrow-nic-nat.service is $en/$act, not disabled/inactive;"
   ver=$(/usr/bin/burrow --version 2>&1) || bad="$bad burrow --version: $ver;"
-  # The AppArmor profile: installed, loaded by the postinst (dh_apparmor), and the front end's
-  # profile for userns-restricting hosts shipped beside it.
-  [ -e /etc/apparmor.d/burrow-default ] || bad="$bad no /etc/apparmor.d/burrow-default;"
-  [ -e /usr/share/burrow/apparmor/burrow ] || bad="$bad no /usr/share/burrow/apparmor/burrow;"
-  grep -q '^burrow-default ' /sys/kernel/security/apparmor/profiles 2>/dev/null \
-    || bad="$bad the postinst did not load burrow-default ($(brief "$(grep burrow /sys/kernel/security/apparmor/profiles 2>&1)"));"
   if [ -n "$bad" ]; then
     fail pkg-install "$bad apt said: $(brief "$(printf '%s\n' "$pout" | tail -8)")"
   else
@@ -503,13 +495,10 @@ check_pkg_run() {
   # helpers (/usr/bin, fixed at build time). A full map (root, then the subordinate range) is
   # only written by the setuid helpers.
   # shellcheck disable=SC2016 # expanded by the container's shell
-  # The package's AppArmor profile (loaded by its postinst) confines the container.
-  out=$(as_puser /usr/bin/burrow run --rm --rootfs "$home/rootfs" /bin/sh -c 'echo uid=$(id -u); cat /proc/self/uid_map /proc/self/gid_map; echo "label=$(cat /proc/self/attr/current)"')
+  out=$(as_puser /usr/bin/burrow run --rm --rootfs "$home/rootfs" /bin/sh -c 'echo uid=$(id -u); cat /proc/self/uid_map /proc/self/gid_map')
   rc=$?
   if [ "$rc" != 0 ]; then
     fail pkg-run "burrow run as $puser: exit $rc: $(brief "$out")"
-  elif ! printf '%s\n' "$out" | grep -qx 'label=burrow-default (enforce)'; then
-    fail pkg-run "the container is not under the packaged AppArmor profile burrow-default: $(brief "$out")"
   elif ! printf '%s\n' "$out" | grep -qx 'uid=0'; then
     fail pkg-run "not root in the container: $(brief "$out")"
   elif [ "$(printf '%s\n' "$out" | awk -v r="$range" '$1 == 1 && $2 == r' | wc -l)" != 2 ]; then
