@@ -12,6 +12,7 @@
 //! env = ["LANG=C.UTF-8"]
 //! workdir = "/"
 //! user = "1000:1000"            # or names from the container's /etc/passwd: "app:staff"
+//! group_add = ["audio", "1234"] # supplementary groups (names from the container's /etc/group)
 //! volume = ["/srv/data:/data:ro"]
 //! read_only = true
 //! net = "none"                 # none | host | bridge
@@ -47,12 +48,14 @@
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+mod groups;
 mod limits;
 mod security;
 #[cfg(test)]
 mod tests;
 mod values;
 
+pub use groups::parse_group;
 pub use limits::{parse_size, Cpus, Limits, MemorySwap, Size, CPU_PERIOD_US, MIN_MEMORY};
 pub use security::{AppArmor, SecurityOpt, DEFAULT_APPARMOR_PROFILE};
 pub use values::{
@@ -113,6 +116,9 @@ pub struct RunConfig {
     pub workdir: Option<String>,
     /// User inside (`USER[:GROUP]`, names or numbers).
     pub user: Option<UserSpec>,
+    /// Supplementary groups added to the user's own (`--group-add`, names from the
+    /// container's /etc/group or numbers).
+    pub group_add: Vec<IdOrName>,
     /// Bind mounts.
     #[serde(rename = "volume")]
     pub volumes: Vec<Volume>,

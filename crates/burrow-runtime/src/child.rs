@@ -28,6 +28,8 @@ pub(crate) struct ProcessSpec {
     pub env: Vec<(String, String)>,
     /// The user and group ids (`-u` resolved).
     pub user: User,
+    /// The supplementary groups (besides `user.gid`, which is always one).
+    pub groups: Vec<u32>,
     pub caps: CapsHashSet,
     pub seccomp: Option<burrow_seccomp::BpfProgram>,
     /// The user namespace maps one id only (setgroups is denied).
@@ -49,7 +51,8 @@ impl ProcessSpec {
         let caps = crate::caps::resolve(config.cap_policy, &config.cap_add, &config.cap_drop)?;
         let seccomp = crate::run::seccomp_program(&config)?;
         crate::apparmor::check(&config.apparmor)?;
-        Ok(ProcessSpec {
+        let mut spec = ProcessSpec {
+            groups: user.groups.clone(),
             env: environment(hostname, &user, config.tty, &config.env),
             user: user.user,
             config,
@@ -57,7 +60,24 @@ impl ProcessSpec {
             seccomp,
             single_map,
             output: None,
-        })
+        };
+        spec.set_single_map(single_map)?;
+        Ok(spec)
+    }
+
+    /// Says whether the user namespace maps one id only; there setgroups is denied, so the
+    /// user's /etc/group memberships are dropped and `--group-add` is an error.
+    pub(crate) fn set_single_map(&mut self, single_map: bool) -> Result<(), Error> {
+        self.single_map = single_map;
+        if single_map {
+            if !self.config.group_add.is_empty() {
+                return Err(err(
+                    "--group-add needs a subordinate gid range: this container's user namespace maps one id only, where setgroups is denied (burrow doctor says how to get a range)",
+                ));
+            }
+            self.groups.clear();
+        }
+        Ok(())
     }
 }
 
@@ -242,10 +262,22 @@ pub(crate) fn enter_command(
     steps.done("workdir and command lookup");
 
     limit_bounding(&spec.caps)?;
-    if user.uid != 0 || user.gid != 0 {
+    if user.uid != 0 || user.gid != 0 || !spec.groups.is_empty() {
         let (u, g) = (Uid::from_raw(user.uid), Gid::from_raw(user.gid));
         if !spec.single_map {
-            setgroups(&[g]).ctx(|| "setgroups".into())?;
+            let mut all = vec![g];
+            all.extend(
+                spec.groups
+                    .iter()
+                    .filter(|x| **x != user.gid)
+                    .map(|x| Gid::from_raw(*x)),
+            );
+            setgroups(&all).map_err(|e| {
+                err(format!(
+                    "cannot set the supplementary groups {:?}: {e} (are they all mapped? a gid outside the container's id map cannot be used)",
+                    spec.groups
+                ))
+            })?;
         }
         setresgid(g, g, g).map_err(|e| {
             err(format!(

@@ -15,7 +15,7 @@ use crate::run::{block_signals, relay, Container};
 use crate::state::{Dir, Status};
 use crate::trace::Steps;
 use crate::{err, Ctx, Error};
-use burrow_config::{EnvVar, NetMode, UserSpec};
+use burrow_config::{EnvVar, IdOrName, NetMode, UserSpec};
 use nix::sched::CloneFlags;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
@@ -30,6 +30,8 @@ pub struct ExecOptions {
     pub workdir: Option<String>,
     /// User (default: the container's).
     pub user: Option<UserSpec>,
+    /// Supplementary groups added to the container's (`--group-add`).
+    pub group_add: Vec<IdOrName>,
     /// Allocate a terminal.
     pub tty: bool,
     /// Keep stdin open.
@@ -70,12 +72,14 @@ pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
     config.env.extend(opts.env);
     config.workdir = opts.workdir.or(config.workdir);
     config.user = opts.user.or(config.user);
+    config.group_add.extend(opts.group_add);
     config.tty = opts.tty;
     config.interactive = opts.interactive;
     // Names are looked up in the running container's own files (through its root).
     let root = std::path::PathBuf::from(format!("/proc/{pid}/root"));
     let user = crate::image::resolve_user(
         config.user.as_ref(),
+        &config.group_add,
         crate::image::Files::Dir(&root),
         image.is_some(),
     )?;

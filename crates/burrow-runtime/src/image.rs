@@ -287,18 +287,40 @@ fn group(text: &str) -> Vec<(String, u32)> {
         .collect()
 }
 
-/// A resolved user: its ids and, when the container's passwd has it, its home.
+/// The gids of the groups whose member lists (the 4th field of /etc/group) name `user`: the
+/// user's supplementary groups, as login(1) and podman give them.
+fn member_of(text: &str, user: &str) -> Vec<u32> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() < 4 || f[0].is_empty() {
+                return None;
+            }
+            let gid = f[2].parse().ok()?;
+            f[3].split(',').any(|m| m.trim() == user).then_some(gid)
+        })
+        .collect()
+}
+
+/// A resolved user: its ids, its supplementary groups and, when the container's passwd has
+/// it, its home.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Resolved {
     pub user: User,
+    /// Supplementary gids (without the primary one unless a group lists it), in order, each
+    /// once: the user's groups in the container's /etc/group, then `--group-add`.
+    pub groups: Vec<u32>,
     pub home: Option<String>,
 }
 
-/// Resolves `-u` against the root's /etc/passwd and /etc/group. `always` reads passwd even
-/// for numeric ids (images: HOME and the primary group come from it); a rootfs directory
-/// is read only when a name must be looked up, so a plain `--rootfs` run reads nothing.
+/// Resolves `-u` and `--group-add` against the root's /etc/passwd and /etc/group. `always`
+/// reads passwd even for numeric ids (images: HOME, the primary group and the supplementary
+/// groups come from it); a rootfs directory is read only when a name must be looked up, so a
+/// plain `--rootfs` run reads nothing. A user found in passwd gets the groups that list its
+/// name in /etc/group as supplementary groups (podman's rule).
 pub(crate) fn resolve_user(
     spec: Option<&UserSpec>,
+    group_add: &[IdOrName],
     files: Files<'_>,
     always: bool,
 ) -> Result<Resolved, Error> {
@@ -309,9 +331,16 @@ pub(crate) fn resolve_user(
     let spec = spec.unwrap_or(&default);
     let needs_names =
         matches!(spec.user, IdOrName::Name(_)) || matches!(spec.group, Some(IdOrName::Name(_)));
+    let added_names = group_add.iter().any(|g| matches!(g, IdOrName::Name(_)));
     if !needs_names && !always {
+        let text = if added_names {
+            read_etc(files, "group")?
+        } else {
+            None
+        };
         return Ok(Resolved {
             user: spec.numeric().unwrap_or_default(),
+            groups: add_groups(Vec::new(), group_add, text.as_deref())?,
             home: None,
         });
     }
@@ -332,15 +361,20 @@ pub(crate) fn resolve_user(
             (e.uid, Some(e))
         }
     };
+    let group_text =
+        if entry.is_some() || added_names || matches!(spec.group, Some(IdOrName::Name(_))) {
+            read_etc(files, "group")?
+        } else {
+            None
+        };
     let gid = match &spec.group {
         None => entry.map_or(uid, |e| e.gid),
         Some(IdOrName::Id(g)) => *g,
         Some(IdOrName::Name(n)) => {
-            let text = read_etc(files, "group")?;
-            let groups = text.as_deref().map(group).unwrap_or_default();
+            let groups = group_text.as_deref().map(group).unwrap_or_default();
             match groups.iter().find(|(name, _)| name == n) {
                 Some((_, g)) => *g,
-                None if text.is_none() => {
+                None if group_text.is_none() => {
                     return Err(err(format!(
                         "user \"{spec}\": the container has no /etc/group to look up \"{n}\" in (give a numeric GID)"
                     )))
@@ -353,10 +387,48 @@ pub(crate) fn resolve_user(
             }
         }
     };
+    let own = match (entry, group_text.as_deref()) {
+        (Some(e), Some(text)) => member_of(text, &e.name),
+        _ => Vec::new(),
+    };
     Ok(Resolved {
         user: User { uid, gid },
+        groups: add_groups(own, group_add, group_text.as_deref())?,
         home: entry.map(|e| e.home.clone()).filter(|h| !h.is_empty()),
     })
+}
+
+/// `groups` then the `--group-add` groups (names looked up in `group_text`, the container's
+/// /etc/group), each once.
+fn add_groups(
+    mut groups: Vec<u32>,
+    group_add: &[IdOrName],
+    group_text: Option<&str>,
+) -> Result<Vec<u32>, Error> {
+    for g in group_add {
+        let gid = match g {
+            IdOrName::Id(g) => *g,
+            IdOrName::Name(n) => {
+                let Some(text) = group_text else {
+                    return Err(err(format!(
+                        "--group-add {n}: the container has no /etc/group to look up \"{n}\" in (give a numeric gid)"
+                    )));
+                };
+                match group(text).iter().find(|(name, _)| name == n) {
+                    Some((_, g)) => *g,
+                    None => {
+                        return Err(err(format!(
+                            "--group-add {n}: no group \"{n}\" in the container's /etc/group (give a numeric gid, or a group the container has)"
+                        )))
+                    }
+                }
+            }
+        };
+        groups.push(gid);
+    }
+    let mut seen = std::collections::HashSet::new();
+    groups.retain(|g| seen.insert(*g));
+    Ok(groups)
 }
 
 /// The per-container directories of an image root (in the container's directory): the
@@ -467,5 +539,111 @@ mod tests {
         assert_eq!(p.len(), 2);
         assert_eq!(p[1].home, "/home/app");
         assert_eq!(group("staff:x:50:app\n"), vec![("staff".to_owned(), 50)]);
+    }
+}
+
+#[cfg(test)]
+mod group_tests {
+    use super::*;
+
+    const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\napp:x:1000:1000::/home/app:/bin/bash\nsolo:x:1001:1001::/home/solo:/bin/sh\n";
+    const GROUP: &str = "root:x:0:\nadm:x:4:app\nusers:x:100:other, app\nstaff:x:50:apple,xapp\napp:x:1000:\nsolo:x:1001:\naudio:x:29:\n";
+
+    /// A rootfs with `etc/passwd` and `etc/group`, removed on drop.
+    struct Root(PathBuf);
+    impl Root {
+        fn new(tag: &str, group: Option<&str>) -> Root {
+            let d =
+                std::env::temp_dir().join(format!("burrow-groups-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(d.join("etc")).unwrap();
+            std::fs::write(d.join("etc/passwd"), PASSWD).unwrap();
+            if let Some(g) = group {
+                std::fs::write(d.join("etc/group"), g).unwrap();
+            }
+            Root(d)
+        }
+    }
+    impl Drop for Root {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn spec(s: &str) -> UserSpec {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn member_lists() {
+        assert_eq!(member_of(GROUP, "app"), vec![4, 100]);
+        assert_eq!(member_of(GROUP, "solo"), Vec::<u32>::new());
+        assert_eq!(member_of(GROUP, "root"), Vec::<u32>::new());
+        // No substring matches, and a short line is not a member list.
+        assert_eq!(member_of("g:x:7\nh:x:8:appx\n", "app"), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn user_groups_from_the_container() {
+        let r = Root::new("names", Some(GROUP));
+        let f = Files::Dir(&r.0);
+        let app = resolve_user(Some(&spec("app")), &[], f, false).unwrap();
+        assert_eq!(
+            app.user,
+            User {
+                uid: 1000,
+                gid: 1000
+            }
+        );
+        assert_eq!(app.groups, vec![4, 100]);
+        assert_eq!(app.home.as_deref(), Some("/home/app"));
+        // An image (always): a numeric uid found in passwd gets its groups too.
+        let by_id = resolve_user(Some(&spec("1000")), &[], f, true).unwrap();
+        assert_eq!(by_id.groups, vec![4, 100]);
+        // A --rootfs numeric user reads nothing: no groups.
+        let plain = resolve_user(Some(&spec("1000")), &[], f, false).unwrap();
+        assert_eq!(plain.groups, Vec::<u32>::new());
+        // --group-add: names and numbers, after the user's own, each once.
+        let add = [
+            IdOrName::Name("audio".into()),
+            IdOrName::Id(4),
+            IdOrName::Id(12345),
+        ];
+        let more = resolve_user(Some(&spec("app:staff")), &add, f, false).unwrap();
+        assert_eq!(more.user, User { uid: 1000, gid: 50 });
+        assert_eq!(more.groups, vec![4, 100, 29, 12345]);
+        // A numeric --rootfs user with a named --group-add reads /etc/group only for it.
+        let numeric = resolve_user(Some(&spec("1001:1001")), &add[..1], f, false).unwrap();
+        assert_eq!(numeric.groups, vec![29]);
+        let e = resolve_user(None, &[IdOrName::Name("nope".into())], f, true).unwrap_err();
+        assert!(e.to_string().contains("no group \"nope\""), "{e}");
+    }
+
+    #[test]
+    fn no_group_file() {
+        let r = Root::new("nogroup", None);
+        let f = Files::Dir(&r.0);
+        let app = resolve_user(Some(&spec("app")), &[], f, false).unwrap();
+        assert_eq!(app.groups, Vec::<u32>::new());
+        let ok = resolve_user(Some(&spec("app")), &[IdOrName::Id(7)], f, false).unwrap();
+        assert_eq!(ok.groups, vec![7]);
+        let e = resolve_user(
+            Some(&spec("app")),
+            &[IdOrName::Name("adm".into())],
+            f,
+            false,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("no /etc/group"), "{e}");
+    }
+
+    #[test]
+    fn group_file_through_a_symlink_stays_inside() {
+        // /etc/group -> /etc/real-group is resolved inside the root, not on the host.
+        let r = Root::new("symlink", None);
+        std::fs::write(r.0.join("etc/real-group"), "wheel:x:10:app\n").unwrap();
+        std::os::unix::fs::symlink("/etc/real-group", r.0.join("etc/group")).unwrap();
+        let app = resolve_user(Some(&spec("app")), &[], Files::Dir(&r.0), false).unwrap();
+        assert_eq!(app.groups, vec![10]);
     }
 }

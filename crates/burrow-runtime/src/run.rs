@@ -62,8 +62,12 @@ pub(crate) fn prepare(
                     rootfs_arg.display()
                 )));
             }
-            let resolved =
-                image::resolve_user(config.user.as_ref(), image::Files::Dir(&rootfs), false)?;
+            let resolved = image::resolve_user(
+                config.user.as_ref(),
+                &config.group_add,
+                image::Files::Dir(&rootfs),
+                false,
+            )?;
             (rootfs, None, resolved)
         }
         (Root::Image(name), None) => {
@@ -83,6 +87,7 @@ pub(crate) fn prepare(
                 image::compose_command(img, config.entrypoint.as_deref(), &config.command)?;
             let resolved = image::resolve_user(
                 config.user.as_ref(),
+                &config.group_add,
                 image::Files::Layers(&img.lowers),
                 true,
             )?;
@@ -205,7 +210,7 @@ interface and address, can bind host ports, and can connect to the host's abstra
     } else {
         (None, None)
     };
-    process.single_map = matches!(plan, IdPlan::Single { .. });
+    process.set_single_map(matches!(plan, IdPlan::Single { .. }))?;
     let spec = ContainerSpec {
         process,
         rootfs,

@@ -3,8 +3,8 @@
 //! config file's keys, which is how they are merged over a `--config` file.
 
 use burrow_config::{
-    CapPolicy, ConfigError, Cpus, EnvVar, IdMap, LogLevel, MemorySwap, Net, Seccomp, SecurityOpt,
-    Size, Ulimit, UserSpec, Volume,
+    CapPolicy, ConfigError, Cpus, EnvVar, IdMap, IdOrName, LogLevel, MemorySwap, Net, Seccomp,
+    SecurityOpt, Size, Ulimit, UserSpec, Volume,
 };
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -197,6 +197,10 @@ pub struct ProcessArgs {
     /// /etc/group) or numbers.
     #[arg(short, long, value_name = "USER[:GROUP]")]
     pub user: Option<UserSpec>,
+    /// Add a supplementary group (a name from the container's /etc/group, or a gid) to the
+    /// user's own groups (those of its /etc/group entries); repeatable.
+    #[arg(long, value_name = "GROUP")]
+    pub group_add: Vec<IdOrName>,
 }
 
 // `run` and `create` options. Serialized, they are the config file's keys (a flag has the name

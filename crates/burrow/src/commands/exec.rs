@@ -12,6 +12,7 @@ pub fn exec(p: ProcessArgs, name: &str, command: Vec<String>) -> Res {
             env: p.env,
             workdir: p.workdir,
             user: p.user,
+            group_add: p.group_add,
             tty: p.tty,
             interactive: p.interactive,
         },
