@@ -5,7 +5,8 @@ pkgs=(uidmap podman lxc runc crun busybox-static gcc libc6-dev acl libcap2-bin h
   # crates/burrow-image's tests: a real registry with TLS and htpasswd auth, images pushed with
   # skopeo, layouts made with umoci.
   docker-registry skopeo umoci apache2-utils openssl tar
-  # tests/guest: the Debian 12 guest's build (debootstrap, mkfs.ext4 -d, the initramfs) and boot.
+  # tests/guest: the Debian 12 guest's build (debootstrap, mkfs.ext4 -d, the initramfs) and boot;
+  # tests/tests/image_debian.rs: its Debian 12 image (debootstrap, chroot useradd, getcap).
   debootstrap qemu-system-x86 e2fsprogs cpio kmod xz-utils
   # scripts/build-packages.sh: the .debs (dpkg-buildpackage, debhelper, pandoc for the man pages),
   # lintian on them, and the RPMs with Debian's rpmbuild.

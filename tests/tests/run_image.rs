@@ -363,6 +363,128 @@ fn i05_user_names_with_a_rootfs_directory() {
     );
 }
 
+#[test]
+fn i05b_supplementary_groups_from_the_container_and_group_add() {
+    require!();
+    let e = Env::new("groups");
+    // The image's /etc/group lists app in staff (50): a named user gets it (podman's rule).
+    ok_out(&e.run(&["-u", "app", "base", "/bin/id", "-G"]), "1000 50\n");
+    // So does a numeric uid found in the image's passwd; root is in no list.
+    ok_out(
+        &e.run(&["-u", "1000", "base", "/bin/id", "-G"]),
+        "1000 50\n",
+    );
+    ok_out(&e.run(&["base", "/bin/id", "-G"]), "0\n");
+    // --group-add: names from the image's /etc/group and numbers, after the user's own.
+    ok_out(
+        &e.run(&[
+            "-u",
+            "app",
+            "--group-add",
+            "4242",
+            "--group-add",
+            "root",
+            "base",
+            "/bin/id",
+            "-G",
+        ]),
+        // The kernel keeps the list sorted.
+        "1000 0 50 4242\n",
+    );
+    ok_out(
+        &e.run(&["--group-add", "staff", "base", "/bin/id", "-G"]),
+        "0 50\n",
+    );
+    check(
+        &e.run(&["--group-add", "wheel", "base", "/bin/true"]),
+        125,
+        "",
+        "burrow: --group-add wheel: no group \"wheel\" in the container's /etc/group (give a numeric gid, or a group the container has)\n",
+    );
+    // A gid outside the container's id map cannot be a group of its process.
+    let out = e.run(&["--group-add", "4000000000", "base", "/bin/true"]);
+    assert_eq!(out.code, Some(125), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("cannot set the supplementary groups [4000000000]"),
+        "{out:?}"
+    );
+    // exec: -u NAME gets the user's groups too, --group-add adds to the container's.
+    ok_out(
+        &e.b(&[
+            "run",
+            "-d",
+            "--name",
+            "g",
+            "--group-add",
+            "7",
+            "base",
+            "/bin/sh",
+            "-c",
+            "while :; do sleep 1; done",
+        ]),
+        "g\n",
+    );
+    ok_out(&e.b(&["exec", "g", "/bin/id", "-G"]), "0 7\n");
+    ok_out(
+        &e.b(&["exec", "-u", "app", "g", "/bin/id", "-G"]),
+        "1000 7 50\n",
+    );
+    ok_out(
+        &e.b(&[
+            "exec",
+            "-u",
+            "app",
+            "--group-add",
+            "9",
+            "g",
+            "/bin/id",
+            "-G",
+        ]),
+        "1000 7 9 50\n",
+    );
+    ok_out(&e.b(&["rm", "-f", "g"]), "g\n");
+    // A --rootfs directory: a named user's groups come from its /etc/group.
+    let r = Rootfs::new(&e.user, "img-groups-rootfs");
+    std::fs::write(
+        r.dir.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nweb:x:33:33::/var/www:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(
+        r.dir.join("etc/group"),
+        "root:x:0:\nweb:x:33:\nadm:x:4:syslog,web\nwebbers:x:44:web\n",
+    )
+    .unwrap();
+    ok_out(
+        &e.b(&[
+            "run",
+            "--rm",
+            "--rootfs",
+            r.path(),
+            "-u",
+            "web",
+            "/bin/id",
+            "-G",
+        ]),
+        "33 4 44\n",
+    );
+    // A numeric user there reads nothing: no supplementary groups.
+    ok_out(
+        &e.b(&[
+            "run",
+            "--rm",
+            "--rootfs",
+            r.path(),
+            "-u",
+            "33",
+            "/bin/id",
+            "-G",
+        ]),
+        "33\n",
+    );
+}
+
 // ---------------------------------------------------------------- layers, upper, owners
 
 #[test]
