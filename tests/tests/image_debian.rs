@@ -77,6 +77,15 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        // Containers a failed test left running go first.
+        let names = self.b(&["ls", "-a", "--format", "json"]).stdout;
+        for n in names
+            .split("\"name\":")
+            .skip(1)
+            .filter_map(|s| s.split('"').nth(1))
+        {
+            let _ = self.b(&["rm", "-f", n]);
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
