@@ -151,9 +151,9 @@ fn m01_auto_owners_second_slice_and_reuse() {
     // First run: the owners are the image's, in a slice of the range; the copy is made (said
     // at --log-level info) and nothing is left in tmp/.
     let out = e.b(&[
+        "run",
         "--log-level",
         "info",
-        "run",
         "--rm",
         "--idmap",
         "auto:2000",
@@ -206,9 +206,9 @@ fn m01_auto_owners_second_slice_and_reuse() {
 
     // Reuse: a second run takes the same slice (it has the copy) and copies nothing.
     let out = e.b(&[
+        "run",
         "--log-level",
         "info",
-        "run",
         "--rm",
         "--idmap",
         "auto:2000",
@@ -236,7 +236,10 @@ fn m01_auto_owners_second_slice_and_reuse() {
         "/bin/sleep",
         "60",
     ])
-    .ok();
+    .code
+    .eq(&Some(0))
+    .then_some(())
+    .expect("run -d held");
     let held = e.b(&["exec", "held", "cat", "/proc/self/uid_map"]);
     assert_eq!(held.code, Some(0), "{held:?}");
     let held_start = first_map_line(&held.stdout).1;
@@ -258,10 +261,10 @@ fn m01_auto_owners_second_slice_and_reuse() {
     assert_ne!(other, held_start, "{out:?}");
     assert!(other + 2000 <= held_start || held_start + 2000 <= other);
     assert_eq!(e.shifted().len(), 4, "{:?}", e.shifted());
-    e.b(&["rm", "-f", "held"]).ok();
+    ok_out(&e.b(&["rm", "-f", "held"]), "held\n");
 
     // rmi removes the copies with the layers (the three images share them).
-    e.b(&["rmi", "base", "ep", "user"]).ok();
+    assert_eq!(e.b(&["rmi", "base", "ep", "user"]).code, Some(0));
     assert_eq!(e.shifted(), Vec::<(String, String)>::new());
     assert_eq!(e.tmp_entries(), 0);
 }
@@ -348,9 +351,9 @@ fn m02_keep_id_volume_and_owners() {
         &format!("{uid}\n"),
     );
     rmtree(&vol);
-    e.b(&["image", "prune"]).ok();
+    assert_eq!(e.b(&["image", "prune"]).code, Some(0));
     assert_eq!(e.shifted().len(), 2, "prune keeps what named images use");
-    e.b(&["rmi", "base", "ep", "user"]).ok();
+    assert_eq!(e.b(&["rmi", "base", "ep", "user"]).code, Some(0));
     assert_eq!(e.shifted(), Vec::<(String, String)>::new());
 }
 

@@ -133,8 +133,8 @@ impl IdPlan {
             } => Some(IdPlan::KeepId {
                 uid: *uid,
                 gid: *gid,
-                subuid: subuid.clone(),
-                subgid: subgid.clone(),
+                subuid: *subuid,
+                subgid: *subgid,
             }),
             _ => None,
         }

@@ -151,7 +151,7 @@ fn monitor(dir: &Dir, mut prepared: Prepared, ready: OwnedFd, rm: bool) -> Resul
         prepared.spec.process.output = Some(w);
         out_r = Some(r);
     }
-    let mut started = run::start(&mut prepared).map_err(|e| fail(&mut ready, e))?;
+    let mut started = run::start(&prepared).map_err(|e| fail(&mut ready, e))?;
     // Only the container may hold the write end now, so its exit closes the pipe.
     drop(prepared.spec.process.output.take());
     let out: Option<OwnedFd> = out_r.or(started.master.take());

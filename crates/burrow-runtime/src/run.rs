@@ -262,9 +262,9 @@ interface and address, can bind host ports, and can connect to the host's abstra
 /// `image`: the front end's resolution of the spec's image (`None` with `--rootfs`).
 pub fn run(spec: &RunSpec, image: Option<&ImageRoot>) -> Result<i32, Error> {
     let Some(img) = image else {
-        let mut p = prepare(spec, None, None)?;
+        let p = prepare(spec, None, None)?;
         let sfd = block_signals()?;
-        let mut started = start(&mut p)?;
+        let mut started = start(&p)?;
         return relay(&mut started.container, started.master.take(), &sfd, true);
     };
     // An image root's upper and work directories live for this run only: nothing is kept
@@ -280,7 +280,7 @@ pub fn run(spec: &RunSpec, image: Option<&ImageRoot>) -> Result<i32, Error> {
             o.volatile = true;
         }
         let sfd = block_signals()?;
-        let mut started = start(&mut p)?;
+        let mut started = start(&p)?;
         for w in &started.warnings {
             tracing::warn!("{w}");
         }
@@ -444,14 +444,7 @@ fn resolv_text() -> String {
 
 /// Clones the container's pid 1 into new namespaces, maps its ids, releases it and waits
 /// until its command is exec'd (or its setup failed: then the error, and nothing is left).
-pub(crate) fn start(p: &mut Prepared) -> Result<Started, Error> {
-    // --idmap auto with an image: reach the layers and the container's directory through
-    // descriptors (the slice's root cannot search your directories).
-    let _pinned = match &p.reserved {
-        Some(_) => crate::shift::pin(&mut p.spec)?,
-        None => Vec::new(),
-    };
-    let p = &*p;
+pub(crate) fn start(p: &Prepared) -> Result<Started, Error> {
     let (cspec, plan, helpers) = (&p.spec, &p.plan, p.helpers.as_ref());
     if let Some(o) = &cspec.image {
         o.make_dirs()?;

@@ -85,19 +85,23 @@ pub(crate) fn layers(
     (s.make)(img, &t).map_err(err)
 }
 
-/// Makes an image root reachable by a container root that is not you (`--idmap auto`): the
-/// layers and the container's directory become `/proc/self/fd/N` of descriptors opened here
-/// (inherited by the container's pid 1, which mounts from them, and closed before its
-/// command runs), and the directory searchable (0711: its upper and work directories are the
-/// slice root's, nothing else is in reach). Keep the descriptors until the clone is done.
+/// Makes an image root reachable by a container root that is not you (`--idmap auto`):
+/// called by the container's pid 1 in its own mount namespace before it becomes root of its
+/// user namespace (while its file system id is still yours), it opens the layers and the
+/// container's directory and returns the plan with them as `/proc/self/fd/N` (overlayfs takes
+/// only mounts of the caller's namespace, so the descriptors cannot come from the parent).
+/// The directory becomes searchable (0711: its upper and work directories are the slice
+/// root's). The descriptors are closed before the command runs.
 pub(crate) fn pin(
-    spec: &mut crate::child::ContainerSpec,
-) -> Result<Vec<std::os::fd::OwnedFd>, Error> {
+    spec: &crate::child::ContainerSpec,
+) -> Result<(Option<crate::image::OverlayPlan>, Vec<std::os::fd::OwnedFd>), Error> {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::PermissionsExt;
-    let Some(o) = spec.image.as_mut() else {
-        return Ok(Vec::new());
+    let (Some(o), burrow_config::IdMap::Auto(_)) = (spec.image.as_ref(), spec.config().idmap)
+    else {
+        return Ok((None, Vec::new()));
     };
+    let mut o = o.clone();
     let open = |p: &std::path::Path| -> Result<std::os::fd::OwnedFd, Error> {
         let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
             .map_err(|_| err(format!("bad path {}", p.display())))?;
@@ -119,5 +123,5 @@ pub(crate) fn pin(
     o.dir = fdpath(&d);
     held.push(d);
     o.image.lowers = lowers;
-    Ok(held)
+    Ok((Some(o), held))
 }
