@@ -160,6 +160,8 @@ impl IdPlan {
 /// that is container 0..U-1 = the range's first U ids, container U = you, container U+1.. =
 /// the rest of the range (so container ids above U are where `--idmap shared` puts them).
 /// A range of at most U ids gives container 0..N-1 and U only.
+/// (Checked against podman's own output for uid 1000 and 65536 ids, as shown where keep-id
+/// was added, containers/podman pull 3196: `0 1 1000`, `1000 0 1`, `1001 1001 64536`.)
 pub fn keep_id_lines(own: u32, range: &Range) -> Vec<(u64, u64, u64)> {
     let own = u64::from(own);
     let n = range.len();
