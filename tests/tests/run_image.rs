@@ -713,19 +713,7 @@ fn i09_flattened_fallback_says_why() {
 fn i10_rootfs_runs_are_unchanged_and_open_no_store() {
     require!();
     let e = Env::new("rootfs");
-    // --idmap auto and keep-id with an image are refused, naming --idmap shared.
-    check(
-        &e.run(&["--idmap", "auto", "base", "/bin/true"]),
-        125,
-        "",
-        "burrow: --idmap auto with an image is not supported yet: the image's files are owned by your subordinate ids as unpacked for --idmap shared; use --idmap shared (the default)\n",
-    );
-    check(
-        &e.run(&["--idmap", "keep-id", "base", "/bin/true"]),
-        125,
-        "",
-        "burrow: idmap \"keep-id\" is not supported yet: use --idmap shared (container 0 = you) or auto[:SIZE]\n",
-    );
+    // (--idmap auto and keep-id with an image: tests/tests/run_image_idmap.rs.)
     rmtree(&e.data_home().join("burrow/storage"));
     let r = Rootfs::new(&e.user, "img-rootfs");
     ok_out(

@@ -27,7 +27,7 @@
 //! tty = false
 //! interactive = false
 //! log_level = "warn"
-//! idmap = "shared"             # shared | auto | auto:SIZE
+//! idmap = "shared"             # shared | auto | auto:SIZE | keep-id
 //! memory = "512m"              # needs a delegated cgroup (burrow doctor says)
 //! memory_swap = "1g"           # memory + swap; "-1" = unlimited swap
 //! cpus = "1.5"

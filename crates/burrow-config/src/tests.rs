@@ -78,11 +78,9 @@ fn value_parsers() {
     assert!("01".parse::<UserSpec>().is_err());
     assert!("a/b".parse::<UserSpec>().is_err());
     assert!("".parse::<UserSpec>().is_err());
-    assert!("keep-id"
-        .parse::<IdMap>()
-        .unwrap_err()
-        .to_string()
-        .contains("--idmap shared"));
+    assert_eq!("keep-id".parse::<IdMap>().unwrap(), IdMap::KeepId);
+    assert_eq!(IdMap::KeepId.to_string(), "keep-id");
+    assert!("keepid".parse::<IdMap>().is_err());
     assert_eq!(
         "A=b=c".parse::<EnvVar>().unwrap(),
         EnvVar {

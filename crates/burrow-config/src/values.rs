@@ -134,6 +134,10 @@ pub enum IdMap {
     /// A slice of the subordinate range of its own (default 65536 ids), never shared by two
     /// running containers; container 0 is the slice's first id.
     Auto(Option<u32>),
+    /// podman's `--userns=keep-id`: container uid U is the caller's uid U (gid likewise), so
+    /// files of the caller's own in a volume are the container user's; the container ids
+    /// below and above U come from the caller's subordinate range, in podman's layout.
+    KeepId,
 }
 
 impl std::str::FromStr for IdMap {
@@ -142,13 +146,11 @@ impl std::str::FromStr for IdMap {
         match s {
             "shared" => Ok(IdMap::Shared),
             "auto" => Ok(IdMap::Auto(None)),
+            "keep-id" => Ok(IdMap::KeepId),
             _ => match s.strip_prefix("auto:").map(str::parse::<u32>) {
                 Some(Ok(n)) if n >= 1 => Ok(IdMap::Auto(Some(n))),
-                _ if s == "keep-id" => Err(invalid(
-                    "idmap \"keep-id\" is not supported yet: use --idmap shared (container 0 = you) or auto[:SIZE]",
-                )),
                 _ => Err(invalid(format!(
-                    "idmap \"{s}\": use shared, auto or auto:SIZE (SIZE >= 1)"
+                    "idmap \"{s}\": use shared, auto, auto:SIZE (SIZE >= 1) or keep-id"
                 ))),
             },
         }
@@ -161,6 +163,7 @@ impl fmt::Display for IdMap {
             IdMap::Shared => f.write_str("shared"),
             IdMap::Auto(None) => f.write_str("auto"),
             IdMap::Auto(Some(n)) => write!(f, "auto:{n}"),
+            IdMap::KeepId => f.write_str("keep-id"),
         }
     }
 }

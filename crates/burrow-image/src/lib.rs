@@ -52,6 +52,7 @@ pub mod platform;
 pub mod progress;
 pub mod reference;
 pub mod registry;
+pub mod shift;
 pub mod store;
 pub mod unpack;
 

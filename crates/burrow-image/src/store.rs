@@ -8,6 +8,7 @@
 //! ROOT/layers/DIFFHEX.json      what its unpack did (whiteouts, owners not applied, devices skipped)
 //! ROOT/images/IDHEX.json        an image: its manifest and config digests and its layers
 //! ROOT/names.json               NAME:TAG -> image id
+//! ROOT/shifted/KEY/DIFFHEX     a layer with the owners of another id map (see `shift`)
 //! ROOT/tmp/PID-N...             work in progress of a live process
 //! ROOT/locks/*.lock             flock files
 //! ```
@@ -192,6 +193,8 @@ pub struct PruneReport {
     pub blobs: usize,
     /// Leftovers of killed processes.
     pub temporaries: usize,
+    /// Copies of layers for other id maps (`shift`) whose layer went.
+    pub shifted: usize,
 }
 
 /// An exclusive or shared flock, released on drop.
@@ -802,6 +805,7 @@ impl Store {
                 }
             }
         }
+        rep.shifted += self.collect_shifted(&layers)?;
         let bd = self.root.join("blobs/sha256");
         for e in fs::read_dir(&bd).map_err(io_err("list", &bd))? {
             let e = e.map_err(io_err("list", &bd))?;

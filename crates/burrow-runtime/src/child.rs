@@ -172,6 +172,9 @@ fn setup_and_exec(spec: &ContainerSpec, sock: &OwnedFd) -> Result<Never, Error> 
     // Go, followed (with --net bridge) by burrow-nic's description of the nic.
     let nic = channel::recv_go(sock)?;
     let mut steps = Steps::start();
+    // --idmap auto with an image: open the layers and the container's directory while still
+    // the caller (a slice's root cannot search the caller's directories).
+    let (pinned, _fds) = crate::shift::pin(spec)?;
     // The maps exist: become root of the new namespace for good.
     become_root(spec.process.single_map)?;
     steps.done("become root");
@@ -183,7 +186,7 @@ fn setup_and_exec(spec: &ContainerSpec, sock: &OwnedFd) -> Result<Never, Error> 
 
     let warning = mount::setup(&Layout {
         rootfs: &spec.rootfs,
-        image: spec.image.as_ref(),
+        image: pinned.as_ref().or(spec.image.as_ref()),
         volumes: &spec.config().volumes,
         resolv: spec.resolv.as_deref(),
         read_only: spec.config().read_only,

@@ -70,6 +70,18 @@ pub enum IdPlan {
         /// Number of ids.
         size: u64,
     },
+    /// `--idmap keep-id`: container `uid` is the caller's uid (and `gid` the caller's gid); the
+    /// other container ids come from the subordinate ranges in order (see [`keep_id_lines`]).
+    KeepId {
+        /// Caller uid.
+        uid: u32,
+        /// Caller gid.
+        gid: u32,
+        /// Subordinate uids.
+        subuid: Range,
+        /// Subordinate gids.
+        subgid: Range,
+    },
     /// Only container 0 = the caller (no subordinate range).
     Single {
         /// Caller uid.
@@ -97,7 +109,34 @@ impl IdPlan {
                 gid_start,
                 size,
             } => vec![(0, if gid { *gid_start } else { *uid_start }, *size)],
+            IdPlan::KeepId {
+                uid,
+                gid: g,
+                subuid,
+                subgid,
+            } => {
+                let (own, r) = if gid { (*g, subgid) } else { (*uid, subuid) };
+                keep_id_lines(own, r)
+            }
             IdPlan::Single { uid, gid: g } => vec![(0, u64::from(if gid { *g } else { *uid }), 1)],
+        }
+    }
+
+    /// The `--idmap keep-id` plan for the caller of a full plan (`None` without a range).
+    pub fn keep_id(&self) -> Option<IdPlan> {
+        match self {
+            IdPlan::Full {
+                uid,
+                gid,
+                subuid,
+                subgid,
+            } => Some(IdPlan::KeepId {
+                uid: *uid,
+                gid: *gid,
+                subuid: *subuid,
+                subgid: *subgid,
+            }),
+            _ => None,
         }
     }
 
@@ -113,6 +152,55 @@ impl IdPlan {
             .find(|(i, _, c)| u64::from(inner) >= *i && u64::from(inner) < i + c)
             .map(|(i, o, _)| o + (u64::from(inner) - i))
     }
+}
+
+/// One map of `--idmap keep-id`, in host ids, in podman's layout: a rootless podman
+/// `--userns=keep-id` container's map, relative to podman's rootless namespace (0 = you,
+/// 1..=N = your subordinate range of N ids), is `0 1 U`, `U 0 1`, `U+1 U+1 N-U`; in host ids
+/// that is container 0..U-1 = the range's first U ids, container U = you, container U+1.. =
+/// the rest of the range (so container ids above U are where `--idmap shared` puts them).
+/// A range of at most U ids gives container 0..N-1 and U only.
+/// (Checked against podman's own output for uid 1000 and 65536 ids, as shown where keep-id
+/// was added, containers/podman pull 3196: `0 1 1000`, `1000 0 1`, `1001 1001 64536`.)
+pub fn keep_id_lines(own: u32, range: &Range) -> Vec<(u64, u64, u64)> {
+    let own = u64::from(own);
+    let n = range.len();
+    let below = own.min(n);
+    let mut v = Vec::new();
+    if below > 0 {
+        v.push((0, range.start, below));
+    }
+    v.push((own, own, 1));
+    if n > own {
+        v.push((own + 1, range.start + own, n - own));
+    }
+    v
+}
+
+/// Rewrites `target` (container id -> host id lines) as container id -> id in the namespace
+/// of `full` (its lines: namespace id -> host id): where the container's ids are in the
+/// namespace the store's writers run in. `None` when a host id of `target` is not in `full`.
+pub fn through(
+    target: &[(u64, u64, u64)],
+    full: &[(u64, u64, u64)],
+) -> Option<Vec<(u64, u64, u64)>> {
+    let mut out = Vec::new();
+    for &(inner, host, count) in target {
+        let mut covered = 0;
+        for &(ns, h, k) in full {
+            let lo = host.max(h);
+            let hi = (host + count).min(h + k);
+            if lo < hi {
+                out.push((inner + (lo - host), ns + (lo - h), hi - lo));
+                covered += hi - lo;
+            }
+        }
+        if covered != count {
+            return None;
+        }
+    }
+    out.sort_unstable();
+    Some(out)
 }
 
 /// Largest count so that container ids 1..=count stay valid.
@@ -243,7 +331,7 @@ chown root:root {0} && chmod 4755 {0}   (or: setcap {cap}+ep {0})",
 /// Writes the container's maps. `pid` is our own unreaped child, so it cannot be reused.
 pub fn write_maps(plan: &IdPlan, helpers: Option<&Helpers>, pid: i32) -> Result<(), Error> {
     match (plan, helpers) {
-        (IdPlan::Full { .. } | IdPlan::Slice { .. }, Some(h)) => {
+        (IdPlan::Full { .. } | IdPlan::Slice { .. } | IdPlan::KeepId { .. }, Some(h)) => {
             let args = |gid: bool| -> Vec<String> {
                 let mut v = vec![pid.to_string()];
                 for (i, o, c) in plan.lines(gid) {
@@ -275,7 +363,7 @@ pub fn write_maps(plan: &IdPlan, helpers: Option<&Helpers>, pid: i32) -> Result<
             }
             Ok(())
         }
-        (IdPlan::Full { .. } | IdPlan::Slice { .. }, None) => {
+        (IdPlan::Full { .. } | IdPlan::Slice { .. } | IdPlan::KeepId { .. }, None) => {
             Err(err("internal error: a full id map needs the helpers"))
         }
         (IdPlan::Single { .. }, _) => {
@@ -323,13 +411,69 @@ fn free_offset(len: u64, size: u64, in_use: &[(u64, u64)]) -> Option<u64> {
     None
 }
 
-/// `--idmap auto[:SIZE]`: gives the container `holder` (its pid 1) a slice of the caller's
-/// ranges that no other running container holds, recorded in `idmaps.json` under a lock.
+/// Free offsets for a slice of `size` ids: the aligned ones first (so slices, and the
+/// shifted image layers made for them, come back at the same places), then [`free_offset`]'s.
+fn free_offsets(len: u64, size: u64, in_use: &[(u64, u64)]) -> Vec<u64> {
+    let mut v: Vec<u64> = (0..len / size)
+        .map(|k| k * size)
+        .filter(|off| !in_use.iter().any(|(o, s)| *off < o + s && *o < off + size))
+        .collect();
+    if v.is_empty() {
+        v.extend(free_offset(len, size, in_use));
+    }
+    v
+}
+
+/// The registry of slices in use, locked while this lives.
+struct Slots {
+    _lock: nix::fcntl::Flock<std::fs::File>,
+    path: PathBuf,
+    slots: Vec<Slot>,
+}
+
+impl Slots {
+    fn open() -> Result<Slots, Error> {
+        let root = crate::state::root()?;
+        let lockf = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(root.join("idmaps.lock"))
+            .ctx(|| "cannot open the id map lock".into())?;
+        let lock = nix::fcntl::Flock::lock(lockf, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| err(format!("cannot lock the id map registry: {e}")))?;
+        let path = root.join("idmaps.json");
+        let mut slots: Vec<Slot> = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        slots.retain(|s| crate::state::same_process(Some(s.pid), Some(s.pid_start)));
+        Ok(Slots {
+            _lock: lock,
+            path,
+            slots,
+        })
+    }
+
+    fn save(&self) -> Result<(), Error> {
+        let tmp = self.path.with_file_name(".idmaps.json.tmp");
+        let text =
+            serde_json::to_string(&self.slots).map_err(|e| err(format!("idmaps.json: {e}")))?;
+        std::fs::write(&tmp, text).ctx(|| "cannot write idmaps.json".into())?;
+        std::fs::rename(&tmp, &self.path).ctx(|| "cannot write idmaps.json".into())
+    }
+}
+
+/// `--idmap auto[:SIZE]`: gives the container `holder` (its pid 1, or the process that will
+/// start it) a slice of the caller's ranges that no other running container holds, recorded
+/// in `idmaps.json` under a lock. Among the free slices, the first one `prefer` likes is
+/// taken (an image run prefers a slice its layers were already shifted for), else the first.
 pub fn allocate(
     plan: &IdPlan,
     size: Option<u32>,
     holder: i32,
     name: &str,
+    prefer: &dyn Fn(&IdPlan) -> bool,
 ) -> Result<IdPlan, Error> {
     let IdPlan::Full { subuid, subgid, .. } = plan else {
         return Err(err(
@@ -344,39 +488,32 @@ pub fn allocate(
             size * 10
         )));
     }
-    let root = crate::state::root()?;
-    let lockf = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(root.join("idmaps.lock"))
-        .ctx(|| "cannot open the id map lock".into())?;
-    let _lock = nix::fcntl::Flock::lock(lockf, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| err(format!("cannot lock the id map registry: {e}")))?;
-    let path = root.join("idmaps.json");
-    let mut slots: Vec<Slot> = std::fs::read_to_string(&path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
-    slots.retain(|s| crate::state::same_process(Some(s.pid), Some(s.pid_start)));
-    let in_use: Vec<(u64, u64)> = slots
+    let mut reg = Slots::open()?;
+    let in_use: Vec<(u64, u64)> = reg
+        .slots
         .iter()
         .filter(|s| s.uid_start >= subuid.start && s.gid_start >= subgid.start)
         .map(|s| (s.uid_start - subuid.start, s.size))
         .collect();
-    let Some(off) = free_offset(len, size, &in_use) else {
+    let slice_at = |off: u64| IdPlan::Slice {
+        uid_start: subuid.start + off,
+        gid_start: subgid.start + off,
+        size,
+    };
+    let free = free_offsets(len, size, &in_use);
+    let Some(off) = free
+        .iter()
+        .copied()
+        .find(|o| prefer(&slice_at(*o)))
+        .or_else(|| free.first().copied())
+    else {
         return Err(err(format!(
             "no free slice of {size} ids left in your subordinate range ({} running containers use --idmap auto): stop one, use a smaller auto:SIZE, or ask your admin for a bigger range",
             in_use.len()
         )));
     };
     let pid_start = crate::state::start_time(holder).ok_or_else(|| err("the container exited"))?;
-    let slice = IdPlan::Slice {
-        uid_start: subuid.start + off,
-        gid_start: subgid.start + off,
-        size,
-    };
-    slots.push(Slot {
+    reg.slots.push(Slot {
         uid_start: subuid.start + off,
         gid_start: subgid.start + off,
         size,
@@ -384,11 +521,44 @@ pub fn allocate(
         pid_start,
         name: name.to_owned(),
     });
-    let tmp = root.join(".idmaps.json.tmp");
-    let text = serde_json::to_string(&slots).map_err(|e| err(format!("idmaps.json: {e}")))?;
-    std::fs::write(&tmp, text).ctx(|| "cannot write idmaps.json".into())?;
-    std::fs::rename(&tmp, &path).ctx(|| "cannot write idmaps.json".into())?;
-    Ok(slice)
+    reg.save()?;
+    Ok(slice_at(off))
+}
+
+/// Hands a slice reserved by [`allocate`] for the process `reserver` over to the container
+/// `holder`, so it stays taken while the container runs.
+pub fn claim(slice: &IdPlan, reserver: i32, holder: i32, name: &str) -> Result<(), Error> {
+    let IdPlan::Slice {
+        uid_start,
+        gid_start,
+        size,
+    } = *slice
+    else {
+        return Ok(());
+    };
+    let mut reg = Slots::open()?;
+    let pid_start = crate::state::start_time(holder).ok_or_else(|| err("the container exited"))?;
+    let overlaps = |s: &Slot| uid_start < s.uid_start + s.size && s.uid_start < uid_start + size;
+    if let Some(other) = reg
+        .slots
+        .iter()
+        .find(|s| overlaps(s) && s.pid != reserver && s.pid != holder)
+    {
+        return Err(err(format!(
+            "internal error: the id slice reserved for this container is taken by {}",
+            other.name
+        )));
+    }
+    reg.slots.retain(|s| !overlaps(s));
+    reg.slots.push(Slot {
+        uid_start,
+        gid_start,
+        size,
+        pid: holder,
+        pid_start,
+        name: name.to_owned(),
+    });
+    reg.save()
 }
 
 #[cfg(test)]
@@ -428,5 +598,75 @@ mod tests {
         assert_eq!(free_offset(30, 10, &[(0, 10), (10, 10), (20, 10)]), None);
         assert_eq!(free_offset(25, 10, &[(0, 10), (10, 10)]), None);
         assert_eq!(free_offset(100, 50, &[(0, 10)]), Some(50));
+        assert_eq!(free_offsets(40, 10, &[(10, 10)]), vec![0, 20, 30]);
+        assert_eq!(free_offsets(25, 10, &[(0, 5)]), vec![10]);
+        assert_eq!(free_offsets(25, 10, &[(0, 5), (10, 10)]), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn keep_id_maps() {
+        // podman's layout for uid 1000 with 100000:65536 (rootless-relative `0 1 1000`,
+        // `1000 0 1`, `1001 1001 64536`), in host ids.
+        let r = Range::new(100_000, 65_536);
+        assert_eq!(
+            keep_id_lines(1000, &r),
+            vec![(0, 100_000, 1000), (1000, 1000, 1), (1001, 101_000, 64_536)]
+        );
+        // A range no bigger than the uid: 0..N-1 and the uid.
+        let small = Range::new(200_000, 10);
+        assert_eq!(
+            keep_id_lines(1000, &small),
+            vec![(0, 200_000, 10), (1000, 1000, 1)]
+        );
+        // uid 0 (no ids below).
+        assert_eq!(keep_id_lines(0, &small), vec![(0, 0, 1), (1, 200_000, 10)]);
+        let p = IdPlan::Full {
+            uid: 1000,
+            gid: 1001,
+            subuid: Range::new(100_000, 65_536),
+            subgid: Range::new(300_000, 65_536),
+        };
+        let k = p.keep_id().unwrap();
+        assert_eq!(k.host_id(1000, false), Some(1000));
+        assert_eq!(k.host_id(1001, true), Some(1001));
+        assert_eq!(k.host_id(0, false), Some(100_000));
+        assert_eq!(k.host_id(0, true), Some(300_000));
+        assert_eq!(k.host_id(1001, false), Some(101_000));
+        // Ids above the caller's are where --idmap shared has them.
+        assert_eq!(k.host_id(5000, false), p.host_id(5000, false));
+        assert!(IdPlan::Single { uid: 1, gid: 1 }.keep_id().is_none());
+    }
+
+    #[test]
+    fn through_the_full_map() {
+        let full = IdPlan::Full {
+            uid: 1000,
+            gid: 1000,
+            subuid: Range::new(100_000, 65_536),
+            subgid: Range::new(100_000, 65_536),
+        };
+        // keep-id in the store writers' namespace: container 0..999 = ns 1..1000, 1000 = ns 0
+        // (the caller), 1001.. = ns 1001...
+        let k = full.keep_id().unwrap();
+        assert_eq!(
+            through(&k.lines(false), &full.lines(false)).unwrap(),
+            vec![(0, 1, 1000), (1000, 0, 1), (1001, 1001, 64_536)]
+        );
+        let sl = IdPlan::Slice {
+            uid_start: 110_000,
+            gid_start: 110_000,
+            size: 100,
+        };
+        assert_eq!(
+            through(&sl.lines(false), &full.lines(false)).unwrap(),
+            vec![(0, 10_001, 100)]
+        );
+        // A host id outside the namespace.
+        let out = IdPlan::Slice {
+            uid_start: 165_500,
+            gid_start: 165_500,
+            size: 100,
+        };
+        assert!(through(&out.lines(false), &full.lines(false)).is_none());
     }
 }

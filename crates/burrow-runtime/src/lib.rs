@@ -21,6 +21,7 @@ pub mod monitor;
 mod mount;
 pub mod net;
 mod run;
+pub mod shift;
 pub mod state;
 mod trace;
 mod tty;

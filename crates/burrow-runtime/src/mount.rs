@@ -174,7 +174,12 @@ fn image_root(o: &OverlayPlan) -> Result<(std::path::PathBuf, Option<String>), E
     let t = std::time::Instant::now();
     let tmp = o.dir.join("flat.tmp");
     let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir(&tmp).ctx(|| format!("cannot create {}", tmp.display()))?;
+    std::fs::create_dir(&tmp).ctx(|| {
+        format!(
+            "overlayfs cannot be used ({reason}), and cannot create {} to flatten the image",
+            tmp.display()
+        )
+    })?;
     flatten(&o.image, &tmp).map_err(|e| {
         err(format!(
             "overlayfs cannot be used ({reason}), and flattening image {} failed: {e}",

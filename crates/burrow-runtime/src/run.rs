@@ -32,6 +32,9 @@ pub(crate) struct Prepared {
     pub spec: ContainerSpec,
     pub plan: IdPlan,
     pub helpers: Option<ids::Helpers>,
+    /// `--idmap auto` with an image: the slice reserved (by this process, the pid) before
+    /// the clone, because the image's layers were shifted for it.
+    pub reserved: Option<(IdPlan, i32)>,
 }
 
 /// Where a container built by [`prepare`] keeps an image root's upper, work and flattened
@@ -48,7 +51,15 @@ pub(crate) fn prepare(
 ) -> Result<Prepared, Error> {
     let _t = step("prepare");
     let mut config = c.config().clone();
-    let (rootfs, overlay, resolved) = match (c.root(), image) {
+    if c.idmap == IdMap::KeepId && config.user.is_none() {
+        // As podman's keep-id: the command runs as you (your uid and gid) unless -u says.
+        let me = Me::current();
+        config.user = Some(burrow_config::UserSpec {
+            user: burrow_config::IdOrName::Id(me.uid),
+            group: Some(burrow_config::IdOrName::Id(me.gid)),
+        });
+    }
+    let (rootfs, mut overlay, resolved) = match (c.root(), image) {
         (Root::Dir(rootfs_arg), _) => {
             let rootfs = std::fs::canonicalize(rootfs_arg).map_err(|e| {
                 err(format!(
@@ -76,12 +87,6 @@ pub(crate) fn prepare(
             )))
         }
         (Root::Image(_), Some(img)) => {
-            if let IdMap::Auto(_) = c.idmap {
-                return Err(err(format!(
-                    "--idmap {} with an image is not supported yet: the image's files are owned by your subordinate ids as unpacked for --idmap shared; use --idmap shared (the default)",
-                    c.idmap
-                )));
-            }
             image::apply_process_defaults(&mut config, img)?;
             config.command =
                 image::compose_command(img, config.entrypoint.as_deref(), &config.command)?;
@@ -139,7 +144,7 @@ pub(crate) fn prepare(
         tracing::warn!("{w}");
     }
     let helpers = match plan {
-        IdPlan::Full { .. } | IdPlan::Slice { .. } => {
+        IdPlan::Full { .. } | IdPlan::Slice { .. } | IdPlan::KeepId { .. } => {
             let h = ids::find_helpers()?;
             tracing::debug!(
                 "helpers: {} and {} (found through {})",
@@ -159,12 +164,29 @@ interface and address, can bind host ports, and can connect to the host's abstra
     }
     let mut gid5_mapped = matches!(&plan, IdPlan::Full { subgid, .. } if subgid.len() >= 5);
     // What the container will get: with --idmap auto, a slice (chosen at start).
+    let mut reserved = None;
     let effective = match (c.idmap, &plan) {
         (IdMap::Shared, _) => plan.clone(),
-        (IdMap::Auto(_), IdPlan::Single { .. }) => {
-            return Err(err(
-                "--idmap auto needs a subordinate id range: ask your admin (sudo burrow admin add-user USER)",
-            ))
+        (IdMap::Auto(_) | IdMap::KeepId, IdPlan::Single { .. }) => {
+            return Err(err(format!(
+                "--idmap {} needs a subordinate id range: ask your admin (sudo burrow admin add-user USER)",
+                c.idmap
+            )))
+        }
+        (IdMap::KeepId, _) => plan
+            .keep_id()
+            .ok_or_else(|| err("internal error: keep-id without a full plan"))?,
+        // An image run (not a `burrow create` check) shifts the layers for its slice, so the
+        // slice is taken now, preferring one the image already has copies for.
+        (IdMap::Auto(size), _) if overlay.is_some() && dir.is_some() => {
+            let img = image.ok_or_else(|| err("internal error: no image"))?;
+            let me_pid = i32::try_from(std::process::id()).map_err(|_| err("pid"))?;
+            let sl = ids::allocate(&plan, size, me_pid, &hostname, &|sl| {
+                crate::shift::has(img, sl)
+            })?;
+            gid5_mapped = u64::from(size.unwrap_or(65_536)) >= 5;
+            reserved = Some((sl.clone(), me_pid));
+            sl
         }
         (IdMap::Auto(size), _) => {
             let size = u64::from(size.unwrap_or(65_536));
@@ -172,6 +194,18 @@ interface and address, can bind host ports, and can connect to the host's abstra
             IdPlan::Slice { uid_start: 0, gid_start: 0, size }
         }
     };
+    if let (Some(o), false) = (overlay.as_mut(), c.idmap == IdMap::Shared) {
+        if dir.is_some() {
+            let _t = step("image layers for the id map");
+            // An auto slice's root is not you: its upper and work directories are made its.
+            let dirs = if reserved.is_some() {
+                vec![o.upper(), o.work()]
+            } else {
+                Vec::new()
+            };
+            o.image.lowers = crate::shift::layers(&o.image, &plan, &effective, dirs)?;
+        }
+    }
     if c.user.is_some() || overlay.is_some() {
         let u = user;
         for (id, gid) in [(u.uid, false), (u.gid, true)] {
@@ -225,6 +259,7 @@ interface and address, can bind host ports, and can connect to the host's abstra
         spec,
         plan,
         helpers,
+        reserved,
     })
 }
 
@@ -470,9 +505,18 @@ pub(crate) fn start(p: &Prepared) -> Result<Started, Error> {
         moved?;
     }
     let t = step("id maps (helpers)");
-    let plan = match cspec.config().idmap {
-        IdMap::Auto(size) => ids::allocate(plan, size, container.pid, &cspec.hostname)?,
-        IdMap::Shared => plan.clone(),
+    let plan = match (cspec.config().idmap, &p.reserved) {
+        (_, Some((slice, reserver))) => {
+            ids::claim(slice, *reserver, container.pid, &cspec.hostname)?;
+            slice.clone()
+        }
+        (IdMap::Auto(size), None) => {
+            ids::allocate(plan, size, container.pid, &cspec.hostname, &|_| false)?
+        }
+        (IdMap::KeepId, None) => plan
+            .keep_id()
+            .ok_or_else(|| err("--idmap keep-id needs a subordinate id range"))?,
+        (IdMap::Shared, None) => plan.clone(),
     };
     // burrow-nic needs no map: it runs while the id helpers do.
     let nic_child = cspec

@@ -550,6 +550,33 @@ pub fn fgetxattr(fd: BorrowedFd<'_>, name: &CStr) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// `flistxattr(fd)`: the names of a file's extended attributes (those the caller may see).
+pub fn flistxattr(fd: BorrowedFd<'_>) -> io::Result<Vec<std::ffi::CString>> {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: a valid fd and a writable buffer of the given length.
+        let n = unsafe { libc::flistxattr(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        match usize::try_from(n) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(buf
+                    .split(|b| *b == 0)
+                    .filter(|n| !n.is_empty())
+                    .filter_map(|n| std::ffi::CString::new(n).ok())
+                    .collect());
+            }
+            Err(_) => {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::ERANGE) && buf.len() < 1 << 20 {
+                    buf.resize(buf.len() * 4, 0);
+                    continue;
+                }
+                return Err(e);
+            }
+        }
+    }
+}
+
 /// `flock(fd, LOCK_SH)`: waits for a shared lock (released when the fd is closed, also when
 /// the process is killed).
 pub fn flock_shared(fd: BorrowedFd<'_>) -> io::Result<()> {

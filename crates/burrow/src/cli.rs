@@ -267,9 +267,12 @@ pub struct RunArgs {
     /// Run a tiny init as pid 1 that reaps zombies and forwards signals.
     #[arg(long)]
     pub init: bool,
-    /// Id mapping: shared (container 0 = you, 1.. = your subordinate range) or auto[:SIZE] (a
-    /// slice of your range that no other running container uses).
-    #[arg(long, value_name = "shared|auto[:SIZE]")]
+    /// Id mapping: shared (container 0 = you, 1.. = your subordinate range), auto[:SIZE] (a
+    /// slice of your range that no other running container uses) or keep-id (your uid and gid
+    /// are the same inside, the other ids come from your range; podman's --userns=keep-id).
+    /// With an image, auto and keep-id use a copy of its layers with shifted owners, made on
+    /// first use per map and reused.
+    #[arg(long, value_name = "shared|auto[:SIZE]|keep-id")]
     pub idmap: Option<IdMap>,
     /// Memory limit (e.g. 512m, 2g); needs a delegated cgroup.
     #[arg(long, value_name = "SIZE")]
@@ -350,6 +353,25 @@ pub enum ImageCommand {
     },
     /// Remove unnamed images no container uses, and every layer and blob no image uses.
     Prune,
+    /// Internal (run by `burrow run IMAGE --idmap auto|keep-id` in the store writers' user
+    /// namespace): makes the image's layers with owners moved to another id map.
+    #[command(hide = true)]
+    Shift {
+        /// The map's name in storage.
+        #[arg(long)]
+        key: String,
+        /// Uid lines I:O:C,... (container id, id here, count).
+        #[arg(long)]
+        uid_map: String,
+        /// Gid lines likewise.
+        #[arg(long)]
+        gid_map: String,
+        /// A directory to create (if missing) owned by the container's root.
+        #[arg(long)]
+        own_dir: Vec<PathBuf>,
+        /// Image id.
+        image: String,
+    },
     /// Import an OCI layout, an oci-archive, a docker-archive, a root filesystem tarball or a
     /// directory.
     Import {

@@ -80,6 +80,13 @@ pub fn dispatch(cmd: Command) -> Res {
             ImageCommand::Rm { force, images } => image::rmi(force, &images),
             ImageCommand::Inspect { image } => image::inspect(&image),
             ImageCommand::Prune => image::prune(),
+            ImageCommand::Shift {
+                key,
+                uid_map,
+                gid_map,
+                own_dir,
+                image,
+            } => image::shift(&key, &uid_map, &gid_map, &own_dir, &image),
             ImageCommand::Import { name, source } => image::import(name.as_deref(), &source),
         },
         Command::Login {

@@ -20,12 +20,14 @@ mod list;
 mod login;
 mod pull;
 mod remove;
+mod shift;
 
 pub use import::import;
 pub use list::{images, inspect};
 pub use login::{login, logout, LoginArgs};
 pub use pull::pull;
 pub use remove::{prune, rmi};
+pub use shift::shift;
 
 use super::{fail, Res};
 use burrow_image::store::Store;

@@ -36,9 +36,10 @@ pub fn prune() -> Res {
         println!("{}", id.hex());
     }
     eprintln!(
-        "removed {} images, {} layers, {} blobs, {} leftovers of interrupted pulls",
+        "removed {} images, {} layers ({} id-shifted copies), {} blobs, {} leftovers of interrupted pulls",
         rep.images.len(),
         rep.layers,
+        rep.shifted,
         rep.blobs,
         rep.temporaries
     );

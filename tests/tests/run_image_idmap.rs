@@ -1,0 +1,377 @@
+//! `burrow run IMAGE --idmap auto|keep-id` (issue 12, id maps): the image's layers get a copy
+//! with shifted owners, made once per (layer, map) in the store (`storage/shifted/KEY/HEX`)
+//! and reused. As an unprivileged test user with a real subordinate range, against the
+//! hand-made images of `tests/src/run_image_fixture.rs` (files owned by 0 and by 1000, a
+//! whiteout), imported with `burrow image import`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use burrow_tests::run_image_fixture::*;
+use burrow_tests::*;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+struct Fixture {
+    user: TestUser,
+    /// (subuid start, subgid start, count).
+    sub: (u32, u32, u32),
+}
+
+fn fx() -> &'static Fixture {
+    static FX: OnceLock<Fixture> = OnceLock::new();
+    FX.get_or_init(|| {
+        let user = TestUser::get("idm");
+        let sub = user.ensure_real_subids();
+        assert!(
+            helper("burrow").is_file(),
+            "{} missing: cargo build --release, then tests/install-helpers.sh",
+            helper("burrow").display()
+        );
+        layouts();
+        Fixture { user, sub }
+    })
+}
+
+/// A private XDG_RUNTIME_DIR and XDG_DATA_HOME with the fixture's images imported; removed
+/// (containers first) on drop.
+struct Env {
+    user: TestUser,
+    xdg: PathBuf,
+}
+
+impl Env {
+    fn new(tag: &str) -> Env {
+        let f = fx();
+        let xdg = tempdir(&format!("idm-{tag}"));
+        sh(&format!(
+            "chown {}:{} {d} && chmod 0700 {d}",
+            f.user.uid,
+            f.user.gid,
+            d = xdg.display()
+        ));
+        let e = Env {
+            user: f.user.clone(),
+            xdg,
+        };
+        for (name, _) in CONFIGS {
+            let out = e.b(&[
+                "image",
+                "import",
+                "--name",
+                name,
+                layout(name).to_str().unwrap(),
+            ]);
+            assert_eq!(out.code, Some(0), "import {name}: {out:?}");
+        }
+        e
+    }
+
+    fn storage(&self) -> PathBuf {
+        self.xdg.join("data/burrow/storage")
+    }
+
+    fn b(&self, args: &[&str]) -> Ran {
+        Run::new(&self.user)
+            .env("BURROW_HELPERS_DIR", &helpers_dir())
+            .env("XDG_RUNTIME_DIR", self.xdg.to_str().unwrap())
+            .env("XDG_DATA_HOME", self.xdg.join("data").to_str().unwrap())
+            .env("B", helper("burrow").to_str().unwrap())
+            .script("exec \"$B\" \"$@\"", args)
+    }
+
+    fn run(&self, args: &[&str]) -> Ran {
+        let mut all = vec!["run", "--rm"];
+        all.extend_from_slice(args);
+        self.b(&all)
+    }
+
+    /// (map key, layer hex) of every shifted copy, sorted.
+    fn shifted(&self) -> Vec<(String, String)> {
+        let mut v = Vec::new();
+        for k in std::fs::read_dir(self.storage().join("shifted"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for l in std::fs::read_dir(k.path()).into_iter().flatten().flatten() {
+                v.push((
+                    k.file_name().to_string_lossy().into_owned(),
+                    l.file_name().to_string_lossy().into_owned(),
+                ));
+            }
+        }
+        v.sort();
+        v
+    }
+
+    /// Entries of `storage/tmp` (work in progress; none once a command is done).
+    fn tmp_entries(&self) -> usize {
+        std::fs::read_dir(self.storage().join("tmp"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let names = self.b(&["ls", "-a", "--format", "json"]).stdout;
+        for n in names
+            .split("\"name\":")
+            .skip(1)
+            .filter_map(|s| s.split('"').nth(1))
+        {
+            let _ = self.b(&["rm", "-f", n]);
+        }
+        rmtree(&self.xdg);
+    }
+}
+
+/// What the test image's files look like inside: owners of a root-owned file, of the files
+/// owned by 1000 in the image, and the whiteout applied.
+const OWNERS: &str = "stat -c '%u:%g' /etc/passwd /data/owned1000 /home/app /bin/busybox; test ! -e /data/gone && echo whiteout-ok";
+const OWNERS_OUT: &str = "0:0\n1000:1000\n1000:1000\n0:0\nwhiteout-ok\n";
+
+/// The first line of a uid_map: (inside, outside, count).
+fn first_map_line(map: &str) -> (u64, u64, u64) {
+    let f: Vec<u64> = map
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    (f[0], f[1], f[2])
+}
+
+#[test]
+fn m01_auto_owners_second_slice_and_reuse() {
+    require!();
+    let f = fx();
+    let e = Env::new("auto");
+    // First run: the owners are the image's, in a slice of the range; the copy is made (said
+    // at --log-level info) and nothing is left in tmp/.
+    let out = e.b(&[
+        "run",
+        "--log-level",
+        "info",
+        "--rm",
+        "--idmap",
+        "auto:2000",
+        "base",
+        "/bin/sh",
+        "-c",
+        &format!("{OWNERS}; cat /proc/self/uid_map"),
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.starts_with(OWNERS_OUT), "{out:?}");
+    let (inside, outside, count) = first_map_line(&out.stdout[OWNERS_OUT.len()..]);
+    assert_eq!((inside, count), (0, 2000), "{out:?}");
+    assert!(
+        outside >= u64::from(f.sub.0) && outside + 2000 <= u64::from(f.sub.0) + u64::from(f.sub.2),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr
+            .contains("making the layers of base for the id map auto-"),
+        "{out:?}"
+    );
+    let copies = e.shifted();
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    let key = format!(
+        "auto-{outside}-{}-2000",
+        outside - u64::from(f.sub.0) + u64::from(f.sub.1)
+    );
+    assert!(copies.iter().all(|(k, _)| *k == key), "{copies:?} {key}");
+    // On the host, the copy's files have the slice's ids: image 1000 = slice start + 1000.
+    let hex = &copies[0].1;
+    let owned: Vec<(u32, u32)> = copies
+        .iter()
+        .filter_map(|(k, h)| {
+            std::fs::metadata(
+                e.storage()
+                    .join("shifted")
+                    .join(k)
+                    .join(h)
+                    .join("data/owned1000"),
+            )
+            .ok()
+            .map(|m| (m.uid(), m.gid()))
+        })
+        .collect();
+    assert_eq!(owned.len(), 1, "{copies:?}");
+    assert_eq!(u64::from(owned[0].0), outside + 1000);
+    let layer_dir = e.storage().join("shifted").join(&key).join(hex);
+    let ino = std::fs::metadata(&layer_dir).unwrap().ino();
+    assert_eq!(e.tmp_entries(), 0);
+
+    // Reuse: a second run takes the same slice (it has the copy) and copies nothing.
+    let out = e.b(&[
+        "run",
+        "--log-level",
+        "info",
+        "--rm",
+        "--idmap",
+        "auto:2000",
+        "base",
+        "/bin/sh",
+        "-c",
+        &format!("{OWNERS}; cat /proc/self/uid_map"),
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.starts_with(OWNERS_OUT), "{out:?}");
+    assert_eq!(first_map_line(&out.stdout[OWNERS_OUT.len()..]).1, outside);
+    assert!(!out.stderr.contains("making the layers"), "{out:?}");
+    assert_eq!(e.shifted(), copies);
+    assert_eq!(std::fs::metadata(&layer_dir).unwrap().ino(), ino);
+
+    // A second container at the same time: another slice, its own copy, same owners inside.
+    e.b(&[
+        "run",
+        "-d",
+        "--name",
+        "held",
+        "--idmap",
+        "auto:2000",
+        "base",
+        "/bin/sleep",
+        "60",
+    ])
+    .code
+    .eq(&Some(0))
+    .then_some(())
+    .expect("run -d held");
+    let held = e.b(&["exec", "held", "cat", "/proc/self/uid_map"]);
+    assert_eq!(held.code, Some(0), "{held:?}");
+    let held_start = first_map_line(&held.stdout).1;
+    assert_eq!(
+        held_start, outside,
+        "the detached one takes the slice with a copy"
+    );
+    let out = e.run(&[
+        "--idmap",
+        "auto:2000",
+        "base",
+        "/bin/sh",
+        "-c",
+        &format!("{OWNERS}; cat /proc/self/uid_map"),
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.starts_with(OWNERS_OUT), "{out:?}");
+    let other = first_map_line(&out.stdout[OWNERS_OUT.len()..]).1;
+    assert_ne!(other, held_start, "{out:?}");
+    assert!(other + 2000 <= held_start || held_start + 2000 <= other);
+    assert_eq!(e.shifted().len(), 4, "{:?}", e.shifted());
+    ok_out(&e.b(&["rm", "-f", "held"]), "held\n");
+
+    // rmi removes the copies with the layers (the three images share them).
+    assert_eq!(e.b(&["rmi", "base", "ep", "user"]).code, Some(0));
+    assert_eq!(e.shifted(), Vec::<(String, String)>::new());
+    assert_eq!(e.tmp_entries(), 0);
+}
+
+#[test]
+fn m02_keep_id_volume_and_owners() {
+    require!();
+    let f = fx();
+    let e = Env::new("keep");
+    let (uid, gid) = (f.user.uid, f.user.gid);
+    // A directory of the user's own files.
+    let vol = tempdir("idm-vol");
+    sh(&format!(
+        "echo mine > {v}/mine && chown -R {uid}:{gid} {v} && chmod 0755 {v}",
+        v = vol.display()
+    ));
+    let out = e.run(&[
+        "--idmap",
+        "keep-id",
+        "-v",
+        &format!("{}:/w", vol.display()),
+        "base",
+        "/bin/sh",
+        "-c",
+        &format!(
+            "id -u; id -g; stat -c '%u:%g' /w/mine; echo new > /w/new && echo wrote; {OWNERS}; cat /proc/self/uid_map /proc/self/gid_map"
+        ),
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let head = format!("{uid}\n{gid}\n{uid}:{gid}\nwrote\n{OWNERS_OUT}");
+    assert!(out.stdout.starts_with(&head), "{out:?}");
+    // podman's keep-id layout: 0..U-1 = range start.., U = you, U+1.. = the rest.
+    let (su, sg, n) = (u64::from(f.sub.0), u64::from(f.sub.1), u64::from(f.sub.2));
+    let line = |i: u64, o: u64, c: u64| format!("{i:>10} {o:>10} {c:>10}");
+    let maps: Vec<String> = out.stdout[head.len()..]
+        .lines()
+        .map(|l| {
+            let f: Vec<u64> = l.split_whitespace().map(|x| x.parse().unwrap()).collect();
+            line(f[0], f[1], f[2])
+        })
+        .collect();
+    let (u, g) = (u64::from(uid), u64::from(gid));
+    let mut want = Vec::new();
+    for (own, start) in [(u, su), (g, sg)] {
+        if own.min(n) > 0 {
+            want.push(line(0, start, own.min(n)));
+        }
+        want.push(line(own, own, 1));
+        if n > own {
+            want.push(line(own + 1, start + own, n - own));
+        }
+    }
+    assert_eq!(maps, want, "{out:?}");
+    // The file written inside is the user's on the host.
+    let m = std::fs::metadata(vol.join("new")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (uid, gid));
+    // -u still wins; root inside is the range's first id, not you.
+    ok_out(
+        &e.run(&[
+            "--idmap", "keep-id", "-u", "0", "base", "/bin/sh", "-c", "id -u",
+        ]),
+        "0\n",
+    );
+    // Reused: one copy per layer.
+    assert_eq!(e.shifted().len(), 2, "{:?}", e.shifted());
+    assert!(e
+        .shifted()
+        .iter()
+        .all(|(k, _)| *k == format!("keep-id-{uid}-{gid}")));
+    // keep-id works with --rootfs too (no copy: the directory is used as it is).
+    let r = Rootfs::new(&e.user, "idm-rootfs");
+    ok_out(
+        &e.b(&[
+            "run",
+            "--rm",
+            "--rootfs",
+            r.path(),
+            "--idmap",
+            "keep-id",
+            "/bin/sh",
+            "-c",
+            "id -u",
+        ]),
+        &format!("{uid}\n"),
+    );
+    rmtree(&vol);
+    assert_eq!(e.b(&["image", "prune"]).code, Some(0));
+    assert_eq!(e.shifted().len(), 2, "prune keeps what named images use");
+    assert_eq!(e.b(&["rmi", "base", "ep", "user"]).code, Some(0));
+    assert_eq!(e.shifted(), Vec::<(String, String)>::new());
+}
+
+#[test]
+fn m03_ids_outside_the_map_are_refused() {
+    require!();
+    let e = Env::new("small");
+    // auto:500 does not have the image's uid 1000.
+    let out = e.run(&["--idmap", "auto:500", "base", "/bin/true"]);
+    assert_eq!(out.code, Some(125), "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "is owned by uid 1000, which this id map does not have (its uids are 0 to 499)"
+        ),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("--idmap shared"), "{out:?}");
+    // Nothing half made is kept.
+    assert_eq!(e.shifted(), Vec::<(String, String)>::new());
+    assert_eq!(e.tmp_entries(), 0);
+}
