@@ -559,4 +559,5 @@ serde_as_text!(
     crate::Size,
     crate::MemorySwap,
     crate::Cpus,
+    crate::UpperSize,
 );
