@@ -648,7 +648,7 @@ fn i11_foreground_writes_stay_in_memory_and_disk_is_a_choice() {
     ]);
     ok_out(&out, "No space left on device\ndd done\n");
     ok_out(
-        &e.run(&["base", "/bin/sh", "-c", "ls /big 2>&1"]),
+        &e.run(&["base", "/bin/sh", "-c", "ls /big 2>&1; true"]),
         "ls: /big: No such file or directory\n",
     );
     assert_eq!(e.container_dirs(), Vec::<String>::new());
