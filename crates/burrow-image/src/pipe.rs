@@ -108,7 +108,9 @@ mod tests {
 
     #[test]
     fn passes_everything_and_drains_after_the_reader_is_gone() {
-        let data: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..3 * CHUNK + 17)
+            .map(|i| (i % 251).to_le_bytes()[0])
+            .collect();
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
             let (mut rx, h) = read_ahead(s, &data[..], &stop);
