@@ -709,6 +709,77 @@ fn i09_flattened_fallback_says_why() {
     assert_eq!(e.container_dirs(), Vec::<String>::new());
 }
 
+/// A foreground run that writes, watched from the host: it writes a file, signals through a
+/// volume, and the script counts what the containers' directory holds (and greps it for the
+/// file's content) while the container still runs, then after. `upper` is `--upper-size`'s.
+fn watch_a_writing_run(e: &Env, upper: &str) -> String {
+    let out = e.script(
+        r#"set -u
+sig="$XDG_RUNTIME_DIR/sig-$1"; mkdir "$sig"
+"$B" run --rm --upper-size "$1" -v "$sig:/sig" base /bin/sh -c 'echo tmpfs-secret > /tmp/w; echo x > /etc/new; touch /sig/ready; i=0; while [ ! -e /sig/done ] && [ $i -lt 60 ]; do sleep 1; i=$((i+1)); done; cat /tmp/w' &
+i=0; while [ ! -e "$sig/ready" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+[ -e "$sig/ready" ] || echo "the container did not start"
+c="$XDG_DATA_HOME/burrow/containers"
+echo "during: $(find "$c" -mindepth 1 | wc -l) entries, $(grep -rls tmpfs-secret "$c" | wc -l) with the file"
+touch "$sig/done"; wait $!; echo "status $?"
+echo "after: $(find "$c" -mindepth 1 | wc -l) entries"
+"#,
+        &[upper],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    out.stdout
+}
+
+#[test]
+fn i11_foreground_writes_stay_in_memory_and_disk_is_a_choice() {
+    require!();
+    let e = Env::new("tmpfs");
+    // The default: a tmpfs in the container's own mount namespace; nothing on disk.
+    assert_eq!(
+        watch_a_writing_run(&e, "1g"),
+        "during: 0 entries, 0 with the file\ntmpfs-secret\nstatus 0\nafter: 0 entries\n"
+    );
+    // --upper-size disk: the run's directory on disk while it runs, gone after it.
+    let out = watch_a_writing_run(&e, "disk");
+    assert!(
+        out.starts_with("during: ")
+            && !out.starts_with("during: 0 entries")
+            && out.contains(", 1 with the file\n")
+            && out.ends_with("tmpfs-secret\nstatus 0\nafter: 0 entries\n"),
+        "{out}"
+    );
+    // A whiteout on the tmpfs upper: a lower file removed, a lower directory replaced.
+    ok_out(
+        &e.run(&[
+            "base",
+            "/bin/sh",
+            "-c",
+            "rm /etc/passwd && ls /etc/passwd 2>&1; rm -r /home/app && mkdir /home/app && ls -a /home/app | wc -l",
+        ]),
+        "ls: /etc/passwd: No such file or directory\n2\n",
+    );
+    // The size bound: writing past it fails inside with ENOSPC; the host is untouched and
+    // the next run starts clean.
+    let out = e.run(&[
+        "--upper-size",
+        "2m",
+        "base",
+        "/bin/sh",
+        "-c",
+        "dd if=/dev/zero of=/big bs=1024 count=4096 2>&1 | grep -o 'No space left on device' | head -n1; echo dd done",
+    ]);
+    ok_out(&out, "No space left on device\ndd done\n");
+    ok_out(
+        &e.run(&["base", "/bin/sh", "-c", "ls /big 2>&1; true"]),
+        "ls: /big: No such file or directory\n",
+    );
+    assert_eq!(e.container_dirs(), Vec::<String>::new());
+    // A bad size says what is expected.
+    let out = e.run(&["--upper-size", "lots", "base", "/bin/true"]);
+    assert_eq!(out.code, Some(125), "{out:?}");
+    assert!(out.stderr.contains("512m"), "{}", out.stderr);
+}
+
 #[test]
 fn i10_rootfs_runs_are_unchanged_and_open_no_store() {
     require!();

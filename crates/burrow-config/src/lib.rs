@@ -33,6 +33,7 @@
 //! cpus = "1.5"
 //! cpu_weight = 100             # 1..10000
 //! pids_limit = 256
+//! upper_size = "1g"           # a foreground image run's writes: a tmpfs of this size, or "disk"
 //! ```
 //!
 //! Scalars given on the command line replace the file's; lists given on the command line are
@@ -56,7 +57,9 @@ mod tests;
 mod values;
 
 pub use groups::parse_group;
-pub use limits::{parse_size, Cpus, Limits, MemorySwap, Size, CPU_PERIOD_US, MIN_MEMORY};
+pub use limits::{
+    parse_size, Cpus, Limits, MemorySwap, Size, UpperSize, CPU_PERIOD_US, MIN_MEMORY, MIN_UPPER,
+};
 pub use security::{AppArmor, SecurityOpt, DEFAULT_APPARMOR_PROFILE};
 pub use values::{
     check_bridge_name, parse_net, CapPolicy, EnvVar, IdMap, IdOrName, LogLevel, Net, NetMode,
@@ -163,7 +166,14 @@ pub struct RunConfig {
     pub cpu_weight: Option<u64>,
     /// `--pids-limit`.
     pub pids_limit: Option<u64>,
+    /// `--upper-size`: where a foreground image run keeps its writes (default: a tmpfs of
+    /// [`DEFAULT_UPPER_SIZE`]).
+    pub upper_size: Option<UpperSize>,
 }
+
+/// The default `--upper-size`: a tmpfs of at most 1 GiB (and, being tmpfs, pages of memory
+/// charged to the container's memory cgroup when it has a `--memory` limit).
+pub const DEFAULT_UPPER_SIZE: u64 = 1 << 30;
 
 fn toml_error(origin: &str, e: impl std::fmt::Display) -> ConfigError {
     ConfigError::Toml {

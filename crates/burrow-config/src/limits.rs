@@ -221,6 +221,50 @@ impl fmt::Display for MemorySwap {
     }
 }
 
+/// `--upper-size`: where a foreground image run (`burrow run` without `-d`) keeps what its
+/// container writes, which goes with the run: a tmpfs of at most this size (in memory, inside
+/// the container's mount namespace), or `disk` (a directory beside the containers', removed
+/// after the run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpperSize {
+    /// A tmpfs of at most this many bytes.
+    Ram(Size),
+    /// `disk`: a directory on the containers' filesystem.
+    Disk,
+}
+
+impl std::str::FromStr for UpperSize {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        if s == "disk" {
+            return Ok(UpperSize::Disk);
+        }
+        let size: Size = s.parse().map_err(|_| {
+            invalid(format!(
+                "upper size {s:?}: expected a size such as 512m or 2g, or disk"
+            ))
+        })?;
+        if size.bytes < MIN_UPPER {
+            return Err(invalid(format!(
+                "upper size {s:?} is below the minimum of 1m (or give disk)"
+            )));
+        }
+        Ok(UpperSize::Ram(size))
+    }
+}
+
+impl fmt::Display for UpperSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UpperSize::Disk => f.write_str("disk"),
+            UpperSize::Ram(s) => s.fmt(f),
+        }
+    }
+}
+
+/// The smallest `--upper-size`: 1 MiB.
+pub const MIN_UPPER: u64 = 1 << 20;
+
 /// `--cpus 1.5`: a cpu quota, as (quota, period) in microseconds, and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cpus {

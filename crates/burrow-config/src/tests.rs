@@ -332,3 +332,18 @@ fn unset_flags_leave_the_file_alone() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn upper_size() {
+    let c = RunConfig::from_toml("upper_size = \"512m\"\n", "u").unwrap();
+    assert_eq!(
+        c.upper_size.as_ref().map(ToString::to_string).as_deref(),
+        Some("512m")
+    );
+    assert!(matches!(c.upper_size, Some(UpperSize::Ram(ref s)) if s.bytes == 512 << 20));
+    let c = RunConfig::from_toml("upper_size = \"disk\"\n", "u").unwrap();
+    assert_eq!(c.upper_size, Some(UpperSize::Disk));
+    for bad in ["lots", "0", "512k", "-1"] {
+        assert!(bad.parse::<UpperSize>().is_err(), "{bad}");
+    }
+}

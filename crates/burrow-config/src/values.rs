@@ -562,4 +562,5 @@ serde_as_text!(
     crate::Size,
     crate::MemorySwap,
     crate::Cpus,
+    crate::UpperSize,
 );

@@ -48,6 +48,7 @@
 
 pub mod digest;
 pub mod import;
+mod pipe;
 pub mod platform;
 pub mod progress;
 pub mod reference;

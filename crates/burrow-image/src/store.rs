@@ -31,6 +31,7 @@
 //! prune take it exclusively, so they never delete what a running pull is about to use.
 
 use crate::digest::{Digest, HashingReader};
+use crate::pipe;
 use crate::unpack::{self, UnpackOptions, UnpackReport};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
@@ -38,6 +39,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
 
 /// Media type of an uncompressed OCI layer (for synthesized manifests).
 pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
@@ -368,11 +370,23 @@ impl Store {
     }
 
     fn write_tmp(&self, r: impl Read, what: &str) -> Result<(Digest, u64, PathBuf)> {
+        self.write_tmp_tee(r, what, None)
+    }
+
+    /// [`Self::write_tmp`], also passing each chunk on to `tee` while its reading end is
+    /// there (the blob is written to its end in any case, so a verified blob is kept even
+    /// when the reader gave up).
+    fn write_tmp_tee(
+        &self,
+        r: impl Read,
+        what: &str,
+        mut tee: Option<SyncSender<pipe::Msg>>,
+    ) -> Result<(Digest, u64, PathBuf)> {
         let tmp = self.tmp_path("blob");
         let res = (|| -> Result<(Digest, u64)> {
             let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
             let mut h = HashingReader::new(r);
-            let mut buf = vec![0u8; 256 * 1024];
+            let mut buf = vec![0u8; pipe::CHUNK];
             loop {
                 let n = match h.read(&mut buf) {
                     Ok(0) => break,
@@ -387,7 +401,14 @@ impl Store {
                     }
                 };
                 f.write_all(&buf[..n]).map_err(io_err("write", &tmp))?;
+                if let Some(t) = &tee {
+                    if t.send(Ok(buf[..n].to_vec())).is_err() {
+                        tee = None;
+                    }
+                }
             }
+            // The end of the stream for the reader, before the fsync.
+            drop(tee.take());
             f.sync_all().map_err(io_err("fsync", &tmp))?;
             let (d, len) = h.finish().map_err(|source| StoreError::Io {
                 op: "read",
@@ -399,6 +420,10 @@ impl Store {
         match res {
             Ok((d, len)) => Ok((d, len, tmp)),
             Err(e) => {
+                // The reader sees the same failure (not a short stream).
+                if let Some(t) = &tee {
+                    let _ = t.send(Err(io::Error::other(e.to_string())));
+                }
                 let _ = fs::remove_file(&tmp);
                 Err(e)
             }
@@ -439,7 +464,7 @@ impl Store {
 
     /// Makes sure the blob `blob` is unpacked. `fetch` is called (under the layer's lock) only
     /// when the blob is not in storage yet, and must give its bytes. Returns the diff-id.
-    pub fn ensure_layer<R: Read>(
+    pub fn ensure_layer<R: Read + Send>(
         &self,
         blob: &Digest,
         diff_id: Option<&Digest>,
@@ -451,36 +476,102 @@ impl Store {
                 return Ok(d.clone());
             }
         }
-        if !self.has_blob(blob) {
-            let r = fetch()?;
-            self.put_blob_locked(blob, r, format!("layer {blob}"))?;
+        if self.has_blob(blob) {
+            return self.unpack_blob(blob, diff_id);
         }
-        self.unpack_blob(blob, diff_id)
+        let r = fetch()?;
+        self.fetch_and_unpack(blob, diff_id, r)
+    }
+
+    /// Stores the blob `blob` from `r` and unpacks it at once: the download (hashing and
+    /// writing the blob, then its fsync) runs in a thread of its own and passes each chunk on
+    /// to the unpack (whose decompression has a thread of its own too). The blob is read to
+    /// its end whatever the unpack does, so the outcome is as if it had been stored first:
+    /// nothing is renamed into place before the blob's digest matched (then the blob stays,
+    /// also when the unpack failed), and the layer only after its diff-id matched too.
+    fn fetch_and_unpack(
+        &self,
+        blob: &Digest,
+        diff_id: Option<&Digest>,
+        r: impl Read + Send,
+    ) -> Result<Digest> {
+        let what = format!("layer {blob}");
+        let tmp = self.tmp_path("layer");
+        fs::create_dir(&tmp).map_err(io_err("create", &tmp))?;
+        let (dl, res) = std::thread::scope(|s| {
+            let (tx, rx) = pipe::channel();
+            let what = &what;
+            let h = s.spawn(move || self.write_tmp_tee(r, what, Some(tx)));
+            let res = self.unpack_into(rx, &tmp, blob, diff_id);
+            let dl = h.join().unwrap_or_else(|_| {
+                Err(StoreError::Io {
+                    op: "fetch",
+                    path: PathBuf::from(what),
+                    source: io::Error::other("the download thread panicked"),
+                })
+            });
+            (dl, res)
+        });
+        // A failed download is the cause of whatever the unpack said then.
+        let (got, len, blob_tmp) = match dl {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = remove_tree(&tmp);
+                return Err(e);
+            }
+        };
+        if &got != blob {
+            let _ = fs::remove_file(&blob_tmp);
+            let _ = remove_tree(&tmp);
+            return Err(StoreError::DigestMismatch {
+                what,
+                expected: blob.clone(),
+                got,
+                len,
+            });
+        }
+        if let Err(e) = self.install(&blob_tmp, &self.blob_path(blob)) {
+            let _ = fs::remove_file(&blob_tmp);
+            let _ = remove_tree(&tmp);
+            return Err(e);
+        }
+        self.install_layer(&tmp, res)
     }
 
     fn unpack_blob(&self, blob: &Digest, diff_id: Option<&Digest>) -> Result<Digest> {
         let tmp = self.tmp_path("layer");
         fs::create_dir(&tmp).map_err(io_err("create", &tmp))?;
-        let res = (|| -> Result<(Digest, UnpackReport)> {
-            let p = self.blob_path(blob);
-            let f = File::open(&p).map_err(io_err("open", &p))?;
-            let rep =
-                unpack::unpack(io::BufReader::new(f), &tmp, &self.unpack).map_err(
-                    |e| match &e {
-                        unpack::UnpackError::Io { source, .. }
-                            if matches!(
-                                source.raw_os_error(),
-                                Some(libc::ENOSPC) | Some(libc::EDQUOT)
-                            ) =>
-                        {
-                            StoreError::DiskFull {
-                                path: self.root.clone(),
-                                what: format!("layer {blob}"),
-                            }
-                        }
-                        _ => StoreError::Unpack(blob.clone(), e),
-                    },
-                )?;
+        let p = self.blob_path(blob);
+        let res = File::open(&p)
+            .map_err(io_err("open", &p))
+            .and_then(|f| self.unpack_into(io::BufReader::new(f), &tmp, blob, diff_id));
+        self.install_layer(&tmp, res)
+    }
+
+    /// Unpacks the blob `blob`, read from `r`, into the temporary directory `tmp` and checks
+    /// its diff-id.
+    fn unpack_into(
+        &self,
+        r: impl Read + Send,
+        tmp: &Path,
+        blob: &Digest,
+        diff_id: Option<&Digest>,
+    ) -> Result<(Digest, UnpackReport)> {
+        {
+            let rep = unpack::unpack(r, tmp, &self.unpack).map_err(|e| match &e {
+                unpack::UnpackError::Io { source, .. }
+                    if matches!(
+                        source.raw_os_error(),
+                        Some(libc::ENOSPC) | Some(libc::EDQUOT)
+                    ) =>
+                {
+                    StoreError::DiskFull {
+                        path: self.root.clone(),
+                        what: format!("layer {blob}"),
+                    }
+                }
+                _ => StoreError::Unpack(blob.clone(), e),
+            })?;
             let got = rep.diff_id.clone().unwrap_or_else(|| Digest::of(b""));
             if let Some(want) = diff_id {
                 if &got != want {
@@ -493,18 +584,23 @@ impl Store {
                 }
             }
             Ok((got, rep))
-        })();
+        }
+    }
+
+    /// Renames an unpacked layer `tmp` into place, with its report (or removes `tmp` when
+    /// `res` is an error).
+    fn install_layer(&self, tmp: &Path, res: Result<(Digest, UnpackReport)>) -> Result<Digest> {
         let (got, rep) = match res {
             Ok(v) => v,
             Err(e) => {
-                let _ = remove_tree(&tmp);
+                let _ = remove_tree(tmp);
                 return Err(e);
             }
         };
         let dest = self.layer_path(&got);
         if dest.is_dir() {
             // The same content came with another compression before.
-            let _ = remove_tree(&tmp);
+            let _ = remove_tree(tmp);
             return Ok(got);
         }
         let json = serde_json::to_vec_pretty(&rep).unwrap_or_default();
@@ -512,7 +608,7 @@ impl Store {
             &self.root.join("layers").join(format!("{}.json", got.hex())),
             &json,
         )?;
-        self.install(&tmp, &dest)?;
+        self.install(tmp, &dest)?;
         Ok(got)
     }
 

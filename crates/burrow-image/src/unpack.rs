@@ -63,6 +63,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 const RESOLVE: u64 = burrow_sys::resolve::BENEATH
@@ -199,7 +200,7 @@ type Result<T> = std::result::Result<T, UnpackError>;
 
 /// Wraps a possibly compressed stream (gzip, zstd, xz or none, told by the magic bytes) in
 /// the matching decoder.
-pub fn decompress<'a, R: Read + 'a>(r: R) -> io::Result<Box<dyn Read + 'a>> {
+pub fn decompress<'a, R: Read + Send + 'a>(r: R) -> io::Result<Box<dyn Read + Send + 'a>> {
     let mut b = BufReader::with_capacity(256 * 1024, r);
     let head = b.fill_buf()?;
     Ok(if head.starts_with(&[0x1f, 0x8b]) {
@@ -857,8 +858,9 @@ fn copy_sparse(r: &mut impl Read, f: &mut File) -> std::result::Result<(), CopyE
     Ok(())
 }
 
-/// Unpacks the (possibly compressed) tar stream `r` into the existing directory `dest`.
-pub fn unpack(r: impl Read, dest: &Path, opts: &UnpackOptions) -> Result<UnpackReport> {
+/// Unpacks the (possibly compressed) tar stream `r` into the existing directory `dest`. The
+/// decompression and the diff-id's hash run in a thread of their own, ahead of the unpack.
+pub fn unpack(r: impl Read + Send, dest: &Path, opts: &UnpackOptions) -> Result<UnpackReport> {
     let root = burrow_sys::openat2(
         None,
         &cstr(dest.as_os_str().as_bytes()).map_err(UnpackError::Read)?,
@@ -888,18 +890,34 @@ pub fn unpack(r: impl Read, dest: &Path, opts: &UnpackOptions) -> Result<UnpackR
         dirs: Vec::new(),
         created: HashSet::new(),
     };
-    let hashing = HashingReader::new(decompress(r).map_err(UnpackError::Read)?);
-    let mut ar = tar::Archive::new(hashing);
-    for e in ar.entries().map_err(UnpackError::Read)? {
-        let e = e.map_err(UnpackError::Read)?;
-        u.report.entries += 1;
-        if u.report.entries > opts.max_entries {
-            return Err(UnpackError::TooManyEntries(opts.max_entries));
+    let plain = HashingReader::new(decompress(r).map_err(UnpackError::Read)?);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let (rx, stage) = crate::pipe::read_ahead(s, plain, &stop);
+        let mut ar = tar::Archive::new(rx);
+        let res = (|| {
+            for e in ar.entries().map_err(UnpackError::Read)? {
+                let e = e.map_err(UnpackError::Read)?;
+                u.report.entries += 1;
+                if u.report.entries > opts.max_entries {
+                    return Err(UnpackError::TooManyEntries(opts.max_entries));
+                }
+                u.entry(e)?;
+            }
+            u.finish_dirs()
+        })();
+        if res.is_err() {
+            stop.store(true, Ordering::Relaxed);
         }
-        u.entry(e)?;
-    }
-    u.finish_dirs()?;
-    let (d, _) = ar.into_inner().finish().map_err(UnpackError::Read)?;
-    u.report.diff_id = Some(d);
-    Ok(u.report)
+        // Gone, the reading end lets the stage hash what follows the archive's end.
+        drop(ar);
+        let plain = stage.join();
+        res?;
+        let plain = plain
+            .map_err(|_| UnpackError::Read(io::Error::other("the decompression thread panicked")))?
+            .map_err(UnpackError::Read)?;
+        let (d, _) = plain.finish().map_err(UnpackError::Read)?;
+        u.report.diff_id = Some(d);
+        Ok(u.report)
+    })
 }

@@ -4,7 +4,7 @@
 //!
 //! The root is native overlayfs over the image's layers (mounted by the container's pid 1 in
 //! its own user namespace, `mount.rs`), with an upper and a work directory in the container's
-//! directory; where overlayfs is refused the pid 1 asks the front end's flattener (registered
+//! directory (a foreground run's: on a tmpfs of its own mount namespace, see `--upper-size`); where overlayfs is refused the pid 1 asks the front end's flattener (registered
 //! with [`set_flattener`]) for a flattened copy, made once per container, and says why.
 
 use crate::{err, Error};
@@ -444,6 +444,11 @@ pub(crate) struct OverlayPlan {
     /// run), so overlayfs need not sync it when it is unmounted (which costs a journal commit
     /// of the whole upper filesystem at every exit).
     pub volatile: bool,
+    /// A foreground run's upper and work directories on a tmpfs of at most this many bytes,
+    /// mounted in the container's own mount namespace over the containers' directory (the
+    /// parent of `dir`): nothing is created on disk, and it all goes with the namespace. If
+    /// overlayfs refuses it, the pid 1 makes `dir` on disk and goes on as without it.
+    pub tmpfs: Option<u64>,
 }
 
 impl OverlayPlan {

@@ -142,6 +142,40 @@ fn mount_overlay(o: &OverlayPlan) -> Result<(), String> {
     })
 }
 
+/// A foreground run's overlayfs with its upper and work directories on a tmpfs of at most
+/// `size` bytes, mounted over the containers' directory (the parent of the plan's `dir`) in
+/// this mount namespace only: it is gone with the namespace, and nothing is made on disk.
+/// Returns the merged directory; on failure nothing is left mounted.
+fn overlay_on_tmpfs(o: &OverlayPlan, size: u64) -> Result<std::path::PathBuf, String> {
+    let base = o
+        .dir
+        .parent()
+        .ok_or_else(|| format!("{} has no parent", o.dir.display()))?;
+    mount(
+        Some("tmpfs"),
+        base,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(format!("mode=700,size={size}").as_str()),
+    )
+    .map_err(|e| format!("cannot mount a tmpfs on {}: {e}", base.display()))?;
+    let t = OverlayPlan {
+        dir: base.to_path_buf(),
+        ..o.clone()
+    };
+    match t
+        .make_dirs()
+        .map_err(|e| e.to_string())
+        .and_then(|()| mount_overlay(&t))
+    {
+        Ok(()) => Ok(t.merged()),
+        Err(e) => {
+            let _ = umount2(base, MntFlags::MNT_DETACH);
+            Err(e)
+        }
+    }
+}
+
 /// The image's root: overlayfs, else a flattened copy made once per container (the reason
 /// is kept beside it and repeated at each start). Returns the root and a warning.
 fn image_root(o: &OverlayPlan) -> Result<(std::path::PathBuf, Option<String>), Error> {
@@ -158,6 +192,23 @@ fn image_root(o: &OverlayPlan) -> Result<(std::path::PathBuf, Option<String>), E
                 why.trim()
             )),
         ));
+    }
+    if o.forced_flat.is_none() {
+        if let Some(size) = o.tmpfs {
+            match overlay_on_tmpfs(o, size) {
+                Ok(merged) => return Ok((merged, None)),
+                Err(why) => {
+                    // On disk then, as with --upper-size disk.
+                    tracing::debug!(
+                        "overlayfs with its upper on a tmpfs: {why}; using {}",
+                        o.dir.display()
+                    );
+                    std::fs::create_dir(&o.dir)
+                        .ctx(|| format!("cannot create {}", o.dir.display()))?;
+                    o.make_dirs()?;
+                }
+            }
+        }
     }
     let reason = match &o.forced_flat {
         Some(r) => r.clone(),

@@ -105,6 +105,7 @@ pub(crate) fn prepare(
                 dir: dir.map(std::path::Path::to_path_buf).unwrap_or_default(),
                 forced_flat,
                 volatile: false,
+                tmpfs: None,
             };
             (std::path::PathBuf::new(), Some(plan), resolved)
         }
@@ -273,16 +274,28 @@ pub fn run(spec: &RunSpec, image: Option<&ImageRoot>) -> Result<i32, Error> {
         return relay(&mut started.container, started.master.take(), &sfd, true);
     };
     // An image root's upper and work directories live for this run only: nothing is kept
-    // for a foreground run. (Leftovers of a killed run are removed by the next one.)
+    // for a foreground run. By default they are on a tmpfs that the container's pid 1 mounts
+    // in its own mount namespace (nothing to create or remove on disk); with `--upper-size
+    // disk`, BURROW_OVERLAY=0 or a kernel whose tmpfs has no user xattrs (< 6.6, overlayfs
+    // needs them for whiteouts) in `.run-PID` on disk. (Leftovers of a killed run are
+    // removed by the next one.)
     let base = crate::state::data_root()?;
     remove_stale_runs(&base);
     let dir = base.join(format!(".run-{}", std::process::id()));
-    let _ = remove_tree(&dir);
-    std::fs::create_dir(&dir).ctx(|| format!("cannot create {}", dir.display()))?;
     let r = (|| {
         let mut p = prepare(spec, Some(img), Some(&dir))?;
         if let Some(o) = p.spec.image.as_mut() {
             o.volatile = true;
+            o.tmpfs = match spec.config().upper_size {
+                Some(burrow_config::UpperSize::Disk) => None,
+                _ if o.forced_flat.is_some() || !tmpfs_has_user_xattrs() => None,
+                Some(burrow_config::UpperSize::Ram(ref s)) => Some(s.bytes),
+                None => Some(burrow_config::DEFAULT_UPPER_SIZE),
+            };
+            if o.tmpfs.is_none() {
+                let _ = remove_tree(&dir);
+                std::fs::create_dir(&dir).ctx(|| format!("cannot create {}", dir.display()))?;
+            }
         }
         let sfd = block_signals()?;
         let mut started = start(&p)?;
@@ -291,10 +304,18 @@ pub fn run(spec: &RunSpec, image: Option<&ImageRoot>) -> Result<i32, Error> {
         }
         relay(&mut started.container, started.master.take(), &sfd, true)
     })();
+    // Also when the pid 1 fell back to disk (it made the directory itself).
     if let Err(e) = remove_tree(&dir) {
         tracing::warn!("cannot remove {}: {e}", dir.display());
     }
     r
+}
+
+/// tmpfs has user xattrs (which overlayfs with `userxattr` needs in its upper) from Linux 6.6.
+fn tmpfs_has_user_xattrs() -> bool {
+    burrow_sys::kernel::release()
+        .and_then(|r| burrow_sys::kernel::parse_release(&r))
+        .is_some_and(|v| v >= (6, 6))
 }
 
 /// Removes `.run-PID` directories of foreground image runs whose process is gone.
@@ -451,7 +472,7 @@ fn resolv_text() -> String {
 /// until its command is exec'd (or its setup failed: then the error, and nothing is left).
 pub(crate) fn start(p: &Prepared) -> Result<Started, Error> {
     let (cspec, plan, helpers) = (&p.spec, &p.plan, p.helpers.as_ref());
-    if let Some(o) = &cspec.image {
+    if let Some(o) = cspec.image.as_ref().filter(|o| o.tmpfs.is_none()) {
         o.make_dirs()?;
     }
     let t = step("clone into new namespaces");

@@ -4,7 +4,7 @@
 
 use burrow_config::{
     CapPolicy, ConfigError, Cpus, EnvVar, IdMap, IdOrName, LogLevel, MemorySwap, Net, Seccomp,
-    SecurityOpt, Size, Ulimit, UserSpec, Volume,
+    SecurityOpt, Size, Ulimit, UpperSize, UserSpec, Volume,
 };
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -289,6 +289,11 @@ pub struct RunArgs {
     /// Most processes and threads at once.
     #[arg(long, value_name = "N")]
     pub pids_limit: Option<u64>,
+    /// A foreground image run (without -d): what its container writes is kept in memory, in a
+    /// tmpfs of at most SIZE (default 1g; writes past it fail with ENOSPC), and goes with the
+    /// run; `disk` keeps it in a directory beside the containers' instead.
+    #[arg(long, value_name = "SIZE|disk")]
+    pub upper_size: Option<UpperSize>,
     /// A TOML file with the same settings (flags override it; list flags add to it).
     #[arg(long, value_name = "FILE")]
     #[serde(skip)]
