@@ -32,6 +32,7 @@
 //! cpus = "1.5"
 //! cpu_weight = 100             # 1..10000
 //! pids_limit = 256
+//! restart = "on-failure:3"   # no | on-failure[:N] | always | unless-stopped (detached only)
 //! ```
 //!
 //! Scalars given on the command line replace the file's; lists given on the command line are
@@ -48,12 +49,14 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 mod limits;
+mod restart;
 mod security;
 #[cfg(test)]
 mod tests;
 mod values;
 
 pub use limits::{parse_size, Cpus, Limits, MemorySwap, Size, CPU_PERIOD_US, MIN_MEMORY};
+pub use restart::RestartPolicy;
 pub use security::{AppArmor, SecurityOpt, DEFAULT_APPARMOR_PROFILE};
 pub use values::{
     check_bridge_name, parse_net, CapPolicy, EnvVar, IdMap, IdOrName, LogLevel, Net, NetMode,
@@ -157,6 +160,9 @@ pub struct RunConfig {
     pub cpu_weight: Option<u64>,
     /// `--pids-limit`.
     pub pids_limit: Option<u64>,
+    /// `--restart`: what the monitor does when the container exits.
+    #[serde(skip_serializing_if = "RestartPolicy::is_no")]
+    pub restart: RestartPolicy,
 }
 
 fn toml_error(origin: &str, e: impl std::fmt::Display) -> ConfigError {
@@ -287,6 +293,12 @@ impl RunConfig {
             if !w.starts_with('/') {
                 return Err(invalid(format!("workdir \"{w}\" must be an absolute path")));
             }
+        }
+        if self.rm && self.restart != RestartPolicy::No {
+            return Err(invalid(format!(
+                "--rm and --restart {} conflict (a removed container cannot be restarted): use one of them",
+                self.restart
+            )));
         }
         if let Some(b) = &self.bridge {
             if self.net != NetMode::Bridge {
