@@ -121,20 +121,20 @@ impl Env {
         r.stdout
     }
 
-    /// The container's monitor and processes are gone (no process of the user is left but
-    /// the ones of other tests: we look for this container's monitor pid).
+    /// The container's monitor is gone (its pid, with its start time, from state.json).
     fn no_monitor(&self, name: &str) {
-        let st = fs::read_to_string(self.xdg.join(format!("burrow/{name}/state.json")))
-            .unwrap_or_default();
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&st) {
-            if let Some(pid) = v["monitor_pid"].as_i64() {
-                let stat = fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                assert!(
-                    !stat.contains("burrow"),
-                    "{name}: its monitor {pid} is still there"
-                );
-            }
-        }
+        let st = fs::read_to_string(self.xdg.join(format!("burrow/{name}/state.json"))).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&st).unwrap();
+        let (Some(pid), Some(start)) = (v["monitor_pid"].as_i64(), v["monitor_start"].as_u64())
+        else {
+            return;
+        };
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let alive = stat
+            .rsplit_once(") ")
+            .map(|(_, rest)| rest.split(' ').nth(19) == Some(start.to_string().as_str()))
+            .unwrap_or(false);
+        assert!(!alive, "{name}: its monitor {pid} is still there");
     }
 }
 
