@@ -210,7 +210,7 @@ mod tests {
         ] {
             assert!(t.contains(line), "{line:?} missing in:\n{t}");
         }
-        assert!(!t.contains("After=network"), "{t}");
+        assert!(!t.contains("\nAfter="), "{t}");
         assert!(!t.contains("\nWants="), "{t}");
     }
 }
