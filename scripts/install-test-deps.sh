@@ -10,7 +10,10 @@ pkgs=(uidmap podman lxc runc crun busybox-static gcc libc6-dev acl libcap2-bin h
   debootstrap qemu-system-x86 e2fsprogs cpio kmod xz-utils
   # scripts/build-packages.sh: the .debs (dpkg-buildpackage, debhelper, pandoc for the man pages),
   # lintian on them, and the RPMs with Debian's rpmbuild.
-  dpkg-dev debhelper pandoc lintian rpm)
+  dpkg-dev debhelper pandoc lintian rpm
+  # tests/tests/restart.rs: systemd-analyze verify of `burrow generate systemd`'s unit (the
+  # package only; the host's init is not changed).
+  systemd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

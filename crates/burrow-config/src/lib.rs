@@ -34,6 +34,7 @@
 //! cpu_weight = 100             # 1..10000
 //! pids_limit = 256
 //! upper_size = "1g"           # a foreground image run's writes: a tmpfs of this size, or "disk"
+//! restart = "on-failure:3"   # no | on-failure[:N] | always | unless-stopped (detached only)
 //! ```
 //!
 //! Scalars given on the command line replace the file's; lists given on the command line are
@@ -51,6 +52,7 @@ use std::path::{Path, PathBuf};
 
 mod groups;
 mod limits;
+mod restart;
 mod security;
 #[cfg(test)]
 mod tests;
@@ -60,6 +62,7 @@ pub use groups::parse_group;
 pub use limits::{
     parse_size, Cpus, Limits, MemorySwap, Size, UpperSize, CPU_PERIOD_US, MIN_MEMORY, MIN_UPPER,
 };
+pub use restart::RestartPolicy;
 pub use security::{AppArmor, SecurityOpt, DEFAULT_APPARMOR_PROFILE};
 pub use values::{
     check_bridge_name, parse_net, CapPolicy, EnvVar, IdMap, IdOrName, LogLevel, Net, NetMode,
@@ -169,6 +172,9 @@ pub struct RunConfig {
     /// `--upper-size`: where a foreground image run keeps its writes (default: a tmpfs of
     /// [`DEFAULT_UPPER_SIZE`]).
     pub upper_size: Option<UpperSize>,
+    /// `--restart`: what the monitor does when the container exits.
+    #[serde(skip_serializing_if = "RestartPolicy::is_no")]
+    pub restart: RestartPolicy,
 }
 
 /// The default `--upper-size`: a tmpfs of at most 1 GiB (and, being tmpfs, pages of memory
@@ -303,6 +309,12 @@ impl RunConfig {
             if !w.starts_with('/') {
                 return Err(invalid(format!("workdir \"{w}\" must be an absolute path")));
             }
+        }
+        if self.rm && self.restart != RestartPolicy::No {
+            return Err(invalid(format!(
+                "--rm and --restart {} conflict (a removed container cannot be restarted): use one of them",
+                self.restart
+            )));
         }
         if let Some(b) = &self.bridge {
             if self.net != NetMode::Bridge {

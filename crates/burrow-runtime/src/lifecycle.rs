@@ -24,6 +24,8 @@ pub struct Row {
     pub created: u64,
     /// Exit status, when known.
     pub exit_code: Option<i32>,
+    /// Restarts by its restart policy since it was started.
+    pub restart_count: u32,
 }
 
 /// The caller's containers (only running ones unless `all`).
@@ -31,7 +33,7 @@ pub fn list(all: bool) -> Result<Vec<Row>, Error> {
     let mut rows = Vec::new();
     for d in Dir::all()? {
         let Ok(st) = d.current() else { continue };
-        if !all && st.status != Status::Running {
+        if !all && !matches!(st.status, Status::Running | Status::Restarting) {
             continue;
         }
         rows.push(Row {
@@ -41,6 +43,7 @@ pub fn list(all: bool) -> Result<Vec<Row>, Error> {
             command: st.command,
             created: st.created,
             exit_code: st.exit_code,
+            restart_count: st.restart_count,
         });
     }
     Ok(rows)
@@ -101,17 +104,32 @@ pub fn parse_signal(s: &str) -> Result<i32, Error> {
 /// `burrow kill`: sends a signal to the container's pid 1.
 pub fn kill(name: &str, sig: i32) -> Result<(), Error> {
     let dir = Dir::open(name)?;
-    let st = dir.current()?;
-    let fd = container_pidfd(&st).ok_or_else(|| err(format!("container {name} is not running")))?;
-    burrow_sys::pidfd_send_signal(fd.as_fd(), sig).ctx(|| format!("cannot signal {name}"))
+    dir.current()?;
+    // Recorded first: the monitor restarts nothing the user killed.
+    let st = crate::restart::mark_stopped(&dir)?;
+    match container_pidfd(&st) {
+        Some(fd) => {
+            burrow_sys::pidfd_send_signal(fd.as_fd(), sig).ctx(|| format!("cannot signal {name}"))
+        }
+        // Between two runs: the monitor sees the mark and gives up.
+        None if st.status == Status::Restarting => Ok(()),
+        None => Err(err(format!("container {name} is not running"))),
+    }
 }
 
 /// `burrow stop`: the container's stop signal (the image's StopSignal, else SIGTERM), then
 /// SIGKILL after `timeout`; returns once the monitor has recorded the exit.
 pub fn stop(name: &str, timeout: Duration) -> Result<(), Error> {
     let dir = Dir::open(name)?;
-    let st = dir.current()?;
+    dir.current()?;
+    // Recorded first, under the lock: a restart that is due sees it and does not happen, and
+    // one under way has recorded its new pid by the time we read it.
+    let st = crate::restart::mark_stopped(&dir)?;
     let Some(fd) = container_pidfd(&st) else {
+        // Between two runs of a restart policy: the monitor gives up within its tick.
+        if let Some(m) = monitor_pidfd(&st) {
+            wait_exit(&m, Duration::from_secs(10));
+        }
         return Ok(());
     };
     let sig = match st.stop_signal.as_deref() {
@@ -134,7 +152,13 @@ pub fn stop(name: &str, timeout: Duration) -> Result<(), Error> {
 /// `burrow rm`: removes a stopped container (`force`: kills a running one first).
 pub fn remove(name: &str, force: bool) -> Result<(), Error> {
     let dir = Dir::open(name)?;
-    let st = dir.current()?;
+    let mut st = dir.current()?;
+    if force {
+        st = crate::restart::mark_stopped(&dir)?;
+    }
+    if st.status == Status::Restarting && !force {
+        return Err(err(format!("container {name} is restarting: stop it first (burrow stop {name}) or use burrow rm -f")));
+    }
     if let Some(fd) = container_pidfd(&st) {
         if !force {
             return Err(err(format!("container {name} is running: stop it first (burrow stop {name}) or use burrow rm -f")));
@@ -220,6 +244,10 @@ pub struct Inspect {
     pub state_dir: std::path::PathBuf,
     /// The data directory (config, logs).
     pub data_dir: std::path::PathBuf,
+    /// The restart policy (`--restart`).
+    pub restart_policy: String,
+    /// Restarts by the restart policy since the container was started.
+    pub restart_count: u32,
     /// The configuration, as saved.
     pub config: toml::Value,
     /// The image it was made from, if any.
@@ -303,6 +331,8 @@ pub fn inspect(name: &str) -> Result<Inspect, Error> {
         uid_map: st.uid_map,
         gid_map: st.gid_map,
         mounts,
+        restart_policy: dir.config()?.restart.to_string(),
+        restart_count: st.restart_count,
         state_dir: dir.path,
         data_dir: dir.data,
         config,
@@ -393,7 +423,7 @@ pub fn logs(name: &str, follow: bool) -> Result<(), Error> {
         }
         let stopped = Dir::open(name)
             .and_then(|d| d.current())
-            .map(|s| s.status != Status::Running)
+            .map(|s| !matches!(s.status, Status::Running | Status::Restarting))
             .unwrap_or(true);
         if stopped {
             // One last read for what was written before the exit was recorded.

@@ -75,8 +75,14 @@ pub fn run_detached(spec: RunSpec, image: Option<&ImageRoot>) -> Result<String, 
 pub fn start(name: &str) -> Result<(), Error> {
     let dir = Dir::open(name)?;
     let st = dir.current()?;
-    if st.status == Status::Running {
-        return Err(err(format!("container {name} is already running")));
+    match st.status {
+        Status::Running => return Err(err(format!("container {name} is already running"))),
+        Status::Restarting => {
+            return Err(err(format!(
+                "container {name} is restarting (its restart policy): burrow stop {name} first to start it anew"
+            )))
+        }
+        _ => {}
     }
     let spec = dir.config()?.validate().map_err(|e| err(e.to_string()))?;
     let image = crate::image::load(&dir.data)?;
@@ -91,10 +97,7 @@ pub fn start(name: &str) -> Result<(), Error> {
     match burrow_sys::rt::clone_fork(0).ctx(|| "fork".into())? {
         burrow_sys::rt::Forked::Child => {
             drop(ready_r);
-            let code = match monitor(&dir, prepared, ready_w, spec.rm) {
-                Ok(()) => 0,
-                Err(_) => 1,
-            };
+            let code = monitor(&dir, prepared, ready_w, spec.rm).unwrap_or(125);
             burrow_sys::rt::exit_now(code)
         }
         burrow_sys::rt::Forked::Parent { .. } => {
@@ -121,7 +124,7 @@ pub fn start(name: &str) -> Result<(), Error> {
 }
 
 /// The monitor's life. Reports "OK" or the error on `ready` once the command runs.
-fn monitor(dir: &Dir, mut prepared: Prepared, ready: OwnedFd, rm: bool) -> Result<(), Error> {
+fn monitor(dir: &Dir, mut prepared: Prepared, ready: OwnedFd, rm: bool) -> Result<i32, Error> {
     // The monitor outlives the caller: keep none of its descriptors (a pipe the caller is
     // read through, a jobserver, ...), only the one that reports the start.
     let _ = burrow_sys::close_fds_from_3_except(Some(ready.as_raw_fd()));
@@ -144,21 +147,47 @@ fn monitor(dir: &Dir, mut prepared: Prepared, ready: OwnedFd, rm: bool) -> Resul
         let _ = nix::unistd::dup2_stderr(null.as_fd());
     }
     let sfd = block_signals().map_err(|e| fail(&mut ready, e))?;
-    let mut out_r = None;
-    if !prepared.spec.config().tty {
-        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| fail(&mut ready, err(format!("pipe: {e}"))))?;
-        prepared.spec.process.output = Some(w);
-        out_r = Some(r);
-    }
-    let mut started = run::start(&prepared).map_err(|e| fail(&mut ready, e))?;
-    // Only the container may hold the write end now, so its exit closes the pipe.
-    drop(prepared.spec.process.output.take());
-    let out: Option<OwnedFd> = out_r.or(started.master.take());
-    let me = i32::try_from(std::process::id()).unwrap_or(0);
-    let pid = started.container.pid;
-    let st = dir
-        .update(|st| {
+    let policy = prepared.spec.config().restart;
+    let mut log =
+        LogFile::open(dir.data_file("ctr.log"), LOG_MAX).map_err(|e| fail(&mut ready, e))?;
+    let mut backoff = crate::restart::Backoff::new();
+    let mut restarts = false;
+    let code = loop {
+        // A restart holds the lock from its last look for a stop until the new pid is recorded.
+        let guard = if restarts {
+            let g = dir.lock()?;
+            if !crate::restart::still_wanted(dir)? {
+                break None;
+            }
+            Some(g)
+        } else {
+            None
+        };
+        let mut out_r = None;
+        if !prepared.spec.config().tty {
+            let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| fail(&mut ready, err(format!("pipe: {e}"))))?;
+            prepared.spec.process.output = Some(w);
+            out_r = Some(r);
+        }
+        let started = run::start(&prepared);
+        // Only the container may hold the write end now, so its exit closes the pipe.
+        drop(prepared.spec.process.output.take());
+        let mut started = match started {
+            Ok(s) => s,
+            Err(e) if restarts => {
+                log.write(format!("burrow: cannot restart the container: {}\n", e.msg).as_bytes());
+                let mut st = dir.read()?;
+                st.status = Status::Stopped;
+                dir.write(&st)?;
+                break Some(125);
+            }
+            Err(e) => return Err(fail(&mut ready, e)),
+        };
+        let out: Option<OwnedFd> = out_r.or(started.master.take());
+        let me = i32::try_from(std::process::id()).unwrap_or(0);
+        let pid = started.container.pid;
+        let record = |st: &mut State| {
             st.status = Status::Running;
             st.started = Some(state::now());
             st.finished = None;
@@ -170,46 +199,76 @@ fn monitor(dir: &Dir, mut prepared: Prepared, ready: OwnedFd, rm: bool) -> Resul
             st.uid_map = started.plan.lines(false);
             st.gid_map = started.plan.lines(true);
             st.nic = started.nic.clone();
-        })
-        .map_err(|e| fail(&mut ready, e))?;
-    let listener = if st.tty {
-        let path = dir.file("attach.sock");
-        let _ = fs::remove_file(&path);
-        let l = UnixListener::bind(&path)
-            .map_err(|e| fail(&mut ready, err(format!("attach socket: {e}"))))?;
-        let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o600));
-        let _ = l.set_nonblocking(true);
-        Some(l)
-    } else {
-        None
-    };
-    if let Some(mut r) = ready.take() {
-        let mut ok = b"OK".to_vec();
-        for w in &started.warnings {
-            ok.push(b'\n');
-            ok.extend_from_slice(w.replace('\n', " ").as_bytes());
+            if restarts {
+                st.restart_count += 1;
+            } else {
+                st.restart_count = 0;
+                st.stopped_by_user = false;
+            }
+        };
+        let st = match guard {
+            Some(_) => {
+                let mut st = dir.read()?;
+                record(&mut st);
+                dir.write(&st).map(|()| st)
+            }
+            None => dir.update(record),
         }
-        let _ = r.write_all(&ok);
-    }
-    let mut log = LogFile::open(dir.data_file("ctr.log"), LOG_MAX)?;
-    let code = serve(
-        &mut started.container,
-        out.as_ref(),
-        st.tty,
-        listener.as_ref(),
-        &sfd,
-        &mut log,
-    );
-    let _ = fs::remove_file(dir.file("attach.sock"));
-    let _ = dir.update(|st| {
-        st.status = Status::Stopped;
-        st.finished = Some(state::now());
-        st.exit_code = code.as_ref().ok().copied();
-    });
+        .map_err(|e| fail(&mut ready, e))?;
+        drop(guard);
+        let listener = if st.tty {
+            let path = dir.file("attach.sock");
+            let _ = fs::remove_file(&path);
+            let l = UnixListener::bind(&path)
+                .map_err(|e| fail(&mut ready, err(format!("attach socket: {e}"))))?;
+            let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o600));
+            let _ = l.set_nonblocking(true);
+            Some(l)
+        } else {
+            None
+        };
+        if let Some(mut r) = ready.take() {
+            // systemd (a generated unit's PIDFile=) follows the monitor from here on.
+            let _ = fs::write(dir.file("monitor.pid"), format!("{me}\n"));
+            let mut ok = b"OK".to_vec();
+            for w in &started.warnings {
+                ok.push(b'\n');
+                ok.extend_from_slice(w.replace('\n', " ").as_bytes());
+            }
+            let _ = r.write_all(&ok);
+        }
+        let began = std::time::Instant::now();
+        let code = serve(
+            &mut started.container,
+            out.as_ref(),
+            st.tty,
+            listener.as_ref(),
+            &sfd,
+            &mut log,
+        )
+        .ok();
+        let ran = began.elapsed();
+        // Reaped: its cgroup goes now, before a new one of the same name is made.
+        drop(started);
+        drop(listener);
+        let _ = fs::remove_file(dir.file("attach.sock"));
+        if !crate::restart::record_exit(dir, policy, code)? {
+            break code;
+        }
+        if !crate::restart::wait(dir, backoff.after(ran), &sfd) {
+            let _ = dir.update(|st| st.status = Status::Stopped);
+            break code;
+        }
+        restarts = true;
+    };
+    let _ = fs::remove_file(dir.file("monitor.pid"));
+    let by_user = dir.read().map(|s| s.stopped_by_user).unwrap_or(false);
     if rm {
         let _ = dir.clone().remove();
     }
-    code.map(drop)
+    // The monitor's own status, for systemd: 0 after a stop by the user (so a unit with
+    // Restart=on-failure does not undo it), else the container's.
+    Ok(if by_user { 0 } else { code.unwrap_or(125) })
 }
 
 struct Client {

@@ -22,6 +22,8 @@ pub enum Status {
     Created,
     /// Running.
     Running,
+    /// Exited; its monitor restarts it after a delay (its restart policy).
+    Restarting,
     /// Exited (exit code known or not).
     Stopped,
 }
@@ -31,6 +33,7 @@ impl std::fmt::Display for Status {
         f.write_str(match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Restarting => "restarting",
             Status::Stopped => "stopped",
         })
     }
@@ -79,6 +82,12 @@ pub struct State {
     /// The signal `burrow stop` sends first (the image's StopSignal; default SIGTERM).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
+    /// How many times the monitor restarted it (its restart policy) since `burrow start`.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// `burrow stop`, `kill` or `rm -f` was asked for: no restart follows.
+    #[serde(default)]
+    pub stopped_by_user: bool,
 }
 
 /// Seconds since the epoch.
@@ -137,22 +146,27 @@ impl State {
             nic: None,
             image: None,
             stop_signal: None,
+            restart_count: 0,
+            stopped_by_user: false,
         }
     }
 
     /// Corrects a `running` record whose processes are gone: the monitor records the exit
     /// status itself, so a dead monitor means the status is unknown.
     pub fn refresh(&mut self) -> bool {
-        if self.status != Status::Running {
+        if !matches!(self.status, Status::Running | Status::Restarting) {
             return false;
         }
         let monitor = same_process(self.monitor_pid, self.monitor_start);
         let container = same_process(self.pid, self.pid_start);
-        if monitor || container {
+        if monitor || (container && self.status == Status::Running) {
             return false;
         }
+        // A restarting container's last exit status is known; a running one's is not.
+        if self.status == Status::Running {
+            self.exit_code = None;
+        }
         self.status = Status::Stopped;
-        self.exit_code = None;
         self.finished.get_or_insert_with(now);
         true
     }

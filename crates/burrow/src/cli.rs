@@ -106,6 +106,11 @@ pub enum Command {
         /// Container name.
         name: String,
     },
+    /// Generate files for other tools: systemd units.
+    Generate {
+        #[command(subcommand)]
+        command: GenerateCommand,
+    },
     /// Host administration (root): subordinate ids, cgroup delegation, host check.
     Admin {
         #[command(subcommand)]
@@ -221,6 +226,11 @@ pub struct RunArgs {
     /// Remove the container when it exits (nothing is kept for a foreground run).
     #[arg(long)]
     pub rm: bool,
+    /// Restart policy of a detached container: no (default), on-failure[:N] (non-zero exit;
+    /// N: most retries), always, or unless-stopped; the monitor restarts it after a growing
+    /// delay, never after burrow stop or kill (docs/services.md).
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<burrow_config::RestartPolicy>,
     /// Run in the background under a monitor and print the container's name.
     #[arg(short, long)]
     #[serde(skip)]
@@ -390,6 +400,30 @@ pub enum ImageCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Print a systemd user unit container-NAME.service that starts and stops a container
+    /// (docs/services.md).
+    Systemd {
+        /// systemd's Restart= (default on-failure for a container with --restart no; a
+        /// container with another policy restarts itself and the unit only a killed monitor).
+        #[arg(long, value_name = "POLICY")]
+        restart_policy: Option<String>,
+        /// Seconds `burrow stop` waits before SIGKILL in ExecStop= (default 10).
+        #[arg(short = 't', long = "time", value_name = "SECS")]
+        time: Option<u64>,
+        /// Write container-NAME.service into the current directory (and print its path).
+        #[arg(short, long)]
+        files: bool,
+        /// Name the unit after the container's name (always so; podman's flag).
+        #[arg(short, long)]
+        name: bool,
+        /// Container name.
+        #[arg(value_name = "NAME")]
+        container: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum AdminCommand {
     /// Give USER subordinate uid and gid ranges (idempotent) and prepare cgroup delegation.
     AddUser {
@@ -408,6 +442,10 @@ pub enum AdminCommand {
         /// /etc/burrow/usernet, written if USER has none; default 4).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=65535))]
         nics: Option<u32>,
+        /// Also enable lingering (loginctl enable-linger USER; needs systemd-logind), so
+        /// USER's enabled units (burrow generate systemd) start at boot without a login.
+        #[arg(long)]
+        linger: bool,
     },
     /// Remove USER's subordinate ranges and cgroup delegation (idempotent).
     RemoveUser {

@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod doctor;
 mod image_root;
+mod linger;
 mod observability;
 mod probes;
 mod report;

@@ -14,7 +14,11 @@ pub fn admin(command: AdminCommand) -> Res {
             base,
             reserve,
             nics,
+            linger,
         } => {
+            if linger {
+                crate::linger::check(std::path::Path::new("/run"), &user)?;
+            }
             let opts = AddUser {
                 user,
                 count,
@@ -23,6 +27,9 @@ pub fn admin(command: AdminCommand) -> Res {
                 nics,
             };
             print!("{}", admin::add_user(&opts, &cgroups)?);
+            if linger {
+                print!("{}", crate::linger::enable(&opts.user)?);
+            }
             Ok(0)
         }
         AdminCommand::RemoveUser { user } => {

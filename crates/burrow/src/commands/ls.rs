@@ -34,11 +34,17 @@ fn table(rows: &[Row]) -> String {
         } else {
             cmd
         };
-        let exit = match (r.state, r.exit_code) {
-            (Status::Stopped, Some(c)) => c.to_string(),
+        let mut exit = match (r.state, r.exit_code) {
+            (Status::Stopped | Status::Restarting, Some(c)) => c.to_string(),
             (Status::Stopped, None) => "unknown".into(),
             _ => String::new(),
         };
+        // After the exit status, so the columns before it stay as they are.
+        if r.restart_count > 0 {
+            exit = format!("{exit} (restarts: {})", r.restart_count)
+                .trim_start()
+                .to_owned();
+        }
         out.push_str(&format!(
             "{:<24} {:<8} {:>8} {:<20} {:<30} {}\n",
             r.name,

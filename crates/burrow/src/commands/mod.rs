@@ -6,6 +6,7 @@ mod attach;
 mod create;
 mod doctor;
 mod exec;
+mod generate;
 mod image;
 mod inspect;
 mod kill;
@@ -18,7 +19,7 @@ mod stats;
 mod stop;
 mod unshare;
 
-use crate::cli::{Command, ImageCommand};
+use crate::cli::{Command, GenerateCommand, ImageCommand};
 use burrow_runtime::Error;
 
 /// A command's exit status, or the error `main` prints.
@@ -67,6 +68,16 @@ pub fn dispatch(cmd: Command) -> Res {
         Command::Kill { signal, names } => kill::kill(&signal, &names),
         Command::Rm { force, names } => rm::rm(force, &names),
         Command::Inspect { name } => inspect::inspect(&name),
+        Command::Generate {
+            command:
+                GenerateCommand::Systemd {
+                    restart_policy,
+                    time,
+                    files,
+                    name: _,
+                    container,
+                },
+        } => generate::systemd(restart_policy.as_deref(), time, files, &container),
         Command::Stats { name } => stats::stats(&name),
         Command::Unshare { command } => unshare::unshare(command),
         Command::Admin { command } => admin::admin(command),

@@ -71,6 +71,12 @@ pub fn run(args: RunArgs) -> Res {
         ));
     }
     let spec = config.validate().map_err(fail)?;
+    if !args.detach && !spec.restart.is_no() {
+        return Err(fail(format!(
+            "--restart {} needs a detached container (its monitor restarts it): add -d, or use burrow create then burrow start",
+            spec.restart
+        )));
+    }
     let image = image_of(&spec)?;
     if args.detach {
         println!("{}", monitor::run_detached(spec, image.as_ref())?);
