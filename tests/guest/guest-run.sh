@@ -495,6 +495,19 @@ check_pkg_install() {
   [ -e /usr/share/burrow/apparmor/burrow ] || bad="$bad no /usr/share/burrow/apparmor/burrow;"
   grep -q '^burrow-default ' /sys/kernel/security/apparmor/profiles 2>/dev/null \
     || bad="$bad the postinst did not load burrow-default ($(brief "$(grep burrow /sys/kernel/security/apparmor/profiles 2>&1)"));"
+  # AppArmor off (an aa-enabled that says no), or the parser missing (only aa-enabled on PATH),
+  # or neither tool: the postinst loads nothing and succeeds. Then the real run loads it again.
+  apparmor_parser -R /etc/apparmor.d/burrow-default >/dev/null 2>&1
+  mkdir -p /root/aa-off /root/aa-on
+  printf '#!/bin/sh\nexit 1\n' >/root/aa-off/aa-enabled && chmod 755 /root/aa-off/aa-enabled
+  ln -sf "$(command -v aa-enabled)" /root/aa-on/aa-enabled
+  for p in /root/aa-off:/usr/sbin:/usr/bin:/sbin:/bin /root/aa-on:/usr/bin:/bin /nonexistent; do
+    o=$(PATH=$p /bin/sh /var/lib/dpkg/info/burrow.postinst configure 2>&1) || bad="$bad the postinst failed with PATH=$p: $(brief "$o");"
+    ! grep -q '^burrow-default ' /sys/kernel/security/apparmor/profiles || bad="$bad the postinst loaded burrow-default with PATH=$p;"
+  done
+  o=$(/bin/sh /var/lib/dpkg/info/burrow.postinst configure 2>&1) || bad="$bad the postinst failed: $(brief "$o");"
+  grep -q '^burrow-default ' /sys/kernel/security/apparmor/profiles || bad="$bad the postinst did not load burrow-default again;"
+  rm -rf /root/aa-off /root/aa-on
   if [ -n "$bad" ]; then
     fail pkg-install "$bad apt said: $(brief "$(printf '%s\n' "$pout" | tail -8)")"
   else
