@@ -6,7 +6,10 @@
 #
 #   bash scripts/build-packages.sh                 the .debs (dpkg-buildpackage)
 #   bash scripts/build-packages.sh --lintian       ... then lintian on them (fails on any error
-#                                                  or warning not overridden in packaging/debian)
+#                                                  or warning not overridden in packaging/debian),
+#                                                  and rpmlint on the RPMs with --rpm (fails on any
+#                                                  message not filtered, with its reason, in
+#                                                  packaging/rpm/burrow.rpmlintrc)
 #   bash scripts/build-packages.sh --rpm           the RPMs too (rpmbuild, packaging/rpm)
 #   bash scripts/build-packages.sh --version 0.1.0-1.1 --out DIR
 #                                                  the .debs with another Debian version (a
@@ -56,6 +59,7 @@ for p in dpkg-dev debhelper pandoc libc6-dev; do
 done
 $lint && { dpkg-query -W -f='${Status}' lintian 2>/dev/null | grep -q "install ok installed" || need+=(lintian); }
 $rpm && { command -v rpmbuild >/dev/null || need+=(rpm); }
+$rpm && $lint && { command -v rpmlint >/dev/null || need+=(rpmlint); }
 [ ${#need[@]} = 0 ] || die "missing Debian packages: ${need[*]} (scripts/install-test-deps.sh installs them)"
 
 upstream=$(dpkg-parsechangelog -l packaging/debian/changelog -S Version | sed 's/-[^-]*$//')
@@ -146,4 +150,11 @@ if $rpm; then
     rpm -qlvp "$r" 2>/dev/null | awk '{print "  " $1, $3 "/" $4, $9}'
   done
   log "rpmbuild took $(($(date +%s) - t3)) s"
+  if $lint; then
+    # --strict: every message not filtered in burrow.rpmlintrc (each filter with its reason)
+    # fails. Debian's rpmlint has no Fedora or openSUSE policy configuration: its generic checks.
+    t4=$(date +%s)
+    rpmlint --strict -r packaging/rpm/burrow.rpmlintrc "$out"/*.rpm
+    log "rpmlint: clean ($(($(date +%s) - t4)) s)"
+  fi
 fi

@@ -8,8 +8,8 @@ pkgs=(uidmap podman lxc runc crun busybox-static gcc libc6-dev acl libcap2-bin h
   # tests/guest: the Debian 12 guest's build (debootstrap, mkfs.ext4 -d, the initramfs) and boot.
   debootstrap qemu-system-x86 e2fsprogs cpio kmod xz-utils
   # scripts/build-packages.sh: the .debs (dpkg-buildpackage, debhelper, pandoc for the man pages),
-  # lintian on them, and the RPMs with Debian's rpmbuild.
-  dpkg-dev debhelper pandoc lintian rpm)
+  # lintian on them, the RPMs with Debian's rpmbuild and rpmlint on them.
+  dpkg-dev debhelper pandoc lintian rpm rpmlint)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
