@@ -83,10 +83,15 @@ if ! cmp -s Cargo.lock "$src/vendor/.Cargo.lock" 2>/dev/null; then
   cp Cargo.lock "$src/vendor/.Cargo.lock"
 fi
 if [ -n "$version" ]; then
-  # A changelog entry for the version asked for, on top of packaging/debian/changelog.
+  # A changelog entry for the version asked for, on top of packaging/debian/changelog, dated as
+  # the entry below it: dpkg-buildpackage sets SOURCE_DATE_EPOCH from the top entry's date, and
+  # the cc crate's build scripts rerun when it changes (rerun-if-env-changed), so a date of now
+  # rebuilt liblzma-sys, zstd-sys and every crate above them in each --version build (797 s
+  # instead of an incremental build); the same tree also gives the same .debs this way.
   { printf 'burrow (%s) UNRELEASED; urgency=medium\n\n  * Build of %s with the version %s (scripts/build-packages.sh --version).\n\n -- %s  %s\n\n' \
       "$version" "$(git rev-parse --short HEAD 2>/dev/null || echo the tree)" "$version" \
-      "$(dpkg-parsechangelog -l packaging/debian/changelog -S Maintainer)" "$(date -R)"
+      "$(dpkg-parsechangelog -l packaging/debian/changelog -S Maintainer)" \
+      "$(dpkg-parsechangelog -l packaging/debian/changelog -S Date)"
     cat packaging/debian/changelog; } >"$src/debian/changelog"
 fi
 debver=$(dpkg-parsechangelog -l "$src/debian/changelog" -S Version)
