@@ -6,7 +6,10 @@
 #
 #   bash scripts/build-packages.sh                 the .debs (dpkg-buildpackage)
 #   bash scripts/build-packages.sh --lintian       ... then lintian on them (fails on any error
-#                                                  or warning not overridden in packaging/debian)
+#                                                  or warning not overridden in packaging/debian),
+#                                                  and rpmlint on the RPMs with --rpm (fails on any
+#                                                  message not filtered, with its reason, in
+#                                                  packaging/rpm/burrow.rpmlintrc)
 #   bash scripts/build-packages.sh --rpm           the RPMs too (rpmbuild, packaging/rpm)
 #   bash scripts/build-packages.sh --version 0.1.0-1.1 --out DIR
 #                                                  the .debs with another Debian version (a
@@ -56,6 +59,7 @@ for p in dpkg-dev debhelper pandoc libc6-dev; do
 done
 $lint && { dpkg-query -W -f='${Status}' lintian 2>/dev/null | grep -q "install ok installed" || need+=(lintian); }
 $rpm && { command -v rpmbuild >/dev/null || need+=(rpm); }
+$rpm && $lint && { command -v rpmlint >/dev/null || need+=(rpmlint); }
 [ ${#need[@]} = 0 ] || die "missing Debian packages: ${need[*]} (scripts/install-test-deps.sh installs them)"
 
 upstream=$(dpkg-parsechangelog -l packaging/debian/changelog -S Version | sed 's/-[^-]*$//')
@@ -79,10 +83,15 @@ if ! cmp -s Cargo.lock "$src/vendor/.Cargo.lock" 2>/dev/null; then
   cp Cargo.lock "$src/vendor/.Cargo.lock"
 fi
 if [ -n "$version" ]; then
-  # A changelog entry for the version asked for, on top of packaging/debian/changelog.
+  # A changelog entry for the version asked for, on top of packaging/debian/changelog, dated as
+  # the entry below it: dpkg-buildpackage sets SOURCE_DATE_EPOCH from the top entry's date, and
+  # the cc crate's build scripts rerun when it changes (rerun-if-env-changed), so a date of now
+  # rebuilt liblzma-sys, zstd-sys and every crate above them in each --version build (797 s
+  # instead of an incremental build); the same tree also gives the same .debs this way.
   { printf 'burrow (%s) UNRELEASED; urgency=medium\n\n  * Build of %s with the version %s (scripts/build-packages.sh --version).\n\n -- %s  %s\n\n' \
       "$version" "$(git rev-parse --short HEAD 2>/dev/null || echo the tree)" "$version" \
-      "$(dpkg-parsechangelog -l packaging/debian/changelog -S Maintainer)" "$(date -R)"
+      "$(dpkg-parsechangelog -l packaging/debian/changelog -S Maintainer)" \
+      "$(dpkg-parsechangelog -l packaging/debian/changelog -S Date)"
     cat packaging/debian/changelog; } >"$src/debian/changelog"
 fi
 debver=$(dpkg-parsechangelog -l "$src/debian/changelog" -S Version)
@@ -146,4 +155,11 @@ if $rpm; then
     rpm -qlvp "$r" 2>/dev/null | awk '{print "  " $1, $3 "/" $4, $9}'
   done
   log "rpmbuild took $(($(date +%s) - t3)) s"
+  if $lint; then
+    # --strict: every message not filtered in burrow.rpmlintrc (each filter with its reason)
+    # fails. Debian's rpmlint has no Fedora or openSUSE policy configuration: its generic checks.
+    t4=$(date +%s)
+    rpmlint --strict -r packaging/rpm/burrow.rpmlintrc "$out"/*.rpm
+    log "rpmlint: clean ($(($(date +%s) - t4)) s)"
+  fi
 fi

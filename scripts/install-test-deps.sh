@@ -9,8 +9,8 @@ pkgs=(uidmap podman lxc runc crun busybox-static gcc libc6-dev acl libcap2-bin h
   # tests/tests/image_debian.rs: its Debian 12 image (debootstrap, chroot useradd, getcap).
   debootstrap qemu-system-x86 e2fsprogs cpio kmod xz-utils
   # scripts/build-packages.sh: the .debs (dpkg-buildpackage, debhelper, pandoc for the man pages),
-  # lintian on them, and the RPMs with Debian's rpmbuild.
-  dpkg-dev debhelper pandoc lintian rpm
+  # lintian on them, the RPMs with Debian's rpmbuild and rpmlint on them.
+  dpkg-dev debhelper pandoc lintian rpm rpmlint
   # tests/tests/restart.rs: systemd-analyze verify of `burrow generate systemd`'s unit (the
   # package only; the host's init is not changed).
   systemd)

@@ -9,19 +9,29 @@ share=/mnt/burrow
 prefix=/opt/burrow
 user=burrowt
 rootfs=/var/tmp/busybox-rootfs
-results=$share/results
+# Two boots of the same image: systemd as PID 1 (burrow-guest-check.service runs this script),
+# or, for the nosd-* checks, build.sh's /sbin/burrow-guest-noinit (kernel argument burrow.init=):
+# no systemd, cgroup2 alone on /sys/fs/cgroup. Each boot has its own results and status files.
+if [ -d /run/systemd/system ]; then
+  boot=systemd sfx=
+else
+  boot=noinit sfx=.noinit
+fi
+results=$share/results$sfx
 : >"$results"
 failures=0
+# The nosd-* checks reuse the cgroup checks of the systemd boot under their own names.
+pfx=
 
 say() { echo "$*" | tee -a "$results"; }
-ok() { say "ok $1"; }
+ok() { say "ok $pfx$1"; }
 fail() {
-  say "FAIL $1: $2"
+  say "FAIL $pfx$1: $2"
   failures=$((failures + 1))
 }
 finish() {
   say "guest: done after $(cut -d' ' -f1 /proc/uptime) s of uptime, $failures failure(s)"
-  echo "$failures" >"$share/status"
+  echo "$failures" >"$share/status$sfx"
   sync
   [ "$failures" = 0 ]
   exit
@@ -29,7 +39,7 @@ finish() {
 # The first lines of a text, on one line, for a FAIL detail.
 brief() { printf '%s' "$1" | head -c 1500 | tr '\n' '|'; }
 
-say "guest: $(uname -r), checks started at $(cut -d' ' -f1 /proc/uptime) s of uptime"
+say "guest: $(uname -r), $boot boot, checks started at $(cut -d' ' -f1 /proc/uptime) s of uptime"
 
 # --- setup of the checks that use the build's binaries (a failure here fails everything: say
 # what is stuck). Runs after the package checks (pkg-*), which must see no /opt/burrow. ---
@@ -54,6 +64,7 @@ main_setup() {
   # Every other check needs the user's ranges: add-user runs here, admin-add-user judges it.
   add_user_out=$("$B" admin add-user "$user" 2>&1)
   add_user_rc=$?
+  [ "$boot" = systemd ] || return 0
 
   # The user's manager and its delegated cgroup (is-system-running says "starting" while this
   # unit runs: wait for the unit needed instead).
@@ -117,6 +128,8 @@ check_doctor() {
     fail doctor "exit $rc: $(brief "$out")"
   elif printf '%s\n' "$out" | grep -q '^\[FAIL\]\|^\[warn\] limits'; then
     fail doctor "failures or limit warnings: $(brief "$(printf '%s\n' "$out" | grep '^\[FAIL\]\|^\[warn\]')")"
+  elif [ "$boot" = systemd ] && printf '%s\n' "$out" | grep -i 'cgroup\|limits\|deleg' | grep -q 'add-user'; then
+    fail doctor "suggests burrow admin add-user for cgroups although systemd delegates user@$uid.service: $(brief "$(printf '%s\n' "$out" | grep 'add-user')")"
   else
     missing=
     for l in '--memory' '--cpus/--cpu-weight' '--pids-limit'; do
@@ -140,6 +153,9 @@ check_run_true() {
 
 # The container's cgroup, found by name anywhere in the hierarchy (empty when gone).
 cgroup_of() { find /sys/fs/cgroup -mindepth 1 -type d -name "$1" 2>/dev/null | head -1; }
+# Where the user's containers must go: systemd's delegated user@UID.service, or without systemd
+# the cgroup burrow admin add-user made (set by main_setup's caller).
+cg_base=
 
 check_memory_oom() {
   start_timer
@@ -173,6 +189,8 @@ check_memory_oom() {
     fail memory-oom "the hog was not SIGKILLed (want child=137): $detail"
   elif [ -z "$cg" ] || ! printf '%s\n' "$events" | grep -Eq '^oom_kill [1-9]'; then
     fail memory-oom "no oom_kill in the container's memory.events: $detail"
+  elif [ "${cg#"$cg_base"/}" = "$cg" ]; then
+    fail memory-oom "the container's cgroup $cg is not below the user's delegated $cg_base: $detail"
   elif ! printf '%s\n' "$stats" | grep -Eq '^OOM_KILLS [1-9]'; then
     fail memory-oom "burrow stats shows no OOM kill: $detail"
   else
@@ -304,6 +322,8 @@ check_apparmor() {
   # container's root could otherwise do in its own namespaces (a tmpfs mount here).
   en=$(cat /sys/module/apparmor/parameters/enabled 2>&1)
   [ "$en" = Y ] || { fail apparmor "AppArmor is not enabled in the guest (enabled: $en)"; return; }
+  # The package checks (same boot) may leave the packaged profile loaded: start without it.
+  apparmor_parser -R "$share/apparmor/burrow-default" >/dev/null 2>&1 || true
   before=$(as_user "$B" doctor | grep -i apparmor)
   out=$(apparmor_parser -r "$share/apparmor/burrow-default" 2>&1) \
     || { fail apparmor "apparmor_parser -r burrow-default: $(brief "$out")"; return; }
@@ -371,6 +391,9 @@ check_doctor_undelegated() {
         || bad="$bad $flag should be unavailable with the Delegate= fix;"
     fi
   done
+  if printf '%s\n' "$warns" | grep -q 'add-user'; then
+    bad="$bad suggests burrow admin add-user, which creates nothing under systemd (only Delegate= helps);"
+  fi
   if [ "$missing" = 0 ]; then
     fail doctor-undelegated "Delegate=pids left every controller in user@$uid.service ($ctl): nothing to check"
   elif [ -n "$bad" ]; then
@@ -389,7 +412,7 @@ check_doctor_undelegated() {
 puser=burrowp
 pdebs=/var/tmp/burrow-debs
 # What a purge must leave as it was: every path under these, before the first install.
-pkg_snapshot() { find /usr /etc /var/lib /lib/systemd 2>/dev/null | LC_ALL=C sort; }
+pkg_snapshot() { find /usr /etc /var/lib /lib/systemd /var/cache/apparmor 2>/dev/null | LC_ALL=C sort; }
 # Paths that change between the snapshots for reasons other than the package, each named:
 # shadow's files, backups and lock (the check creates /etc/subuid and /etc/subgid before useradd,
 # and useradd keeps a backup of what it edits), dpkg's and apt's own databases (entries of
@@ -465,6 +488,26 @@ check_pkg_install() {
   act=$(systemctl is-active burrow-nic-nat.service 2>&1)
   [ "$en" = disabled ] && [ "$act" = inactive ] || bad="$bad burrow-nic-nat.service is $en/$act, not disabled/inactive;"
   ver=$(/usr/bin/burrow --version 2>&1) || bad="$bad burrow --version: $ver;"
+  # The AppArmor profile: a conffile in /etc/apparmor.d, loaded by the postinst; the front end's
+  # profile for userns-restricting hosts shipped in /usr/share/burrow/apparmor.
+  [ -e /etc/apparmor.d/burrow-default ] || bad="$bad no /etc/apparmor.d/burrow-default;"
+  grep -qx /etc/apparmor.d/burrow-default /var/lib/dpkg/info/burrow.conffiles 2>/dev/null || bad="$bad /etc/apparmor.d/burrow-default is not a conffile;"
+  [ -e /usr/share/burrow/apparmor/burrow ] || bad="$bad no /usr/share/burrow/apparmor/burrow;"
+  grep -q '^burrow-default ' /sys/kernel/security/apparmor/profiles 2>/dev/null \
+    || bad="$bad the postinst did not load burrow-default ($(brief "$(grep burrow /sys/kernel/security/apparmor/profiles 2>&1)"));"
+  # AppArmor off (an aa-enabled that says no), or the parser missing (only aa-enabled on PATH),
+  # or neither tool: the postinst loads nothing and succeeds. Then the real run loads it again.
+  apparmor_parser -R /etc/apparmor.d/burrow-default >/dev/null 2>&1
+  mkdir -p /root/aa-off /root/aa-on
+  printf '#!/bin/sh\nexit 1\n' >/root/aa-off/aa-enabled && chmod 755 /root/aa-off/aa-enabled
+  ln -sf "$(command -v aa-enabled)" /root/aa-on/aa-enabled
+  for p in /root/aa-off:/usr/sbin:/usr/bin:/sbin:/bin /root/aa-on:/usr/bin:/bin /nonexistent; do
+    o=$(PATH=$p /bin/sh /var/lib/dpkg/info/burrow.postinst configure 2>&1) || bad="$bad the postinst failed with PATH=$p: $(brief "$o");"
+    ! grep -q '^burrow-default ' /sys/kernel/security/apparmor/profiles || bad="$bad the postinst loaded burrow-default with PATH=$p;"
+  done
+  o=$(/bin/sh /var/lib/dpkg/info/burrow.postinst configure 2>&1) || bad="$bad the postinst failed: $(brief "$o");"
+  grep -q '^burrow-default ' /sys/kernel/security/apparmor/profiles || bad="$bad the postinst did not load burrow-default again;"
+  rm -rf /root/aa-off /root/aa-on
   if [ -n "$bad" ]; then
     fail pkg-install "$bad apt said: $(brief "$(printf '%s\n' "$pout" | tail -8)")"
   else
@@ -495,10 +538,13 @@ check_pkg_run() {
   # helpers (/usr/bin, fixed at build time). A full map (root, then the subordinate range) is
   # only written by the setuid helpers.
   # shellcheck disable=SC2016 # expanded by the container's shell
-  out=$(as_puser /usr/bin/burrow run --rm --rootfs "$home/rootfs" /bin/sh -c 'echo uid=$(id -u); cat /proc/self/uid_map /proc/self/gid_map')
+  # The package's AppArmor profile (loaded by its postinst) confines the container.
+  out=$(as_puser /usr/bin/burrow run --rm --rootfs "$home/rootfs" /bin/sh -c 'echo uid=$(id -u); cat /proc/self/uid_map /proc/self/gid_map; echo "label=$(cat /proc/self/attr/current)"')
   rc=$?
   if [ "$rc" != 0 ]; then
     fail pkg-run "burrow run as $puser: exit $rc: $(brief "$out")"
+  elif ! printf '%s\n' "$out" | grep -qx 'label=burrow-default (enforce)'; then
+    fail pkg-run "the container is not under the packaged AppArmor profile burrow-default: $(brief "$out")"
   elif ! printf '%s\n' "$out" | grep -qx 'uid=0'; then
     fail pkg-run "not root in the container: $(brief "$out")"
   elif [ "$(printf '%s\n' "$out" | awk -v r="$range" '$1 == 1 && $2 == r' | wc -l)" != 2 ]; then
@@ -526,6 +572,8 @@ check_pkg_upgrade() {
     return
   fi
   cp /etc/burrow/usernet /root/usernet.edited
+  echo "# a local edit (guest check pkg-upgrade)" >>/etc/apparmor.d/burrow-default
+  cp /etc/apparmor.d/burrow-default /root/burrow-default.edited
   if ! pkg_apt v2; then
     fail pkg-upgrade "apt-get install of $v2 over $v1 failed: $(brief "$pout")"
     return
@@ -535,7 +583,9 @@ check_pkg_upgrade() {
     [ "$(pkg_v $p)" = "$v2" ] || bad="$bad $p is '$(pkg_v $p)', not $v2;"
   done
   cmp -s /root/usernet.edited /etc/burrow/usernet || bad="$bad /etc/burrow/usernet lost the edits: $(brief "$(diff /root/usernet.edited /etc/burrow/usernet)");"
-  left=$(ls -d /etc/burrow/*.dpkg-* 2>/dev/null)
+  cmp -s /root/burrow-default.edited /etc/apparmor.d/burrow-default || bad="$bad /etc/apparmor.d/burrow-default lost the edit;"
+  grep -q '^burrow-default ' /sys/kernel/security/apparmor/profiles 2>/dev/null || bad="$bad burrow-default is not loaded after the upgrade;"
+  left=$(ls -d /etc/burrow/*.dpkg-* /etc/apparmor.d/burrow-default.dpkg-* 2>/dev/null)
   [ -z "$left" ] || bad="$bad $left left by dpkg;"
   for f in /usr/bin/burrow-newuidmap /usr/bin/burrow-newgidmap /usr/bin/burrow-nic; do
     [ "$(stat -c '%a %U:%G' "$f" 2>&1)" = "4755 root:root" ] || bad="$bad $f is $(stat -c '%a %U:%G' "$f" 2>&1) after the upgrade;"
@@ -565,10 +615,80 @@ check_pkg_purge() {
     fail pkg-purge "still known to dpkg after the purge: $(dpkg -l 'burrow*' 2>&1 | tail -3 | tr '\n' '|')"
   elif [ -n "$made" ] || [ -n "$gone" ]; then
     fail pkg-purge "paths left behind: $(brief "$made"); paths gone: $(brief "$gone")"
+  elif [ ! -d /etc/apparmor.d/disable ] || [ ! -d /etc/apparmor.d/local ]; then
+    fail pkg-purge "the purge removed the apparmor package's /etc/apparmor.d/disable or local: $(ls -la /etc/apparmor.d 2>&1 | tr '\n' '|')"
+  elif grep -q '^burrow-default ' /sys/kernel/security/apparmor/profiles 2>/dev/null; then
+    fail pkg-purge "burrow-default is still loaded after the removal (the prerm unloads it)"
   else
-    ok "pkg-purge ($(took)): nothing left under /usr /etc /var/lib /lib/systemd ($(wc -l </root/pkg-after) paths, as before the install)"
+    ok "pkg-purge ($(took)): nothing left under /usr /etc /var/lib /lib/systemd /var/cache/apparmor ($(wc -l </root/pkg-after) paths, as before the install)"
   fi
 }
+
+# --- the boot without systemd (nosd-*): PID 1 is build.sh's burrow-guest-noinit, cgroup2 alone
+# on /sys/fs/cgroup, nobody delegates anything. burrow admin add-user makes
+# /sys/fs/cgroup/burrow/USER for the user; a login script (here: this one, as root) starts the
+# user's session in a child of it; the cgroup checks above then run there under the names
+# nosd-*. ---
+nosd_session=
+# Runs "$@" as $user in its session cgroup, with a login's environment and the helpers'
+# directory (no systemd-run without systemd): root moves the shell, then drops to the user.
+nosd_as_user() {
+  timeout 300 env NOSD_SESS="$nosd_session" NOSD_USER="$user" NOSD_HOME="/home/$user" NOSD_HELPERS="$prefix/bin" \
+    sh -c 'echo $$ >"$NOSD_SESS/cgroup.procs" || exit 125
+      exec setpriv --reuid="$NOSD_USER" --regid="$NOSD_USER" --init-groups env -i HOME="$NOSD_HOME" \
+        USER="$NOSD_USER" LOGNAME="$NOSD_USER" PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+        BURROW_HELPERS_DIR="$NOSD_HELPERS" "$@"' sh "$@" </dev/null 2>&1
+}
+
+check_nosd_add_user() {
+  out=$add_user_out
+  d=/sys/fs/cgroup/burrow/$user
+  bad=
+  [ "$add_user_rc" = 0 ] || bad="$bad exit $add_user_rc;"
+  printf '%s' "$out" | grep -q "delegated cgroup $d" || bad="$bad it does not report $d;"
+  [ -d "$d" ] || bad="$bad no $d;"
+  # The user's: the directory and what moving processes and enabling controllers needs.
+  for f in "$d" "$d/cgroup.procs" "$d/cgroup.subtree_control" "$d/cgroup.threads"; do
+    [ "$(stat -c %u "$f" 2>&1)" = "$uid" ] || bad="$bad $f is owned by $(stat -c %u "$f" 2>&1), not $uid;"
+  done
+  # Root's: its own limits (the user must not raise them) and burrow/ above it.
+  for f in "$d/memory.max" "$d/pids.max" "$d/cpu.max" /sys/fs/cgroup/burrow; do
+    [ "$(stat -c %u "$f" 2>&1)" = 0 ] || bad="$bad $f is owned by $(stat -c %u "$f" 2>&1), not root;"
+  done
+  for p in /sys/fs/cgroup /sys/fs/cgroup/burrow; do
+    sc=$(cat "$p/cgroup.subtree_control" 2>&1)
+    for c in cpu memory pids; do
+      echo " $sc " | grep -q " $c " || bad="$bad $c is not enabled in $p/cgroup.subtree_control ('$sc');"
+    done
+  done
+  [ ! -e /sys/fs/cgroup/user.slice ] || bad="$bad /sys/fs/cgroup/user.slice exists without systemd;"
+  if [ -n "$bad" ]; then
+    fail add-user "$bad it said: $(brief "$out")"
+  else
+    ok "add-user: $d is $user's, cpu memory pids enabled above it"
+  fi
+  say "  admin add-user said: $(brief "$out")"
+}
+
+run_nosd() {
+  pfx=nosd-
+  main_setup
+  cg_base=/sys/fs/cgroup/burrow/$user
+  want nosd-add-user && check_nosd_add_user
+  nosd_session=$cg_base/session
+  out=$(setpriv --reuid="$user" --regid="$user" --init-groups mkdir -p "$nosd_session" 2>&1) \
+    || { fail setup "as $user, mkdir $nosd_session (its session cgroup): $(brief "$out")"; finish; }
+  as_user() { nosd_as_user "$@"; }
+  as_user_detached() { nosd_as_user "$@"; }
+  want nosd-doctor && check_doctor
+  want nosd-memory-oom && check_memory_oom
+  want nosd-pids-limit && check_pids_limit
+  say "guest: cgroups left under $cg_base: $(find "$cg_base" -mindepth 1 -type d 2>/dev/null | tr '\n' ' ')"
+  left=$(find "$cg_base" -mindepth 1 -type d ! -path "$nosd_session" 2>/dev/null | grep -v '/burrow$')
+  [ -z "$left" ] || fail cgroup-removed "left behind: $(brief "$left")"
+  finish
+}
+[ "$boot" = noinit ] && run_nosd
 
 wanted_pkg=false
 wanted_main=false
@@ -587,6 +707,7 @@ if $wanted_pkg; then
 fi
 $wanted_main || finish
 main_setup
+cg_base=/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service
 
 want admin-add-user && check_admin_add_user
 want doctor && check_doctor

@@ -387,9 +387,24 @@ impl Host {
         };
         let avail = read_controllers(&root)?;
         if let Some(c) = needed.iter().find(|c| !avail.iter().any(|a| a == c.name())) {
+            // Below systemd's user@UID.service only Delegate= helps: `burrow admin add-user`
+            // leaves a systemd host's hierarchy to systemd and creates nothing there.
+            let sysd = mroot.join(format!("user.slice/user-{uid}.slice/user@{uid}.service"));
+            let fix = if root.starts_with(&sysd) {
+                format!(
+                    "systemd delegates {} to you without it: ask your admin to add it to Delegate= for user@.service (a drop-in with Delegate=cpu memory pids, or Delegate=yes), then log in again",
+                    sysd.display()
+                )
+            } else {
+                format!(
+                    "ask your admin to delegate it (systemd: Delegate=yes or Delegate=cpu memory pids for user@.service) or to run: burrow admin add-user {user}"
+                )
+            };
             return Err(Error::Delegation(format!(
-                "{} need the {} controller, but your delegated cgroup {} does not offer it (it is not in its cgroup.controllers); ask your admin to delegate it (systemd: Delegate=yes or Delegate=cpu memory pids for user@.service) or to run: burrow admin add-user {user}",
-                c.what(), c.name(), root.display()
+                "{} need the {} controller, but your delegated cgroup {} does not offer it (it is not in its cgroup.controllers); {fix}",
+                c.what(),
+                c.name(),
+                root.display()
             )));
         }
         Ok(Mode::V2 { root })

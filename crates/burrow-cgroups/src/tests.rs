@@ -394,6 +394,9 @@ fn v2_systemd_delegation() {
         )),
         "{e}"
     );
+    // There only Delegate= helps: admin add-user creates nothing on a systemd host.
+    assert!(e.contains("Delegate=cpu memory pids"), "{e}");
+    assert!(!e.contains("add-user"), "{e}");
 
     // A login session outside user@1000.service.
     let e = host(1000, "0::/user.slice/user-1000.slice/session-3.scope\n")
