@@ -48,10 +48,12 @@
 
 pub mod digest;
 pub mod import;
+pub mod lockwait;
 pub mod platform;
 pub mod progress;
 pub mod reference;
 pub mod registry;
+pub mod stall;
 pub mod store;
 pub mod unpack;
 
