@@ -22,11 +22,16 @@ pub const TIMEOUT_ENV: &str = "BURROW_LOCK_TIMEOUT";
 
 /// The bound: `BURROW_LOCK_TIMEOUT` (seconds, may be fractional) or [`DEFAULT_TIMEOUT`].
 pub fn timeout() -> Duration {
-    std::env::var(TIMEOUT_ENV)
+    env_seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT)
+}
+
+/// The environment variable `var` as seconds (fractions allowed, more than 0), else `default`.
+pub(crate) fn env_seconds(var: &str, default: Duration) -> Duration {
+    std::env::var(var)
         .ok()
         .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map_or(DEFAULT_TIMEOUT, Duration::from_secs_f64)
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+        .map_or(default, Duration::from_secs_f64)
 }
 
 /// Why a lock was not taken.

@@ -22,11 +22,7 @@ pub const TIMEOUT_ENV: &str = "BURROW_REGISTRY_TIMEOUT";
 /// The per-read bound: `BURROW_REGISTRY_TIMEOUT` (seconds, may be fractional, more than 0) or
 /// [`DEFAULT_READ_TIMEOUT`].
 pub fn read_timeout() -> Duration {
-    std::env::var(TIMEOUT_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map_or(DEFAULT_READ_TIMEOUT, Duration::from_secs_f64)
+    crate::lockwait::env_seconds(TIMEOUT_ENV, DEFAULT_READ_TIMEOUT)
 }
 
 /// Whether `e` is a ureq timeout.
