@@ -666,7 +666,8 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
-fn scheme_of(challenge: &str) -> String {
+/// The scheme of a `WWW-Authenticate` challenge (`Bearer`, `Basic`).
+pub fn scheme_of(challenge: &str) -> String {
     challenge
         .split_whitespace()
         .next()
@@ -674,7 +675,9 @@ fn scheme_of(challenge: &str) -> String {
         .to_owned()
 }
 
-fn challenge_params(c: &str) -> HashMap<String, String> {
+/// The parameters of a `WWW-Authenticate` challenge (`realm`, `service`, `scope`), keys in
+/// lower case.
+pub fn challenge_params(c: &str) -> HashMap<String, String> {
     let mut m = HashMap::new();
     let rest = c.split_once(' ').map_or("", |(_, r)| r);
     let mut s = rest;
@@ -697,7 +700,8 @@ fn challenge_params(c: &str) -> HashMap<String, String> {
     m
 }
 
-fn urlencode(s: &str) -> String {
+/// Percent-encodes all but RFC 3986's unreserved characters.
+pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
