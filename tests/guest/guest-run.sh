@@ -359,6 +359,54 @@ check_apparmor() {
   say "  apparmor: $detail"
 }
 
+check_svc_unit() {
+  start_timer
+  # Start at boot (issue 14; its published port joins this check when ports exist): lingering
+  # through admin add-user --linger, a unit from `burrow generate systemd`, enabled; the user's
+  # manager restarts (as at boot, with no login) and the container comes back under it; a
+  # `burrow stop` is not undone by systemd.
+  local out unitdir st pid1 pid2 i
+  out=$("$B" admin add-user "$user" --linger 2>&1) || { fail svc-unit "admin add-user --linger: $(brief "$out")"; return; }
+  out=$(loginctl show-user "$user" -p Linger 2>&1)
+  [ "$out" = Linger=yes ] || { fail svc-unit "lingering is not on after add-user --linger: $(brief "$out")"; return; }
+  out=$(as_user "$B" create --name gsvc --rootfs "$rootfs" /bin/sleep 100000) || { fail svc-unit "create: $(brief "$out")"; return; }
+  unitdir=/home/$user/.config/systemd/user
+  out=$(as_user /bin/sh -c "mkdir -p $unitdir && cd $unitdir && $B generate systemd --files gsvc && systemctl --user daemon-reload && systemctl --user enable --now container-gsvc.service") \
+    || { fail svc-unit "generate/enable: $(brief "$out"); unit: $(brief "$(cat "$unitdir/container-gsvc.service" 2>&1)")"; return; }
+  st=$(as_user systemctl --user is-active container-gsvc.service)
+  pid1=$(as_user systemctl --user show -p MainPID --value container-gsvc.service)
+  out=$(as_user "$B" ls)
+  if [ "$st" != active ] || ! printf '%s\n' "$out" | grep -q '^gsvc .*running'; then
+    fail svc-unit "after enable --now: unit $st, ls: $(brief "$out"); $(brief "$(as_user journalctl --user -u container-gsvc.service --no-pager 2>&1 | tail -15)")"
+    return
+  fi
+  # The manager goes away and comes back, as at boot: only lingering and the enabled unit
+  # bring the container back.
+  systemctl restart "user@$uid.service" || { fail svc-unit "systemctl restart user@$uid.service failed"; return; }
+  i=0
+  while :; do
+    st=$(as_user systemctl --user is-active container-gsvc.service)
+    out=$(as_user "$B" ls)
+    [ "$st" = active ] && printf '%s\n' "$out" | grep -q '^gsvc .*running' && break
+    i=$((i + 1))
+    [ $i -le 120 ] || { fail svc-unit "not back 120 s after the manager restarted: unit $st, ls: $(brief "$out")"; return; }
+    sleep 1
+  done
+  pid2=$(as_user systemctl --user show -p MainPID --value container-gsvc.service)
+  [ "$pid2" != "$pid1" ] && [ "$pid2" != 0 ] || { fail svc-unit "same or no main pid after the restart ($pid1, $pid2)"; return; }
+  out=$(as_user "$B" stop gsvc 2>&1) || { fail svc-unit "burrow stop: $(brief "$out")"; return; }
+  sleep 3
+  st=$(as_user systemctl --user is-active container-gsvc.service)
+  out=$(as_user "$B" ls -a)
+  if [ "$st" = active ] || printf '%s\n' "$out" | grep -q '^gsvc .*running'; then
+    fail svc-unit "burrow stop was undone: unit $st, ls: $(brief "$out")"
+  else
+    ok "svc-unit ($(took)): came back after the user manager restarted (main pid $pid1 -> $pid2), stop kept (unit $st)"
+  fi
+  as_user /bin/sh -c "systemctl --user disable --now container-gsvc.service; rm -f $unitdir/container-gsvc.service; $B rm -f gsvc" >/dev/null 2>&1
+  loginctl disable-linger "$user" >/dev/null 2>&1
+}
+
 check_doctor_undelegated() {
   start_timer
   # Delegation off for cpu (Delegate=pids for user@.service; systemd 252's user manager cannot
@@ -693,7 +741,7 @@ run_nosd() {
 wanted_pkg=false
 wanted_main=false
 for c in pkg-install pkg-run pkg-upgrade pkg-purge; do want $c && wanted_pkg=true; done
-for c in admin-add-user doctor run-true memory-oom pids-limit cgroup-confined cpus-throttle net-bridge apparmor doctor-undelegated; do want $c && wanted_main=true; done
+for c in admin-add-user doctor run-true memory-oom pids-limit cgroup-confined cpus-throttle net-bridge apparmor svc-unit doctor-undelegated; do want $c && wanted_main=true; done
 if $wanted_pkg; then
   if [ -d "$share/pkg/v1" ] && [ -d "$share/pkg/v2" ]; then
     pkg_snapshot >/root/pkg-before
@@ -718,6 +766,7 @@ want cgroup-confined && check_cgroup_confined
 want cpus-throttle && check_cpus_throttle
 want net-bridge && check_net_bridge
 want apparmor && check_apparmor
+want svc-unit && check_svc_unit
 want doctor-undelegated && check_doctor_undelegated
 say "guest: cgroups left under user@$uid.service: $(find "/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service" -mindepth 1 -type d 2>/dev/null | tr '\n' ' ')"
 finish

@@ -700,9 +700,191 @@ fn rmi_refuses_an_image_a_container_uses_and_prune_keeps_it() {
         &env.burrow(&["rmi", "-f", "used"]),
         0,
         &format!("Deleted: {id}\n"),
-        "",
+        &format!(
+            "burrow: removed container c2 (made from image {})\n",
+            &id[..12]
+        ),
     );
     check(&env.burrow(&["images", "--format", "json"]), 0, "[]\n", "");
+}
+
+/// `rmi -f`, as podman's: the containers made from the image go too, a running one stopped
+/// first; containers of other images stay; an image only untagged keeps its containers.
+#[test]
+fn rmi_force_removes_the_containers_made_from_the_image_running_or_not() {
+    require_images!();
+    let (user, ..) = image_user();
+    let env = Env::new(user, "rmif");
+    let i = images();
+    let import = |name: &str, src: &Path| {
+        let out = env.burrow(&["image", "import", "--name", name, src.to_str().unwrap()]);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        out.stdout.trim().to_owned()
+    };
+    let id = import("doomed", &i.stage1);
+    let other = import("kept", &i.rootfs_tgz);
+    assert_ne!(id, other);
+    let rootfs = Rootfs::new(user, "img-rmif-rootfs");
+    // Made "from" an image the way `burrow create IMAGE` records it.
+    let make = |name: &str, image: &str, detached: bool| {
+        let mut args = vec![if detached { "run" } else { "create" }];
+        if detached {
+            args.push("-d");
+        }
+        args.extend(["--name", name, "--rootfs", rootfs.path()]);
+        args.extend(if detached {
+            ["/bin/sleep", "600"]
+        } else {
+            ["/bin/true", ""]
+        });
+        args.retain(|a| !a.is_empty());
+        let out = env.burrow(&args);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        let st = env.dir.join(format!("run/burrow/{name}/state.json"));
+        let mut v = json(&fs::read_to_string(&st).unwrap());
+        v["image"] = serde_json::json!(format!("sha256:{image}"));
+        fs::write(&st, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    };
+    make("stopped", &id, false);
+    make("running", &id, true);
+    make("other", &other, false);
+    let ls = json(&env.burrow(&["ls", "-a", "--format", "json"]).stdout);
+    let pid = ls
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "running")
+        .and_then(|r| r["pid"].as_i64())
+        .unwrap_or_else(|| panic!("no pid for running in {ls}"));
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    // A second name: -f on one name only untags, the containers stay.
+    let out = env.burrow(&[
+        "image",
+        "import",
+        "--name",
+        "alias",
+        i.stage1.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    check(
+        &env.burrow(&["rmi", "-f", "alias"]),
+        0,
+        "Untagged: alias\n",
+        "",
+    );
+    assert!(env.dir.join("run/burrow/stopped").exists());
+    // The image itself: both its containers go, the running one killed first.
+    let out = env.burrow(&["rmi", "-f", "doomed"]);
+    assert_eq!(
+        (out.code, out.stdout.clone()),
+        (Some(0), format!("Deleted: {id}\n")),
+        "{out:?}"
+    );
+    let mut said: Vec<&str> = out.stderr.lines().collect();
+    said.sort_unstable();
+    assert_eq!(
+        said,
+        [
+            format!(
+                "burrow: removed container running (made from image {})",
+                &id[..12]
+            ),
+            format!(
+                "burrow: removed container stopped (made from image {})",
+                &id[..12]
+            ),
+        ],
+        "{out:?}"
+    );
+    assert!(!env.dir.join("run/burrow/stopped").exists());
+    assert!(!env.dir.join("run/burrow/running").exists());
+    let gone = std::time::Instant::now();
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            gone.elapsed() < std::time::Duration::from_secs(10),
+            "pid {pid} still alive"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Another image's container stays, and without -f its image is still refused.
+    assert!(env.dir.join("run/burrow/other").exists());
+    check(
+        &env.burrow(&["rmi", "kept"]),
+        125,
+        "",
+        "burrow: image kept is used by container other; remove the container first or use -f\n",
+    );
+    check(&env.burrow(&["rm", "other"]), 0, "other\n", "");
+}
+
+/// A store lock held by a stuck process: `pull` and `rmi` give up after BURROW_LOCK_TIMEOUT
+/// seconds, naming the lock file, the holder's pid and command, and what to do; nothing
+/// changes; once the holder is gone they work.
+#[test]
+fn a_stuck_store_lock_fails_pull_and_rmi_after_the_bound_naming_the_holder() {
+    require_images!();
+    let (user, ..) = image_user();
+    let reg = plain();
+    let env = Env::new(user, "lock");
+    let i = images();
+    let out = env.burrow(&[
+        "image",
+        "import",
+        "--name",
+        "held",
+        i.stage1.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let id = out.stdout.trim().to_owned();
+    let lock = env.store().join("locks/gc.lock");
+    assert!(lock.is_file(), "{} missing", lock.display());
+    // The holder: util-linux flock, as a stuck `burrow pull` would hold it.
+    let mut holder = std::process::Command::new("flock")
+        .args(["-x", "-o"]) // -o: only flock holds it, so killing it releases the lock
+        .arg(&lock)
+        .args(["sleep", "120"])
+        .spawn()
+        .unwrap();
+    let hpid = holder.id();
+    let start = std::time::Instant::now();
+    while !fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .any(|l| l.split_whitespace().nth(4) == Some(&hpid.to_string()))
+    {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "flock never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let bounded = |args: &[&str]| {
+        let t = std::time::Instant::now();
+        let out = env.script("BURROW_LOCK_TIMEOUT=1 exec \"$B\" \"$@\"", args);
+        (out, t.elapsed())
+    };
+    let want = format!(
+        "burrow: gave up after 1s waiting for the storage lock {} (held by pid {hpid} (flock -x -o {} sleep 120)); another burrow command on this storage is stuck or stopped: let it finish, or end it (`kill PID`), then try again; a long pull of the same image may legitimately hold it, BURROW_LOCK_TIMEOUT=SECONDS waits longer\n",
+        lock.display(),
+        lock.display()
+    );
+    let r = format!("{}/test/busybox:1", reg.addr);
+    for args in [&["rmi", "held"][..], &["pull", "-q", &r][..]] {
+        let (out, took) = bounded(args);
+        assert!(
+            took >= std::time::Duration::from_secs(1) && took < std::time::Duration::from_secs(15),
+            "{args:?} took {took:?}"
+        );
+        check(&out, 125, "", &want);
+    }
+    let _ = holder.kill();
+    let _ = holder.wait();
+    check(
+        &env.burrow(&["rmi", "held"]),
+        0,
+        &format!("Deleted: {id}\n"),
+        "",
+    );
 }
 
 #[test]

@@ -230,6 +230,19 @@ impl Store {
     ) -> Result<Digest> {
         let cbytes = serde_json::to_vec(config).unwrap_or_default();
         let (cd, clen) = self.put_blob_any(&cbytes[..])?;
+        self.commit_with_manifest(&cd, clen, layers, source, name.map(qualify_name))
+    }
+
+    /// Stores an OCI manifest made for the stored config `cd` (`clen` bytes) and `layers`, and
+    /// records the image under `name` (already qualified).
+    fn commit_with_manifest(
+        &self,
+        cd: &Digest,
+        clen: u64,
+        layers: Vec<LayerRecord>,
+        source: &Path,
+        name: Option<String>,
+    ) -> Result<Digest> {
         let manifest = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
@@ -238,10 +251,9 @@ impl Store {
         });
         let mbytes = serde_json::to_vec(&manifest).unwrap_or_default();
         let (md, _) = self.put_blob_any(&mbytes[..])?;
-        let name = name.map(qualify_name);
         Ok(self.commit(
             &md,
-            &cd,
+            cd,
             layers,
             &source.display().to_string(),
             name.as_deref(),
@@ -273,14 +285,7 @@ impl Store {
         let host = Platform::host();
         let mut chosen = None;
         for d in &descs {
-            let fits = d.platform().as_ref().is_none_or(|p| {
-                host.matches(
-                    &p.os().to_string(),
-                    &p.architecture().to_string(),
-                    p.variant().as_deref(),
-                )
-            });
-            if fits {
+            if fits_host(&host, d) {
                 chosen = Some(d.clone());
                 break;
             }
@@ -295,15 +300,7 @@ impl Store {
             let d = inner
                 .manifests()
                 .iter()
-                .find(|d| {
-                    d.platform().as_ref().is_none_or(|p| {
-                        host.matches(
-                            &p.os().to_string(),
-                            &p.architecture().to_string(),
-                            p.variant().as_deref(),
-                        )
-                    })
-                })
+                .find(|d| fits_host(&host, d))
                 .ok_or_else(|| {
                     invalid(source, format!("no image for {host} in the nested index"))
                 })?;
@@ -403,28 +400,25 @@ impl Store {
                 size,
             });
         }
-        let manifest = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": cd.to_string(), "size": clen},
-            "layers": layers.iter().map(|l| serde_json::json!({"mediaType": OCI_LAYER, "digest": l.blob.to_string(), "size": l.size})).collect::<Vec<_>>(),
-        });
-        let mbytes = serde_json::to_vec(&manifest).unwrap_or_default();
-        let (md, _) = self.put_blob_any(&mbytes[..])?;
         let name = name.map(qualify_name).or_else(|| {
             e.repo_tags
                 .as_ref()
                 .and_then(|t| t.first())
                 .map(|t| qualify_name(t))
         });
-        Ok(self.commit(
-            &md,
-            &cd,
-            layers,
-            &source.display().to_string(),
-            name.as_deref(),
-        )?)
+        self.commit_with_manifest(&cd, clen, layers, source, name)
     }
+}
+
+/// Whether a layout's descriptor is for the host (one without a platform is).
+fn fits_host(host: &Platform, d: &oci_spec::image::Descriptor) -> bool {
+    d.platform().as_ref().is_none_or(|p| {
+        host.matches(
+            &p.os().to_string(),
+            &p.architecture().to_string(),
+            p.variant().as_deref(),
+        )
+    })
 }
 
 fn source_stem(p: &Path) -> String {

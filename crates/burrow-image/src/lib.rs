@@ -48,12 +48,14 @@
 
 pub mod digest;
 pub mod import;
+pub mod lockwait;
 mod pipe;
 pub mod platform;
 pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod shift;
+pub mod stall;
 pub mod store;
 pub mod unpack;
 

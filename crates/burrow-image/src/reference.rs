@@ -134,7 +134,11 @@ fn valid_tag(t: &str) -> bool {
 }
 
 fn valid_registry(r: &str) -> bool {
+    // No empty host label: `..`, `.x` or `a..b` is no host (found by tests/fuzz `reference`).
+    let host = r.rsplit_once(':').map_or(r, |(h, _)| h);
     !r.is_empty()
+        && !host.starts_with('.')
+        && !host.contains("..")
         && r.len() <= 255
         && r.bytes()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':' | b'[' | b']'))
@@ -413,6 +417,10 @@ mod tests {
             "docker.io/",
             "ex ample.com/a",
             "a/b:c:d",
+            "../b",
+            "..:5000/b",
+            "a..b.io/c",
+            ".x.io/c",
         ] {
             assert!(Reference::parse(s).is_err(), "{s:?} parsed");
         }

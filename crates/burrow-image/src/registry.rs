@@ -53,6 +53,12 @@ pub enum RegistryError {
         #[source]
         source: ureq::Error,
     },
+    /// The registry stopped sending (see [`crate::stall`]).
+    #[error("{}", crate::stall::stalled(registry))]
+    Stalled {
+        /// The registry.
+        registry: String,
+    },
     /// No image for the platform.
     #[error("{reference} has no image for {platform} (it has: {available}); choose one with --platform OS/ARCH[/VARIANT]")]
     NoPlatform {
@@ -392,8 +398,10 @@ impl Client {
         let agent = ureq::Agent::config_builder()
             .tls_config(tls)
             .http_status_as_error(false)
-            .timeout_connect(Some(std::time::Duration::from_secs(30)))
+            .timeout_connect(Some(crate::stall::CONNECT_TIMEOUT))
             .timeout_recv_response(Some(std::time::Duration::from_secs(120)))
+            .timeout_per_read(Some(crate::stall::read_timeout()))
+            .timeout_per_write(Some(crate::stall::read_timeout()))
             .user_agent("burrow")
             .build()
             .new_agent();
@@ -477,12 +485,9 @@ impl Client {
                     creds.as_ref(),
                 )?;
                 if let Some(a) = auth {
-                    resp = self.send(&url, accept, Some(&a)).map_err(|source| {
-                        RegistryError::Unreachable {
-                            registry: registry.to_owned(),
-                            source,
-                        }
-                    })?;
+                    resp = self
+                        .send(&url, accept, Some(&a))
+                        .map_err(|source| net_err(registry, source))?;
                     if let Ok(mut m) = self.tokens.lock() {
                         m.insert(key.clone(), a);
                     }
@@ -507,10 +512,7 @@ impl Client {
             };
         }
         Err(match last_err {
-            Some(source) => RegistryError::Unreachable {
-                registry: registry.to_owned(),
-                source,
-            },
+            Some(source) => net_err(registry, source),
             None => RegistryError::Http {
                 registry: registry.to_owned(),
                 status: 0,
@@ -555,12 +557,9 @@ impl Client {
         if let Some(s) = params.get("service") {
             url.push_str(&format!("&service={}", urlencode(s)));
         }
-        let mut resp = self.send(&url, None, basic.as_deref()).map_err(|source| {
-            RegistryError::Unreachable {
-                registry: registry.to_owned(),
-                source,
-            }
-        })?;
+        let mut resp = self
+            .send(&url, None, basic.as_deref())
+            .map_err(|source| net_err(registry, source))?;
         match resp.status().as_u16() {
             200 => {}
             401 | 403 => {
@@ -583,10 +582,7 @@ impl Client {
             .with_config()
             .limit(1 << 20)
             .read_to_vec()
-            .map_err(|source| RegistryError::Unreachable {
-                registry: registry.to_owned(),
-                source,
-            })?;
+            .map_err(|source| net_err(registry, source))?;
         let v: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| RegistryError::Invalid {
                 registry: registry.to_owned(),
@@ -613,10 +609,7 @@ impl Client {
             .with_config()
             .limit(16 << 20)
             .read_to_vec()
-            .map_err(|source| RegistryError::Unreachable {
-                registry: q.registry.clone(),
-                source,
-            })?;
+            .map_err(|source| net_err(&q.registry, source))?;
         let d = Digest::of(&body);
         if let Ok(want) = Digest::parse(reference) {
             if want != d {
@@ -640,7 +633,10 @@ impl Client {
             &format!("{}/blobs/{d}", q.repository),
             None,
         )?;
-        Ok(resp.into_body().into_reader())
+        Ok(crate::stall::Named::new(
+            resp.into_body().into_reader(),
+            &q.registry,
+        ))
     }
 }
 
@@ -670,7 +666,8 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
-fn scheme_of(challenge: &str) -> String {
+/// The scheme of a `WWW-Authenticate` challenge (`Bearer`, `Basic`).
+pub fn scheme_of(challenge: &str) -> String {
     challenge
         .split_whitespace()
         .next()
@@ -678,7 +675,9 @@ fn scheme_of(challenge: &str) -> String {
         .to_owned()
 }
 
-fn challenge_params(c: &str) -> HashMap<String, String> {
+/// The parameters of a `WWW-Authenticate` challenge (`realm`, `service`, `scope`), keys in
+/// lower case.
+pub fn challenge_params(c: &str) -> HashMap<String, String> {
     let mut m = HashMap::new();
     let rest = c.split_once(' ').map_or("", |(_, r)| r);
     let mut s = rest;
@@ -701,7 +700,8 @@ fn challenge_params(c: &str) -> HashMap<String, String> {
     m
 }
 
-fn urlencode(s: &str) -> String {
+/// Percent-encodes all but RFC 3986's unreserved characters.
+pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -711,6 +711,20 @@ fn urlencode(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// A transport error: [`RegistryError::Stalled`] for a timeout, else `Unreachable`.
+fn net_err(registry: &str, source: ureq::Error) -> RegistryError {
+    if crate::stall::is_timeout(&source) {
+        RegistryError::Stalled {
+            registry: registry.to_owned(),
+        }
+    } else {
+        RegistryError::Unreachable {
+            registry: registry.to_owned(),
+            source,
+        }
+    }
 }
 
 fn invalid(q: &Qualified, what: &str, e: impl fmt::Display) -> RegistryError {
@@ -744,7 +758,8 @@ impl Store {
                 Err(
                     e @ (RegistryError::UnknownImage(_)
                     | RegistryError::Unauthorized { .. }
-                    | RegistryError::Unreachable { .. }),
+                    | RegistryError::Unreachable { .. }
+                    | RegistryError::Stalled { .. }),
                 ) if cands.len() > 1 => {
                     tracing::debug!("{q}: {e}");
                     first.get_or_insert(e);

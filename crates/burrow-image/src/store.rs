@@ -36,7 +36,6 @@ use crate::unpack::{self, UnpackOptions, UnpackReport};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -116,6 +115,16 @@ pub enum StoreError {
     /// No usable home.
     #[error("cannot find the storage directory: set XDG_DATA_HOME or HOME")]
     NoHome,
+    /// A store lock stayed taken past the bound (see [`crate::lockwait`]).
+    #[error("gave up after {waited:?} waiting for the storage lock {} ({holders}); another burrow command on this storage is stuck or stopped: let it finish, or end it (`kill PID`), then try again; a long pull of the same image may legitimately hold it, BURROW_LOCK_TIMEOUT=SECONDS waits longer", path.display())]
+    LockTimeout {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it.
+        holders: String,
+        /// How long was waited.
+        waited: std::time::Duration,
+    },
 }
 
 /// Storage result.
@@ -312,11 +321,14 @@ impl Store {
             .write(true)
             .open(&p)
             .map_err(io_err("open lock", &p))?;
-        if shared {
-            burrow_sys::flock_shared(f.as_fd()).map_err(io_err("lock", &p))?;
-        } else {
-            burrow_sys::flock_exclusive(f.as_fd()).map_err(io_err("lock", &p))?;
-        }
+        crate::lockwait::acquire(&f, shared, crate::lockwait::timeout()).map_err(|e| match e {
+            crate::lockwait::WaitError::Io(e) => io_err("lock", &p)(e),
+            crate::lockwait::WaitError::TimedOut(waited, h) => StoreError::LockTimeout {
+                holders: crate::lockwait::describe(&h, &p),
+                path: p.clone(),
+                waited,
+            },
+        })?;
         Ok(Lock(f))
     }
 

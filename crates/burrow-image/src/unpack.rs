@@ -17,7 +17,8 @@
 //! | a name that is first a file, then a directory (or the reverse) | the later entry wins: the earlier one is removed |
 //! | duplicate entries | the later entry wins |
 //! | names with newlines | created as named (JSON escapes them in the reports) |
-//! | more than [`UnpackOptions::max_entries`] entries | refused |
+//! | more than [`UnpackOptions::max_entries`] entries (1,000,000 by default) | refused ([`UnpackError::TooManyEntries`]) |
+//! | a name longer than [`MAX_PATH_LEN`], a component longer than 255 bytes, or deeper than [`MAX_DEPTH`] | refused ([`UnpackError::Hostile`]) |
 //! | block and character devices | skipped, counted in [`UnpackReport::devices_skipped`] |
 //! | `user.overlay.*`, `trusted.*` and other non-`user.*` xattrs (but `security.capability`) | dropped: an archive cannot forge whiteouts, opaque directories or redirects |
 //! | `.wh..wh.*` names other than `.wh..wh..opq` (aufs metadata) | skipped |
@@ -218,14 +219,31 @@ fn errno(e: Errno) -> io::Error {
     io::Error::from_raw_os_error(e as i32)
 }
 
-/// Splits an archive name into safe components: leading `/` and `.` dropped, `..` refused.
+/// Longest entry name accepted, in bytes: the kernel's `PATH_MAX` less its NUL, beyond which
+/// no path call could reach the entry anyway.
+pub const MAX_PATH_LEN: usize = 4095;
+
+/// Deepest entry accepted, in components. Real images stay far below; a deep tree costs a
+/// lookup per level for every entry below it (a "deep directories" bomb).
+pub const MAX_DEPTH: usize = 512;
+
+/// Splits an archive name into safe components: leading `/` and `.` dropped, `..` refused,
+/// names longer than [`MAX_PATH_LEN`] bytes, components longer than 255 bytes (`NAME_MAX`) and
+/// paths deeper than [`MAX_DEPTH`] refused.
 pub fn clean_path(raw: &[u8]) -> std::result::Result<Vec<Vec<u8>>, &'static str> {
+    if raw.len() > MAX_PATH_LEN {
+        return Err("is longer than 4095 bytes (PATH_MAX)");
+    }
     let mut out = Vec::new();
     for c in raw.split(|b| *b == b'/') {
         match c {
             b"" | b"." => {}
             b".." => return Err("has a `..` component"),
+            c if c.len() > 255 => return Err("has a component longer than 255 bytes (NAME_MAX)"),
             c => out.push(c.to_vec()),
+        }
+        if out.len() > MAX_DEPTH {
+            return Err("is more than 512 directories deep");
         }
     }
     Ok(out)

@@ -426,3 +426,117 @@ fn hostile_docker_archive_cannot_read_host_files() {
         assert_eq!(count(&t.path().join("store/tmp")), 0);
     }
 }
+
+/// Holds an flock on `path` from another process (util-linux `flock`) until dropped.
+struct Holder(std::process::Child);
+impl Holder {
+    fn take(path: &Path, shared: bool) -> Holder {
+        let h = Holder(
+            std::process::Command::new("flock")
+                .arg(if shared { "-s" } else { "-x" })
+                .arg("-o") // only flock itself holds it: killing it releases the lock
+                .arg(path)
+                .args(["sleep", "60"])
+                .spawn()
+                .unwrap(),
+        );
+        // Held once an exclusive try of our own fails.
+        let start = std::time::Instant::now();
+        loop {
+            let f = fs::File::open(path).unwrap();
+            if burrow_image::lockwait::acquire(&f, false, Duration::ZERO).is_err() {
+                return h;
+            }
+            drop(f);
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "flock never took {path:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_held_lock_is_waited_for_within_the_bound_and_names_its_holder() {
+    use burrow_image::lockwait::{acquire, WaitError};
+    let t = tempfile::tempdir().unwrap();
+    let s = Store::open(t.path()).unwrap();
+    drop(s.use_lock().unwrap()); // creates locks/gc.lock
+    let p = t.path().join("locks/gc.lock");
+    let h = Holder::take(&p, false);
+    let f = fs::File::open(&p).unwrap();
+    for shared in [false, true] {
+        let start = std::time::Instant::now();
+        match acquire(&f, shared, Duration::from_millis(700)) {
+            Err(WaitError::TimedOut(d, holders)) => {
+                assert_eq!(d, Duration::from_millis(700));
+                assert_eq!(holders.len(), 1, "{holders:?}");
+                assert_eq!(holders[0].pid, i32::try_from(h.0.id()).unwrap());
+                let shown = holders[0].to_string();
+                assert!(
+                    shown.starts_with(&format!("pid {} (flock -x ", h.0.id())),
+                    "{shown}"
+                );
+            }
+            r => panic!("{r:?}"),
+        }
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(700) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+    }
+    // A shared holder lets shared takers in, keeps an exclusive one out; once it goes, the
+    // waiter gets the lock without waiting out the bound.
+    drop(h);
+    let h = Holder::take(&p, true);
+    acquire(&f, true, Duration::from_millis(100)).unwrap();
+    let g = fs::File::open(&p).unwrap();
+    assert!(matches!(
+        acquire(&g, false, Duration::from_millis(100)),
+        Err(WaitError::TimedOut(..))
+    ));
+    drop(f);
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        drop(h);
+    });
+    let start = std::time::Instant::now();
+    acquire(&g, false, Duration::from_secs(20)).unwrap();
+    assert!(start.elapsed() < Duration::from_secs(5));
+    killer.join().unwrap();
+}
+
+#[test]
+fn a_tar_bomb_layer_is_refused_and_leaves_nothing() {
+    use burrow_image::unpack::{UnpackError, UnpackOptions};
+    let t = tempfile::tempdir().unwrap();
+    let s = Store::open(t.path())
+        .unwrap()
+        .with_unpack_options(UnpackOptions {
+            max_entries: 1000,
+            ..UnpackOptions::default()
+        });
+    let names: Vec<String> = (0..2000).map(|i| format!("d/f{i}")).collect();
+    let files: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "")).collect();
+    let tar = layer_tar(&files);
+    let blob = Digest::of(&tar);
+    let e = s.ensure_layer(&blob, None, || Ok(&tar[..])).unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Unpack(b, UnpackError::TooManyEntries(1000)) if *b == blob),
+        "{e:?}"
+    );
+    assert_eq!(
+        std::error::Error::source(&e).unwrap().to_string(),
+        "refusing layer: it has more than 1000 entries (a tar bomb?)"
+    );
+    assert_eq!(count(&t.path().join("layers")), 0, "no layer kept");
+    assert_eq!(count(&t.path().join("tmp")), 0, "no partial unpack kept");
+}

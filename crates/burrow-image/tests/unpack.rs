@@ -81,6 +81,18 @@ impl T {
             0,
         )
     }
+    /// A regular file with a name of any length (a GNU long-name entry past 100 bytes).
+    fn long(mut self, name: &str, data: &str) -> Self {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_000_000);
+        h.set_size(data.len() as u64);
+        self.0.append_data(&mut h, name, data.as_bytes()).unwrap();
+        self
+    }
     fn done(self) -> Vec<u8> {
         self.0.into_inner().unwrap()
     }
@@ -372,6 +384,41 @@ fn hostile_tar_bomb_is_bounded() {
         e => panic!("{e:?}"),
     }
     assert!(fs::read_dir(&l).unwrap().count() <= 1000);
+}
+
+#[test]
+fn hostile_deep_or_long_paths_are_refused() {
+    let (t, l) = sandbox();
+    let o = opts(Mode::Layer);
+    let too_deep = vec!["d"; 513].join("/");
+    let (p, why) = hostile(unpack(&T::new().long(&too_deep, "x").done()[..], &l, &o).unwrap_err());
+    assert_eq!((p, why), (too_deep, "is more than 512 directories deep"));
+    let too_long = vec!["abcdefghij"; 400].join("/");
+    let (_, why) = hostile(unpack(&T::new().long(&too_long, "x").done()[..], &l, &o).unwrap_err());
+    assert_eq!(why, "is longer than 4095 bytes (PATH_MAX)");
+    let (_, why) =
+        hostile(unpack(&T::new().long(&"a".repeat(256), "x").done()[..], &l, &o).unwrap_err());
+    assert_eq!(why, "has a component longer than 255 bytes (NAME_MAX)");
+    // A hard link's target is held to the same bounds.
+    let tar = T::new().file("f", "x").done();
+    unpack(&tar[..], &l, &o).unwrap();
+    let deep_target = vec!["d"; 600].join("/");
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Link);
+    h.set_size(0);
+    h.set_mode(0o644);
+    h.set_mtime(1);
+    h.set_uid(0);
+    h.set_gid(0);
+    b.append_link(&mut h, "h", &deep_target).unwrap();
+    let (_, why) = hostile(unpack(&b.into_inner().unwrap()[..], &l, &o).unwrap_err());
+    assert_eq!(why, "is more than 512 directories deep");
+    // At the bounds: kept.
+    let deepest = vec!["d"; 512].join("/");
+    unpack(&T::new().long(&deepest, "x").done()[..], &l, &o).unwrap();
+    assert_eq!(fs::read_to_string(l.join(&deepest)).unwrap(), "x");
+    outside_untouched(&t);
 }
 
 #[test]

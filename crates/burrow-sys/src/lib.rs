@@ -584,6 +584,17 @@ pub fn flock_shared(fd: BorrowedFd<'_>) -> io::Result<()> {
     cvt_int(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_SH) }).map(drop)
 }
 
+/// `flock(fd, LOCK_SH | LOCK_NB)`: takes a shared lock if no exclusive one is held.
+/// `Ok(false)` when another open file description holds it exclusively.
+pub fn flock_shared_nb(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    // SAFETY: flock takes no pointers.
+    match cvt_int(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) }) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

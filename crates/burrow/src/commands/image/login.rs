@@ -8,7 +8,9 @@
 
 use super::{extra_ca, lib_err, registries};
 use crate::commands::{fail, Res};
-use burrow_image::registry::{auth_entry, login_file, save_credentials, Credentials};
+use burrow_image::registry::{
+    auth_entry, challenge_params, login_file, save_credentials, scheme_of, urlencode, Credentials,
+};
 use burrow_runtime::Error;
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -178,32 +180,10 @@ fn agent(ca: Option<&Path>) -> Result<ureq::Agent, Error> {
         .new_agent())
 }
 
-/// `Bearer realm="...",service="..."` -> scheme and parameters.
+/// `Bearer realm="...",service="..."` -> scheme and parameters (burrow-image's parser, the
+/// one pulls use).
 fn challenge(c: &str) -> (String, HashMap<String, String>) {
-    let (scheme, mut s) = c.trim().split_once(' ').unwrap_or((c.trim(), ""));
-    let mut m = HashMap::new();
-    while let Some((k, v)) = s.split_once('=') {
-        let k = k.trim().trim_start_matches(',').trim().to_ascii_lowercase();
-        let (val, tail) = match v.strip_prefix('"') {
-            Some(v) => v.split_once('"').unwrap_or((v, "")),
-            None => v.split_once(',').unwrap_or((v, "")),
-        };
-        m.insert(k, val.trim().to_owned());
-        s = tail.trim_start_matches(',');
-    }
-    (scheme.to_owned(), m)
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    (scheme_of(c.trim()), challenge_params(c.trim()))
 }
 
 /// Checks `creds` against `registry`'s `/v2/` (HTTPS; plain HTTP where registries.conf or
