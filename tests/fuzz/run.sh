@@ -26,10 +26,7 @@ case $secs in '' | *[!0-9]*)
   ;;
 esac
 targets=("$@")
-# `reference` is left out of the default list until its open finding is fixed: a short name of
-# 250 characters passes, but its docker.io/library/ form is over the 255-character limit and
-# does not parse back (seed corpus/seed-reference/crash-long-short-name). Run it by name.
-[ ${#targets[@]} -gt 0 ] || targets=(subid args usernet unpack)
+[ ${#targets[@]} -gt 0 ] || targets=(subid args usernet unpack reference)
 
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here" # so that the repository's rust-toolchain.toml picks the toolchain

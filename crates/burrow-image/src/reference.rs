@@ -197,6 +197,14 @@ impl Reference {
         if repository.len() > 255 {
             return Err(bad(s, "the repository is longer than 255 characters"));
         }
+        // A one-component short name may become docker.io's `library/NAME`, which must stay
+        // within the same 255 characters (found by the `reference` fuzz target).
+        if registry.is_none() && !repository.contains('/') && repository.len() > 255 - 8 {
+            return Err(bad(
+                s,
+                "a short name of one component is longer than 247 characters (library/NAME must fit in 255)",
+            ));
+        }
         Ok(Self {
             registry: registry.map(str::to_owned),
             repository: repository.to_owned(),
@@ -426,6 +434,12 @@ mod tests {
         }
         let e = Reference::parse("Debian").unwrap_err().to_string();
         assert!(e.contains("lower-case"), "{e}");
+        // The fuzz finding: a one-component short name too long for docker.io/library/NAME.
+        let long = "a".repeat(248);
+        let e = Reference::parse(&long).unwrap_err().to_string();
+        assert!(e.contains("247"), "{e}");
+        assert!(Reference::parse(&"a".repeat(247)).is_ok());
+        assert!(Reference::parse(&format!("x/{}", "a".repeat(250))).is_ok());
     }
 
     #[test]
