@@ -1,34 +1,20 @@
 //! `--group-add GROUP`: a supplementary group of the container's process, a number or a name
 //! from the container's /etc/group (looked up by the runtime, which reads it safely).
 
+use crate::values::BadIdOrName;
 use crate::{invalid, ConfigError, IdOrName};
 use serde::{Deserialize, Serialize};
 
 /// Parses one `--group-add` value: a gid (0 to 4294967294, no leading zeros) or a group name.
 pub fn parse_group(v: &str) -> Result<IdOrName, ConfigError> {
-    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-        return v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| *n != u32::MAX && (v == "0" || !v.starts_with('0')))
-            .map(IdOrName::Id)
-            .ok_or_else(|| {
-                invalid(format!(
-                    "group-add \"{v}\": not a valid gid (0 to 4294967294, no leading zeros)"
-                ))
-            });
-    }
-    let ok = !v.is_empty()
-        && v.len() <= 256
-        && v.bytes()
-            .all(|b| b.is_ascii_graphic() && b != b':' && b != b'/' && b != b',');
-    if ok {
-        Ok(IdOrName::Name(v.to_owned()))
-    } else {
-        Err(invalid(format!(
+    IdOrName::classify(v).map_err(|e| match e {
+        BadIdOrName::Id => invalid(format!(
+            "group-add \"{v}\": not a valid gid (0 to 4294967294, no leading zeros)"
+        )),
+        BadIdOrName::Name => invalid(format!(
             "group-add \"{v}\": expected a group name (from the container's /etc/group) or a gid"
-        )))
-    }
+        )),
+    })
 }
 
 impl std::str::FromStr for IdOrName {

@@ -230,19 +230,26 @@ pub enum IdOrName {
     Name(String),
 }
 
+/// Why a user or group value is not an [`IdOrName`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BadIdOrName {
+    /// All digits, but not an id (too big, or leading zeros).
+    Id,
+    /// Not a name either.
+    Name,
+}
+
 impl IdOrName {
-    fn parse(v: &str, whole: &str) -> Result<IdOrName, ConfigError> {
+    /// A number (0 to 4294967294, no leading zeros) or a name (printable, no `:` `/` `,`, at
+    /// most 256 bytes); the callers word the error.
+    pub(crate) fn classify(v: &str) -> Result<IdOrName, BadIdOrName> {
         if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
             return v
                 .parse::<u32>()
                 .ok()
                 .filter(|n| *n != u32::MAX && (v == "0" || !v.starts_with('0')))
                 .map(IdOrName::Id)
-                .ok_or_else(|| {
-                    invalid(format!(
-                        "user \"{whole}\": \"{v}\" is not a valid id (0 to 4294967294, no leading zeros)"
-                    ))
-                });
+                .ok_or(BadIdOrName::Id);
         }
         let ok = !v.is_empty()
             && v.len() <= 256
@@ -251,10 +258,19 @@ impl IdOrName {
         if ok {
             Ok(IdOrName::Name(v.to_owned()))
         } else {
-            Err(invalid(format!(
-                "user \"{whole}\": expected USER[:GROUP], each a name or a number"
-            )))
+            Err(BadIdOrName::Name)
         }
+    }
+
+    fn parse(v: &str, whole: &str) -> Result<IdOrName, ConfigError> {
+        IdOrName::classify(v).map_err(|e| match e {
+            BadIdOrName::Id => invalid(format!(
+                "user \"{whole}\": \"{v}\" is not a valid id (0 to 4294967294, no leading zeros)"
+            )),
+            BadIdOrName::Name => invalid(format!(
+                "user \"{whole}\": expected USER[:GROUP], each a name or a number"
+            )),
+        })
     }
 }
 
