@@ -359,6 +359,33 @@ check_apparmor() {
   say "  apparmor: $detail"
 }
 
+check_run_image() {
+  start_timer
+  # The image overlay on the guest's kernel (6.1, older than the tmpfs user xattrs of 6.6, so a
+  # foreground run's upper goes to disk): a directory imported as an image, run in the
+  # foreground and detached, its root an overlayfs mounted in the container's user namespace
+  # (never the flattened fallback, which would print a warning), writes kept in the upper.
+  local out fg probe dt
+  out=$(as_user "$B" image import --name gimg:1 "$rootfs") || { fail run-image "image import: $(brief "$out")"; return; }
+  # shellcheck disable=SC2016 # expanded by the container's shell
+  probe='awk "\$5 == \"/\" { for (i = 7; i <= NF; i++) if (\$i == \"-\") { print \$(i + 1); exit } }" /proc/self/mountinfo; echo hi >/etc/written && cat /etc/written'
+  fg=$(as_user "$B" run --rm gimg:1 /bin/sh -c "$probe")
+  rc=$?
+  if [ "$rc" != 0 ] || [ "$(printf '%s\n' "$fg" | head -1)" != overlay ] || ! printf '%s\n' "$fg" | grep -qx hi || printf '%s\n' "$fg" | grep -qi 'warning'; then
+    fail run-image "foreground run: exit $rc: $(brief "$fg")"
+    return
+  fi
+  out=$(as_user_detached "$B" run -d --name gimgd gimg:1 /bin/sleep 1000) || { fail run-image "run -d: $(brief "$out")"; return; }
+  dt=$(as_user "$B" inspect gimgd)
+  as_user "$B" rm -f gimgd >/dev/null
+  out=$(as_user "$B" rmi gimg:1 2>&1) || { fail run-image "rmi: $(brief "$out")"; return; }
+  if ! printf '%s\n' "$dt" | grep -q '"root": *"overlay"'; then
+    fail run-image "detached container's root is not overlay: $(brief "$dt")"
+  else
+    ok "run-image ($(took)): foreground root $(printf '%s\n' "$fg" | head -1), detached root overlay"
+  fi
+}
+
 check_svc_unit() {
   start_timer
   # Start at boot (issue 14; its published port joins this check when ports exist): lingering
@@ -741,7 +768,7 @@ run_nosd() {
 wanted_pkg=false
 wanted_main=false
 for c in pkg-install pkg-run pkg-upgrade pkg-purge; do want $c && wanted_pkg=true; done
-for c in admin-add-user doctor run-true memory-oom pids-limit cgroup-confined cpus-throttle net-bridge apparmor svc-unit doctor-undelegated; do want $c && wanted_main=true; done
+for c in admin-add-user doctor run-true memory-oom pids-limit cgroup-confined cpus-throttle net-bridge run-image apparmor svc-unit doctor-undelegated; do want $c && wanted_main=true; done
 if $wanted_pkg; then
   if [ -d "$share/pkg/v1" ] && [ -d "$share/pkg/v2" ]; then
     pkg_snapshot >/root/pkg-before
@@ -765,6 +792,7 @@ want pids-limit && check_pids_limit
 want cgroup-confined && check_cgroup_confined
 want cpus-throttle && check_cpus_throttle
 want net-bridge && check_net_bridge
+want run-image && check_run_image
 want apparmor && check_apparmor
 want svc-unit && check_svc_unit
 want doctor-undelegated && check_doctor_undelegated

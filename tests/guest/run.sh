@@ -3,7 +3,7 @@
 # tests/guest/guest-run.sh inside it, as an unprivileged user in its delegated
 # user@UID.service: all of them, or the CHECKs named (pkg-install pkg-run pkg-upgrade pkg-purge
 # admin-add-user doctor run-true memory-oom pids-limit cgroup-confined cpus-throttle
-# net-bridge apparmor svc-unit doctor-undelegated, and in a second boot without systemd nosd-add-user
+# net-bridge run-image apparmor svc-unit doctor-undelegated, and in a second boot without systemd nosd-add-user
 # nosd-doctor nosd-memory-oom nosd-pids-limit). Builds the static burrow binaries, the packages (for the pkg-* checks)
 # and the guest first (or reuses the guest). Needs root. Exits non-zero when a check fails or
 # the guest does not finish.
