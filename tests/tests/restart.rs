@@ -322,6 +322,43 @@ fn sigkill_of_the_monitor_ends_it_without_restart() {
 }
 
 #[test]
+fn a_held_container_lock_is_waited_for_within_a_bound() {
+    // A command stuck while holding a container's lock (here: a process of the test holding
+    // the flock of $XDG_RUNTIME_DIR/burrow/NAME/lock) stalls no later command forever: stop
+    // and ls fail after BURROW_LOCK_TIMEOUT, naming the container, the lock and its holder.
+    let e = Env::new("lockheld");
+    e.run_d("h", "no", "exec sleep 600");
+    e.wait_for("h", 30, "running", |s| s.0 == "running");
+    let lock = e.xdg.join("burrow/h/lock");
+    assert!(lock.is_file(), "{} missing", lock.display());
+    let mut holder = std::process::Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    let r = e.script("BURROW_LOCK_TIMEOUT=1 exec \"$B\" stop -t 1 h", &[]);
+    let took = t0.elapsed();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_ne!(r.code, Some(0), "{r:?}");
+    assert!(
+        r.stderr.contains("container h stayed locked")
+            && r.stderr.contains(lock.to_str().unwrap())
+            && r.stderr.contains("BURROW_LOCK_TIMEOUT"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.contains("flock") || r.stderr.contains("sleep"),
+        "the holder is not named: {r:?}"
+    );
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    // Once the holder is gone the same stop works.
+    ok_out(&e.b(&["stop", "-t", "1", "h"]), "h\n");
+}
+
+#[test]
 fn refused_options() {
     let e = Env::new("refuse");
     let r = e.b(&[

@@ -48,7 +48,8 @@
 
 pub mod digest;
 pub mod import;
-pub mod lockwait;
+/// Bounded flock waits (shared with the runtime's container locks).
+pub use burrow_sys::lockwait;
 mod pipe;
 pub mod platform;
 pub mod progress;

@@ -426,7 +426,7 @@ fn free_offsets(len: u64, size: u64, in_use: &[(u64, u64)]) -> Vec<u64> {
 
 /// The registry of slices in use, locked while this lives.
 struct Slots {
-    _lock: nix::fcntl::Flock<std::fs::File>,
+    _lock: std::fs::File,
     path: PathBuf,
     slots: Vec<Slot>,
 }
@@ -434,14 +434,14 @@ struct Slots {
 impl Slots {
     fn open() -> Result<Slots, Error> {
         let root = crate::state::root()?;
+        let lock_path = root.join("idmaps.lock");
         let lockf = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(root.join("idmaps.lock"))
+            .open(&lock_path)
             .ctx(|| "cannot open the id map lock".into())?;
-        let lock = nix::fcntl::Flock::lock(lockf, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| err(format!("cannot lock the id map registry: {e}")))?;
+        let lock = crate::state::bounded_lock(lockf, &lock_path, "the id map registry")?;
         let path = root.join("idmaps.json");
         let mut slots: Vec<Slot> = std::fs::read_to_string(&path)
             .ok()

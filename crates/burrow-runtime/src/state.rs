@@ -356,16 +356,16 @@ impl Dir {
     }
 
     /// Takes the container's lock (blocking) for the life of the returned guard.
-    pub fn lock(&self) -> Result<nix::fcntl::Flock<fs::File>, Error> {
+    pub fn lock(&self) -> Result<fs::File, Error> {
+        let path = self.path.join("lock");
         let f = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(0o600)
-            .open(self.path.join("lock"))
+            .open(&path)
             .ctx(|| format!("cannot open the lock of {}", self.name))?;
-        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| err(format!("cannot lock {}: {e}", self.name)))
+        bounded_lock(f, &path, &format!("container {}", self.name))
     }
 
     /// Reads the recorded state (a container without one, after a reboot, is stopped).
@@ -485,6 +485,34 @@ pub fn write_config(dir: &Dir, text: &str) -> Result<(), Error> {
         .ctx(|| "cannot write config.toml".into())?;
     f.write_all(text.as_bytes())
         .ctx(|| "write config.toml".into())
+}
+
+/// How long a container's (or the id map registry's) lock is waited for unless
+/// `BURROW_LOCK_TIMEOUT` says otherwise: every holder only reads and writes a small file, or
+/// starts a process, under it.
+pub const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Takes `f`'s flock exclusively, waiting at most [`LOCK_TIMEOUT`] (or `BURROW_LOCK_TIMEOUT`
+/// seconds); past it the error names `what`, the lock file and its holders. The lock is held
+/// for as long as the returned file is open.
+pub(crate) fn bounded_lock(
+    f: fs::File,
+    path: &std::path::Path,
+    what: &str,
+) -> Result<fs::File, Error> {
+    use burrow_sys::lockwait::{self, WaitError};
+    let bound = lockwait::env_seconds(lockwait::TIMEOUT_ENV, LOCK_TIMEOUT);
+    match lockwait::acquire(&f, false, bound) {
+        Ok(()) => Ok(f),
+        Err(WaitError::Io(e)) => Err(err(format!("cannot lock {what}: {e}"))),
+        Err(WaitError::TimedOut(waited, holders)) => Err(err(format!(
+            "{what} stayed locked for {} s ({}, {}): wait for that command to finish or stop it; {}=SECONDS waits longer",
+            waited.as_secs_f64().round(),
+            path.display(),
+            lockwait::describe(&holders, path),
+            lockwait::TIMEOUT_ENV
+        ))),
+    }
 }
 
 #[cfg(test)]

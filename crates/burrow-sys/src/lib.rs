@@ -2,7 +2,9 @@
 //!
 //! This is the only crate of the workspace that contains `unsafe`. Each function does one
 //! syscall (or one libc call), turns its return convention into `io::Result`, and carries a
-//! `SAFETY:` comment. There is no policy and no logging here: callers decide.
+//! `SAFETY:` comment. There is no policy and no logging here: callers decide. One safe module
+//! rides along for the front end: [`lockwait`] (feature `runtime`), a bounded flock wait that
+//! names the holders, used by the image store and by the container directories.
 #![allow(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -11,6 +13,8 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 pub mod kernel;
+#[cfg(feature = "runtime")]
+pub mod lockwait;
 #[cfg(feature = "runtime")]
 pub mod rt;
 

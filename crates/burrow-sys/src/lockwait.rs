@@ -1,4 +1,5 @@
-//! Bounded waits for the store's flocks.
+//! Bounded waits for flocks: the image store's and a container's (safe code over this crate's
+//! `flock_*_nb` shims; the callers choose the bound).
 //!
 //! A `burrow pull` that is stopped (Ctrl-Z, SIGSTOP, a frozen cgroup) or stuck on a dead
 //! network keeps its locks; an unbounded `flock` would then stall every other command on the
@@ -26,7 +27,7 @@ pub fn timeout() -> Duration {
 }
 
 /// The environment variable `var` as seconds (fractions allowed, more than 0), else `default`.
-pub(crate) fn env_seconds(var: &str, default: Duration) -> Duration {
+pub fn env_seconds(var: &str, default: Duration) -> Duration {
     std::env::var(var)
         .ok()
         .and_then(|v| v.trim().parse::<f64>().ok())
@@ -68,9 +69,9 @@ pub fn acquire(lock: &File, shared: bool, bound: Duration) -> Result<(), WaitErr
     let mut pause = Duration::from_millis(1);
     loop {
         let got = if shared {
-            burrow_sys::flock_shared_nb(lock.as_fd())
+            crate::flock_shared_nb(lock.as_fd())
         } else {
-            burrow_sys::flock_exclusive_nb(lock.as_fd())
+            crate::flock_exclusive_nb(lock.as_fd())
         }
         .map_err(WaitError::Io)?;
         if got {
@@ -143,7 +144,7 @@ fn command_of(pid: i32) -> Option<String> {
     Some(c)
 }
 
-/// The text that [`crate::store::StoreError::LockTimeout`] shows for the holders.
+/// The text an error shows for the holders of the lock on `path`.
 pub fn describe(holders: &[Holder], path: &Path) -> String {
     if holders.is_empty() {
         return format!(
