@@ -282,17 +282,26 @@ pub fn run(spec: &RunSpec, image: Option<&ImageRoot>) -> Result<i32, Error> {
     let base = crate::state::data_root()?;
     remove_stale_runs(&base);
     let dir = base.join(format!(".run-{}", std::process::id()));
+    // An `--idmap auto` slice's root is not you: its upper and work directories are made on
+    // disk and given to it while the layers are shifted (in `prepare`), and its pid 1 opens
+    // the directory before it becomes that root (`shift::pin`), so it stays on disk.
+    let auto = matches!(spec.config().idmap, burrow_config::IdMap::Auto(_));
     let r = (|| {
+        if auto {
+            let _ = remove_tree(&dir);
+            std::fs::create_dir(&dir).ctx(|| format!("cannot create {}", dir.display()))?;
+        }
         let mut p = prepare(spec, Some(img), Some(&dir))?;
         if let Some(o) = p.spec.image.as_mut() {
             o.volatile = true;
             o.tmpfs = match spec.config().upper_size {
+                _ if auto => None,
                 Some(burrow_config::UpperSize::Disk) => None,
                 _ if o.forced_flat.is_some() || !tmpfs_has_user_xattrs() => None,
                 Some(burrow_config::UpperSize::Ram(ref s)) => Some(s.bytes),
                 None => Some(burrow_config::DEFAULT_UPPER_SIZE),
             };
-            if o.tmpfs.is_none() {
+            if o.tmpfs.is_none() && !auto {
                 let _ = remove_tree(&dir);
                 std::fs::create_dir(&dir).ctx(|| format!("cannot create {}", dir.display()))?;
             }
