@@ -774,6 +774,24 @@ fn i11_foreground_writes_stay_in_memory_and_disk_is_a_choice() {
         "ls: /big: No such file or directory\n",
     );
     assert_eq!(e.container_dirs(), Vec::<String>::new());
+    // A created (or detached) container keeps its upper on disk: --upper-size is said to
+    // have no effect there, not silently ignored.
+    let out = e.b(&[
+        "create",
+        "--name",
+        "upsz",
+        "--upper-size",
+        "2m",
+        "base",
+        "/bin/true",
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("--upper-size applies to foreground image runs only"),
+        "{out:?}"
+    );
+    ok_out(&e.b(&["rm", "upsz"]), "upsz\n");
     // A bad size says what is expected.
     let out = e.run(&["--upper-size", "lots", "base", "/bin/true"]);
     assert_eq!(out.code, Some(125), "{out:?}");

@@ -32,6 +32,11 @@ pub(crate) mod frame {
 pub fn create(mut spec: RunSpec, image: Option<&ImageRoot>) -> Result<String, Error> {
     // Everything that can be checked now is (rootfs, capabilities, seccomp, helpers).
     let checked = prepare(&spec, image, None)?;
+    if spec.config().upper_size.is_some() {
+        tracing::warn!(
+            "--upper-size applies to foreground image runs only: a created or detached container keeps what it writes on disk, in its own directory, until burrow rm"
+        );
+    }
     let command = checked.spec.config().command.clone();
     let name = match &spec.name {
         Some(n) => n.clone(),
