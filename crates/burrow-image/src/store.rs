@@ -899,19 +899,28 @@ impl Store {
                 layers.insert(l.diff_id.hex().to_owned());
             }
         }
+        // A layer leaves its place in one rename (into tmp/, then removed), and its report only
+        // after that: a kill at any point never leaves a partial layer in place, nor a layer
+        // without its report (a report without its layer is harmless and goes next time).
         let ld = self.root.join("layers");
+        let mut reports = Vec::new();
         for e in fs::read_dir(&ld).map_err(io_err("list", &ld))? {
             let e = e.map_err(io_err("list", &ld))?;
             let n = e.file_name().to_string_lossy().into_owned();
             let hex = n.strip_suffix(".json").unwrap_or(&n);
             if !layers.contains(hex) {
                 if n.ends_with(".json") {
-                    let _ = fs::remove_file(e.path());
+                    reports.push(e.path());
                 } else {
-                    remove_tree(&e.path()).map_err(io_err("remove", &e.path()))?;
+                    let out = self.tmp_path("gc-layer");
+                    fs::rename(e.path(), &out).map_err(io_err("move out of place", &e.path()))?;
+                    remove_tree(&out).map_err(io_err("remove", &out))?;
                     rep.layers += 1;
                 }
             }
+        }
+        for r in reports {
+            let _ = fs::remove_file(r);
         }
         rep.shifted += self.collect_shifted(&layers)?;
         let bd = self.root.join("blobs/sha256");
