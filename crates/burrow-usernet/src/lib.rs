@@ -46,6 +46,7 @@ pub mod accounts;
 pub mod collide;
 pub mod name;
 pub mod pool;
+pub mod ports;
 
 pub use name::{
     check_ifname, expand_uid, host_ifname, is_host_ifname_of, NameError, Pattern, MAX_IFNAME,
