@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod apparmor;
+pub mod bounded;
 pub mod caps;
 mod channel;
 mod child;

@@ -122,20 +122,12 @@ pub const NIC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Waits (at most [`NIC_TIMEOUT`]) for [`spawn`]'s burrow-nic and reads what it made. A
 /// helper that does not finish in time is killed (it runs with our real uid) and named.
 pub fn finish(child: std::process::Child) -> Result<Nic, Error> {
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let out = match rx.recv_timeout(NIC_TIMEOUT) {
-        Ok(r) => r.map_err(|e| err(format!("waiting for burrow-nic: {e}")))?,
-        Err(_) => {
-            if let Ok(p) = i32::try_from(pid) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(p),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
+    let out = match crate::bounded::output_within(child, NIC_TIMEOUT) {
+        Ok(o) => o,
+        Err(crate::bounded::WaitError::Io(e)) => {
+            return Err(err(format!("waiting for burrow-nic: {e}")))
+        }
+        Err(crate::bounded::WaitError::TimedOut(pid)) => {
             return Err(err(format!(
                 "cannot give the container a network interface: burrow-nic (pid {pid}) did not finish within {} s and was killed; nothing it made is kept (its next run reconciles it); if this repeats, `burrow doctor` and the admin's syslog (ident burrow-nic) say what it waits for",
                 NIC_TIMEOUT.as_secs()

@@ -21,16 +21,35 @@ pub fn check(run: &Path, user: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs `loginctl enable-linger USER`; returns the line to print.
+/// How long `loginctl enable-linger` may take (logind answers in milliseconds; D-Bus's own
+/// default timeout is 25 s).
+const LOGINCTL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs `loginctl enable-linger USER` (bounded); returns the line to print.
 pub fn enable(user: &str) -> Result<String, Error> {
-    let out = std::process::Command::new("loginctl")
+    let child = std::process::Command::new("loginctl")
         .args(["enable-linger", "--", user])
-        .output()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|e| {
             err(format!(
                 "--linger: cannot run loginctl (is systemd-logind installed?): {e}"
             ))
         })?;
+    let out = match burrow_runtime::bounded::output_within(child, LOGINCTL_TIMEOUT) {
+        Ok(o) => o,
+        Err(burrow_runtime::bounded::WaitError::Io(e)) => {
+            return Err(err(format!("--linger: waiting for loginctl: {e}")))
+        }
+        Err(burrow_runtime::bounded::WaitError::TimedOut(pid)) => {
+            return Err(err(format!(
+                "--linger: loginctl enable-linger {user} (pid {pid}) did not finish within {} s and was killed: systemd-logind does not answer (check `systemctl status systemd-logind` and `journalctl -u systemd-logind`); the user was added, lingering is not enabled, run add-user --linger again when logind answers",
+                LOGINCTL_TIMEOUT.as_secs()
+            )))
+        }
+    };
     if !out.status.success() {
         return Err(err(format!(
             "--linger: loginctl enable-linger {user} failed ({}): {}",
