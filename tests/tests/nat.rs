@@ -441,6 +441,8 @@ fn case1_start_twice_loads_one_identical_table_and_turns_forwarding_on() {
             "iifgroup 1651864183 fib saddr . iif oif missing counter drop",
             "chain forward {",
             "type filter hook forward priority filter; policy accept;",
+            "iifname \"burrow*\" oifname != \"burrow*\" tcp flags syn / syn,rst tcp option maxseg size set rt mtu",
+            "oifname \"burrow*\" iifname != \"burrow*\" tcp flags syn / syn,rst tcp option maxseg size set rt mtu",
             "iifname \"burrow*\" oifname \"burrow*\" fib daddr . iif oif missing counter drop",
             "iifname \"burrow*\" oifname \"burrow*\" accept",
             "oifname \"burrow*\" ct state established,related accept",
@@ -746,7 +748,26 @@ fn case7_check_refuses_a_malformed_conf_with_an_exact_message() {
             "ipv4 10.88.0.0/16 24\nipv4 10.89.0.0/16 24\n",
             "line 2: a second ipv4 line",
         ),
-        ("ipv5 10.88.0.0/16 24\n", "line 1: unknown key \"ipv5\" (ipv4 or ipv6)"),
+        (
+            "ipv5 10.88.0.0/16 24\n",
+            "line 1: unknown key \"ipv5\" (ipv4, ipv6 or mtu)",
+        ),
+        (
+            "ipv4 10.88.0.0/16 24\nmtu 65520 1\n",
+            "line 2: expected 2 fields (mtu BYTES), found 3: mtu 65520 1",
+        ),
+        (
+            "mtu 67\nipv4 10.88.0.0/16 24\n",
+            "line 1: mtu \"67\" is not a decimal number from 68 to 65535",
+        ),
+        (
+            "mtu 09000\nipv4 10.88.0.0/16 24\n",
+            "line 1: mtu \"09000\" is not a decimal number from 68 to 65535",
+        ),
+        (
+            "mtu 9000\nmtu 9000\nipv4 10.88.0.0/16 24\n",
+            "line 2: a second mtu line",
+        ),
         (
             "ipv4 10.88.0.0/016 24\n",
             "line 1: prefix length \"016\" is not a number from 0 to 30",
@@ -789,6 +810,15 @@ fn case7_check_refuses_a_malformed_conf_with_an_exact_message() {
     assert!(
         r.stdout.contains(
             "\t\tiifname \"br-u*\" oifname \"br-u*\" fib daddr . iif oif missing counter drop\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(
+            "\t\tiifname \"br-u*\" oifname != \"br-u*\" tcp flags syn / syn,rst tcp option maxseg size set rt mtu\n"
+        ) && r.stdout.contains(
+            "\t\toifname \"br-u*\" iifname != \"br-u*\" tcp flags syn / syn,rst tcp option maxseg size set rt mtu\n"
         ),
         "{}",
         r.stdout

@@ -508,3 +508,85 @@ fn two_per_user_patterns_of_one_user_get_two_subnets() {
     assert_eq!(sys_net(&b1.0, "ifalias").split(' ').count(), 4);
     assert!(sh(&format!("ip -o -4 addr show dev {}", b2.0)).contains(&format!("inet {g2}/24")));
 }
+
+#[test]
+fn nic_conf_mtu_sets_the_per_user_bridge_and_both_veth_ends() {
+    require!();
+    let a = TestUser::get("pu6");
+    let br = per_user_bridge(&a);
+    let usernet = format!("{} veth burrow%u 2\n", a.name);
+    // The bridge is made at 1500 by a first create without the mtu line...
+    let etc = Etc::new().usernet(&usernet).file("burrow/nic.conf", POOLS);
+    let t1 = own_netns(&a);
+    let r = nic(
+        &a,
+        &etc,
+        &[
+            "create",
+            "--json",
+            "/tmp",
+            "m1",
+            &t1.pid_s(),
+            "veth",
+            "burrow%u",
+            "eth0",
+        ],
+    );
+    r.expect(0, "");
+    assert_eq!(jfield(&r.stdout, "mtu"), "1500");
+    assert_eq!(sys_net(&br.0, "mtu"), "1500");
+    // ...and the next create with `mtu 65520` raises it: the bridge, the new veth's host end
+    // and its container end all have it; the create's JSON says so.
+    let etc = Etc::new()
+        .usernet(&usernet)
+        .file("burrow/nic.conf", &format!("{POOLS}mtu 65520\n"));
+    let t2 = own_netns(&a);
+    let r = nic(
+        &a,
+        &etc,
+        &[
+            "create",
+            "--json",
+            "/tmp",
+            "m2",
+            &t2.pid_s(),
+            "veth",
+            "burrow%u",
+            "eth0",
+        ],
+    );
+    r.expect(0, "");
+    assert_eq!(jfield(&r.stdout, "mtu"), "65520");
+    assert_eq!(sys_net(&br.0, "mtu"), "65520");
+    let host = jfield(&r.stdout, "host_ifname");
+    assert_eq!(sys_net(&host, "mtu"), "65520");
+    // (nsenter -n keeps the host's /sys: ask the kernel through ip inside.)
+    let inside = in_netns(t2.pid, "ip -o link show eth0");
+    let inside = String::from_utf8_lossy(&inside.stdout).into_owned();
+    assert!(inside.contains(" mtu 65520 "), "{inside}");
+    // A bad mtu line refuses the create, naming the file and line, before anything is made.
+    let etc = Etc::new()
+        .usernet(&usernet)
+        .file("burrow/nic.conf", &format!("{POOLS}mtu 70000\n"));
+    let t3 = own_netns(&a);
+    nic(
+        &a,
+        &etc,
+        &[
+            "create",
+            "/tmp",
+            "m3",
+            &t3.pid_s(),
+            "veth",
+            "burrow%u",
+            "eth0",
+        ],
+    )
+    .expect(
+        1,
+        &err(
+            "/etc/burrow/nic.conf: line 4: mtu \"70000\" is not a decimal number from 68 to 65535",
+        ),
+    );
+    assert_eq!(tagged_links(a.uid).len(), 2);
+}

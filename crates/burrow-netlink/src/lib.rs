@@ -413,6 +413,14 @@ impl Rtnl {
         self.request(RTM_NEWLINK, 0, &b).map(drop)
     }
 
+    /// Sets the MTU of link `index`.
+    pub fn set_mtu(&mut self, index: u32, mtu: u32) -> io::Result<()> {
+        let mut b = Vec::new();
+        ifinfomsg(&mut b, index, 0, 0)?;
+        attr(&mut b, IFLA_MTU, &mtu.to_ne_bytes())?;
+        self.request(RTM_NEWLINK, 0, &b).map(drop)
+    }
+
     /// Sets the alias of link `index`.
     pub fn set_alias(&mut self, index: u32, alias: &str) -> io::Result<()> {
         let mut b = Vec::new();

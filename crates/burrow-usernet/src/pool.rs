@@ -6,7 +6,16 @@
 //! # burrow-nic addressing for per-user bridges
 //! ipv4 10.77.0.0/16 24          # POOL and the prefix length of each user's subnet
 //! ipv6 fd42:6275:7277::/48 64   # optional
+//! mtu 65520                     # optional: the MTU of each per-user bridge and its veths
 //! ```
+//!
+//! `mtu` (68 to [`MAX_MTU`]) is set on every per-user bridge burrow-nic makes or uses, and so
+//! on the veths it attaches (both ends); without it they keep the kernel's default, 1500. A
+//! large MTU (65520, what loopback-like links use) makes container-to-host traffic about as
+//! fast as host loopback; traffic that leaves the host through a 1500-byte link is then cut
+//! down by the host: TCP through MSS clamping (burrow-nic-nat), UDP and other protocols by
+//! IPv4 fragmentation or path-MTU discovery (ICMP "fragmentation needed"/"packet too big",
+//! which a firewall on the path must not drop). See burrow-nic.conf(5).
 //!
 //! Each per-user bridge (`burrow1002`) is given subnet number N (the lowest free one, kept in
 //! the lease file): the Nth subnet of each pool. The bridge gets the first address of each
@@ -147,7 +156,15 @@ pub struct Pools {
     pub v4: Option<Pool>,
     /// The IPv6 pool.
     pub v6: Option<Pool>,
+    /// The MTU of the per-user bridges (`mtu N`); `None` leaves the kernel's default.
+    pub mtu: Option<u32>,
 }
+
+/// The largest `mtu` accepted (a veth's and a bridge's maximum).
+pub const MAX_MTU: u32 = 65_535;
+
+/// The smallest `mtu` accepted (IPv4's minimum; IPv6 needs 1280 and is then off on the link).
+pub const MIN_MTU: u32 = 68;
 
 fn parse_pool(v4: bool, net: &str, sub: &str) -> Result<Pool, String> {
     let (addr, len) = net
@@ -205,6 +222,26 @@ impl Pools {
             if fields.is_empty() {
                 continue;
             }
+            if let ["mtu", rest @ ..] = fields.as_slice() {
+                let [n] = rest else {
+                    return Err(err(format!(
+                        "expected 2 fields (mtu BYTES), found {}",
+                        fields.len()
+                    )));
+                };
+                if p.mtu.is_some() {
+                    return Err(err("a second mtu line".to_owned()));
+                }
+                let mtu = crate::accounts::decimal::<u32>(n)
+                    .filter(|m| (MIN_MTU..=MAX_MTU).contains(m))
+                    .ok_or_else(|| {
+                        err(format!(
+                            "mtu {n:?} is not a decimal number from {MIN_MTU} to {MAX_MTU}"
+                        ))
+                    })?;
+                p.mtu = Some(mtu);
+                continue;
+            }
             let [key, net, sub] = fields.as_slice() else {
                 return Err(err(format!(
                     "expected 3 fields (ipv4|ipv6 POOL/LENGTH SUBNET-LENGTH), found {}",
@@ -214,7 +251,7 @@ impl Pools {
             let slot = match *key {
                 "ipv4" => &mut p.v4,
                 "ipv6" => &mut p.v6,
-                k => return Err(err(format!("unknown key {k:?} (ipv4 or ipv6)"))),
+                k => return Err(err(format!("unknown key {k:?} (ipv4, ipv6 or mtu)"))),
             };
             if slot.is_some() {
                 return Err(err(format!("a second {key} line")));
@@ -553,6 +590,14 @@ mod tests {
     }
 
     #[test]
+    fn mtu_line() {
+        let p = Pools::parse("ipv4 10.88.0.0/16 24\nmtu 65520 # fast to the host\n").unwrap();
+        assert_eq!(p.mtu, Some(65520));
+        assert_eq!(Pools::parse("mtu 68\n").unwrap().mtu, Some(68));
+        assert_eq!(Pools::parse("ipv4 10.88.0.0/16 24\n").unwrap().mtu, None);
+    }
+
+    #[test]
     fn bad_pool_lines_are_errors() {
         for (text, want) in [
             ("ipv4 10.88.0.0/16", "line 1: expected 3 fields"),
@@ -575,6 +620,23 @@ mod tests {
                 "ipv4 10.88.0.0/16 24\nipv4 10.89.0.0/16 24",
                 "line 2: a second ipv4 line",
             ),
+            ("mtu", "line 1: expected 2 fields (mtu BYTES), found 1"),
+            (
+                "mtu 9000 1",
+                "line 1: expected 2 fields (mtu BYTES), found 3",
+            ),
+            (
+                "mtu 67",
+                "mtu \"67\" is not a decimal number from 68 to 65535",
+            ),
+            (
+                "mtu 65536",
+                "mtu \"65536\" is not a decimal number from 68 to 65535",
+            ),
+            ("mtu 09000", "mtu \"09000\" is not a decimal number"),
+            ("mtu +9000", "mtu \"+9000\" is not a decimal number"),
+            ("mtu 0x1000", "mtu \"0x1000\" is not a decimal number"),
+            ("mtu 9000\nmtu 1500", "line 2: a second mtu line"),
         ] {
             let e = Pools::parse(text).unwrap_err().to_string();
             assert!(e.contains(want), "{text}: {e}");

@@ -276,6 +276,12 @@ fn ensure_user_bridge(
             nl.set_alias(br.index, &tag)
                 .map_err(|e| refuse!("cannot tag bridge {name}: {e}"))?;
         }
+        if let Some(mtu) = pools.mtu.filter(|m| *m != br.mtu) {
+            nl.set_mtu(br.index, mtu).map_err(|e| {
+                refuse!("cannot set the MTU of bridge {name} to {mtu} ({NIC_CONF_PATH}): {e}")
+            })?;
+            audit.allowed(&format!("set the MTU of {name} to {mtu}"));
+        }
         sysctl("ipv4", name, "rp_filter", "1")?;
         sysctl("ipv6", name, "accept_ra", "0")?;
         if let Some(n) = subnet {
@@ -294,7 +300,7 @@ fn ensure_user_bridge(
         Ok(subnet)
     };
     match setup(nl) {
-        Ok(subnet) => Ok((br.index, br.mtu, subnet)),
+        Ok(subnet) => Ok((br.index, pools.mtu.unwrap_or(br.mtu), subnet)),
         Err(e) => {
             if let Some(c) = created {
                 let _ = nl.delete(c.index);
