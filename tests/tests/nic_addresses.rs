@@ -515,46 +515,31 @@ fn nic_conf_mtu_sets_the_per_user_bridge_and_both_veth_ends() {
     let a = TestUser::get("pu6");
     let br = per_user_bridge(&a);
     let usernet = format!("{} veth burrow%u 2\n", a.name);
+    let etc_with = |extra: &str| {
+        Etc::new()
+            .usernet(&usernet)
+            .file("burrow/nic.conf", &format!("{POOLS}{extra}"))
+    };
+    let create = |etc: &Etc, name: &str, t: &Proc| {
+        let pid = t.pid_s();
+        nic(
+            &a,
+            etc,
+            &[
+                "create", "--json", "/tmp", name, &pid, "veth", "burrow%u", "eth0",
+            ],
+        )
+    };
     // The bridge is made at 1500 by a first create without the mtu line...
-    let etc = Etc::new().usernet(&usernet).file("burrow/nic.conf", POOLS);
     let t1 = own_netns(&a);
-    let r = nic(
-        &a,
-        &etc,
-        &[
-            "create",
-            "--json",
-            "/tmp",
-            "m1",
-            &t1.pid_s(),
-            "veth",
-            "burrow%u",
-            "eth0",
-        ],
-    );
+    let r = create(&etc_with(""), "m1", &t1);
     r.expect(0, "");
     assert_eq!(jfield(&r.stdout, "mtu"), "1500");
     assert_eq!(sys_net(&br.0, "mtu"), "1500");
     // ...and the next create with `mtu 65520` raises it: the bridge, the new veth's host end
     // and its container end all have it; the create's JSON says so.
-    let etc = Etc::new()
-        .usernet(&usernet)
-        .file("burrow/nic.conf", &format!("{POOLS}mtu 65520\n"));
     let t2 = own_netns(&a);
-    let r = nic(
-        &a,
-        &etc,
-        &[
-            "create",
-            "--json",
-            "/tmp",
-            "m2",
-            &t2.pid_s(),
-            "veth",
-            "burrow%u",
-            "eth0",
-        ],
-    );
+    let r = create(&etc_with("mtu 65520\n"), "m2", &t2);
     r.expect(0, "");
     assert_eq!(jfield(&r.stdout, "mtu"), "65520");
     assert_eq!(sys_net(&br.0, "mtu"), "65520");
@@ -565,24 +550,8 @@ fn nic_conf_mtu_sets_the_per_user_bridge_and_both_veth_ends() {
     let inside = String::from_utf8_lossy(&inside.stdout).into_owned();
     assert!(inside.contains(" mtu 65520 "), "{inside}");
     // A bad mtu line refuses the create, naming the file and line, before anything is made.
-    let etc = Etc::new()
-        .usernet(&usernet)
-        .file("burrow/nic.conf", &format!("{POOLS}mtu 70000\n"));
     let t3 = own_netns(&a);
-    nic(
-        &a,
-        &etc,
-        &[
-            "create",
-            "/tmp",
-            "m3",
-            &t3.pid_s(),
-            "veth",
-            "burrow%u",
-            "eth0",
-        ],
-    )
-    .expect(
+    create(&etc_with("mtu 70000\n"), "m3", &t3).expect(
         1,
         &err(
             "/etc/burrow/nic.conf: line 4: mtu \"70000\" is not a decimal number from 68 to 65535",
