@@ -132,3 +132,140 @@ pub fn layout(name: &str) -> PathBuf {
 pub fn rmtree(p: &Path) {
     let _ = fs::remove_dir_all(p);
 }
+
+/// The test user of an image test binary, with a real subordinate range, and the layouts
+/// built (once per test binary).
+#[derive(Debug)]
+pub struct ImageUser {
+    /// The user.
+    pub user: TestUser,
+    /// (subuid start, subgid start, count).
+    pub sub: (u32, u32, u32),
+}
+
+/// The [`ImageUser`] of this test binary: `tag` names the user on the first call.
+pub fn image_user(tag: &str) -> &'static ImageUser {
+    static FX: std::sync::OnceLock<ImageUser> = std::sync::OnceLock::new();
+    FX.get_or_init(|| {
+        let user = TestUser::get(tag);
+        let sub = user.ensure_real_subids();
+        assert!(
+            helper("burrow").is_file(),
+            "{} missing: cargo build --release, then tests/install-helpers.sh",
+            helper("burrow").display()
+        );
+        layouts();
+        ImageUser { user, sub }
+    })
+}
+
+/// One test's world: the user, a private XDG_RUNTIME_DIR and XDG_DATA_HOME (so a private
+/// image store and container directories), the images of [`CONFIGS`] imported as `base`,
+/// `ep` and `user`. Removed (every container rm -f'd first) on drop.
+#[derive(Debug)]
+pub struct ImageEnv {
+    /// The user.
+    pub user: TestUser,
+    /// XDG_RUNTIME_DIR (XDG_DATA_HOME is its `data`).
+    pub xdg: PathBuf,
+    /// More environment for every command.
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl ImageEnv {
+    /// A new world named `tag`, for `fx`'s user.
+    pub fn new(fx: &ImageUser, tag: &str) -> ImageEnv {
+        let xdg = tempdir(tag);
+        sh(&format!(
+            "chown {}:{} {d} && chmod 0700 {d}",
+            fx.user.uid,
+            fx.user.gid,
+            d = xdg.display()
+        ));
+        let e = ImageEnv {
+            user: fx.user.clone(),
+            xdg,
+            extra_env: Vec::new(),
+        };
+        for (name, _) in CONFIGS {
+            let out = e.b(&[
+                "image",
+                "import",
+                "--name",
+                name,
+                layout(name).to_str().unwrap_or_default(),
+            ]);
+            assert_eq!(out.code, Some(0), "import {name}: {out:?}");
+        }
+        e
+    }
+
+    /// XDG_DATA_HOME.
+    pub fn data_home(&self) -> PathBuf {
+        self.xdg.join("data")
+    }
+
+    /// `$XDG_DATA_HOME/burrow/containers`.
+    pub fn containers(&self) -> PathBuf {
+        self.data_home().join("burrow/containers")
+    }
+
+    /// `$XDG_DATA_HOME/burrow/storage`.
+    pub fn storage(&self) -> PathBuf {
+        self.data_home().join("burrow/storage")
+    }
+
+    /// Runs `script` (bash, `$B` is burrow) as the user in this world.
+    pub fn script(&self, script: &str, args: &[&str]) -> Ran {
+        let mut r = Run::new(&self.user)
+            .env("BURROW_HELPERS_DIR", &helpers_dir())
+            .env("XDG_RUNTIME_DIR", self.xdg.to_str().unwrap_or_default())
+            .env(
+                "XDG_DATA_HOME",
+                self.data_home().to_str().unwrap_or_default(),
+            )
+            .env("B", helper("burrow").to_str().unwrap_or_default());
+        for (k, v) in &self.extra_env {
+            r = r.env(k, v);
+        }
+        r.script(script, args)
+    }
+
+    /// `burrow ARGS...`.
+    pub fn b(&self, args: &[&str]) -> Ran {
+        self.script("exec \"$B\" \"$@\"", args)
+    }
+
+    /// `burrow run --rm ARGS...`.
+    pub fn run(&self, args: &[&str]) -> Ran {
+        let mut all = vec!["run", "--rm"];
+        all.extend_from_slice(args);
+        self.b(&all)
+    }
+
+    /// Names of entries of the containers' directory (hidden ones too).
+    pub fn container_dirs(&self) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(self.containers())
+            .map(|d| {
+                d.filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for ImageEnv {
+    fn drop(&mut self) {
+        let names = self.b(&["ls", "-a", "--format", "json"]).stdout;
+        for n in names
+            .split("\"name\":")
+            .skip(1)
+            .filter_map(|s| s.split('"').nth(1))
+        {
+            let _ = self.b(&["rm", "-f", n]);
+        }
+        rmtree(&self.xdg);
+    }
+}

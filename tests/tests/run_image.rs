@@ -9,126 +9,20 @@ use burrow_tests::run_image_fixture::*;
 use burrow_tests::*;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-struct Fixture {
-    user: TestUser,
-    /// (subuid start, subgid start, count).
-    sub: (u32, u32, u32),
+fn fx() -> &'static ImageUser {
+    image_user("img")
 }
 
-fn fx() -> &'static Fixture {
-    static FX: OnceLock<Fixture> = OnceLock::new();
-    FX.get_or_init(|| {
-        let user = TestUser::get("img");
-        let sub = user.ensure_real_subids();
-        assert!(
-            helper("burrow").is_file(),
-            "{} missing: cargo build --release, then tests/install-helpers.sh",
-            helper("burrow").display()
-        );
-        layouts();
-        Fixture { user, sub }
-    })
-}
-
-/// One test's world: the user, a private XDG_RUNTIME_DIR and XDG_DATA_HOME (so a private
-/// image store and container directories), the images of [`CONFIGS`] imported as
-/// `base`, `ep` and `user`. Removed (every container rm -f'd first) on drop.
-struct Env {
-    user: TestUser,
-    xdg: PathBuf,
-    extra_env: Vec<(String, String)>,
-}
+/// One test's world ([`ImageEnv`]) for the "img" user.
+struct Env;
 
 impl Env {
-    fn new(tag: &str) -> Env {
-        let f = fx();
-        let xdg = tempdir(&format!("img-{tag}"));
-        sh(&format!(
-            "chown {}:{} {d} && chmod 0700 {d}",
-            f.user.uid,
-            f.user.gid,
-            d = xdg.display()
-        ));
-        let e = Env {
-            user: f.user.clone(),
-            xdg,
-            extra_env: Vec::new(),
-        };
-        for (name, _) in CONFIGS {
-            let out = e.b(&[
-                "image",
-                "import",
-                "--name",
-                name,
-                layout(name).to_str().unwrap(),
-            ]);
-            assert_eq!(out.code, Some(0), "import {name}: {out:?}");
-        }
-        e
-    }
-
-    fn data_home(&self) -> PathBuf {
-        self.xdg.join("data")
-    }
-
-    /// `$XDG_DATA_HOME/burrow/containers`.
-    fn containers(&self) -> PathBuf {
-        self.data_home().join("burrow/containers")
-    }
-
-    fn script(&self, script: &str, args: &[&str]) -> Ran {
-        let mut r = Run::new(&self.user)
-            .env("BURROW_HELPERS_DIR", &helpers_dir())
-            .env("XDG_RUNTIME_DIR", self.xdg.to_str().unwrap())
-            .env("XDG_DATA_HOME", self.data_home().to_str().unwrap())
-            .env("B", helper("burrow").to_str().unwrap());
-        for (k, v) in &self.extra_env {
-            r = r.env(k, v);
-        }
-        r.script(script, args)
-    }
-
-    /// `burrow ARGS...`.
-    fn b(&self, args: &[&str]) -> Ran {
-        self.script("exec \"$B\" \"$@\"", args)
-    }
-
-    /// `burrow run --rm ARGS...`.
-    fn run(&self, args: &[&str]) -> Ran {
-        let mut all = vec!["run", "--rm"];
-        all.extend_from_slice(args);
-        self.b(&all)
-    }
-
-    /// Names of entries of the containers' directory (hidden ones too).
-    fn container_dirs(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.containers())
-            .map(|d| {
-                d.filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let names = self.b(&["ls", "-a", "--format", "json"]).stdout;
-        for n in names
-            .split("\"name\":")
-            .skip(1)
-            .filter_map(|s| s.split('"').nth(1))
-        {
-            let _ = self.b(&["rm", "-f", n]);
-        }
-        rmtree(&self.xdg);
+    #[allow(clippy::new_ret_no_self)]
+    fn new(tag: &str) -> ImageEnv {
+        ImageEnv::new(fx(), &format!("img-{tag}"))
     }
 }
 
@@ -712,7 +606,7 @@ fn i09_flattened_fallback_says_why() {
 /// A foreground run that writes, watched from the host: it writes a file, signals through a
 /// volume, and the script counts what the containers' directory holds (and greps it for the
 /// file's content) while the container still runs, then after. `upper` is `--upper-size`'s.
-fn watch_a_writing_run(e: &Env, upper: &str) -> String {
+fn watch_a_writing_run(e: &ImageEnv, upper: &str) -> String {
     let out = e.script(
         r#"set -u
 sig="$XDG_RUNTIME_DIR/sig-$1"; mkdir "$sig"

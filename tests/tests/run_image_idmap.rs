@@ -8,122 +8,45 @@
 use burrow_tests::run_image_fixture::*;
 use burrow_tests::*;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
-use std::sync::OnceLock;
 
-struct Fixture {
-    user: TestUser,
-    /// (subuid start, subgid start, count).
-    sub: (u32, u32, u32),
+fn fx() -> &'static ImageUser {
+    image_user("idm")
 }
 
-fn fx() -> &'static Fixture {
-    static FX: OnceLock<Fixture> = OnceLock::new();
-    FX.get_or_init(|| {
-        let user = TestUser::get("idm");
-        let sub = user.ensure_real_subids();
-        assert!(
-            helper("burrow").is_file(),
-            "{} missing: cargo build --release, then tests/install-helpers.sh",
-            helper("burrow").display()
-        );
-        layouts();
-        Fixture { user, sub }
-    })
-}
-
-/// A private XDG_RUNTIME_DIR and XDG_DATA_HOME with the fixture's images imported; removed
-/// (containers first) on drop.
-struct Env {
-    user: TestUser,
-    xdg: PathBuf,
-}
+/// One test's world ([`ImageEnv`]) for the "idm" user.
+struct Env;
 
 impl Env {
-    fn new(tag: &str) -> Env {
-        let f = fx();
-        let xdg = tempdir(&format!("idm-{tag}"));
-        sh(&format!(
-            "chown {}:{} {d} && chmod 0700 {d}",
-            f.user.uid,
-            f.user.gid,
-            d = xdg.display()
-        ));
-        let e = Env {
-            user: f.user.clone(),
-            xdg,
-        };
-        for (name, _) in CONFIGS {
-            let out = e.b(&[
-                "image",
-                "import",
-                "--name",
-                name,
-                layout(name).to_str().unwrap(),
-            ]);
-            assert_eq!(out.code, Some(0), "import {name}: {out:?}");
-        }
-        e
-    }
-
-    fn storage(&self) -> PathBuf {
-        self.xdg.join("data/burrow/storage")
-    }
-
-    fn b(&self, args: &[&str]) -> Ran {
-        Run::new(&self.user)
-            .env("BURROW_HELPERS_DIR", &helpers_dir())
-            .env("XDG_RUNTIME_DIR", self.xdg.to_str().unwrap())
-            .env("XDG_DATA_HOME", self.xdg.join("data").to_str().unwrap())
-            .env("B", helper("burrow").to_str().unwrap())
-            .script("exec \"$B\" \"$@\"", args)
-    }
-
-    fn run(&self, args: &[&str]) -> Ran {
-        let mut all = vec!["run", "--rm"];
-        all.extend_from_slice(args);
-        self.b(&all)
-    }
-
-    /// (map key, layer hex) of every shifted copy, sorted.
-    fn shifted(&self) -> Vec<(String, String)> {
-        let mut v = Vec::new();
-        for k in std::fs::read_dir(self.storage().join("shifted"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            for l in std::fs::read_dir(k.path()).into_iter().flatten().flatten() {
-                v.push((
-                    k.file_name().to_string_lossy().into_owned(),
-                    l.file_name().to_string_lossy().into_owned(),
-                ));
-            }
-        }
-        v.sort();
-        v
-    }
-
-    /// Entries of `storage/tmp` (work in progress; none once a command is done).
-    fn tmp_entries(&self) -> usize {
-        std::fs::read_dir(self.storage().join("tmp"))
-            .map(|d| d.count())
-            .unwrap_or(0)
+    #[allow(clippy::new_ret_no_self)]
+    fn new(tag: &str) -> ImageEnv {
+        ImageEnv::new(fx(), &format!("idm-{tag}"))
     }
 }
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        let names = self.b(&["ls", "-a", "--format", "json"]).stdout;
-        for n in names
-            .split("\"name\":")
-            .skip(1)
-            .filter_map(|s| s.split('"').nth(1))
-        {
-            let _ = self.b(&["rm", "-f", n]);
+/// (map key, layer hex) of every shifted copy, sorted.
+fn shifted(e: &ImageEnv) -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    for k in std::fs::read_dir(e.storage().join("shifted"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for l in std::fs::read_dir(k.path()).into_iter().flatten().flatten() {
+            v.push((
+                k.file_name().to_string_lossy().into_owned(),
+                l.file_name().to_string_lossy().into_owned(),
+            ));
         }
-        rmtree(&self.xdg);
     }
+    v.sort();
+    v
+}
+
+/// Entries of `storage/tmp` (work in progress; none once a command is done).
+fn tmp_entries(e: &ImageEnv) -> usize {
+    std::fs::read_dir(e.storage().join("tmp"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// What the test image's files look like inside: owners of a root-owned file, of the files
@@ -175,7 +98,7 @@ fn m01_auto_owners_second_slice_and_reuse() {
             .contains("making the layers of base for the id map auto-"),
         "{out:?}"
     );
-    let copies = e.shifted();
+    let copies = shifted(&e);
     assert_eq!(copies.len(), 2, "{copies:?}");
     let key = format!(
         "auto-{outside}-{}-2000",
@@ -202,7 +125,7 @@ fn m01_auto_owners_second_slice_and_reuse() {
     assert_eq!(u64::from(owned[0].0), outside + 1000);
     let layer_dir = e.storage().join("shifted").join(&key).join(hex);
     let ino = std::fs::metadata(&layer_dir).unwrap().ino();
-    assert_eq!(e.tmp_entries(), 0);
+    assert_eq!(tmp_entries(&e), 0);
 
     // Reuse: a second run takes the same slice (it has the copy) and copies nothing.
     let out = e.b(&[
@@ -221,7 +144,7 @@ fn m01_auto_owners_second_slice_and_reuse() {
     assert!(out.stdout.starts_with(OWNERS_OUT), "{out:?}");
     assert_eq!(first_map_line(&out.stdout[OWNERS_OUT.len()..]).1, outside);
     assert!(!out.stderr.contains("making the layers"), "{out:?}");
-    assert_eq!(e.shifted(), copies);
+    assert_eq!(shifted(&e), copies);
     assert_eq!(std::fs::metadata(&layer_dir).unwrap().ino(), ino);
 
     // A second container at the same time: another slice, its own copy, same owners inside.
@@ -260,13 +183,13 @@ fn m01_auto_owners_second_slice_and_reuse() {
     let other = first_map_line(&out.stdout[OWNERS_OUT.len()..]).1;
     assert_ne!(other, held_start, "{out:?}");
     assert!(other + 2000 <= held_start || held_start + 2000 <= other);
-    assert_eq!(e.shifted().len(), 4, "{:?}", e.shifted());
+    assert_eq!(shifted(&e).len(), 4, "{:?}", shifted(&e));
     ok_out(&e.b(&["rm", "-f", "held"]), "held\n");
 
     // rmi removes the copies with the layers (the three images share them).
     assert_eq!(e.b(&["rmi", "base", "ep", "user"]).code, Some(0));
-    assert_eq!(e.shifted(), Vec::<(String, String)>::new());
-    assert_eq!(e.tmp_entries(), 0);
+    assert_eq!(shifted(&e), Vec::<(String, String)>::new());
+    assert_eq!(tmp_entries(&e), 0);
 }
 
 #[test]
@@ -329,9 +252,8 @@ fn m02_keep_id_volume_and_owners() {
         "0\n",
     );
     // Reused: one copy per layer.
-    assert_eq!(e.shifted().len(), 2, "{:?}", e.shifted());
-    assert!(e
-        .shifted()
+    assert_eq!(shifted(&e).len(), 2, "{:?}", shifted(&e));
+    assert!(shifted(&e)
         .iter()
         .all(|(k, _)| *k == format!("keep-id-{uid}-{gid}")));
     // keep-id works with --rootfs too (no copy: the directory is used as it is).
@@ -352,9 +274,9 @@ fn m02_keep_id_volume_and_owners() {
     );
     rmtree(&vol);
     assert_eq!(e.b(&["image", "prune"]).code, Some(0));
-    assert_eq!(e.shifted().len(), 2, "prune keeps what named images use");
+    assert_eq!(shifted(&e).len(), 2, "prune keeps what named images use");
     assert_eq!(e.b(&["rmi", "base", "ep", "user"]).code, Some(0));
-    assert_eq!(e.shifted(), Vec::<(String, String)>::new());
+    assert_eq!(shifted(&e), Vec::<(String, String)>::new());
 }
 
 #[test]
@@ -372,6 +294,6 @@ fn m03_ids_outside_the_map_are_refused() {
     );
     assert!(out.stderr.contains("--idmap shared"), "{out:?}");
     // Nothing half made is kept.
-    assert_eq!(e.shifted(), Vec::<(String, String)>::new());
-    assert_eq!(e.tmp_entries(), 0);
+    assert_eq!(shifted(&e), Vec::<(String, String)>::new());
+    assert_eq!(tmp_entries(&e), 0);
 }
