@@ -259,31 +259,11 @@ fn layout(dir: &Path, tree: &Path) -> PathBuf {
     oci
 }
 
-/// Removes what test processes that are gone left in /var/tmp: this fixture's registries
-/// (statics, never dropped) and the tests' stores.
-fn remove_stale() {
-    for e in fs::read_dir("/var/tmp").unwrap().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some((pid, tag)) = name
-            .strip_prefix("burrow-test-")
-            .and_then(|r| r.split_once('-'))
-        else {
-            continue;
-        };
-        if (tag.starts_with("img-registry-debian-") || tag.starts_with("img-deb-"))
-            && pid.parse::<u32>().is_ok()
-            && !Path::new(&format!("/proc/{pid}")).exists()
-        {
-            let _ = fs::remove_dir_all(e.path());
-        }
-    }
-}
-
 /// The image, built or found in the cache, pushed to a registry of this test process.
 pub fn debian() -> &'static Debian {
     static D: OnceLock<Debian> = OnceLock::new();
     D.get_or_init(|| {
-        remove_stale();
+        remove_stale_tempdirs(&["img-registry-debian", "img-deb"]);
         let key = cache_key();
         let (tree, oci) = {
             let _lock = CacheLock::take();

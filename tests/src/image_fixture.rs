@@ -344,30 +344,10 @@ pub struct Images {
     pub rootfs_tgz: PathBuf,
 }
 
-/// Removes what statics of test processes that are gone left in /var/tmp (the image
-/// fixture and the registries' directories are never dropped).
-fn remove_stale() {
-    for e in fs::read_dir("/var/tmp").unwrap().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some((pid, tag)) = name
-            .strip_prefix("burrow-test-")
-            .and_then(|r| r.split_once('-'))
-        else {
-            continue;
-        };
-        if (tag.starts_with("image-fixture-") || tag.starts_with("img-registry-"))
-            && pid.parse::<u32>().is_ok()
-            && !Path::new(&format!("/proc/{pid}")).exists()
-        {
-            let _ = fs::remove_dir_all(e.path());
-        }
-    }
-}
-
 pub fn images() -> &'static Images {
     static I: OnceLock<Images> = OnceLock::new();
     I.get_or_init(|| {
-        remove_stale();
+        remove_stale_tempdirs(&["image-fixture", "img-registry"]);
         let dir = tempdir("image-fixture");
         let s1 = dir.join("stage1");
         for d in ["bin", "etc", "var/cache", "home/user", "tmp"] {

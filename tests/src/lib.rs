@@ -235,6 +235,26 @@ pub fn tempdir(tag: &str) -> PathBuf {
     d
 }
 
+/// Removes the [`tempdir`]s with these tags (`TAG-N`) that test processes that are gone left
+/// in /var/tmp (fixtures kept in statics are never dropped).
+pub fn remove_stale_tempdirs(tags: &[&str]) {
+    for e in fs::read_dir("/var/tmp").into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((pid, rest)) = name
+            .strip_prefix("burrow-test-")
+            .and_then(|r| r.split_once('-'))
+        else {
+            continue;
+        };
+        let tagged = tags
+            .iter()
+            .any(|t| rest.strip_prefix(t).is_some_and(|n| n.starts_with('-')));
+        if tagged && pid.parse::<u32>().is_ok() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 impl Etc {
     /// Copies passwd, group, login.defs, nsswitch.conf, ld.so.cache and the subid files.
     pub fn new() -> Etc {
@@ -678,21 +698,7 @@ impl Drop for SyslogSink {
 pub fn busybox_template() -> &'static Path {
     static T: OnceLock<PathBuf> = OnceLock::new();
     T.get_or_init(|| {
-        for e in fs::read_dir("/var/tmp").unwrap().flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some((pid, tag)) = name
-                .strip_prefix("burrow-test-")
-                .and_then(|r| r.split_once('-'))
-            else {
-                continue;
-            };
-            if tag.starts_with("busybox-template-")
-                && pid.parse::<u32>().is_ok()
-                && !Path::new(&format!("/proc/{pid}")).exists()
-            {
-                let _ = fs::remove_dir_all(e.path());
-            }
-        }
+        remove_stale_tempdirs(&["busybox-template"]);
         let t = tempdir("busybox-template");
         for d in ["bin", "etc", "tmp"] {
             fs::create_dir(t.join(d)).unwrap();

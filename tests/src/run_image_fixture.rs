@@ -33,21 +33,7 @@ pub const CONFIGS: &[(&str, &str)] = &[
 /// Builds the layouts under a new directory (root-owned, readable by all): `DIR/NAME/` for
 /// each of [`CONFIGS`].
 pub fn build_layouts() -> PathBuf {
-    // Layouts of test processes that are gone.
-    for e in fs::read_dir("/var/tmp").into_iter().flatten().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if let Some((pid, tag)) = name
-            .strip_prefix("burrow-test-")
-            .and_then(|r| r.split_once('-'))
-        {
-            if tag.starts_with("oci-layouts-")
-                && pid.parse::<u32>().is_ok()
-                && !Path::new(&format!("/proc/{pid}")).exists()
-            {
-                let _ = fs::remove_dir_all(e.path());
-            }
-        }
-    }
+    remove_stale_tempdirs(&["oci-layouts"]);
     let dir = tempdir("oci-layouts");
     let script = r#"
 set -euo pipefail
