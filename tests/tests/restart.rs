@@ -361,44 +361,25 @@ fn a_held_container_lock_is_waited_for_within_a_bound() {
 #[test]
 fn refused_options() {
     let e = Env::new("refuse");
-    let r = e.b(&[
-        "run",
-        "-d",
-        "--rm",
-        "--restart",
-        "always",
-        "--rootfs",
-        e.rootfs.path(),
-        "/bin/true",
-    ]);
-    r.expect(
-        125,
-        "burrow: --rm and --restart always conflict (a removed container cannot be restarted): use one of them\n",
-    );
-    let r = e.b(&[
-        "run",
-        "--restart",
-        "always",
-        "--rootfs",
-        e.rootfs.path(),
-        "/bin/true",
-    ]);
-    r.expect(
-        125,
-        "burrow: --restart always needs a detached container (its monitor restarts it): add -d, or use burrow create then burrow start\n",
-    );
-    let r = e.b(&[
-        "create",
-        "--restart",
-        "sometimes",
-        "--rootfs",
-        e.rootfs.path(),
-        "/bin/true",
-    ]);
-    r.expect(
-        125,
-        "burrow: restart policy \"sometimes\": use no, on-failure, on-failure:N (N a number of retries), always or unless-stopped\n",
-    );
+    let rootfs = e.rootfs.path();
+    for (args, msg) in [
+        (
+            &["run", "-d", "--rm", "--restart", "always"][..],
+            "--rm and --restart always conflict (a removed container cannot be restarted): use one of them",
+        ),
+        (
+            &["run", "--restart", "always"][..],
+            "--restart always needs a detached container (its monitor restarts it): add -d, or use burrow create then burrow start",
+        ),
+        (
+            &["create", "--restart", "sometimes"][..],
+            "restart policy \"sometimes\": use no, on-failure, on-failure:N (N a number of retries), always or unless-stopped",
+        ),
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--rootfs", rootfs, "/bin/true"]);
+        e.b(&all).expect(125, &format!("burrow: {msg}\n"));
+    }
     ok_out(&e.b(&["ls", "-a", "--format", "json"]), "[]\n");
 
     // The TOML key, strictly parsed too.
