@@ -66,6 +66,30 @@ fn first_map_line(map: &str) -> (u64, u64, u64) {
     (f[0], f[1], f[2])
 }
 
+/// `burrow [OPTS] run --rm --idmap auto:2000 base` showing [`OWNERS`] and its uid map: the
+/// run (checked: exit 0, the image's owners inside, one 2000-id map from 0) and where its
+/// slice starts on the host.
+fn owners_run(e: &ImageEnv, opts: &[&str]) -> (Ran, u64) {
+    let script = format!("{OWNERS}; cat /proc/self/uid_map");
+    let mut args = vec!["run"];
+    args.extend_from_slice(opts);
+    args.extend([
+        "--rm",
+        "--idmap",
+        "auto:2000",
+        "base",
+        "/bin/sh",
+        "-c",
+        &script,
+    ]);
+    let out = e.b(&args);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.starts_with(OWNERS_OUT), "{out:?}");
+    let (inside, start, count) = first_map_line(&out.stdout[OWNERS_OUT.len()..]);
+    assert_eq!((inside, count), (0, 2000), "{out:?}");
+    (out, start)
+}
+
 #[test]
 fn m01_auto_owners_second_slice_and_reuse() {
     require!();
@@ -73,22 +97,8 @@ fn m01_auto_owners_second_slice_and_reuse() {
     let e = Env::new("auto");
     // First run: the owners are the image's, in a slice of the range; the copy is made (said
     // at --log-level info) and nothing is left in tmp/.
-    let out = e.b(&[
-        "run",
-        "--log-level",
-        "info",
-        "--rm",
-        "--idmap",
-        "auto:2000",
-        "base",
-        "/bin/sh",
-        "-c",
-        &format!("{OWNERS}; cat /proc/self/uid_map"),
-    ]);
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert!(out.stdout.starts_with(OWNERS_OUT), "{out:?}");
-    let (inside, outside, count) = first_map_line(&out.stdout[OWNERS_OUT.len()..]);
-    assert_eq!((inside, count), (0, 2000), "{out:?}");
+    let (out, start) = owners_run(&e, &["--log-level", "info"]);
+    let outside = start;
     assert!(
         outside >= u64::from(f.sub.0) && outside + 2000 <= u64::from(f.sub.0) + u64::from(f.sub.2),
         "{out:?}"
@@ -128,21 +138,8 @@ fn m01_auto_owners_second_slice_and_reuse() {
     assert_eq!(tmp_entries(&e), 0);
 
     // Reuse: a second run takes the same slice (it has the copy) and copies nothing.
-    let out = e.b(&[
-        "run",
-        "--log-level",
-        "info",
-        "--rm",
-        "--idmap",
-        "auto:2000",
-        "base",
-        "/bin/sh",
-        "-c",
-        &format!("{OWNERS}; cat /proc/self/uid_map"),
-    ]);
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert!(out.stdout.starts_with(OWNERS_OUT), "{out:?}");
-    assert_eq!(first_map_line(&out.stdout[OWNERS_OUT.len()..]).1, outside);
+    let (out, start) = owners_run(&e, &["--log-level", "info"]);
+    assert_eq!(start, outside);
     assert!(!out.stderr.contains("making the layers"), "{out:?}");
     assert_eq!(shifted(&e), copies);
     assert_eq!(std::fs::metadata(&layer_dir).unwrap().ino(), ino);
@@ -170,17 +167,7 @@ fn m01_auto_owners_second_slice_and_reuse() {
         held_start, outside,
         "the detached one takes the slice with a copy"
     );
-    let out = e.run(&[
-        "--idmap",
-        "auto:2000",
-        "base",
-        "/bin/sh",
-        "-c",
-        &format!("{OWNERS}; cat /proc/self/uid_map"),
-    ]);
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert!(out.stdout.starts_with(OWNERS_OUT), "{out:?}");
-    let other = first_map_line(&out.stdout[OWNERS_OUT.len()..]).1;
+    let (out, other) = owners_run(&e, &[]);
     assert_ne!(other, held_start, "{out:?}");
     assert!(other + 2000 <= held_start || held_start + 2000 <= other);
     assert_eq!(shifted(&e).len(), 4, "{:?}", shifted(&e));
