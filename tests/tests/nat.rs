@@ -32,7 +32,9 @@
 //! 8. a `none` nic made by the real burrow-nic (run as a test user in H) cannot bring a packet
 //!    with another user's container address as source to a listener of H: IPv4 by the strict
 //!    rp_filter burrow-nic sets on the host end, IPv6 by the table's rule on burrow-nic's link
-//!    group.
+//!    group;
+//! 9. TCP's MSS is clamped to the route's MTU between a bridge with a large MTU and an uplink
+//!    with a small one.
 //!
 //! Expected output, stderr and packet counters are exact. Every wait has a timeout: one ping
 //! waits at most 2 s (the pings of one step run at once), the Python listeners and clients
@@ -943,4 +945,62 @@ fn case8_a_none_nic_cannot_bring_spoofed_sources_into_the_host() {
     lab.nat("stop").expect(0, DELETED);
     send("fd42:231:0:2::2", "2001:db8::1", 9011, "last");
     assert_eq!(l.finish(), "fd42:231:0:2::2 last\n");
+}
+
+// ------------------------------------------------------------------------------------- case 9
+
+/// In OUT, accepts one TCP connection on port 9020 and prints the MSS its socket sends with
+/// (TCP_MAXSEG: the peer's MSS option, as the handshake left it, bounded by OUT's own MTU);
+/// from A1, connects to it. Prints that MSS.
+const MSS_PROBE: &str = r#"
+at "$OUT" python3 -c '
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 9020)); s.listen(1); s.settimeout(5)
+print("ready", flush=True)
+c, _ = s.accept()
+print(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG), flush=True)
+c.close()
+' >"$D/mss" &
+for _ in $(seq 50); do grep -q ready "$D/mss" 2>/dev/null && break; sleep 0.1; done
+at "$A1" python3 -c '
+import socket
+s = socket.create_connection(("192.0.2.2", 9020), timeout=5)
+s.recv(1)
+' 2>/dev/null || true
+wait
+sed -n 2p "$D/mss"
+"#;
+
+#[test]
+fn case9_tcp_mss_is_clamped_between_a_large_mtu_bridge_and_a_small_mtu_uplink() {
+    require!();
+    let lab = Lab::new();
+    // A1's bridge and veth at 65520 (nic.conf's mtu); H's uplink end at 1500, OUT's end at
+    // 65520, so OUT's own MTU does not bound what it sends: only the MSS A1's SYN carries
+    // through H does.
+    lab.ok("ip link set burrow9001 mtu 65520; ip link set a1 mtu 65520
+         at $A1 ip link set eth0 mtu 65520; at $OUT ip link set eth0 mtu 65520");
+    let probe = |d: &str| {
+        let mss = lab.ok(&format!("D={d}\n{MSS_PROBE}"));
+        mss.trim()
+            .parse::<u32>()
+            .unwrap_or_else(|_| panic!("{mss:?}"))
+    };
+    let dir = tempdir("nat-mss");
+    let d = dir.to_str().unwrap();
+    lab.nat("start")
+        .expect(0, &format!("{SET_FORWARDING}{LOADED}"));
+    let clamped = probe(d);
+    assert!(
+        clamped <= 1460,
+        "with the table, A1's SYN leaves H with an MSS of at most 1500 - 40: {clamped}"
+    );
+    // Without the table (forwarding stays on, no NAT: OUT routes the pool back to H), the
+    // SYN keeps A1's MSS, and OUT would send segments its path to A1 cannot carry (bounded
+    // only by half its peer's window: 32768 here).
+    lab.nat("stop").expect(0, DELETED);
+    let unclamped = probe(d);
+    assert!(unclamped > 10_000, "without the table: {unclamped}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
