@@ -21,6 +21,9 @@
 #       veth  a burrow-nic veth on BR at the bridge's default MTU (1500), addresses by hand
 #             (10.199.0.1/24 on BR, 10.199.0.2/24 on eth0)
 #       veth  the same at MTU 65520 (BR's MTU raised before the veth is made; both ends get it)
+#       user  a veth on the user's per-user bridge burrow<uid> with `mtu 65520` in nic.conf
+#             (burrow-nic sets the bridge's and both ends' MTU), client to the bridge's gateway;
+#             target: at least 0.85x host loopback
 #       slirp slirp4netns --configure --mtu=65520 PID tap0, client to 10.0.2.2 (the host's
 #             loopback through slirp4netns, so without --disable-host-loopback); and, for
 #             context, the same without --mtu (slirp4netns's default, 1500)
@@ -403,6 +406,28 @@ mtu_veth_big=$(veth_up)
 iperf vethbig up "$tpid" "$host_addr"
 iperf vethbig down "$tpid" "$host_addr"
 in_ns "$tpid" ip link del eth0
+# The same on the user's per-user bridge with its MTU from nic.conf's `mtu` line, as an admin
+# sets it (burrow-nic raises the bridge and gives both veth ends that MTU); the client talks to
+# the bridge's gateway address. nic.conf goes back to the pool alone after, and the bridge to
+# 1500 for (c).
+conf_write() { # LINE...: /etc/burrow/nic.conf (its original was saved by set_policy)
+  printf '# bench/nic.sh (temporary; the original is restored at exit)\n' >/etc/burrow/nic.conf.nicbench-new
+  printf '%s\n' "$@" >>/etc/burrow/nic.conf.nicbench-new
+  chmod 0644 /etc/burrow/nic.conf.nicbench-new && mv -f /etc/burrow/nic.conf.nicbench-new /etc/burrow/nic.conf
+}
+conf_write "ipv4 $pool 24" "mtu $big_mtu"
+mjson=$(as_user "$burrow_nic" create --json /dev/null mtubench "$tpid" veth 'burrow%u' eth0) || die "burrow-nic create on $ubr failed"
+read -r m_addr m_plen m_gw < <(python3 -c 'import json, sys; f = json.loads(sys.argv[1])["ipv4"]; print(f["address"], f["prefix"], f["gateway"])' "$mjson") ||
+  die "burrow-nic gave no IPv4 address on $ubr: $mjson"
+in_ns "$tpid" sh -c "ip addr add $m_addr/$m_plen dev eth0 && ip link set eth0 up"
+mtu_user=$(link_mtu "$tpid" eth0)
+[ "$mtu_user" = "$big_mtu" ] && [ "$(cat "/sys/class/net/$ubr/mtu")" = "$big_mtu" ] ||
+  die "nic.conf's mtu $big_mtu gave eth0 MTU $mtu_user and $ubr MTU $(cat "/sys/class/net/$ubr/mtu")"
+iperf usermtu up "$tpid" "$m_gw"
+iperf usermtu down "$tpid" "$m_gw"
+in_ns "$tpid" ip link del eth0
+conf_write "ipv4 $pool 24"
+"$ipbin" link set "$ubr" mtu 1500
 
 # slirp4netns opens /dev/net/tun as the user (peers.md: no udev here, the node is 0600)
 chmod 0666 /dev/net/tun
@@ -599,13 +624,15 @@ m_t=$(med "$work/create.csv" true)
 r_create=$(calc "$m_b / $m_l")
 r_net=$(calc "($m_b - $m_t) / ($m_l - $m_t)")
 declare -A g
-for n in veth vethbig slirp slirp1500 lo; do
+for n in veth vethbig usermtu slirp slirp1500 lo; do
   for dir in up down; do g[$n-$dir]=$(gbps "$n" "$dir"); done
 done
 r_up=$(calc "${g[veth-up]} / ${g[slirp-up]}")
 r_down=$(calc "${g[veth-down]} / ${g[slirp-down]}")
 rb_up=$(calc "${g[vethbig-up]} / ${g[slirp-up]}")
 rb_down=$(calc "${g[vethbig-down]} / ${g[slirp-down]}")
+rm_up=$(calc "${g[usermtu-up]} / ${g[lo-up]}")
+rm_down=$(calc "${g[usermtu-down]} / ${g[lo-down]}")
 tput_row() { # NAME LABEL MTU
   printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$2" "$3" "${g[$1-up]}" "$(retr "$1" up)" "${g[$1-down]}" "$(retr "$1" down)" \
     "$(calc "${g[$1-up]} / ${g[slirp-up]}")" "$(calc "${g[$1-down]} / ${g[slirp-down]}")"
@@ -675,7 +702,9 @@ container (\`-R\`). Gbit/s as received; retr = TCP retransmissions of the sender
 
 - veth: \`burrow-nic create /dev/null dummy PID veth $br eth%d\`, then \`$host_addr/$plen\` on \`$br\`,
   \`$ctr_addr/$plen\` on eth0 (by hand), MTU of both ends = the bridge's: $mtu_veth (the bridge's default), and
-  $mtu_veth_big (\`ip link set $br mtu $big_mtu\` before the create)
+  $mtu_veth_big (\`ip link set $br mtu $big_mtu\` before the create); and on the per-user bridge \`$ubr\` with
+  \`mtu $big_mtu\` in \`/etc/burrow/nic.conf\` (\`burrow-nic create --json /dev/null mtubench PID veth burrow%u eth0\`,
+  eth0 given the leased address, the client to the bridge's gateway address $m_gw): MTU $mtu_user
 - slirp4netns: \`${slirp_desc[slirp]}\` (MTU ${slirp_mtu[slirp]}), client to 10.0.2.2 (the host's loopback; so
   no \`--disable-host-loopback\`); slirp4netns's own CPU use: up ${slirp_cpu[slirp-up]}%, down ${slirp_cpu[slirp-down]}% of one core.
   For context, the same at slirp4netns's default MTU: \`${slirp_desc[slirp1500]}\` (MTU ${slirp_mtu[slirp1500]}; CPU up
@@ -686,6 +715,8 @@ container (\`-R\`). Gbit/s as received; retr = TCP retransmissions of the sender
 |---|---|
 | veth (MTU $mtu_veth) at least 10× slirp4netns (MTU ${slirp_mtu[slirp]}) | up: $(verdict "$r_up >= 10" "${g[veth-up]} / ${g[slirp-up]} Gbit/s = ${r_up}×"); down: $(verdict "$r_down >= 10" "${g[veth-down]} / ${g[slirp-down]} Gbit/s = ${r_down}×") |
 | veth (MTU $mtu_veth_big) at least 10× slirp4netns (MTU ${slirp_mtu[slirp]}) | up: $(verdict "$rb_up >= 10" "${rb_up}×"); down: $(verdict "$rb_down >= 10" "${rb_down}×") |
+| per-user bridge with nic.conf \`mtu $big_mtu\` (MTU $mtu_user) at least 0.85× host loopback | up: $(verdict "$rm_up >= 0.85" "${g[usermtu-up]} / ${g[lo-up]} Gbit/s = ${rm_up}×"); down: $(verdict "$rm_down >= 0.85" "${g[usermtu-down]} / ${g[lo-down]} Gbit/s = ${rm_down}×") |
+| (context) veth (MTU $mtu_veth) against host loopback | up: $(calc "${g[veth-up]} / ${g[lo-up]}")×; down: $(calc "${g[veth-down]} / ${g[lo-down]}")× |
 | (context) veth (MTU $mtu_veth) against slirp4netns at its default MTU (${slirp_mtu[slirp1500]}) | up: $(calc "${g[veth-up]} / ${g[slirp1500-up]}")×; down: $(calc "${g[veth-down]} / ${g[slirp1500-down]}")× |
 | (context) host loopback against slirp4netns (MTU ${slirp_mtu[slirp]}): the most any path could reach | up: $(calc "${g[lo-up]} / ${g[slirp-up]}")×; down: $(calc "${g[lo-down]} / ${g[slirp-down]}")× |
 
@@ -693,6 +724,7 @@ container (\`-R\`). Gbit/s as received; retr = TCP retransmissions of the sender
 |---|---:|---:|---:|---:|---:|---:|---:|
 $(tput_row veth 'veth on a bridge (burrow-nic)' "$mtu_veth")
 $(tput_row vethbig 'veth on a bridge (burrow-nic)' "$mtu_veth_big")
+$(tput_row usermtu 'veth on the per-user bridge, nic.conf mtu' "$mtu_user")
 $(tput_row slirp 'slirp4netns' "${slirp_mtu[slirp]}")
 $(tput_row slirp1500 'slirp4netns, default MTU' "${slirp_mtu[slirp1500]}")
 $(tput_row lo 'host loopback (ceiling)' 65536)
