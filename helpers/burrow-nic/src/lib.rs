@@ -7,6 +7,8 @@
 //! burrow-nic delete LXCPATH NAME NETNS-PATH TYPE BRIDGE [HOSTNIC]
 //! burrow-nic check [--json] [TYPE BRIDGE]
 //! burrow-nic list [--json]
+//! burrow-nic publish NETNS-PATH HOSTNIC NAME [MAPPING...]
+//! burrow-nic unpublish HOSTNIC
 //! ```
 //!
 //! create prints exactly `container-ifname:container-ifindex:host-ifname:host-ifindex` and
@@ -35,6 +37,13 @@
 //! requires that the caller owns that netns, then deletes HOSTNIC by ifindex only if it is a
 //! veth carrying the caller's tag with the same type and bridge (Linux bridges too, not only
 //! OVS). check and list read the tags of the host's links.
+//!
+//! publish opens NETNS-PATH as delete does, then under the create lock replaces the caller's
+//! published-port rules for HOSTNIC (kernel DNAT in the nftables table `ip burrow_ports`,
+//! written by nft with CAP_NET_ADMIN as its only capability) after checking the nic, the
+//! `ports` grant of /etc/burrow/usernet, the host address and who holds each host port;
+//! unpublish removes them. Both, and create, first delete rules whose host end is gone
+//! (publish.rs).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
