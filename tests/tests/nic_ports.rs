@@ -343,7 +343,35 @@ fn refusals_name_the_grant_the_holder_and_the_fixes() {
     );
     assert!(rules_of(&c1.host).is_empty());
     // A clash with the caller's own container names it.
-    publish(&a, &etc, &c1, "c1", &["47001:80"]).expect(0, "");
+    // Every decision goes to syslog, allowed and refused.
+    let sink = SyslogSink::new();
+    let ns1 = c1.netns();
+    let logged = |args: &[&str]| {
+        Run::new(&a)
+            .etc(&etc)
+            .devlog(&sink.path())
+            .cmd(&helper(NIC), args)
+    };
+    logged(&["publish", &ns1, &c1.host, "c1", "47001:80"]).expect(0, "");
+    logged(&["publish", &ns1, &c1.host, "c1", "47050:80"]).expect(
+        1,
+        &err(&format!(
+            "host port 47050/tcp is not in your port grant (/etc/burrow/usernet: line 4 \"{} ports 47000-47009,443\"); ask the admin to extend it {fixes}",
+            a.name
+        )),
+    );
+    let log = sink.drain().join("\n");
+    assert!(
+        log.contains(&format!(
+            "uid={} gid={}: allowed: publish {} (ifindex {}) container c1 to {}: [47001:80/tcp] (replacing 0 rules; grant line 4 \"{} ports 47000-47009,443\")",
+            a.uid, a.gid, c1.host, c1.ifindex, c1.addr, a.name
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("refused: host port 47050/tcp is not in your port grant"),
+        "{log}"
+    );
     let c2 = Ctr::new(&a, &etc, "c2");
     publish(&a, &etc, &c2, "c2", &["47000-47005:80-85"]).expect(
         1,
