@@ -248,6 +248,12 @@ fn run(
             check_netns_owner(fd.as_fd(), caller, &format!("{netns:?}"))?;
             let who = Identity::load(caller)?;
             let policy = load_policy()?;
+            // A port outside the grant is refused before the lock (as a create over quota
+            // is), so a user the policy gives nothing never touches it; checked again under it.
+            let grant = policy.port_grant(&who.caller());
+            for m in &mappings {
+                grant.check(m).map_err(|d| Refusal(d.to_string()))?;
+            }
             let lock = lock.ok_or_else(|| refuse!("no lock"))??;
             lock::acquire(&lock, &privilege, audit)?;
             privilege.narrow(cap::mask(&[cap::NET_ADMIN]))?;
