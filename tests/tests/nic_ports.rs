@@ -470,6 +470,21 @@ fn refusals_name_the_grant_the_holder_and_the_fixes() {
         "{}",
         r.stdout
     );
+    // A group's line is the grant of its members.
+    a.aux_group("ppg");
+    let getc = Etc::new()
+        .usernet(&format!(
+            "{} veth burrow%u 4\n@burrowt-ppg ports 47040\n",
+            a.name
+        ))
+        .file("burrow/nic.conf", POOLS);
+    publish(&a, &getc, &c2, "c2", &["47040:80"]).expect(0, "");
+    publish(&a, &getc, &c2, "c2", &["47041:80"]).expect(
+        1,
+        &err(&format!(
+            "host port 47041/tcp is not in your port grant (/etc/burrow/usernet: line 2 \"@burrowt-ppg ports 47040\"); ask the admin to extend it {fixes}"
+        )),
+    );
     for c in [&c1, &c2, &cb] {
         let u = if c.host == cb.host { &b } else { &a };
         nic(u, &etc, &["unpublish", &c.host]).expect(0, "");
@@ -523,6 +538,15 @@ fn stale_rules_are_reconciled_and_sigkill_leaves_before_or_after() {
     wait_gone(&host);
     assert_eq!(rules_of(&host).len(), 3);
     let live = Ctr::new(&a, &etc, "live");
+    assert!(rules_of(&host).is_empty());
+    // ... and unpublish works after the veth is gone.
+    let gone = Ctr::new(&a, &etc, "gone3");
+    publish(&a, &etc, &gone, "gone3", &["47013:80"]).expect(0, "");
+    let host = gone.host.clone();
+    drop(gone);
+    wait_gone(&host);
+    assert_eq!(rules_of(&host).len(), 3);
+    nic(&a, &etc, &["unpublish", &host]).expect(0, "");
     assert!(rules_of(&host).is_empty());
     // SIGKILL at random points of publish: the table is before or after, never half; the
     // next publish reconciles to exactly what it asks.
