@@ -592,3 +592,37 @@ fn stale_rules_are_reconciled_and_sigkill_leaves_before_or_after() {
     nic(&b, &etc, &["unpublish", &other.host]).expect(0, "");
     assert!(rules_of(&live.host).is_empty() && rules_of(&other.host).is_empty());
 }
+
+#[test]
+fn parallel_publishes_of_one_port_have_one_winner() {
+    require!();
+    let a = TestUser::get("pp7");
+    let b = TestUser::get("pp8");
+    let _bra = LinkGuard::per_user_bridge(&a);
+    let _brb = LinkGuard::per_user_bridge(&b);
+    let etc = Etc::new()
+        .usernet(&format!(
+            "{0} veth burrow%u 4\n{1} veth burrow%u 4\n{0} ports 47060-47069\n{1} ports 47060-47069\n",
+            a.name, b.name
+        ))
+        .file("burrow/nic.conf", POOLS);
+    let ca = Ctr::new(&a, &etc, "ca");
+    let cb = Ctr::new(&b, &etc, "cb");
+    for round in 0..8u16 {
+        let port = format!("{}:80", 47060 + round);
+        let (ra, rb) = std::thread::scope(|s| {
+            let ta = s.spawn(|| publish(&a, &etc, &ca, "ca", &[&port]));
+            let tb = s.spawn(|| publish(&b, &etc, &cb, "cb", &[&port]));
+            (ta.join().unwrap(), tb.join().unwrap())
+        });
+        let refusal = err(&format!("host port {}/tcp is in use", 47060 + round));
+        let won_a = ra.code == Some(0);
+        let (winner, loser) = if won_a { (&ra, &rb) } else { (&rb, &ra) };
+        check(winner, 0, "", "");
+        check(loser, 1, "", &refusal);
+        let (w, l) = if won_a { (&ca, &cb) } else { (&cb, &ca) };
+        assert_eq!(rules_of(&w.host).len(), 3, "round {round}");
+        assert!(rules_of(&l.host).is_empty(), "round {round}");
+        nic(if won_a { &a } else { &b }, &etc, &["unpublish", &w.host]).expect(0, "");
+    }
+}
