@@ -232,7 +232,7 @@ fn nft(
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(refuse!(
-                    "{path} (nft) did not finish within {} s; killed it, nothing was changed",
+                    "{path} (nft) did not finish within {} s; killed it (its transaction is applied whole or not at all: run the command again)",
                     NFT_TIMEOUT.as_secs()
                 ));
             }
