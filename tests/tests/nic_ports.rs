@@ -470,6 +470,40 @@ fn refusals_name_the_grant_the_holder_and_the_fixes() {
         "{}",
         r.stdout
     );
+    // A nic without an IPv4 address from burrow-nic (no pools) has nothing to DNAT to.
+    let nopools = Etc::new().usernet(&format!(
+        "{0} veth burrow%u 4\n{0} ports 47000-47009\n",
+        a.name
+    ));
+    let t = own_netns(&a);
+    let r = nic(
+        &a,
+        &nopools,
+        &[
+            "create",
+            "--json",
+            "/tmp",
+            "bare",
+            &t.pid_s(),
+            "veth",
+            "burrow%u",
+            "eth0",
+        ],
+    );
+    r.expect(0, "");
+    let bare = jfield(&r.stdout, "host_ifname");
+    nic(
+        &a,
+        &nopools,
+        &["publish", &format!("/proc/{}/ns/net", t.pid), &bare, "bare", "47007:80"],
+    )
+    .expect(
+        1,
+        &err(&format!(
+            "{bare} has no IPv4 address from burrow-nic (only a nic on a per-user bridge with an IPv4 pool in /etc/burrow/nic.conf can publish ports through the kernel); publish through the user-space forwarder (--publish-mode user)"
+        )),
+    );
+    drop(t);
     // A group's line is the grant of its members.
     a.aux_group("ppg");
     let getc = Etc::new()
