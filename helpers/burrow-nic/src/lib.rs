@@ -7,6 +7,8 @@
 //! burrow-nic delete LXCPATH NAME NETNS-PATH TYPE BRIDGE [HOSTNIC]
 //! burrow-nic check [--json] [TYPE BRIDGE]
 //! burrow-nic list [--json]
+//! burrow-nic publish NETNS-PATH HOSTNIC NAME [MAPPING...]
+//! burrow-nic unpublish HOSTNIC
 //! ```
 //!
 //! create prints exactly `container-ifname:container-ifindex:host-ifname:host-ifindex` and
@@ -35,12 +37,20 @@
 //! requires that the caller owns that netns, then deletes HOSTNIC by ifindex only if it is a
 //! veth carrying the caller's tag with the same type and bridge (Linux bridges too, not only
 //! OVS). check and list read the tags of the host's links.
+//!
+//! publish opens NETNS-PATH as delete does, then under the create lock replaces the caller's
+//! published-port rules for HOSTNIC (kernel DNAT in the nftables table `ip burrow_ports`,
+//! written by nft with CAP_NET_ADMIN as its only capability) after checking the nic, the
+//! `ports` grant of /etc/burrow/usernet, the host address and who holds each host port;
+//! unpublish removes them. Both, and create, first delete rules whose host end is gone
+//! (publish.rs).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod args;
 mod create;
 mod lock;
+mod publish;
 
 use args::{ArgError, Command, TargetArg, USAGE};
 use burrow_setuid::{self as setuid, cap, refuse, Audit, Caller, Refusal, Target, TargetSpec};
@@ -115,10 +125,16 @@ fn run(
     // The create lock is opened as root (fixed path) before the drop; its error is reported
     // only after the drop succeeded, so "no privilege" messages come first.
     let is_create = argv.first().map(String::as_str) == Some("create");
-    let lock = is_create.then(create::open_lock);
+    let locks = is_create
+        || matches!(
+            argv.first().map(String::as_str),
+            Some("publish" | "unpublish")
+        );
+    let lock = locks.then(create::open_lock);
     let leases = is_create.then(create::open_leases);
-    // CAP_KILL only for create: a waiter kills a create that holds the lock stopped (lock.rs).
-    let keep = if is_create {
+    // CAP_KILL only for the commands that take the lock: a waiter kills a holder that holds it
+    // stopped (lock.rs).
+    let keep = if locks {
         cap::mask(&[cap::NET_ADMIN, cap::KILL])
     } else {
         cap::mask(&[cap::NET_ADMIN])
@@ -181,6 +197,10 @@ fn run(
             let leases = leases.ok_or_else(|| refuse!("no leases"))??;
             lock::acquire(&lock, &privilege, audit)?;
             privilege.narrow(cap::mask(&[cap::NET_ADMIN]))?;
+            // Published-port rules whose host end is gone (a killed container or helper).
+            if let Ok(links) = publish::dump_links() {
+                publish::reconcile_for_create(&privilege, &links, audit);
+            }
             let req = create::Request {
                 pid,
                 netns: netns.as_fd(),
@@ -217,6 +237,45 @@ fn run(
             })?;
             privilege.drop_all()?;
             done.map(|()| String::new())
+        }
+        Command::Publish {
+            netns,
+            hostnic,
+            name,
+            mappings,
+        } => {
+            let fd = open_netns_path(&netns)?;
+            check_netns_owner(fd.as_fd(), caller, &format!("{netns:?}"))?;
+            let who = Identity::load(caller)?;
+            let policy = load_policy()?;
+            // A port outside the grant is refused before the lock (as a create over quota
+            // is), so a user the policy gives nothing never touches it; checked again under it.
+            let grant = policy.port_grant(&who.caller());
+            for m in &mappings {
+                grant.check(m).map_err(|d| Refusal(d.to_string()))?;
+            }
+            let lock = lock.ok_or_else(|| refuse!("no lock"))??;
+            lock::acquire(&lock, &privilege, audit)?;
+            privilege.narrow(cap::mask(&[cap::NET_ADMIN]))?;
+            let req = publish::PublishRequest {
+                netns: fd.as_fd(),
+                hostnic: &hostnic,
+                name: &name,
+                mappings: &mappings,
+            };
+            publish::publish(&privilege, &req, &who, &policy, audit)?;
+            privilege.drop_all()?;
+            drop(lock);
+            Ok(String::new())
+        }
+        Command::Unpublish { hostnic } => {
+            let lock = lock.ok_or_else(|| refuse!("no lock"))??;
+            lock::acquire(&lock, &privilege, audit)?;
+            privilege.narrow(cap::mask(&[cap::NET_ADMIN]))?;
+            publish::unpublish(&privilege, caller.uid, &hostnic, audit)?;
+            privilege.drop_all()?;
+            drop(lock);
+            Ok(String::new())
         }
         Command::Check { json, only } => {
             privilege.drop_all()?;
@@ -283,7 +342,7 @@ fn load_policy() -> Result<Usernet, Refusal> {
     Usernet::parse(&text).map_err(|e| refuse!("{USERNET_PATH}: {e}"))
 }
 
-fn load_pools() -> Result<Pools, Refusal> {
+pub(crate) fn load_pools() -> Result<Pools, Refusal> {
     match setuid::secure_open_config(NIC_CONF_PATH, MAX_POLICY_BYTES)? {
         None => Ok(Pools::default()),
         Some(text) => Pools::parse(&text).map_err(|e| refuse!("{NIC_CONF_PATH}: {e}")),
@@ -349,6 +408,8 @@ fn check(
             .to_string(),
         ));
     }
+    // The port grant (published ports through the kernel), as one list.
+    let grant = policy.port_grant(&who.caller()).list();
     let mut out = String::new();
     if json {
         let items: Vec<String> = rows
@@ -362,8 +423,13 @@ fn check(
                 )
             })
             .collect();
+        let ports = if grant.is_empty() {
+            "null".to_owned()
+        } else {
+            json_str(&grant)
+        };
         out.push_str(&format!(
-            "{{\"user\":{},\"uid\":{},\"allowances\":[{}]}}\n",
+            "{{\"user\":{},\"uid\":{},\"allowances\":[{}],\"ports\":{ports}}}\n",
             json_str(&who.user),
             who.uid,
             items.join(",")
@@ -374,6 +440,9 @@ fn check(
                 "{k} {b} allowed={a} used={u} remaining={}\n",
                 a.saturating_sub(*u)
             ));
+        }
+        if only.is_none() && !grant.is_empty() {
+            out.push_str(&format!("ports {grant}\n"));
         }
     }
     Ok(out)

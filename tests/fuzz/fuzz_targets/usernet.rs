@@ -9,6 +9,9 @@
 //!   non-comment lines, each line exactly the canonical fields (no sign, leading zero or junk
 //!   accepted), no two entries with the same (owner, type, bridge); rendered back as
 //!   `owner type bridge count` lines it parses to the same entries;
+//! - `ports` lines: each exactly the canonical `owner ports LIST` (a LIST that renders back
+//!   as written), at most one per owner, and together with the nic entries exactly the
+//!   non-blank, non-comment lines;
 //! - a refused file: the error names a non-blank, non-comment line of the file, and every line
 //!   before it parses (it is the first bad line);
 //! - `decide` matches an independent statement of the rule (own lines, then group lines, each
@@ -29,7 +32,7 @@
 
 use burrow_usernet::{
     check_ifname, resolve_request, Allowance, Bridge, Caller, Denial, Entry, Grant, NicTag, Owner,
-    Pattern, Slot, Usernet, MAX_COUNT, MAX_IFNAME, MAX_OWNER, VETH,
+    Pattern, Slot, Usernet, MAX_COUNT, MAX_IFNAME, MAX_OWNER, PORTS, VETH,
 };
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashMap;
@@ -195,7 +198,30 @@ fn check_parse(text: &str) -> Option<Usernet> {
         .filter(|(_, l)| meaningful(l))
         .map(|(i, _)| i + 1)
         .collect();
-    let got: Vec<usize> = usernet.entries.iter().map(|e| e.line).collect();
+    // Port grant lines: canonical `owner ports LIST`, one per owner, lines in order.
+    let mut last = 0usize;
+    for (i, p) in usernet.ports.iter().enumerate() {
+        assert!(p.line > last && p.line <= lines.len(), "{p:?}");
+        last = p.line;
+        check_owner(&p.owner);
+        let raw = lines[p.line - 1];
+        let mut f: Vec<&str> = raw.split([' ', '\t']).filter(|f| !f.is_empty()).collect();
+        if let Some(c) = f.iter().position(|f| f.starts_with('#')) {
+            f.truncate(c);
+        }
+        let canonical = [p.owner.to_string(), PORTS.to_owned(), p.list.to_string()];
+        assert_eq!(f, canonical, "non-canonical ports line accepted: {raw:?}");
+        assert!(!p.list.ranges.is_empty());
+        for r in &p.list.ranges {
+            assert!(r.start >= 1 && r.start <= r.end, "{p:?}");
+        }
+        for other in &usernet.ports[..i] {
+            assert_ne!(other.owner, p.owner, "two ports lines of one owner accepted");
+        }
+    }
+    let mut got: Vec<usize> = usernet.entries.iter().map(|e| e.line).collect();
+    got.extend(usernet.ports.iter().map(|p| p.line));
+    got.sort_unstable();
     assert_eq!(got, expected, "lines lost or invented");
 
     let rendered: String = usernet
