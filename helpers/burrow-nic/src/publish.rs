@@ -281,6 +281,13 @@ fn is_stale(r: &Rule, links: &[Link]) -> bool {
     tag.uid != r.tag.uid || (r.to.is_some() && tag.v4.is_some() && r.to != tag.v4)
 }
 
+/// Whether `s` can stand in nft's input as it is (inside quotes or not).
+fn nft_word(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'@' | b'+'))
+}
+
 /// The fixed part of every transaction: table, base chains and their rules (idempotent).
 fn base() -> String {
     let t = format!("ip {TABLE}");
@@ -570,6 +577,15 @@ pub(crate) fn publish(
         ));
     };
     let bridge = (tag.slot.bridge != "none").then_some(tag.slot.bridge.as_str());
+    // Names go into nft's input (a comment, an oifname): burrow-nic's own names are always
+    // plain, an admin's bridge might not be; refuse rather than quote.
+    for n in std::iter::once(req.hostnic).chain(bridge) {
+        if !nft_word(n) {
+            return Err(refuse!(
+                "interface name {n:?} has characters burrow-nic does not put into an nftables rule (letters, digits, '_', '.', '-', '@', '+' only); the admin must rename the bridge to publish ports on it"
+            ));
+        }
+    }
     // It goes into the nft text between quotes: only plain names (the admin names bridges).
     if let Some(b) = bridge.filter(|b| {
         !b.bytes()
@@ -685,6 +701,14 @@ mod tests {
 	}
 }
 "#;
+
+    #[test]
+    fn only_plain_names_reach_nft() {
+        assert!(nft_word("veth1002_ab12") && nft_word("burrow1002") && nft_word("br-lab.1"));
+        for bad in ["", "br\"x", "br x", "br;x", "br\\x", "br{x}", "br#x"] {
+            assert!(!nft_word(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn listing_is_parsed() {
