@@ -12,7 +12,8 @@ cache=${BURROW_GUEST_CACHE:-/var/tmp/burrow-guest}
 mirror=${BURROW_GUEST_MIRROR:-http://deb.debian.org/debian}
 suite=bookworm
 # kmod: modprobe, for the modules the guest loads on demand (9p, veth, bridge, overlay).
-packages=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,apparmor,iproute2,uidmap,busybox-static,procps,util-linux,kmod
+# nftables: nft, which burrow-nic publish runs for published ports.
+packages=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,apparmor,iproute2,uidmap,busybox-static,procps,util-linux,kmod,nftables
 # The initramfs loads these (and what they depend on) before it mounts /dev/vda.
 initrd_modules=(virtio_pci virtio_blk ext4)
 
@@ -72,7 +73,7 @@ cp "$kdir/x/boot/vmlinuz-$kver" "$work/vmlinuz"
 # sound, wireless, ...) only made the image bigger and its build slower.
 guest_modules=(virtio_pci virtio_blk virtio_net virtio_console virtio_rng ext4 9p 9pnet_virtio
   veth bridge br_netfilter overlay tun dummy macvlan ipvlan vxlan loop fuse squashfs
-  nf_tables nft_chain_nat nft_masq nft_ct nft_nat nft_reject_inet nft_fib_inet nf_conntrack
+  nf_tables nft_chain_nat nft_masq nft_ct nft_nat nft_reject_inet nft_fib_inet nft_fib_ipv4 nf_conntrack
   sch_fq_codel xt_MASQUERADE iptable_nat)
 ksrc=$kdir/x/lib/modules/$kver
 kdst=$root/lib/modules/$kver

@@ -388,15 +388,20 @@ check_run_image() {
 
 check_svc_unit() {
   start_timer
-  # Start at boot (issue 14; its published port joins this check when ports exist): lingering
-  # through admin add-user --linger, a unit from `burrow generate systemd`, enabled; the user's
-  # manager restarts (as at boot, with no login) and the container comes back under it; a
-  # `burrow stop` is not undone by systemd.
-  local out unitdir st pid1 pid2 i
-  out=$("$B" admin add-user "$user" --linger 2>&1) || { fail svc-unit "admin add-user --linger: $(brief "$out")"; return; }
+  # Start at boot (issue 14): lingering and a port grant through admin add-user --linger
+  # --ports, a unit from `burrow generate systemd` for a container on the per-user bridge that
+  # publishes port 8080 (kernel DNAT by burrow-nic), enabled; the user's manager restarts (as
+  # at boot, with no login) and the container comes back under it and serves its published
+  # port again, at 127.0.0.1 and at the guest's own address; a `burrow stop` is not undone by
+  # systemd and takes the port's rules away.
+  local out unitdir st pid1 pid2 i addr got
+  install -d -o root -g root -m 0755 /etc/burrow
+  [ -e /etc/burrow/nic.conf ] || printf 'ipv4 10.77.0.0/16 24\n' >/etc/burrow/nic.conf
+  out=$("$B" admin add-user "$user" --linger --ports 8080 2>&1) || { fail svc-unit "admin add-user --linger --ports 8080: $(brief "$out")"; return; }
   out=$(loginctl show-user "$user" -p Linger 2>&1)
   [ "$out" = Linger=yes ] || { fail svc-unit "lingering is not on after add-user --linger: $(brief "$out")"; return; }
-  out=$(as_user "$B" create --name gsvc --rootfs "$rootfs" /bin/sleep 100000) || { fail svc-unit "create: $(brief "$out")"; return; }
+  mkdir -p "$rootfs/www" && echo "served by gsvc" >"$rootfs/www/index.html"
+  out=$(as_user "$B" create --name gsvc --net bridge -p 8080:80 --rootfs "$rootfs" /bin/busybox httpd -f -p 80 -h /www 2>&1) || { fail svc-unit "create: $(brief "$out")"; return; }
   unitdir=/home/$user/.config/systemd/user
   out=$(as_user /bin/sh -c "mkdir -p $unitdir && cd $unitdir && $B generate systemd --files gsvc && systemctl --user daemon-reload && systemctl --user enable --now container-gsvc.service") \
     || { fail svc-unit "generate/enable: $(brief "$out"); unit: $(brief "$(cat "$unitdir/container-gsvc.service" 2>&1)")"; return; }
@@ -421,14 +426,26 @@ check_svc_unit() {
   done
   pid2=$(as_user systemctl --user show -p MainPID --value container-gsvc.service)
   [ "$pid2" != "$pid1" ] && [ "$pid2" != 0 ] || { fail svc-unit "same or no main pid after the restart ($pid1, $pid2)"; return; }
+  # The published port, served again (httpd may take a moment to listen).
+  addr=$(ip -4 -o route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')
+  for a in 127.0.0.1 $addr; do
+    i=0
+    until got=$(busybox wget -q -T 5 -O - "http://$a:8080/" 2>&1) && [ "$got" = "served by gsvc" ]; do
+      i=$((i + 1))
+      [ $i -le 20 ] || { fail svc-unit "port 8080 at $a after the restart: $(brief "$got"); rules: $(brief "$(nft list table ip burrow_ports 2>&1)")"; return; }
+      sleep 0.5
+    done
+  done
   out=$(as_user "$B" stop gsvc 2>&1) || { fail svc-unit "burrow stop: $(brief "$out")"; return; }
   sleep 3
   st=$(as_user systemctl --user is-active container-gsvc.service)
   out=$(as_user "$B" ls -a)
   if [ "$st" = active ] || printf '%s\n' "$out" | grep -q '^gsvc .*running'; then
     fail svc-unit "burrow stop was undone: unit $st, ls: $(brief "$out")"
+  elif nft list table ip burrow_ports 2>/dev/null | grep -q 'dport 8080'; then
+    fail svc-unit "the port's rules outlived burrow stop: $(brief "$(nft list table ip burrow_ports 2>&1)")"
   else
-    ok "svc-unit ($(took)): came back after the user manager restarted (main pid $pid1 -> $pid2), stop kept (unit $st)"
+    ok "svc-unit ($(took)): came back after the user manager restarted (main pid $pid1 -> $pid2) and served port 8080 at 127.0.0.1 and $addr, stop kept (unit $st) and took the rules"
   fi
   as_user /bin/sh -c "systemctl --user disable --now container-gsvc.service; rm -f $unitdir/container-gsvc.service; $B rm -f gsvc" >/dev/null 2>&1
   loginctl disable-linger "$user" >/dev/null 2>&1
