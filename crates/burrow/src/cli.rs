@@ -462,6 +462,11 @@ pub enum AdminCommand {
         /// /etc/burrow/usernet, written if USER has none; default 4).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=65535))]
         nics: Option<u32>,
+        /// Host ports USER may publish with --net bridge -p (the line `USER ports LIST` of
+        /// /etc/burrow/usernet, replacing USER's own; LIST e.g. 8000-8099,443); `none` removes
+        /// the line.
+        #[arg(long, value_name = "LIST|none")]
+        ports: Option<String>,
         /// Also enable lingering (loginctl enable-linger USER; needs systemd-logind), so
         /// USER's enabled units (burrow generate systemd) start at boot without a login.
         #[arg(long)]
