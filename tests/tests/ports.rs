@@ -428,6 +428,22 @@ fn grant(u: &str) -> String {
 }
 
 #[test]
+fn p09_without_p_nothing_is_published_and_the_server_answers_at_its_address() {
+    require!();
+    let e = Env::new("ports-n", "");
+    e.serve("plain", &[]).expect(0, "");
+    let v = e.inspect("plain");
+    let veth = v["network"]["host_ifname"].as_str().unwrap().to_owned();
+    let ctr = v["network"]["ipv4"]["address"].as_str().unwrap().to_owned();
+    let gw = v["network"]["ipv4"]["gateway"].as_str().unwrap().to_owned();
+    assert_eq!(v["ports"], serde_json::json!([]));
+    assert_eq!(tcp_answer(&ctr, 80), format!("tcp {gw}\n"));
+    assert_eq!(udp_answer(&ctr, 53), format!("udp {gw}\n"));
+    assert!(!ports_table().contains(&veth));
+    ok_out(&e.b(&["port", "plain"]), "");
+}
+
+#[test]
 fn p10_kernel_publish_reaches_the_container_with_the_clients_address_and_goes_with_it() {
     require!();
     let name = TestUser::get("ports-k").name;
