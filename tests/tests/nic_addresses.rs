@@ -8,31 +8,6 @@ use burrow_tests::*;
 
 // ---------------------------------------------------- per-user bridges, addressing, isolation
 
-/// A string or number field of a flat part of burrow-nic's JSON (`"key":"v"` or `"key":7`).
-fn jfield(json: &str, key: &str) -> String {
-    let pat = format!("\"{key}\":");
-    let at = json.find(&pat).unwrap_or_else(|| panic!("{key} in {json}")) + pat.len();
-    let rest = &json[at..];
-    if let Some(r) = rest.strip_prefix('"') {
-        r[..r.find('"').unwrap()].to_owned()
-    } else {
-        rest[..rest.find([',', '}']).unwrap()].to_owned()
-    }
-}
-
-/// (address, prefix, gateway) of the "ipv4" or "ipv6" object.
-fn jaddr(json: &str, fam: &str) -> (String, u32, String) {
-    let at = json
-        .find(&format!("\"{fam}\":{{"))
-        .unwrap_or_else(|| panic!("{fam} in {json}"));
-    let obj = &json[at..at + json[at..].find('}').unwrap()];
-    (
-        jfield(obj, "address"),
-        jfield(obj, "prefix").parse().unwrap(),
-        jfield(obj, "gateway"),
-    )
-}
-
 fn per_user_bridge(u: &TestUser) -> LinkGuard {
     LinkGuard::per_user_bridge(u)
 }
@@ -42,38 +17,6 @@ fn proc_sys(path: &str) -> String {
         .unwrap()
         .trim()
         .to_owned()
-}
-
-/// Runs `script` with bash inside the netns of `pid`, as root.
-fn in_netns(pid: u32, script: &str) -> std::process::Output {
-    std::process::Command::new("nsenter")
-        .args(["-t", &pid.to_string(), "-n", "bash", "-c", script])
-        .output()
-        .unwrap()
-}
-
-/// Gives the container end its addresses and default routes (what `burrow run` does).
-fn configure_inside(pid: u32, ifname: &str, json: &str) {
-    let (a4, l4, g4) = jaddr(json, "ipv4");
-    let (a6, l6, g6) = jaddr(json, "ipv6");
-    let out = in_netns(
-        pid,
-        &format!(
-            "set -e; ip link set lo up; ip addr add {a4}/{l4} dev {ifname}; ip addr add {a6}/{l6} dev {ifname} nodad; ip link set {ifname} up; ip route add default via {g4}; ip -6 route add default via {g6}"
-        ),
-    );
-    assert!(out.status.success(), "{out:?}");
-}
-
-fn wait_gone(name: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::path::Path::new(&format!("/sys/class/net/{name}")).exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{name} outlived its netns"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
 }
 
 /// The kernel's count of packets dropped by reverse-path filtering (TcpExt IPReversePathFilter

@@ -150,7 +150,7 @@ fn check_reports_allowances_text_and_json() {
     assert_eq!(
         r.stdout,
         format!(
-            "{{\"user\":\"{}\",\"uid\":{1},\"allowances\":[{{\"type\":\"veth\",\"bridge\":\"nb{1}\",\"allowed\":1,\"used\":0,\"remaining\":1}}]}}\n",
+            "{{\"user\":\"{}\",\"uid\":{1},\"allowances\":[{{\"type\":\"veth\",\"bridge\":\"nb{1}\",\"allowed\":1,\"used\":0,\"remaining\":1}}],\"ports\":null}}\n",
             a.name, a.uid
         )
     );

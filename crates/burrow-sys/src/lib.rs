@@ -599,6 +599,64 @@ pub fn flock_shared_nb(fd: BorrowedFd<'_>) -> io::Result<bool> {
     }
 }
 
+/// `PR_CAP_AMBIENT_RAISE` for `cap` (it must be permitted and inheritable already).
+pub fn ambient_raise(cap: u32) -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    cvt_int(unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+            libc::c_ulong::from(cap),
+            0,
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// `PR_CAP_AMBIENT_CLEAR_ALL`.
+pub fn ambient_clear_all() -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    cvt_int(unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// Makes the child `cmd` spawns get `sig` when this process dies (`PR_SET_PDEATHSIG`, set
+/// between fork and exec; the child exits at once if this process died before that).
+pub fn kill_child_with_parent(cmd: &mut std::process::Command, sig: libc::c_int) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid is async-signal-safe.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // async-signal-safe calls (prctl, getppid, _exit).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::c_ulong::from(sig.unsigned_abs()),
+                0,
+                0,
+                0,
+            ) == -1
+            {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

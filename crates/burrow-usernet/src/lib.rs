@@ -28,6 +28,24 @@
 //! an error naming the line: a policy file that does not say what the admin meant grants
 //! nothing. Two lines for the same owner, type and bridge are an error too.
 //!
+//! # Published ports
+//!
+//! A line with three fields grants host ports for published ports (`burrow run -p` with
+//! `--net bridge`, installed by `burrow-nic publish`):
+//!
+//! ```text
+//! # USER|@GROUP  ports  LIST
+//! alice          ports  8000-8099,443
+//! @web           ports  80,8080
+//! ```
+//!
+//! `LIST` is comma-separated ports and `START-END` ranges, plain decimal from 1 to 65535
+//! ([`ports::PortGrant::parse`]: no spaces, signs, leading zeros or empty elements). It is
+//! parsed as strictly as the rest: a bad list makes the whole file an error naming the line,
+//! and two `ports` lines for the same owner are an error (merge them). A caller's grant is the
+//! union of its own line and the lines of its groups ([`Usernet::port_grant`]); with none, the
+//! caller may publish nothing through the kernel (the user-space forwarder needs no grant).
+//!
 //! # Quota
 //!
 //! A slot is (owner, type, bridge); each slot has its own count (lxc-user-nic counts every nic
@@ -151,11 +169,27 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+/// One valid `USER|@GROUP ports LIST` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortsEntry {
+    /// 1-based line number.
+    pub line: usize,
+    /// USER or @GROUP.
+    pub owner: Owner,
+    /// LIST.
+    pub list: ports::PortGrant,
+}
+
+/// The `ports` keyword of a port grant line.
+pub const PORTS: &str = "ports";
+
 /// A parsed /etc/burrow/usernet.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Usernet {
-    /// The entries in file order.
+    /// The nic entries in file order.
     pub entries: Vec<Entry>,
+    /// The port grant lines in file order.
+    pub ports: Vec<PortsEntry>,
 }
 
 fn parse_owner(f: &str) -> Result<Owner, String> {
@@ -218,6 +252,7 @@ impl Usernet {
     /// Parses the whole file; the first bad line makes it an error.
     pub fn parse(text: &str) -> Result<Usernet, ParseError> {
         let mut entries: Vec<Entry> = Vec::new();
+        let mut port_lines: Vec<PortsEntry> = Vec::new();
         for (i, raw) in text.split('\n').enumerate() {
             let line = i.saturating_add(1);
             let err = |problem: String| ParseError { line, problem };
@@ -234,6 +269,25 @@ impl Usernet {
             let mut fields: Vec<&str> = raw.split([' ', '\t']).filter(|f| !f.is_empty()).collect();
             if let Some(c) = fields.iter().position(|f| f.starts_with('#')) {
                 fields.truncate(c);
+            }
+            if fields.get(1) == Some(&PORTS) {
+                let [owner, _, list] = fields.as_slice() else {
+                    return Err(err(format!(
+                        "expected 3 fields (USER|@GROUP ports LIST), found {}",
+                        fields.len()
+                    )));
+                };
+                let owner = parse_owner(owner).map_err(err)?;
+                let list = ports::PortGrant::parse(list)
+                    .map_err(|e| err(format!("ports {list:?}: {e}")))?;
+                if let Some(prev) = port_lines.iter().find(|p| p.owner == owner) {
+                    return Err(err(format!(
+                        "second ports line for {owner} (the first is line {}; merge the two lists)",
+                        prev.line
+                    )));
+                }
+                port_lines.push(PortsEntry { line, owner, list });
+                continue;
             }
             let [owner, kind, bridge, count] = fields.as_slice() else {
                 return Err(err(format!(
@@ -266,7 +320,27 @@ impl Usernet {
                 count,
             });
         }
-        Ok(Usernet { entries })
+        Ok(Usernet {
+            entries,
+            ports: port_lines,
+        })
+    }
+
+    /// The port grant lines that apply to the caller: its own line first, then its groups'
+    /// lines in file order. The grant is their union.
+    pub fn port_grant(&self, who: &Caller<'_>) -> PortGrantOf<'_> {
+        let own = self
+            .ports
+            .iter()
+            .filter(|p| matches!(&p.owner, Owner::User(u) if who.is_user(u)));
+        let groups = self
+            .ports
+            .iter()
+            .filter(|p| matches!(&p.owner, Owner::Group(g) if who.groups.iter().any(|m| m == g)));
+        PortGrantOf {
+            user: who.user.to_owned(),
+            lines: own.chain(groups).collect(),
+        }
     }
 
     /// The entries that apply to the caller for (`kind`, `bridge`), the caller's own lines
@@ -534,6 +608,93 @@ impl fmt::Display for Denial {
 }
 
 impl std::error::Error for Denial {}
+
+/// A caller's port grant: the `ports` lines that apply to it ([`Usernet::port_grant`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortGrantOf<'a> {
+    /// The caller's user name.
+    pub user: String,
+    /// The lines, the caller's own first, then its groups' in file order.
+    pub lines: Vec<&'a PortsEntry>,
+}
+
+impl PortGrantOf<'_> {
+    /// Whether `port` is granted by any of the lines.
+    pub fn contains(&self, port: u16) -> bool {
+        self.lines.iter().any(|l| l.list.contains(port))
+    }
+
+    /// The first port of `range` no line grants.
+    pub fn first_missing(&self, range: ports::PortRange) -> Option<u16> {
+        range.ports().find(|p| !self.contains(*p))
+    }
+
+    /// The union as one list, for `check` (`8000-8099,443`; empty when there is no line).
+    pub fn list(&self) -> String {
+        self.lines
+            .iter()
+            .map(|l| l.list.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The lines as written, for messages: `line 3 "alice ports 8000-8099"; line 5 "@web
+    /// ports 443"`, or `no ports line for alice or its groups`.
+    pub fn describe(&self) -> String {
+        if self.lines.is_empty() {
+            return format!("no ports line for {} or its groups", self.user);
+        }
+        self.lines
+            .iter()
+            .map(|l| format!("line {} \"{} {PORTS} {}\"", l.line, l.owner, l.list))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Checks that every host port of `p` is granted; the refusal names the port, the grant
+    /// as written and both ways out.
+    pub fn check(&self, p: &ports::Publish) -> Result<(), PortDenial> {
+        match self.first_missing(p.host) {
+            None => Ok(()),
+            Some(port) => Err(PortDenial {
+                port,
+                proto: p.proto,
+                grant: self.describe(),
+                none: self.lines.is_empty(),
+            }),
+        }
+    }
+}
+
+/// A host port outside the caller's grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortDenial {
+    /// The first port not granted.
+    pub port: u16,
+    /// Its protocol.
+    pub proto: ports::Proto,
+    /// The grant as [`PortGrantOf::describe`] words it.
+    pub grant: String,
+    /// The caller has no grant at all.
+    pub none: bool,
+}
+
+impl fmt::Display for PortDenial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ask = if self.none {
+            "for a grant"
+        } else {
+            "to extend it"
+        };
+        write!(
+            f,
+            "host port {}/{} is not in your port grant ({USERNET_PATH}: {}); ask the admin {ask} (burrow admin add-user --ports LIST) or publish through the user-space forwarder (--publish-mode user)",
+            self.port, self.proto, self.grant
+        )
+    }
+}
+
+impl std::error::Error for PortDenial {}
 
 /// What `check` reports for one (type, bridge).
 #[derive(Debug, Clone, PartialEq, Eq)]

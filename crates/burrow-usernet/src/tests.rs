@@ -510,3 +510,103 @@ fn a_line_naming_the_bridge_wins_over_a_pattern_wherever_it_stands() {
     let gb = u.decide(&b, "veth", "burrow1003", usage(&[])).unwrap();
     assert_eq!((gb.line, gb.allowed, gb.per_user), (1, 1, true));
 }
+
+#[test]
+fn ports_lines_parse_and_apply() {
+    let u = Usernet::parse(
+        "alice veth burrow%u 4\nalice ports 8000-8099,443 # web\n@web ports 80\n@other ports 22\n1002 veth none 1\n",
+    )
+    .unwrap();
+    assert_eq!(u.entries.len(), 2);
+    assert_eq!(u.ports.len(), 3);
+    assert_eq!(u.ports[0].line, 2);
+    assert_eq!(u.ports[0].owner, Owner::User("alice".into()));
+    assert_eq!(u.ports[0].list.to_string(), "8000-8099,443");
+    assert_eq!(u.ports[1].owner, Owner::Group("web".into()));
+    let g = groups(&["web", "users"]);
+    let who = Caller {
+        user: "alice",
+        uid: 1002,
+        groups: &g,
+    };
+    let grant = u.port_grant(&who);
+    assert_eq!(grant.lines.len(), 2);
+    assert!(grant.contains(80) && grant.contains(443) && grant.contains(8099));
+    assert!(!grant.contains(22) && !grant.contains(8100));
+    assert_eq!(grant.list(), "8000-8099,443,80");
+    assert_eq!(
+        grant.describe(),
+        "line 2 \"alice ports 8000-8099,443\"; line 3 \"@web ports 80\""
+    );
+    let p = ports::Publish::parse("8098-8101:98-101").unwrap();
+    assert_eq!(
+        grant.check(&p).unwrap_err().to_string(),
+        "host port 8100/tcp is not in your port grant (/etc/burrow/usernet: line 2 \"alice ports 8000-8099,443\"; line 3 \"@web ports 80\"); ask the admin to extend it (burrow admin add-user --ports LIST) or publish through the user-space forwarder (--publish-mode user)"
+    );
+    assert!(grant
+        .check(&ports::Publish::parse("80:8080/udp").unwrap())
+        .is_ok());
+    // By uid too; another user's line never counts.
+    let none: Vec<String> = Vec::new();
+    let bob = Caller {
+        user: "bob",
+        uid: 1003,
+        groups: &none,
+    };
+    let g = u.port_grant(&bob);
+    assert!(g.lines.is_empty() && g.list().is_empty());
+    assert_eq!(
+        g.check(&ports::Publish::parse("8000:80").unwrap())
+            .unwrap_err()
+            .to_string(),
+        "host port 8000/tcp is not in your port grant (/etc/burrow/usernet: no ports line for bob or its groups); ask the admin for a grant (burrow admin add-user --ports LIST) or publish through the user-space forwarder (--publish-mode user)"
+    );
+    let by_uid = Usernet::parse("1003 ports 5000").unwrap();
+    assert!(by_uid.port_grant(&bob).contains(5000));
+}
+
+#[test]
+fn every_ports_line_error_has_its_line_and_message() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "a ports",
+            "line 1: expected 3 fields (USER|@GROUP ports LIST), found 2",
+        ),
+        (
+            "a ports 80 81",
+            "line 1: expected 3 fields (USER|@GROUP ports LIST), found 4",
+        ),
+        ("a ports 80,", "line 1: ports \"80,\": port list \"80,\" has an empty element"),
+        ("a ports ,80", "line 1: ports \",80\": port list \",80\" has an empty element"),
+        ("a ports 0", "line 1: ports \"0\": port \"0\" is out of range (1 to 65535)"),
+        ("a ports 65536", "line 1: ports \"65536\": port \"65536\" is out of range (1 to 65535)"),
+        ("a ports 080", "line 1: ports \"080\": port \"080\" has a leading zero (write plain decimal)"),
+        ("a ports 90-80", "line 1: ports \"90-80\": port range \"90-80\" ends before it starts"),
+        ("a ports +80", "line 1: ports \"+80\": \"+80\" is not a port (a decimal number from 1 to 65535)"),
+        ("a ports 0x50", "line 1: ports \"0x50\": \"0x50\" is not a port (a decimal number from 1 to 65535)"),
+        ("a ports all", "line 1: ports \"all\": \"all\" is not a port (a decimal number from 1 to 65535)"),
+        ("@ ports 80", "line 1: owner \"@\" names no group"),
+        ("a:b ports 80", "line 1: owner \"a:b\" is not a valid user or @group name"),
+        (
+            "a ports 80\nb ports 80\na ports 443",
+            "line 3: second ports line for a (the first is line 1; merge the two lists)",
+        ),
+        (
+            "@g ports 80\n@g ports 443",
+            "line 2: second ports line for @g (the first is line 1; merge the two lists)",
+        ),
+        (
+            "a ports 80\n a ports 443",
+            "line 2: starts with whitespace (lxc-user-nic ignores such a line; remove the indentation)",
+        ),
+        ("a PORTS 80", "line 1: expected 4 fields (USER|@GROUP TYPE BRIDGE COUNT), found 3"),
+        ("a ports 80 1", "line 1: expected 3 fields (USER|@GROUP ports LIST), found 4"),
+    ];
+    for (text, want) in cases {
+        assert_eq!(perr(text), *want, "{text:?}");
+    }
+    // A user line and a group line of the same name are two owners.
+    assert!(Usernet::parse("a ports 80\n@a ports 80").is_ok());
+    // A trailing comment is not a field.
+    assert_eq!(Usernet::parse("a ports 80 # x").unwrap().ports.len(), 1);
+}

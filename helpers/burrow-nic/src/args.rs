@@ -1,12 +1,15 @@
 //! The command line, parsed strictly (pure: unit-tested here, and end to end in tests/nic.rs).
 
+use burrow_usernet::ports::{self, Publish};
 use burrow_usernet::{self as usernet, Pattern, VETH};
 
 /// The usage text (after the one-line reason).
 pub const USAGE: &str = "usage: burrow-nic create [--json] LXCPATH NAME PID TYPE BRIDGE [NICNAME]
        burrow-nic delete LXCPATH NAME NETNS-PATH TYPE BRIDGE [HOSTNIC]
        burrow-nic check [--json] [TYPE BRIDGE]
-       burrow-nic list [--json]";
+       burrow-nic list [--json]
+       burrow-nic publish NETNS-PATH HOSTNIC NAME [MAPPING...]
+       burrow-nic unpublish HOSTNIC";
 
 /// How the create target was named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +62,47 @@ pub enum Command {
         /// JSON output.
         json: bool,
     },
+    /// `publish`: replace the published ports of HOSTNIC.
+    Publish {
+        /// Path of a netns file the caller can open (the container's).
+        netns: String,
+        /// The host end of the container's veth.
+        hostnic: String,
+        /// The container's name (messages and rule comments).
+        name: String,
+        /// The mappings (none: remove them).
+        mappings: Vec<Publish>,
+    },
+    /// `unpublish`: remove the published ports of HOSTNIC.
+    Unpublish {
+        /// The host end (it may be gone).
+        hostnic: String,
+    },
     /// `-h` / `--help`.
     Help,
+}
+
+/// The longest container NAME publish accepts.
+pub const MAX_NAME: usize = 64;
+
+/// A container NAME for publish: 1 to [`MAX_NAME`] bytes of `[A-Za-z0-9_.-]`, not starting
+/// with `-` or `.` (it goes into rule comments and messages).
+pub fn check_name(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > MAX_NAME {
+        return Err(format!(
+            "container name {s:?} must be 1 to {MAX_NAME} bytes long"
+        ));
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        || s.starts_with(['-', '.'])
+    {
+        return Err(format!(
+            "container name {s:?} may hold only letters, digits, '_', '.' and '-', and not start with '-' or '.'"
+        ));
+    }
+    Ok(())
 }
 
 /// An argument error: `usage` says whether to print the usage text after it.
@@ -195,6 +237,45 @@ pub fn parse(args: &[String], pid_max: u32, uid: u32) -> Result<Command, ArgErro
                 )),
             }
         }
+        "publish" => {
+            let [netns, hostnic, name, maps @ ..] = rest else {
+                return Err(usage(format!(
+                    "publish takes NETNS-PATH HOSTNIC NAME [MAPPING...], not {} arguments",
+                    rest.len()
+                )));
+            };
+            if netns.is_empty() {
+                return Err(bad("the netns path is empty".to_owned()));
+            }
+            usernet::check_ifname(hostnic, Pattern::Plain)
+                .map_err(|e| bad(format!("host nic name: {e}")))?;
+            check_name(name).map_err(bad)?;
+            let mappings = maps
+                .iter()
+                .map(|m| Publish::parse(m))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(bad)?;
+            ports::check_set(&mappings).map_err(bad)?;
+            Ok(Command::Publish {
+                netns: netns.clone(),
+                hostnic: hostnic.clone(),
+                name: name.clone(),
+                mappings,
+            })
+        }
+        "unpublish" => {
+            let [hostnic] = rest else {
+                return Err(usage(format!(
+                    "unpublish takes HOSTNIC, not {} arguments",
+                    rest.len()
+                )));
+            };
+            usernet::check_ifname(hostnic, Pattern::Plain)
+                .map_err(|e| bad(format!("host nic name: {e}")))?;
+            Ok(Command::Unpublish {
+                hostnic: hostnic.clone(),
+            })
+        }
         "-h" | "--help" | "help" => Ok(Command::Help),
         other => Err(usage(format!("unknown command {other:?}"))),
     }
@@ -286,6 +367,82 @@ mod tests {
             )
         );
         assert_eq!(p(&["--help"]).unwrap(), Command::Help);
+    }
+
+    #[test]
+    fn publish_forms_and_refusals() {
+        assert_eq!(
+            p(&[
+                "publish",
+                "/proc/7/ns/net",
+                "veth1002_ab",
+                "web",
+                "8080:80",
+                "127.0.0.1:53:53/udp"
+            ])
+            .unwrap(),
+            Command::Publish {
+                netns: "/proc/7/ns/net".into(),
+                hostnic: "veth1002_ab".into(),
+                name: "web".into(),
+                mappings: vec![
+                    Publish::parse("8080:80").unwrap(),
+                    Publish::parse("127.0.0.1:53:53/udp").unwrap()
+                ],
+            }
+        );
+        assert!(matches!(
+            p(&["publish", "/n", "v", "a.b-c_1"]).unwrap(),
+            Command::Publish { mappings, .. } if mappings.is_empty()
+        ));
+        assert_eq!(
+            p(&["unpublish", "veth1002_ab"]).unwrap(),
+            Command::Unpublish {
+                hostnic: "veth1002_ab".into()
+            }
+        );
+        assert_eq!(
+            msg(&["publish", "/n", "v"]),
+            (
+                "publish takes NETNS-PATH HOSTNIC NAME [MAPPING...], not 2 arguments".into(),
+                true
+            )
+        );
+        assert_eq!(
+            msg(&["unpublish"]),
+            ("unpublish takes HOSTNIC, not 0 arguments".into(), true)
+        );
+        assert_eq!(
+            msg(&["unpublish", "a", "b"]),
+            ("unpublish takes HOSTNIC, not 2 arguments".into(), true)
+        );
+        assert_eq!(
+            msg(&["unpublish", "a/b"]).0,
+            "host nic name: interface name \"a/b\" contains '/'"
+        );
+        assert_eq!(msg(&["publish", "", "v", "n"]).0, "the netns path is empty");
+        let name = |n: &str| msg(&["publish", "/n", "v", n]).0;
+        let long = "a".repeat(65);
+        assert_eq!(name(""), "container name \"\" must be 1 to 64 bytes long");
+        assert_eq!(
+            name(&long),
+            format!("container name \"{long}\" must be 1 to 64 bytes long")
+        );
+        assert!(p(&["publish", "/n", "v", &"a".repeat(64)]).is_ok());
+        for bad in ["-x", ".x", "a b", "a\"b", "é", "a/b", "a:b", "a\nb"] {
+            assert_eq!(
+                name(bad),
+                format!("container name {bad:?} may hold only letters, digits, '_', '.' and '-', and not start with '-' or '.'")
+            );
+        }
+        assert_eq!(
+            msg(&["publish", "/n", "v", "w", "80"]).0,
+            "invalid port mapping \"80\": a host port is required (burrow does not pick one) (expected [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp], e.g. 8080:80 or 127.0.0.1:5353:53/udp)"
+        );
+        assert_eq!(
+            msg(&["publish", "/n", "v", "w", "8080:80", "127.0.0.1:8080:81"]).0,
+            "port mappings 8080:80/tcp and 127.0.0.1:8080:81/tcp publish the same host port"
+        );
     }
 
     #[test]

@@ -41,6 +41,7 @@
 pub mod args;
 mod create;
 mod lock;
+mod publish;
 
 use args::{ArgError, Command, TargetArg, USAGE};
 use burrow_setuid::{self as setuid, cap, refuse, Audit, Caller, Refusal, Target, TargetSpec};
@@ -115,10 +116,16 @@ fn run(
     // The create lock is opened as root (fixed path) before the drop; its error is reported
     // only after the drop succeeded, so "no privilege" messages come first.
     let is_create = argv.first().map(String::as_str) == Some("create");
-    let lock = is_create.then(create::open_lock);
+    let locks = is_create
+        || matches!(
+            argv.first().map(String::as_str),
+            Some("publish" | "unpublish")
+        );
+    let lock = locks.then(create::open_lock);
     let leases = is_create.then(create::open_leases);
-    // CAP_KILL only for create: a waiter kills a create that holds the lock stopped (lock.rs).
-    let keep = if is_create {
+    // CAP_KILL only for the commands that take the lock: a waiter kills a holder that holds it
+    // stopped (lock.rs).
+    let keep = if locks {
         cap::mask(&[cap::NET_ADMIN, cap::KILL])
     } else {
         cap::mask(&[cap::NET_ADMIN])
@@ -181,6 +188,10 @@ fn run(
             let leases = leases.ok_or_else(|| refuse!("no leases"))??;
             lock::acquire(&lock, &privilege, audit)?;
             privilege.narrow(cap::mask(&[cap::NET_ADMIN]))?;
+            // Published-port rules whose host end is gone (a killed container or helper).
+            if let Ok(links) = publish::dump_links() {
+                publish::reconcile_for_create(&privilege, &links, audit);
+            }
             let req = create::Request {
                 pid,
                 netns: netns.as_fd(),
@@ -217,6 +228,39 @@ fn run(
             })?;
             privilege.drop_all()?;
             done.map(|()| String::new())
+        }
+        Command::Publish {
+            netns,
+            hostnic,
+            name,
+            mappings,
+        } => {
+            let fd = open_netns_path(&netns)?;
+            check_netns_owner(fd.as_fd(), caller, &format!("{netns:?}"))?;
+            let who = Identity::load(caller)?;
+            let policy = load_policy()?;
+            let lock = lock.ok_or_else(|| refuse!("no lock"))??;
+            lock::acquire(&lock, &privilege, audit)?;
+            privilege.narrow(cap::mask(&[cap::NET_ADMIN]))?;
+            let req = publish::PublishRequest {
+                netns: fd.as_fd(),
+                hostnic: &hostnic,
+                name: &name,
+                mappings: &mappings,
+            };
+            publish::publish(&privilege, &req, &who, &policy, audit)?;
+            privilege.drop_all()?;
+            drop(lock);
+            Ok(String::new())
+        }
+        Command::Unpublish { hostnic } => {
+            let lock = lock.ok_or_else(|| refuse!("no lock"))??;
+            lock::acquire(&lock, &privilege, audit)?;
+            privilege.narrow(cap::mask(&[cap::NET_ADMIN]))?;
+            publish::unpublish(&privilege, caller.uid, &hostnic, audit)?;
+            privilege.drop_all()?;
+            drop(lock);
+            Ok(String::new())
         }
         Command::Check { json, only } => {
             privilege.drop_all()?;
@@ -283,7 +327,7 @@ fn load_policy() -> Result<Usernet, Refusal> {
     Usernet::parse(&text).map_err(|e| refuse!("{USERNET_PATH}: {e}"))
 }
 
-fn load_pools() -> Result<Pools, Refusal> {
+pub(crate) fn load_pools() -> Result<Pools, Refusal> {
     match setuid::secure_open_config(NIC_CONF_PATH, MAX_POLICY_BYTES)? {
         None => Ok(Pools::default()),
         Some(text) => Pools::parse(&text).map_err(|e| refuse!("{NIC_CONF_PATH}: {e}")),
@@ -349,6 +393,8 @@ fn check(
             .to_string(),
         ));
     }
+    // The port grant (published ports through the kernel), as one list.
+    let grant = policy.port_grant(&who.caller()).list();
     let mut out = String::new();
     if json {
         let items: Vec<String> = rows
@@ -362,8 +408,13 @@ fn check(
                 )
             })
             .collect();
+        let ports = if grant.is_empty() {
+            "null".to_owned()
+        } else {
+            json_str(&grant)
+        };
         out.push_str(&format!(
-            "{{\"user\":{},\"uid\":{},\"allowances\":[{}]}}\n",
+            "{{\"user\":{},\"uid\":{},\"allowances\":[{}],\"ports\":{ports}}}\n",
             json_str(&who.user),
             who.uid,
             items.join(",")
@@ -374,6 +425,9 @@ fn check(
                 "{k} {b} allowed={a} used={u} remaining={}\n",
                 a.saturating_sub(*u)
             ));
+        }
+        if only.is_none() && !grant.is_empty() {
+            out.push_str(&format!("ports {grant}\n"));
         }
     }
     Ok(out)

@@ -239,6 +239,38 @@ impl Privilege {
         Ok(out)
     }
 
+    /// Runs `f` (which spawns a child) with `caps` (a subset of the permitted set) in the
+    /// inheritable and ambient sets and nothing effective, so that a program `f` executes
+    /// gets exactly `caps` (it runs with the caller's uid); clears both sets again after `f`
+    /// whatever it returned. Capabilities are per thread: `f` must spawn from this thread.
+    pub fn with_ambient<T>(&self, caps: u64, f: impl FnOnce() -> T) -> Result<T, Refusal> {
+        let caps = caps & self.permitted;
+        let clear = || -> Result<(), Refusal> {
+            sys::ambient_clear_all().map_err(|e| refuse!("prctl(PR_CAP_AMBIENT): {e}"))?;
+            sys::capset(sys::CapSets {
+                effective: 0,
+                permitted: self.permitted,
+                inheritable: 0,
+            })
+            .map_err(|e| refuse!("capset: {e}"))
+        };
+        sys::capset(sys::CapSets {
+            effective: 0,
+            permitted: self.permitted,
+            inheritable: caps,
+        })
+        .map_err(|e| refuse!("capset: {e}"))?;
+        for c in (0..64u32).filter(|c| caps & (1u64 << c) != 0) {
+            if let Err(e) = sys::ambient_raise(c) {
+                clear()?;
+                return Err(refuse!("prctl(PR_CAP_AMBIENT_RAISE): {e}"));
+            }
+        }
+        let out = f();
+        clear()?;
+        Ok(out)
+    }
+
     /// Keeps only `caps` (a subset of the permitted set) permitted from now on.
     pub fn narrow(&mut self, caps: u64) -> Result<(), Refusal> {
         self.permitted &= caps;

@@ -29,7 +29,7 @@
 
 use burrow_usernet::{
     check_ifname, resolve_request, Allowance, Bridge, Caller, Denial, Entry, Grant, NicTag, Owner,
-    Pattern, Slot, Usernet, MAX_COUNT, MAX_IFNAME, MAX_OWNER, VETH,
+    Pattern, Slot, Usernet, MAX_COUNT, MAX_IFNAME, MAX_OWNER, PORTS, VETH,
 };
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashMap;
@@ -195,7 +195,30 @@ fn check_parse(text: &str) -> Option<Usernet> {
         .filter(|(_, l)| meaningful(l))
         .map(|(i, _)| i + 1)
         .collect();
-    let got: Vec<usize> = usernet.entries.iter().map(|e| e.line).collect();
+    // Port grant lines: canonical `owner ports LIST`, one per owner, lines in order.
+    let mut last = 0usize;
+    for (i, p) in usernet.ports.iter().enumerate() {
+        assert!(p.line > last && p.line <= lines.len(), "{p:?}");
+        last = p.line;
+        check_owner(&p.owner);
+        let raw = lines[p.line - 1];
+        let mut f: Vec<&str> = raw.split([' ', '\t']).filter(|f| !f.is_empty()).collect();
+        if let Some(c) = f.iter().position(|f| f.starts_with('#')) {
+            f.truncate(c);
+        }
+        let canonical = [p.owner.to_string(), PORTS.to_owned(), p.list.to_string()];
+        assert_eq!(f, canonical, "non-canonical ports line accepted: {raw:?}");
+        assert!(!p.list.ranges.is_empty());
+        for r in &p.list.ranges {
+            assert!(r.start >= 1 && r.start <= r.end, "{p:?}");
+        }
+        for other in &usernet.ports[..i] {
+            assert_ne!(other.owner, p.owner, "two ports lines of one owner accepted");
+        }
+    }
+    let mut got: Vec<usize> = usernet.entries.iter().map(|e| e.line).collect();
+    got.extend(usernet.ports.iter().map(|p| p.line));
+    got.sort_unstable();
     assert_eq!(got, expected, "lines lost or invented");
 
     let rendered: String = usernet

@@ -1,0 +1,734 @@
+//! `publish` and `unpublish`: published ports through kernel DNAT (nftables).
+//!
+//! Everything lives in one table, `ip burrow_ports`, written only by burrow-nic:
+//!
+//! ```text
+//! table ip burrow_ports {
+//!   chain guard       { type filter hook prerouting priority -300; iifname != "lo" ip daddr 127.0.0.0/8 drop }
+//!   chain prerouting  { type nat hook prerouting priority -100; fib daddr type local jump ports }
+//!   chain output      { type nat hook output priority -100; fib daddr type local jump ports }
+//!   chain ports       { [ip daddr HOSTIP] tcp dport 8080 dnat to 10.77.3.2:80 comment "burrow-nic UID HOSTNIC IFINDEX NAME" ... }
+//!   chain postrouting { type nat hook postrouting priority 100;
+//!                       ip saddr 127.0.0.0/8 ip daddr 10.77.3.2 ct status dnat masquerade comment "..."
+//!                       oifname BR ip saddr 10.77.3.0/24 ip daddr 10.77.3.2 ct status dnat masquerade comment "..." }
+//! }
+//! ```
+//!
+//! Every per-container rule carries the comment `burrow-nic UID HOSTNIC IFINDEX NAME`, so the
+//! kernel's own state says whose it is, for which host end, and for which container: listing,
+//! clashes ("published by your container NAME") and reconcile need nothing else. A publish is
+//! one `nft -f -` transaction (atomic: before or after, never half): the fixed base chains are
+//! (re)declared and flushed and refilled, the caller's old rules for HOSTNIC and every
+//! provably stale rule are deleted by handle, and the new rules added.
+//!
+//! nft runs as the caller's uid with CAP_NET_ADMIN as its only (ambient) capability, a cleared
+//! environment, its input on stdin, its output captured, a bounded wait (killed after
+//! [`NFT_TIMEOUT`]) and SIGKILL when the helper dies.
+
+use crate::Identity;
+use burrow_netlink::{Link, Rtnl};
+use burrow_setuid::{cap, refuse, Audit, Privilege, Refusal};
+use burrow_usernet::ports::{PortRange, Proto, Publish};
+use burrow_usernet::{NicTag, Usernet};
+use std::io::{Read, Write};
+use std::net::Ipv4Addr;
+use std::os::fd::BorrowedFd;
+use std::os::unix::fs::MetadataExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The table.
+pub(crate) const TABLE: &str = "burrow_ports";
+
+/// How long nft may run.
+pub(crate) const NFT_TIMEOUT: Duration = Duration::from_secs(10);
+
+const NFT_PATHS: [&str; 2] = ["/usr/sbin/nft", "/sbin/nft"];
+
+/// The comment's first word.
+const MAGIC: &str = "burrow-nic";
+
+/// Who a rule is for, from its comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RuleTag {
+    pub uid: u32,
+    pub ifname: String,
+    pub ifindex: u32,
+    pub name: String,
+}
+
+impl RuleTag {
+    fn render(&self) -> String {
+        format!(
+            "{MAGIC} {} {} {} {}",
+            self.uid, self.ifname, self.ifindex, self.name
+        )
+    }
+
+    fn parse(s: &str) -> Option<RuleTag> {
+        let f: Vec<&str> = s.split(' ').collect();
+        let [MAGIC, uid, ifname, ifindex, name] = f.as_slice() else {
+            return None;
+        };
+        Some(RuleTag {
+            uid: decimal(uid)?,
+            ifname: (*ifname).to_owned(),
+            ifindex: decimal(ifindex)?,
+            name: (*name).to_owned(),
+        })
+    }
+}
+
+/// Plain decimal (no sign, no leading zero).
+fn decimal<T: std::str::FromStr>(s: &str) -> Option<T> {
+    let ok =
+        s == "0" || (!s.is_empty() && !s.starts_with('0') && s.bytes().all(|b| b.is_ascii_digit()));
+    ok.then(|| s.parse().ok()).flatten()
+}
+
+/// One rule of the table with a burrow-nic comment, as `nft -a list table` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rule {
+    pub chain: String,
+    pub handle: u64,
+    pub tag: RuleTag,
+    /// For a DNAT rule: the host side it holds (address, ports, protocol).
+    pub holds: Option<Publish>,
+    /// The address it translates to or masquerades for.
+    pub to: Option<Ipv4Addr>,
+}
+
+/// Parses `nft -a list table ip burrow_ports`: the rules with a burrow-nic comment (others,
+/// and the base chains' fixed rules, are left out).
+pub(crate) fn parse_listing(text: &str) -> Vec<Rule> {
+    let mut out = Vec::new();
+    let mut chain: Option<String> = None;
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("chain ") {
+            chain = rest.split_whitespace().next().map(str::to_owned);
+            continue;
+        }
+        let Some(chain) = &chain else { continue };
+        let Some((body, handle)) = t.rsplit_once(" # handle ") else {
+            continue;
+        };
+        let Ok(handle) = handle.trim().parse::<u64>() else {
+            continue;
+        };
+        let Some((body, comment)) = body.split_once(" comment \"") else {
+            continue;
+        };
+        let Some(tag) = comment.strip_suffix('"').and_then(RuleTag::parse) else {
+            continue;
+        };
+        let w: Vec<&str> = body.split_whitespace().collect();
+        let after = |k1: &str, k2: &str| {
+            w.windows(3)
+                .find(|x| x[0] == k1 && x[1] == k2)
+                .map(|x| x[2])
+        };
+        let daddr = after("ip", "daddr").and_then(|a| a.parse::<Ipv4Addr>().ok());
+        let dnat_to = after("dnat", "to")
+            .and_then(|a| a.split(':').next().and_then(|a| a.parse::<Ipv4Addr>().ok()));
+        let mut holds = None;
+        if dnat_to.is_some() {
+            for (word, proto) in [("tcp", Proto::Tcp), ("udp", Proto::Udp)] {
+                if let Some(r) = after(word, "dport").and_then(|p| PortRange::parse(p).ok()) {
+                    holds = Some(Publish {
+                        host_ip: daddr,
+                        host: r,
+                        ctr: r,
+                        proto,
+                    });
+                }
+            }
+        }
+        out.push(Rule {
+            chain: chain.clone(),
+            handle,
+            tag,
+            holds,
+            to: dnat_to.or(daddr),
+        });
+    }
+    out
+}
+
+/// The nft binary: root-owned, a regular file, not writable by group or others, in a
+/// directory with the same properties.
+fn nft_path() -> Result<&'static str, Refusal> {
+    for p in NFT_PATHS {
+        let Ok(m) = std::fs::metadata(p) else {
+            continue;
+        };
+        let dir = std::path::Path::new(p)
+            .parent()
+            .and_then(|d| std::fs::metadata(d).ok());
+        let safe = |m: &std::fs::Metadata| m.uid() == 0 && m.mode() & 0o022 == 0;
+        if m.is_file() && safe(&m) && dir.as_ref().is_some_and(safe) {
+            return Ok(p);
+        }
+        return Err(refuse!(
+            "{p} (nft) is not a root-owned file writable only by root; refusing to run it"
+        ));
+    }
+    Err(refuse!(
+        "nft (nftables) is not installed ({} or {}): published ports through the kernel need it (admin: apt install nftables), or publish through the user-space forwarder (--publish-mode user)",
+        NFT_PATHS[0],
+        NFT_PATHS[1]
+    ))
+}
+
+/// Runs `nft ARGS` with `input` on stdin, CAP_NET_ADMIN only, as the caller; returns (exit
+/// success, stdout, stderr).
+fn nft(
+    privilege: &Privilege,
+    args: &[&str],
+    input: &str,
+) -> Result<(bool, String, String), Refusal> {
+    let path = nft_path()?;
+    let mut cmd = Command::new(path);
+    cmd.args(args)
+        .env_clear()
+        .current_dir("/")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    burrow_sys::kill_child_with_parent(&mut cmd, libc::SIGKILL);
+    let mut child = privilege
+        .with_ambient(cap::mask(&[cap::NET_ADMIN]), || cmd.spawn())?
+        .map_err(|e| refuse!("cannot run {path}: {e}"))?;
+    let (Some(mut stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(refuse!("cannot talk to {path}"));
+    };
+    let input = input.to_owned();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let read_all = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.by_ref().take(16 * 1024 * 1024).read_to_string(&mut s);
+            s
+        })
+    };
+    let out = read_all(Box::new(stdout));
+    let err = read_all(Box::new(stderr));
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if start.elapsed() < NFT_TIMEOUT => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(refuse!(
+                    "{path} (nft) did not finish within {} s; killed it, nothing was changed",
+                    NFT_TIMEOUT.as_secs()
+                ));
+            }
+            Err(e) => return Err(refuse!("waiting for {path}: {e}")),
+        }
+    };
+    let _ = writer.join();
+    let out = out.join().unwrap_or_default();
+    let err = err.join().unwrap_or_default();
+    Ok((status.success(), out, err))
+}
+
+/// The table's rules with a burrow-nic comment; none when there is no table.
+fn list_rules(privilege: &Privilege) -> Result<Vec<Rule>, Refusal> {
+    let (ok, out, err) = nft(privilege, &["-a", "list", "table", "ip", TABLE], "")?;
+    if ok {
+        return Ok(parse_listing(&out));
+    }
+    if err.contains("No such file or directory") {
+        return Ok(Vec::new());
+    }
+    Err(refuse!(
+        "nft cannot list table ip {TABLE}: {}",
+        first_line(&err)
+    ))
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("(no message)")
+}
+
+/// Whether the rule's host end is gone or no longer carries the recorded uid's tag (or no
+/// longer has the address the rule sends to).
+fn is_stale(r: &Rule, links: &[Link]) -> bool {
+    let Some(l) = links.iter().find(|l| l.index == r.tag.ifindex) else {
+        return true;
+    };
+    if l.name != r.tag.ifname || l.kind.as_deref() != Some("veth") {
+        return true;
+    }
+    let Some(tag) = l.alias.as_deref().and_then(NicTag::parse) else {
+        return true;
+    };
+    tag.uid != r.tag.uid || (r.to.is_some() && tag.v4.is_some() && r.to != tag.v4)
+}
+
+/// The fixed part of every transaction: table, base chains and their rules (idempotent).
+fn base() -> String {
+    let t = format!("ip {TABLE}");
+    format!(
+        "add table {t}\n\
+         add chain {t} ports\n\
+         add chain {t} guard {{ type filter hook prerouting priority -300; policy accept; }}\n\
+         add chain {t} prerouting {{ type nat hook prerouting priority -100; policy accept; }}\n\
+         add chain {t} output {{ type nat hook output priority -100; policy accept; }}\n\
+         add chain {t} postrouting {{ type nat hook postrouting priority 100; policy accept; }}\n\
+         flush chain {t} guard\n\
+         flush chain {t} prerouting\n\
+         flush chain {t} output\n\
+         add rule {t} guard iifname != \"lo\" ip daddr 127.0.0.0/8 drop\n\
+         add rule {t} prerouting fib daddr type local jump ports\n\
+         add rule {t} output fib daddr type local jump ports\n"
+    )
+}
+
+/// The rules for one container.
+/// `hairpin` is the bridge and the container's subnet on it: a sibling's DNATed traffic
+/// (routed in and out of the bridge) is masqueraded, so the reply comes back through the host.
+/// (`iifname` cannot be matched in postrouting: the kernel has no input device there.)
+fn rules_for(
+    maps: &[Publish],
+    to: Ipv4Addr,
+    hairpin: Option<(&str, Ipv4Addr, u8)>,
+    tag: &RuleTag,
+) -> String {
+    let t = format!("ip {TABLE}");
+    let c = tag.render();
+    let mut s = String::new();
+    for m in maps {
+        let daddr = m
+            .host_ip
+            .map_or(String::new(), |a| format!("ip daddr {a} "));
+        let p = m.proto;
+        if m.host == m.ctr {
+            s.push_str(&format!(
+                "add rule {t} ports {daddr}{p} dport {} dnat to {to} comment \"{c}\"\n",
+                m.host
+            ));
+        } else {
+            for (h, ct) in m.pairs() {
+                s.push_str(&format!(
+                    "add rule {t} ports {daddr}{p} dport {h} dnat to {to}:{ct} comment \"{c}\"\n"
+                ));
+            }
+        }
+    }
+    if !maps.is_empty() {
+        s.push_str(&format!(
+            "add rule {t} postrouting ip saddr 127.0.0.0/8 ip daddr {to} ct status dnat masquerade comment \"{c}\"\n"
+        ));
+        if let Some((br, net, len)) = hairpin {
+            s.push_str(&format!(
+                "add rule {t} postrouting oifname \"{br}\" ip saddr {net}/{len} ip daddr {to} ct status dnat masquerade comment \"{c}\"\n"
+            ));
+        }
+    }
+    s
+}
+
+fn deletes(rules: &[&Rule]) -> String {
+    rules
+        .iter()
+        .map(|r| format!("delete rule ip {TABLE} {} handle {}\n", r.chain, r.handle))
+        .collect()
+}
+
+/// Applies one transaction.
+fn apply(privilege: &Privilege, script: &str) -> Result<(), Refusal> {
+    let (ok, _, err) = nft(privilege, &["-f", "-"], script)?;
+    if ok {
+        Ok(())
+    } else {
+        Err(refuse!(
+            "nft refused the rule set (nothing was changed): {}",
+            first_line(&err)
+        ))
+    }
+}
+
+/// The host's local IPv4 addresses (`/proc/net/fib_trie`, the host netns: `/32 host LOCAL`).
+fn local_addresses() -> Result<Vec<Ipv4Addr>, Refusal> {
+    let text = std::fs::read_to_string("/proc/net/fib_trie")
+        .map_err(|e| refuse!("cannot read /proc/net/fib_trie: {e}"))?;
+    let mut out = Vec::new();
+    let mut last: Option<Ipv4Addr> = None;
+    for l in text.lines() {
+        let t = l.trim();
+        if let Some(a) = t.strip_prefix("|-- ") {
+            last = a.parse().ok();
+        } else if t.starts_with("/32 host LOCAL") {
+            if let Some(a) = last {
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A host socket holding `port`/`proto` on an address `m` listens on: TCP listeners and UDP
+/// sockets of /proc/net/{tcp,tcp6,udp,udp6}. Returns the first such port.
+fn host_socket_port(m: &Publish) -> Option<u16> {
+    let files: [&str; 2] = match m.proto {
+        Proto::Tcp => ["/proc/net/tcp", "/proc/net/tcp6"],
+        Proto::Udp => ["/proc/net/udp", "/proc/net/udp6"],
+    };
+    let mut held: Vec<u16> = Vec::new();
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(f) else {
+            continue;
+        };
+        for l in text.lines().skip(1) {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let (Some(local), Some(st)) = (w.get(1), w.get(3)) else {
+                continue;
+            };
+            if m.proto == Proto::Tcp && *st != "0A" {
+                continue;
+            }
+            let Some((addr, port)) = local.split_once(':') else {
+                continue;
+            };
+            let Ok(port) = u16::from_str_radix(port, 16) else {
+                continue;
+            };
+            if !m.host.contains(port) {
+                continue;
+            }
+            let v4 = match addr.len() {
+                8 => u32::from_str_radix(addr, 16)
+                    .ok()
+                    .map(|n| Ipv4Addr::from(u32::from_be(n))),
+                32 if addr == "00000000000000000000000000000000" => Some(Ipv4Addr::UNSPECIFIED),
+                32 if &addr[..24] == "0000000000000000FFFF0000" => {
+                    u32::from_str_radix(&addr[24..], 16)
+                        .ok()
+                        .map(|n| Ipv4Addr::from(u32::from_be(n)))
+                }
+                _ => None,
+            };
+            let Some(a) = v4 else { continue };
+            if a.is_unspecified() || m.host_ip.is_none_or(|h| h == a) {
+                held.push(port);
+            }
+        }
+    }
+    held.into_iter().min()
+}
+
+/// The first host port two mappings share.
+fn shared_port(a: &Publish, b: &Publish) -> u16 {
+    a.host.start.max(b.host.start)
+}
+
+/// Deletes stale rules (and, with `mine`, the caller's rules for that host end) in one
+/// transaction; returns how many rules were deleted.
+fn reconcile_and_remove(
+    privilege: &Privilege,
+    links: &[Link],
+    mine: Option<(u32, &str)>,
+    audit: &Audit,
+) -> Result<usize, Refusal> {
+    let rules = list_rules(privilege)?;
+    let victims: Vec<&Rule> = rules
+        .iter()
+        .filter(|r| {
+            is_stale(r, links) || mine.is_some_and(|(u, n)| r.tag.uid == u && r.tag.ifname == n)
+        })
+        .collect();
+    if victims.is_empty() {
+        return Ok(0);
+    }
+    log_stale(&victims, links, mine, audit);
+    apply(privilege, &deletes(&victims))?;
+    Ok(victims.len())
+}
+
+fn log_stale(victims: &[&Rule], links: &[Link], mine: Option<(u32, &str)>, audit: &Audit) {
+    for r in victims {
+        let why = if mine.is_some_and(|(u, n)| r.tag.uid == u && r.tag.ifname == n)
+            && !is_stale(r, links)
+        {
+            "removed"
+        } else {
+            "removed stale"
+        };
+        audit.allowed(&format!(
+            "{why} port rule handle {} ({}) of uid {} for {} (ifindex {}) container {}",
+            r.handle, r.chain, r.tag.uid, r.tag.ifname, r.tag.ifindex, r.tag.name
+        ));
+    }
+}
+
+/// `create`'s reconcile: deletes the rules whose host end is gone. Errors are only logged
+/// (create does not need nft).
+pub(crate) fn reconcile_for_create(privilege: &Privilege, links: &[Link], audit: &Audit) {
+    if nft_path().is_err() {
+        return;
+    }
+    if let Err(e) = reconcile_and_remove(privilege, links, None, audit) {
+        audit.noticed(&format!("port rule reconcile failed: {}", e.0));
+    }
+}
+
+/// `unpublish HOSTNIC`, under the lock.
+pub(crate) fn unpublish(
+    privilege: &Privilege,
+    uid: u32,
+    hostnic: &str,
+    audit: &Audit,
+) -> Result<(), Refusal> {
+    let links = dump_links()?;
+    let n = reconcile_and_remove(privilege, &links, Some((uid, hostnic)), audit)?;
+    audit.allowed(&format!("unpublish {hostnic}: {n} rules removed"));
+    Ok(())
+}
+
+pub(crate) fn dump_links() -> Result<Vec<Link>, Refusal> {
+    Rtnl::open()
+        .and_then(|mut nl| nl.links())
+        .map_err(|e| refuse!("cannot list links: {e}"))
+}
+
+/// What publish was asked for, all parsed.
+pub(crate) struct PublishRequest<'a> {
+    pub netns: BorrowedFd<'a>,
+    pub hostnic: &'a str,
+    pub name: &'a str,
+    pub mappings: &'a [Publish],
+}
+
+/// `publish`, under the lock (the netns already opened and owned by the caller).
+pub(crate) fn publish(
+    privilege: &Privilege,
+    req: &PublishRequest<'_>,
+    who: &Identity,
+    policy: &Usernet,
+    audit: &Audit,
+) -> Result<(), Refusal> {
+    let uid = who.uid;
+    let links = dump_links()?;
+    // The host end: the caller's tagged veth whose peer is in that netns.
+    let nsid = privilege
+        .raise(cap::mask(&[cap::NET_ADMIN]), || {
+            Rtnl::open().and_then(|mut nl| {
+                nl.links()?;
+                nl.nsid_of(req.netns)
+            })
+        })?
+        .map_err(|e| refuse!("cannot identify the network namespace: {e}"))?;
+    let not_yours = || {
+        refuse!(
+            "{} is not a veth of yours with its container end in that network namespace",
+            req.hostnic
+        )
+    };
+    let link = links
+        .iter()
+        .find(|l| l.name == req.hostnic)
+        .ok_or_else(not_yours)?;
+    let tag = link.alias.as_deref().and_then(NicTag::parse);
+    let ok = link.kind.as_deref() == Some("veth")
+        && nsid.is_some()
+        && link.link_netnsid == nsid
+        && tag.as_ref().is_some_and(|t| t.uid == uid);
+    let (true, Some(tag)) = (ok, tag) else {
+        return Err(not_yours());
+    };
+    let Some(to) = tag.v4 else {
+        return Err(refuse!(
+            "{} has no IPv4 address from burrow-nic (only a nic on a per-user bridge with an IPv4 pool in /etc/burrow/nic.conf can publish ports through the kernel); publish through the user-space forwarder (--publish-mode user)",
+            req.hostnic
+        ));
+    };
+    let bridge = (tag.slot.bridge != "none").then_some(tag.slot.bridge.as_str());
+    // The container's subnet on its bridge (from the pools that addressed it).
+    let subnet = crate::load_pools()?.v4.map(|p| {
+        let len = p.sub.min(32);
+        let mask = u32::MAX
+            .checked_shl(32u32.saturating_sub(u32::from(len)))
+            .unwrap_or(0);
+        (Ipv4Addr::from(u32::from(to) & mask), len)
+    });
+    let hairpin = bridge.zip(subnet).map(|(b, (n, l))| (b, n, l));
+    // Policy: every host port inside the caller's grant.
+    let grant = policy.port_grant(&who.caller());
+    for m in req.mappings {
+        grant.check(m).map_err(|d| Refusal(d.to_string()))?;
+    }
+    // A host address must be the host's.
+    if req.mappings.iter().any(|m| m.host_ip.is_some()) {
+        let local = local_addresses()?;
+        for m in req.mappings {
+            if let Some(a) = m.host_ip.filter(|a| !local.contains(a)) {
+                return Err(refuse!(
+                    "host address {a} (in {m}) is not an address of this host"
+                ));
+            }
+        }
+    }
+    // Clashes with the table (the caller's own rules for this host end are being replaced;
+    // stale rules are deleted in the same transaction).
+    let rules = list_rules(privilege)?;
+    let stale: Vec<&Rule> = rules.iter().filter(|r| is_stale(r, &links)).collect();
+    let replaced: Vec<&Rule> = rules
+        .iter()
+        .filter(|r| !is_stale(r, &links) && r.tag.uid == uid && r.tag.ifname == req.hostnic)
+        .collect();
+    for m in req.mappings {
+        for r in rules
+            .iter()
+            .filter(|r| !is_stale(r, &links) && !replaced.contains(r))
+        {
+            let Some(h) = &r.holds else { continue };
+            if m.clashes(h) {
+                let port = shared_port(m, h);
+                return Err(if r.tag.uid == uid {
+                    refuse!(
+                        "host port {port}/{} is already published by your container {}",
+                        m.proto,
+                        r.tag.name
+                    )
+                } else {
+                    refuse!("host port {port}/{} is in use", m.proto)
+                });
+            }
+        }
+        if let Some(port) = host_socket_port(m) {
+            return Err(refuse!("host port {port}/{} is in use", m.proto));
+        }
+    }
+    let rtag = RuleTag {
+        uid,
+        ifname: req.hostnic.to_owned(),
+        ifindex: link.index,
+        name: req.name.to_owned(),
+    };
+    let mut script = base();
+    let mut gone: Vec<&Rule> = stale.clone();
+    gone.extend(replaced.iter().copied());
+    script.push_str(&deletes(&gone));
+    script.push_str(&rules_for(req.mappings, to, hairpin, &rtag));
+    if let Some(br) = bridge {
+        // The host reaches published ports at 127.0.0.1: DNATed loopback traffic leaves on
+        // the bridge (masqueraded); the guard chain drops what route_localnet would let in.
+        privilege.raise(cap::mask(&[cap::NET_ADMIN]), || {
+            crate::create::sysctl("ipv4", br, "route_localnet", "1")
+        })??;
+    }
+    log_stale(&stale, &links, None, audit);
+    let maps: Vec<String> = req.mappings.iter().map(ToString::to_string).collect();
+    audit.allowed(&format!(
+        "publish {} (ifindex {}) container {} to {to}: [{}] (replacing {} rules; grant {})",
+        req.hostnic,
+        link.index,
+        req.name,
+        maps.join(" "),
+        replaced.len(),
+        grant.describe()
+    ));
+    apply(privilege, &script)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LISTING: &str = r#"table ip burrow_ports { # handle 12
+	chain ports { # handle 1
+		tcp dport 8080 dnat to 10.77.3.2:80 comment "burrow-nic 1002 veth1002_ab12 42 web" # handle 7
+		ip daddr 127.0.0.1 udp dport 5000-5010 dnat to 10.77.3.3 comment "burrow-nic 1003 veth1003_x 43 db.1" # handle 8
+		tcp dport 9000 dnat to 10.0.0.1:90 comment "something else" # handle 9
+	}
+
+	chain postrouting { # handle 5
+		type nat hook postrouting priority srcnat; policy accept;
+		ip saddr 127.0.0.0/8 ip daddr 10.77.3.2 ct status dnat masquerade comment "burrow-nic 1002 veth1002_ab12 42 web" # handle 10
+	}
+}
+"#;
+
+    #[test]
+    fn listing_is_parsed() {
+        let r = parse_listing(LISTING);
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0].chain, "ports");
+        assert_eq!(r[0].handle, 7);
+        assert_eq!(
+            r[0].tag,
+            RuleTag {
+                uid: 1002,
+                ifname: "veth1002_ab12".into(),
+                ifindex: 42,
+                name: "web".into()
+            }
+        );
+        assert_eq!(
+            r[0].holds.unwrap().to_string(),
+            "8080:8080/tcp",
+            "host side only"
+        );
+        assert_eq!(r[0].to, Some(Ipv4Addr::new(10, 77, 3, 2)));
+        assert_eq!(
+            r[1].holds.unwrap().to_string(),
+            "127.0.0.1:5000-5010:5000-5010/udp"
+        );
+        assert_eq!(r[2].chain, "postrouting");
+        assert_eq!(r[2].holds, None);
+        assert_eq!(r[2].to, Some(Ipv4Addr::new(10, 77, 3, 2)));
+    }
+
+    #[test]
+    fn rules_are_rendered_and_read_back() {
+        let tag = RuleTag {
+            uid: 1002,
+            ifname: "veth1002_ab12".into(),
+            ifindex: 42,
+            name: "web".into(),
+        };
+        assert_eq!(RuleTag::parse(&tag.render()), Some(tag.clone()));
+        let maps = [
+            Publish::parse("8080:80").unwrap(),
+            Publish::parse("127.0.0.1:7000-7001:7000-7001/udp").unwrap(),
+        ];
+        let s = rules_for(
+            &maps,
+            Ipv4Addr::new(10, 77, 3, 2),
+            Some(("burrow1002", Ipv4Addr::new(10, 77, 3, 0), 24)),
+            &tag,
+        );
+        assert_eq!(
+            s,
+            "add rule ip burrow_ports ports tcp dport 8080 dnat to 10.77.3.2:80 comment \"burrow-nic 1002 veth1002_ab12 42 web\"\n\
+             add rule ip burrow_ports ports ip daddr 127.0.0.1 udp dport 7000-7001 dnat to 10.77.3.2 comment \"burrow-nic 1002 veth1002_ab12 42 web\"\n\
+             add rule ip burrow_ports postrouting ip saddr 127.0.0.0/8 ip daddr 10.77.3.2 ct status dnat masquerade comment \"burrow-nic 1002 veth1002_ab12 42 web\"\n\
+             add rule ip burrow_ports postrouting oifname \"burrow1002\" ip saddr 10.77.3.0/24 ip daddr 10.77.3.2 ct status dnat masquerade comment \"burrow-nic 1002 veth1002_ab12 42 web\"\n"
+        );
+        assert_eq!(rules_for(&[], Ipv4Addr::LOCALHOST, None, &tag), "");
+        for junk in [
+            "burrow-nic 1002 v 42",
+            "burrow-nic x v 42 n",
+            "burrow-nic 01 v 42 n",
+            "other 1 v 1 n",
+        ] {
+            assert_eq!(RuleTag::parse(junk), None, "{junk}");
+        }
+    }
+}
