@@ -183,6 +183,24 @@ fn tcp_refused(addr: &str, port: u16) -> bool {
     .is_err()
 }
 
+/// IPv4 forwarding on for a test (restored on drop): DNATed traffic that is routed (from other
+/// hosts, or a sibling container's through the host's address) needs it.
+struct Forwarding(String);
+
+impl Forwarding {
+    fn on() -> Forwarding {
+        let was = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap();
+        Forwarding(was)
+    }
+}
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", self.0.trim());
+    }
+}
+
 /// The nftables table of burrow-nic's published ports (empty when there is none).
 fn ports_table() -> String {
     let out = std::process::Command::new("nft")
@@ -466,7 +484,9 @@ fn p10_kernel_publish_reaches_the_container_with_the_clients_address_and_goes_wi
     );
     let t = ports_table();
     assert!(t.contains(&veth) && t.contains(&ctr), "{t}");
-    // The user's other container reaches it at the host's address (hairpin).
+    // The user's other container reaches it at the host's address (hairpin: routed in and
+    // out of the bridge, so the host must forward, as for clients on other hosts).
+    let _fwd = Forwarding::on();
     let other = e.b(&[
         "run",
         "--rm",
@@ -480,6 +500,7 @@ fn p10_kernel_publish_reaches_the_container_with_the_clients_address_and_goes_wi
     ]);
     assert_eq!(other.code, Some(0), "{other:?}");
     assert!(other.stdout.starts_with("tcp "), "{other:?}");
+    drop(_fwd);
     // Stopped: the rules are gone with it (the monitor unpublishes).
     ok_out(&e.b(&["stop", "-t", "1", "web"]), "web\n");
     wait_table("rules of the stopped container's veth", |t| {

@@ -20,7 +20,7 @@ pub const PER_USER: &str = burrow_config::DEFAULT_BRIDGE;
 /// the user already has a line for their per-user bridge. A file that does not parse is
 /// refused (it must be fixed by hand first).
 pub fn with_user_line(text: &str, user: &str, nics: u32) -> Result<Option<String>, String> {
-    let u = parse_nic_lines(text)?;
+    let u = parse_usernet(text)?;
     let has = u.entries.iter().any(|e| {
         e.owner == Owner::User(user.to_owned()) && e.bridge == Bridge::PerUser(PER_USER.into())
     });
@@ -37,21 +37,9 @@ pub fn with_user_line(text: &str, user: &str, nics: u32) -> Result<Option<String
     Ok(Some(out))
 }
 
-/// The usernet file's nic lines, parsed (its `ports` lines are burrow-nic's to parse; the
-/// admin's edits keep them as they are, but for the `--ports` line of the user edited).
-fn parse_nic_lines(text: &str) -> Result<Usernet, String> {
-    // Blank in their place, so the parser's line numbers stay the file's.
-    let nics: String = text
-        .split_inclusive('\n')
-        .map(|l| {
-            if l.split_whitespace().nth(1) == Some("ports") {
-                "\n"
-            } else {
-                l
-            }
-        })
-        .collect();
-    Usernet::parse(&nics).map_err(|e| format!("{USERNET_PATH}: {e}"))
+/// The usernet file, parsed as burrow-nic parses it (its nic and ports lines).
+fn parse_usernet(text: &str) -> Result<Usernet, String> {
+    Usernet::parse(text).map_err(|e| format!("{USERNET_PATH}: {e}"))
 }
 
 /// Is `line` a `OWNER ports ...` line of `owner`?
@@ -68,7 +56,7 @@ pub fn with_ports_line(
     user: &str,
     grant: Option<&burrow_usernet::ports::PortGrant>,
 ) -> Result<Option<String>, String> {
-    parse_nic_lines(text)?;
+    parse_usernet(text)?;
     let mut out: String = text
         .split_inclusive('\n')
         .filter(|l| !is_ports_line_of(l, user))

@@ -46,4 +46,12 @@ fn ports_line_is_replaced_removed_and_idempotent() {
         with_ports_line("x veth br0 -1\n", "alice", Some(&g)).unwrap_err(),
         "/etc/burrow/usernet: line 1: count \"-1\" is not a decimal number from 0 to 65535"
     );
+    // A broken ports line of anyone is the admin's to fix first.
+    assert!(with_ports_line("bob ports 80,,81\n", "alice", None)
+        .unwrap_err()
+        .starts_with("/etc/burrow/usernet: line 1: "));
+    assert!(with_user_line("bob ports 0\n", "alice", 4).is_err());
+    assert!(with_user_line("bob ports 80\n", "alice", 4)
+        .unwrap()
+        .is_some());
 }
