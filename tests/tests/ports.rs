@@ -717,3 +717,48 @@ fn p20_admin_add_user_ports_writes_replaces_and_removes_the_grant() {
         subuid
     );
 }
+
+#[test]
+fn p13_a_foreground_run_publishes_under_its_pid_and_unpublishes_when_it_ends() {
+    require!();
+    let name = TestUser::get("ports-f").name;
+    let e = Env::new("ports-f", &grant(&name));
+    let host = host_addr();
+    let uid = e.u.uid;
+    let mine = move |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.contains(&format!("\"burrow-nic {uid} ")))
+            .map(str::to_owned)
+            .collect()
+    };
+    std::thread::scope(|s| {
+        let run = s.spawn(|| {
+            e.b(&[
+                "run",
+                "--rm",
+                "--net",
+                "bridge",
+                "-p",
+                "18084:80",
+                "-v",
+                "/usr:/usr:ro",
+                "--rootfs",
+                e.r.path(),
+                "/usr/bin/python3",
+                "-c",
+                "import socket\nt = socket.socket()\nt.bind(('0.0.0.0', 80))\nt.listen(1)\nc, a = t.accept()\nc.sendall(('tcp ' + a[0] + '\\n').encode())\nc.close()\n",
+            ])
+        });
+        // Named by its pid in the rules: it has no name.
+        wait_table("the foreground run's rule", |t| {
+            mine(t)
+                .iter()
+                .any(|l| l.contains(" run-") && l.contains("dport 18084"))
+        });
+        assert_eq!(tcp_answer(&host, 18084), format!("tcp {host}\n"));
+        let out = run.join().unwrap();
+        assert_eq!((out.code, out.stderr.as_str()), (Some(0), ""), "{out:?}");
+    });
+    // Gone once the run is over (before burrow returned).
+    assert_eq!(mine(&ports_table()), Vec::<String>::new());
+}
