@@ -762,3 +762,29 @@ fn p13_a_foreground_run_publishes_under_its_pid_and_unpublishes_when_it_ends() {
     // Gone once the run is over (before burrow returned).
     assert_eq!(mine(&ports_table()), Vec::<String>::new());
 }
+
+#[test]
+fn p14_rules_left_by_a_killed_monitor_are_reconciled_by_the_next_start() {
+    require!();
+    let name = TestUser::get("ports-m").name;
+    let e = Env::new("ports-m", &grant(&name));
+    let host = host_addr();
+    e.serve("gone", &["-p", "18085:80"]).expect(0, "");
+    assert_eq!(tcp_answer(&host, 18085), format!("tcp {host}\n"));
+    let v = e.inspect("gone");
+    let veth = v["network"]["host_ifname"].as_str().unwrap().to_owned();
+    let monitor = v["monitor_pid"].as_i64().unwrap();
+    // The monitor cannot unpublish: the container dies with it (parent-death signal), its
+    // veth with its network namespace, and the rules stay behind.
+    sh(&format!("kill -KILL {monitor}"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::path::Path::new(&format!("/sys/class/net/{veth}")).exists() {
+        assert!(Instant::now() < deadline, "{veth} outlived its container");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(ports_table().contains(&veth), "the stale rules are there");
+    // The next start (of another container; the port is free again) reconciles them.
+    e.serve("next", &["-p", "18085:80"]).expect(0, "");
+    wait_table("the killed container's rules", |t| !t.contains(&veth));
+    assert_eq!(tcp_answer(&host, 18085), format!("tcp {host}\n"));
+}
