@@ -343,7 +343,35 @@ fn refusals_name_the_grant_the_holder_and_the_fixes() {
     );
     assert!(rules_of(&c1.host).is_empty());
     // A clash with the caller's own container names it.
-    publish(&a, &etc, &c1, "c1", &["47001:80"]).expect(0, "");
+    // Every decision goes to syslog, allowed and refused.
+    let sink = SyslogSink::new();
+    let ns1 = c1.netns();
+    let logged = |args: &[&str]| {
+        Run::new(&a)
+            .etc(&etc)
+            .devlog(&sink.path())
+            .cmd(&helper(NIC), args)
+    };
+    logged(&["publish", &ns1, &c1.host, "c1", "47001:80"]).expect(0, "");
+    logged(&["publish", &ns1, &c1.host, "c1", "47050:80"]).expect(
+        1,
+        &err(&format!(
+            "host port 47050/tcp is not in your port grant (/etc/burrow/usernet: line 4 \"{} ports 47000-47009,443\"); ask the admin to extend it {fixes}",
+            a.name
+        )),
+    );
+    let log = sink.drain().join("\n");
+    assert!(
+        log.contains(&format!(
+            "uid={} gid={}: allowed: publish {} (ifindex {}) container c1 to {}: [47001:80/tcp] (replacing 0 rules; grant line 4 \"{} ports 47000-47009,443\")",
+            a.uid, a.gid, c1.host, c1.ifindex, c1.addr, a.name
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("refused: host port 47050/tcp is not in your port grant"),
+        "{log}"
+    );
     let c2 = Ctr::new(&a, &etc, "c2");
     publish(&a, &etc, &c2, "c2", &["47000-47005:80-85"]).expect(
         1,
@@ -442,6 +470,21 @@ fn refusals_name_the_grant_the_holder_and_the_fixes() {
         "{}",
         r.stdout
     );
+    // A group's line is the grant of its members.
+    a.aux_group("ppg");
+    let getc = Etc::new()
+        .usernet(&format!(
+            "{} veth burrow%u 4\n@burrowt-ppg ports 47040\n",
+            a.name
+        ))
+        .file("burrow/nic.conf", POOLS);
+    publish(&a, &getc, &c2, "c2", &["47040:80"]).expect(0, "");
+    publish(&a, &getc, &c2, "c2", &["47041:80"]).expect(
+        1,
+        &err(&format!(
+            "host port 47041/tcp is not in your port grant (/etc/burrow/usernet: line 2 \"@burrowt-ppg ports 47040\"); ask the admin to extend it {fixes}"
+        )),
+    );
     for c in [&c1, &c2, &cb] {
         let u = if c.host == cb.host { &b } else { &a };
         nic(u, &etc, &["unpublish", &c.host]).expect(0, "");
@@ -495,6 +538,15 @@ fn stale_rules_are_reconciled_and_sigkill_leaves_before_or_after() {
     wait_gone(&host);
     assert_eq!(rules_of(&host).len(), 3);
     let live = Ctr::new(&a, &etc, "live");
+    assert!(rules_of(&host).is_empty());
+    // ... and unpublish works after the veth is gone.
+    let gone = Ctr::new(&a, &etc, "gone3");
+    publish(&a, &etc, &gone, "gone3", &["47013:80"]).expect(0, "");
+    let host = gone.host.clone();
+    drop(gone);
+    wait_gone(&host);
+    assert_eq!(rules_of(&host).len(), 3);
+    nic(&a, &etc, &["unpublish", &host]).expect(0, "");
     assert!(rules_of(&host).is_empty());
     // SIGKILL at random points of publish: the table is before or after, never half; the
     // next publish reconciles to exactly what it asks.

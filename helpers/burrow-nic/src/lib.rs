@@ -7,6 +7,8 @@
 //! burrow-nic delete LXCPATH NAME NETNS-PATH TYPE BRIDGE [HOSTNIC]
 //! burrow-nic check [--json] [TYPE BRIDGE]
 //! burrow-nic list [--json]
+//! burrow-nic publish NETNS-PATH HOSTNIC NAME [MAPPING...]
+//! burrow-nic unpublish HOSTNIC
 //! ```
 //!
 //! create prints exactly `container-ifname:container-ifindex:host-ifname:host-ifindex` and
@@ -35,6 +37,13 @@
 //! requires that the caller owns that netns, then deletes HOSTNIC by ifindex only if it is a
 //! veth carrying the caller's tag with the same type and bridge (Linux bridges too, not only
 //! OVS). check and list read the tags of the host's links.
+//!
+//! publish opens NETNS-PATH as delete does, then under the create lock replaces the caller's
+//! published-port rules for HOSTNIC (kernel DNAT in the nftables table `ip burrow_ports`,
+//! written by nft with CAP_NET_ADMIN as its only capability) after checking the nic, the
+//! `ports` grant of /etc/burrow/usernet, the host address and who holds each host port;
+//! unpublish removes them. Both, and create, first delete rules whose host end is gone
+//! (publish.rs).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -239,6 +248,12 @@ fn run(
             check_netns_owner(fd.as_fd(), caller, &format!("{netns:?}"))?;
             let who = Identity::load(caller)?;
             let policy = load_policy()?;
+            // A port outside the grant is refused before the lock (as a create over quota
+            // is), so a user the policy gives nothing never touches it; checked again under it.
+            let grant = policy.port_grant(&who.caller());
+            for m in &mappings {
+                grant.check(m).map_err(|d| Refusal(d.to_string()))?;
+            }
             let lock = lock.ok_or_else(|| refuse!("no lock"))??;
             lock::acquire(&lock, &privilege, audit)?;
             privilege.narrow(cap::mask(&[cap::NET_ADMIN]))?;

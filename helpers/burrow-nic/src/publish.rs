@@ -366,6 +366,11 @@ fn apply(privilege: &Privilege, script: &str) -> Result<(), Refusal> {
 fn local_addresses() -> Result<Vec<Ipv4Addr>, Refusal> {
     let text = std::fs::read_to_string("/proc/net/fib_trie")
         .map_err(|e| refuse!("cannot read /proc/net/fib_trie: {e}"))?;
+    Ok(parse_fib_trie(&text))
+}
+
+/// The addresses of `/32 host LOCAL` leaves of a fib_trie listing.
+fn parse_fib_trie(text: &str) -> Vec<Ipv4Addr> {
     let mut out = Vec::new();
     let mut last: Option<Ipv4Addr> = None;
     for l in text.lines() {
@@ -380,57 +385,61 @@ fn local_addresses() -> Result<Vec<Ipv4Addr>, Refusal> {
             }
         }
     }
-    Ok(out)
+    out
 }
 
-/// A host socket holding `port`/`proto` on an address `m` listens on: TCP listeners and UDP
-/// sockets of /proc/net/{tcp,tcp6,udp,udp6}. Returns the first such port.
+/// A host socket holding a port of `m` on an address `m` listens on: TCP listeners and UDP
+/// sockets of /proc/net/{tcp,tcp6,udp,udp6}. Returns the lowest such port.
 fn host_socket_port(m: &Publish) -> Option<u16> {
     let files: [&str; 2] = match m.proto {
         Proto::Tcp => ["/proc/net/tcp", "/proc/net/tcp6"],
         Proto::Udp => ["/proc/net/udp", "/proc/net/udp6"],
     };
-    let mut held: Vec<u16> = Vec::new();
-    for f in files {
-        let Ok(text) = std::fs::read_to_string(f) else {
+    files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .filter_map(|text| held_port(&text, m))
+        .min()
+}
+
+/// The lowest port of `m` that a socket of one /proc/net/{tcp,udp}[6] table holds.
+fn held_port(text: &str, m: &Publish) -> Option<u16> {
+    let mut held: Option<u16> = None;
+    for l in text.lines().skip(1) {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        let (Some(local), Some(st)) = (w.get(1), w.get(3)) else {
             continue;
         };
-        for l in text.lines().skip(1) {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            let (Some(local), Some(st)) = (w.get(1), w.get(3)) else {
-                continue;
-            };
-            if m.proto == Proto::Tcp && *st != "0A" {
-                continue;
-            }
-            let Some((addr, port)) = local.split_once(':') else {
-                continue;
-            };
-            let Ok(port) = u16::from_str_radix(port, 16) else {
-                continue;
-            };
-            if !m.host.contains(port) {
-                continue;
-            }
-            let v4 = match addr.len() {
-                8 => u32::from_str_radix(addr, 16)
-                    .ok()
-                    .map(|n| Ipv4Addr::from(u32::from_be(n))),
-                32 if addr == "00000000000000000000000000000000" => Some(Ipv4Addr::UNSPECIFIED),
-                32 if &addr[..24] == "0000000000000000FFFF0000" => {
-                    u32::from_str_radix(&addr[24..], 16)
-                        .ok()
-                        .map(|n| Ipv4Addr::from(u32::from_be(n)))
-                }
-                _ => None,
-            };
-            let Some(a) = v4 else { continue };
-            if a.is_unspecified() || m.host_ip.is_none_or(|h| h == a) {
-                held.push(port);
-            }
+        // TCP: listeners only (state 0A); UDP: any socket bound to the port.
+        if m.proto == Proto::Tcp && *st != "0A" {
+            continue;
+        }
+        let Some((addr, port)) = local.split_once(':') else {
+            continue;
+        };
+        let Ok(port) = u16::from_str_radix(port, 16) else {
+            continue;
+        };
+        if !m.host.contains(port) {
+            continue;
+        }
+        let word = |h: &str| {
+            u32::from_str_radix(h, 16)
+                .ok()
+                .map(|n| Ipv4Addr::from(u32::from_be(n)))
+        };
+        let v4 = match addr.len() {
+            8 => word(addr),
+            32 if addr.bytes().all(|b| b == b'0') => Some(Ipv4Addr::UNSPECIFIED),
+            32 if addr.get(..24) == Some("0000000000000000FFFF0000") => word(&addr[24..]),
+            _ => None,
+        };
+        let Some(a) = v4 else { continue };
+        if a.is_unspecified() || m.host_ip.is_none_or(|h| h == a) {
+            held = Some(held.map_or(port, |p| p.min(port)));
         }
     }
-    held.into_iter().min()
+    held
 }
 
 /// The first host port two mappings share.
@@ -693,6 +702,33 @@ mod tests {
         assert_eq!(r[2].chain, "postrouting");
         assert_eq!(r[2].holds, None);
         assert_eq!(r[2].to, Some(Ipv4Addr::new(10, 77, 3, 2)));
+    }
+
+    #[test]
+    fn host_addresses_and_sockets_are_read() {
+        let trie = "Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 0.0.0.0\n        /0 universe UNICAST\n     +-- 10.0.2.0/24 2 0 2\n        |-- 10.0.2.15\n           /32 host LOCAL\n        |-- 10.0.2.255\n           /32 link BROADCAST\n     |-- 127.0.0.1\n        /32 host LOCAL\nLocal:\n     |-- 10.0.2.15\n        /32 host LOCAL\n";
+        assert_eq!(
+            parse_fib_trie(trie),
+            [Ipv4Addr::new(10, 0, 2, 15), Ipv4Addr::new(127, 0, 0, 1)]
+        );
+        let tcp = "  sl  local_address rem_address   st tx_queue\n   0: 0100007F:1F90 00000000:0000 0A 0\n   1: 0F02000A:0050 0A00020F:D431 01 0\n   2: 00000000:01BB 00000000:0000 0A 0\n";
+        let m = |s: &str| Publish::parse(s).unwrap();
+        assert_eq!(held_port(tcp, &m("8080:80")), Some(8080));
+        assert_eq!(held_port(tcp, &m("127.0.0.1:8080:80")), Some(8080));
+        assert_eq!(held_port(tcp, &m("10.0.2.15:8080:80")), None);
+        // An established connection is not a listener.
+        assert_eq!(held_port(tcp, &m("80:80")), None);
+        // The wildcard holds every address.
+        assert_eq!(held_port(tcp, &m("10.0.2.15:443:443")), Some(443));
+        let tcp6 = "  sl  local_address                         remote_address                        st\n   0: 00000000000000000000000000000000:1F91 00000000000000000000000000000000:0000 0A\n   1: 0000000000000000FFFF00000F02000A:1F92 00000000000000000000000000000000:0000 0A\n   2: 00000000000000000000000001000000:1F93 00000000000000000000000000000000:0000 0A\n";
+        assert_eq!(held_port(tcp6, &m("8081:80")), Some(8081));
+        assert_eq!(held_port(tcp6, &m("10.0.2.15:8082:80")), Some(8082));
+        assert_eq!(held_port(tcp6, &m("127.0.0.1:8082:80")), None);
+        // ::1 holds no IPv4 port.
+        assert_eq!(held_port(tcp6, &m("8083:80")), None);
+        let udp = "  sl  local_address rem_address   st\n 100: 00000000:14E9 00000000:0000 07 0\n";
+        assert_eq!(held_port(udp, &m("5353:53/udp")), Some(5353));
+        assert_eq!(held_port(udp, &m("5350-5360:5350-5360/udp")), Some(5353));
     }
 
     #[test]

@@ -9,6 +9,9 @@
 //!   non-comment lines, each line exactly the canonical fields (no sign, leading zero or junk
 //!   accepted), no two entries with the same (owner, type, bridge); rendered back as
 //!   `owner type bridge count` lines it parses to the same entries;
+//! - `ports` lines: each exactly the canonical `owner ports LIST` (a LIST that renders back
+//!   as written), at most one per owner, and together with the nic entries exactly the
+//!   non-blank, non-comment lines;
 //! - a refused file: the error names a non-blank, non-comment line of the file, and every line
 //!   before it parses (it is the first bad line);
 //! - `decide` matches an independent statement of the rule (own lines, then group lines, each
