@@ -284,12 +284,19 @@ impl RunConfig {
         if self.publish.is_empty() {
             return None;
         }
+        match self.net {
+            NetMode::Host => None,
+            _ => Some(self.effective_publish_mode()),
+        }
+    }
+
+    /// [`RunConfig::publish_mode`] with auto resolved, whether or not there are mappings:
+    /// kernel with `--net bridge`, user otherwise.
+    pub fn effective_publish_mode(&self) -> PublishMode {
         match (self.publish_mode, self.net) {
-            (_, NetMode::Host) => None,
-            (PublishMode::Kernel, _) | (PublishMode::Auto, NetMode::Bridge) => {
-                Some(PublishMode::Kernel)
-            }
-            (PublishMode::User, _) | (PublishMode::Auto, NetMode::None) => Some(PublishMode::User),
+            (PublishMode::Auto, NetMode::Bridge) => PublishMode::Kernel,
+            (PublishMode::Auto, _) => PublishMode::User,
+            (m, _) => m,
         }
     }
 
