@@ -70,8 +70,7 @@ impl std::str::FromStr for NetMode {
 }
 
 /// How `-p/--publish` mappings reach the container (`--publish-mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PublishMode {
     /// Kernel with `--net bridge`, user with `--net none`.
     #[default]
@@ -651,4 +650,5 @@ serde_as_text!(
     crate::MemorySwap,
     crate::Cpus,
     crate::UpperSize,
+    PublishMode,
 );
