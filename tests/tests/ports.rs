@@ -521,6 +521,33 @@ fn p10_kernel_publish_reaches_the_container_with_the_clients_address_and_goes_wi
         !t.contains(&veth2)
     });
     assert!(tcp_refused(&host, 18080));
+    // create, then start: published at the start, not before.
+    ok_out(
+        &e.b(&[
+            "create",
+            "--name",
+            "made",
+            "--net",
+            "bridge",
+            "-p",
+            "18086:80",
+            "-v",
+            "/usr:/usr:ro",
+            "--rootfs",
+            e.r.path(),
+            "/usr/bin/python3",
+            "/srv.py",
+        ]),
+        "made\n",
+    );
+    assert!(!ports_table().contains("dport 18086"));
+    ok_out(&e.b(&["start", "made"]), "made\n");
+    assert_eq!(tcp_answer(&host, 18086), format!("tcp {host}\n"));
+    assert!(ports_table().contains("dport 18086"));
+    ok_out(&e.b(&["rm", "-f", "made"]), "made\n");
+    wait_table("rules of the created container", |t| {
+        !t.contains("dport 18086")
+    });
 }
 
 #[test]
