@@ -470,6 +470,40 @@ fn refusals_name_the_grant_the_holder_and_the_fixes() {
         "{}",
         r.stdout
     );
+    // A nic without an IPv4 address from burrow-nic (no pools) has nothing to DNAT to.
+    let nopools = Etc::new().usernet(&format!(
+        "{0} veth burrow%u 4\n{0} ports 47000-47009\n",
+        a.name
+    ));
+    let t = own_netns(&a);
+    let r = nic(
+        &a,
+        &nopools,
+        &[
+            "create",
+            "--json",
+            "/tmp",
+            "bare",
+            &t.pid_s(),
+            "veth",
+            "burrow%u",
+            "eth0",
+        ],
+    );
+    r.expect(0, "");
+    let bare = jfield(&r.stdout, "host_ifname");
+    nic(
+        &a,
+        &nopools,
+        &["publish", &format!("/proc/{}/ns/net", t.pid), &bare, "bare", "47007:80"],
+    )
+    .expect(
+        1,
+        &err(&format!(
+            "{bare} has no IPv4 address from burrow-nic (only a nic on a per-user bridge with an IPv4 pool in /etc/burrow/nic.conf can publish ports through the kernel); publish through the user-space forwarder (--publish-mode user)"
+        )),
+    );
+    drop(t);
     // A group's line is the grant of its members.
     a.aux_group("ppg");
     let getc = Etc::new()
@@ -591,4 +625,38 @@ fn stale_rules_are_reconciled_and_sigkill_leaves_before_or_after() {
     nic(&a, &etc, &["unpublish", &live.host]).expect(0, "");
     nic(&b, &etc, &["unpublish", &other.host]).expect(0, "");
     assert!(rules_of(&live.host).is_empty() && rules_of(&other.host).is_empty());
+}
+
+#[test]
+fn parallel_publishes_of_one_port_have_one_winner() {
+    require!();
+    let a = TestUser::get("pp7");
+    let b = TestUser::get("pp8");
+    let _bra = LinkGuard::per_user_bridge(&a);
+    let _brb = LinkGuard::per_user_bridge(&b);
+    let etc = Etc::new()
+        .usernet(&format!(
+            "{0} veth burrow%u 4\n{1} veth burrow%u 4\n{0} ports 47060-47069\n{1} ports 47060-47069\n",
+            a.name, b.name
+        ))
+        .file("burrow/nic.conf", POOLS);
+    let ca = Ctr::new(&a, &etc, "ca");
+    let cb = Ctr::new(&b, &etc, "cb");
+    for round in 0..8u16 {
+        let port = format!("{}:80", 47060 + round);
+        let (ra, rb) = std::thread::scope(|s| {
+            let ta = s.spawn(|| publish(&a, &etc, &ca, "ca", &[&port]));
+            let tb = s.spawn(|| publish(&b, &etc, &cb, "cb", &[&port]));
+            (ta.join().unwrap(), tb.join().unwrap())
+        });
+        let refusal = err(&format!("host port {}/tcp is in use", 47060 + round));
+        let won_a = ra.code == Some(0);
+        let (winner, loser) = if won_a { (&ra, &rb) } else { (&rb, &ra) };
+        check(winner, 0, "", "");
+        check(loser, 1, "", &refusal);
+        let (w, l) = if won_a { (&ca, &cb) } else { (&cb, &ca) };
+        assert_eq!(rules_of(&w.host).len(), 3, "round {round}");
+        assert!(rules_of(&l.host).is_empty(), "round {round}");
+        nic(if won_a { &a } else { &b }, &etc, &["unpublish", &w.host]).expect(0, "");
+    }
 }

@@ -129,7 +129,9 @@ pub(crate) fn parse_listing(text: &str) -> Vec<Rule> {
                 .map(|x| x[2])
         };
         let daddr = after("ip", "daddr").and_then(|a| a.parse::<Ipv4Addr>().ok());
+        // `dnat to A[:P]` (an ip table), `dnat ip to A[:P]` (newer nft, inet tables).
         let dnat_to = after("dnat", "to")
+            .or(after("ip", "to"))
             .and_then(|a| a.split(':').next().and_then(|a| a.parse::<Ipv4Addr>().ok()));
         let mut holds = None;
         if dnat_to.is_some() {
@@ -230,7 +232,7 @@ fn nft(
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(refuse!(
-                    "{path} (nft) did not finish within {} s; killed it, nothing was changed",
+                    "{path} (nft) did not finish within {} s; killed it (its transaction is applied whole or not at all: run the command again)",
                     NFT_TIMEOUT.as_secs()
                 ));
             }
@@ -568,6 +570,16 @@ pub(crate) fn publish(
         ));
     };
     let bridge = (tag.slot.bridge != "none").then_some(tag.slot.bridge.as_str());
+    // It goes into the nft text between quotes: only plain names (the admin names bridges).
+    if let Some(b) = bridge.filter(|b| {
+        !b.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+    }) {
+        return Err(refuse!(
+            "bridge {b:?} of {} has a name nft rules cannot carry (only letters, digits, '_', '.' and '-')",
+            req.hostnic
+        ));
+    }
     // The container's subnet on its bridge (from the pools that addressed it).
     let subnet = crate::load_pools()?.v4.map(|p| {
         let len = p.sub.min(32);
@@ -663,7 +675,7 @@ mod tests {
     const LISTING: &str = r#"table ip burrow_ports { # handle 12
 	chain ports { # handle 1
 		tcp dport 8080 dnat to 10.77.3.2:80 comment "burrow-nic 1002 veth1002_ab12 42 web" # handle 7
-		ip daddr 127.0.0.1 udp dport 5000-5010 dnat to 10.77.3.3 comment "burrow-nic 1003 veth1003_x 43 db.1" # handle 8
+		ip daddr 127.0.0.1 udp dport 5000-5010 dnat ip to 10.77.3.3 comment "burrow-nic 1003 veth1003_x 43 db.1" # handle 8
 		tcp dport 9000 dnat to 10.0.0.1:90 comment "something else" # handle 9
 	}
 
