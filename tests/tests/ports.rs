@@ -440,6 +440,15 @@ fn p02_port_ls_and_inspect_show_the_mappings() {
 
 // ------------------------------------------------------------ the kernel path, end to end
 
+/// burrow-nic reconciles every user's stale rules on each create and publish: p14, which
+/// looks at a stale rule before it is reconciled, runs alone (write); the other end-to-end
+/// tests of this file, which start containers, share it (read).
+static NIC_RUNS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    NIC_RUNS.read().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The grant of the end-to-end tests' user.
 fn grant(u: &str) -> String {
     format!("{u} ports 18080-18089,18053\n")
@@ -448,6 +457,7 @@ fn grant(u: &str) -> String {
 #[test]
 fn p09_without_p_nothing_is_published_and_the_server_answers_at_its_address() {
     require!();
+    let _nic = shared();
     let e = Env::new("ports-n", "");
     e.serve("plain", &[]).expect(0, "");
     let v = e.inspect("plain");
@@ -464,6 +474,7 @@ fn p09_without_p_nothing_is_published_and_the_server_answers_at_its_address() {
 #[test]
 fn p10_kernel_publish_reaches_the_container_with_the_clients_address_and_goes_with_it() {
     require!();
+    let _nic = shared();
     let name = TestUser::get("ports-k").name;
     let e = Env::new("ports-k", &grant(&name));
     let host = host_addr();
@@ -553,6 +564,7 @@ fn p10_kernel_publish_reaches_the_container_with_the_clients_address_and_goes_wi
 #[test]
 fn p11_refusals_of_burrow_nic_pass_through_and_leave_nothing() {
     require!();
+    let _nic = shared();
     let name = TestUser::get("ports-r").name;
     let e = Env::new("ports-r", &grant(&name));
     // A port outside the grant.
@@ -627,6 +639,7 @@ fn p11_refusals_of_burrow_nic_pass_through_and_leave_nothing() {
 #[test]
 fn p12_the_restart_policy_publishes_again_after_the_process_is_killed() {
     require!();
+    let _nic = shared();
     let name = TestUser::get("ports-s").name;
     let e = Env::new("ports-s", &grant(&name));
     let host = host_addr();
@@ -748,6 +761,7 @@ fn p20_admin_add_user_ports_writes_replaces_and_removes_the_grant() {
 #[test]
 fn p13_a_foreground_run_publishes_under_its_pid_and_unpublishes_when_it_ends() {
     require!();
+    let _nic = shared();
     let name = TestUser::get("ports-f").name;
     let e = Env::new("ports-f", &grant(&name));
     let host = host_addr();
@@ -793,6 +807,7 @@ fn p13_a_foreground_run_publishes_under_its_pid_and_unpublishes_when_it_ends() {
 #[test]
 fn p14_rules_left_by_a_killed_monitor_are_reconciled_by_the_next_start() {
     require!();
+    let _alone = NIC_RUNS.write().unwrap_or_else(|e| e.into_inner());
     let name = TestUser::get("ports-m").name;
     let e = Env::new("ports-m", &grant(&name));
     let host = host_addr();
