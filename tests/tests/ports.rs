@@ -830,3 +830,25 @@ fn p14_rules_left_by_a_killed_monitor_are_reconciled_by_the_next_start() {
     wait_table("the killed container's rules", |t| !t.contains(&veth));
     assert_eq!(tcp_answer(&host, 18085), format!("tcp {host}\n"));
 }
+
+#[test]
+fn p15_a_port_another_user_published_is_in_use_without_naming_their_container() {
+    require!();
+    let _nic = shared();
+    let a_name = TestUser::get("ports-ua").name;
+    let b_name = TestUser::get("ports-ub").name;
+    let a = Env::new("ports-ua", &format!("{a_name} ports 18087\n"));
+    let b = Env::new("ports-ub", &format!("{b_name} ports 18087\n"));
+    b.serve("secretname", &["-p", "18087:80"]).expect(0, "");
+    let out = a.serve("mine", &["-p", "18087:80"]);
+    check(
+        &out,
+        125,
+        "",
+        "burrow: cannot publish the container's ports: burrow-nic: host port 18087/tcp is in use\n",
+    );
+    assert!(a.names().is_empty());
+    // B's container still answers.
+    let host = host_addr();
+    assert_eq!(tcp_answer(&host, 18087), format!("tcp {host}\n"));
+}
