@@ -69,6 +69,7 @@ fn man_pages_are_generated_for_every_subcommand() {
         "burrow-exec.1",
         "burrow-admin-add-user.1",
         "burrow-doctor.1",
+        "burrow-port.1",
     ] {
         let p = dir.join(page);
         assert!(
@@ -84,6 +85,8 @@ fn man_pages_are_generated_for_every_subcommand() {
         "\\-\\-net",
         "\\-\\-cap\\-policy",
         "\\-\\-idmap",
+        "\\-\\-publish",
+        "\\-\\-publish\\-mode",
     ] {
         assert!(run.contains(opt), "{opt} missing from burrow-run(1)");
     }

@@ -35,6 +35,8 @@
 //! pids_limit = 256
 //! upper_size = "1g"           # a foreground image run's writes: a tmpfs of this size, or "disk"
 //! restart = "on-failure:3"   # no | on-failure[:N] | always | unless-stopped (detached only)
+//! publish = ["8080:80", "127.0.0.1:5353:53/udp"]   # [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp]
+//! publish_mode = "kernel"      # auto | kernel (--net bridge, burrow-nic) | user (a forwarder)
 //! ```
 //!
 //! Scalars given on the command line replace the file's; lists given on the command line are
@@ -58,6 +60,7 @@ mod security;
 mod tests;
 mod values;
 
+pub use burrow_usernet::ports::{PortRange, Proto, Publish};
 pub use groups::parse_group;
 pub use limits::{
     parse_size, Cpus, Limits, MemorySwap, Size, UpperSize, CPU_PERIOD_US, MIN_MEMORY, MIN_UPPER,
@@ -65,8 +68,8 @@ pub use limits::{
 pub use restart::RestartPolicy;
 pub use security::{AppArmor, SecurityOpt, DEFAULT_APPARMOR_PROFILE};
 pub use values::{
-    check_bridge_name, parse_net, CapPolicy, EnvVar, IdMap, IdOrName, LogLevel, Net, NetMode,
-    Seccomp, Ulimit, User, UserSpec, Volume, DEFAULT_BRIDGE, ULIMITS,
+    check_bridge_name, parse_net, parse_publish, CapPolicy, EnvVar, IdMap, IdOrName, LogLevel, Net,
+    NetMode, PublishMode, Seccomp, Ulimit, User, UserSpec, Volume, DEFAULT_BRIDGE, ULIMITS,
 };
 
 /// A configuration error, worded for the user.
@@ -175,6 +178,12 @@ pub struct RunConfig {
     /// `--restart`: what the monitor does when the container exits.
     #[serde(skip_serializing_if = "RestartPolicy::is_no")]
     pub restart: RestartPolicy,
+    /// `-p/--publish`: host ports forwarded to the container's.
+    #[serde(with = "values::publish_serde", skip_serializing_if = "Vec::is_empty")]
+    pub publish: Vec<Publish>,
+    /// `--publish-mode`: how (see [`RunConfig::publish_mode_resolved`]).
+    #[serde(skip_serializing_if = "PublishMode::is_auto")]
+    pub publish_mode: PublishMode,
 }
 
 /// The default `--upper-size`: a tmpfs of at most 1 GiB (and, being tmpfs, pages of memory
@@ -266,6 +275,31 @@ impl RunConfig {
         }
     }
 
+    /// How the mappings are published: `None` without any; [`PublishMode::Kernel`]
+    /// (burrow-nic's DNAT rules) with `--publish-mode kernel`, or by default with `--net
+    /// bridge`; [`PublishMode::User`] (the monitor's forwarder) with `--publish-mode user`, or
+    /// by default with `--net none`. (`--net host` with mappings is refused by
+    /// [`RunConfig::validate`]: `None` here.)
+    pub fn publish_mode_resolved(&self) -> Option<PublishMode> {
+        if self.publish.is_empty() {
+            return None;
+        }
+        match self.net {
+            NetMode::Host => None,
+            _ => Some(self.effective_publish_mode()),
+        }
+    }
+
+    /// [`RunConfig::publish_mode`] with auto resolved, whether or not there are mappings:
+    /// kernel with `--net bridge`, user otherwise.
+    pub fn effective_publish_mode(&self) -> PublishMode {
+        match (self.publish_mode, self.net) {
+            (PublishMode::Auto, NetMode::Bridge) => PublishMode::Kernel,
+            (PublishMode::Auto, _) => PublishMode::User,
+            (m, _) => m,
+        }
+    }
+
     /// Checks what can be checked without touching the system; the only way to a [`RunSpec`].
     pub fn validate(self) -> Result<RunSpec, ConfigError> {
         let limits = self.limits();
@@ -324,6 +358,18 @@ impl RunConfig {
             }
             check_bridge_name(b)?;
         }
+        if !self.publish.is_empty() && self.net == NetMode::Host {
+            return Err(invalid(
+                "-p/--publish with --net host: the container already uses the host's ports (its servers listen on the host directly); drop -p, or use --net bridge or --net none",
+            ));
+        }
+        if self.publish_mode == PublishMode::Kernel && self.net != NetMode::Bridge {
+            return Err(invalid(format!(
+                "--publish-mode kernel needs --net bridge (burrow-nic forwards host ports to the container's bridge address; the network mode is {}): add --net bridge, or use --publish-mode user",
+                self.net
+            )));
+        }
+        burrow_usernet::ports::check_set(&self.publish).map_err(invalid)?;
         Ok(RunSpec {
             config: self,
             root,

@@ -347,3 +347,124 @@ fn upper_size() {
         assert!(bad.parse::<UpperSize>().is_err(), "{bad}");
     }
 }
+
+#[test]
+fn publish_in_the_file_and_its_mode() {
+    let c = RunConfig::from_toml(
+        "rootfs = \"/r\"\ncommand = [\"/bin/sh\"]\nnet = \"bridge\"\npublish = [\"8080:80\", \"127.0.0.1:5353:53/udp\"]\n",
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(c.publish.len(), 2);
+    assert_eq!(c.publish[1].to_string(), "127.0.0.1:5353:53/udp");
+    assert_eq!(c.publish_mode, PublishMode::Auto);
+    assert_eq!(c.publish_mode_resolved(), Some(PublishMode::Kernel));
+    // Saved as the normalized text, read back the same.
+    let text = c.to_toml();
+    assert!(
+        text.contains("publish = [\"8080:80/tcp\", \"127.0.0.1:5353:53/udp\"]"),
+        "{text}"
+    );
+    assert!(!text.contains("publish_mode"), "{text}");
+    assert_eq!(RunConfig::from_toml(&text, "again").unwrap(), c);
+    c.validate().unwrap();
+
+    let mut c = RunConfig::from_toml(
+        "rootfs = \"/r\"\ncommand = [\"/bin/sh\"]\npublish = [\"8080:80\"]\n",
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(c.publish_mode_resolved(), Some(PublishMode::User));
+    c.publish_mode = PublishMode::User;
+    c.net = NetMode::Bridge;
+    assert_eq!(c.publish_mode_resolved(), Some(PublishMode::User));
+    c.publish.clear();
+    assert_eq!(c.publish_mode_resolved(), None);
+
+    let e = RunConfig::from_toml(
+        "rootfs = \"/r\"\ncommand = [\"/bin/sh\"]\npublish = [\"80\"]\n",
+        "t.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("invalid port mapping \"80\""), "{e}");
+    // The file's words are the flag's.
+    let e = RunConfig::from_toml("publish_mode = \"fast\"\n", "t.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unknown publish mode \"fast\": use user or kernel (or auto)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn publish_refusals() {
+    let base = |extra: &str| {
+        RunConfig::from_toml(
+            &format!("rootfs = \"/r\"\ncommand = [\"/bin/sh\"]\n{extra}"),
+            "t.toml",
+        )
+        .unwrap()
+        .validate()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    };
+    let e = base("net = \"host\"\npublish = [\"8080:80\"]\n").unwrap_err();
+    assert!(
+        e.contains("--net host") && e.contains("already uses the host's ports"),
+        "{e}"
+    );
+    let e = base("publish_mode = \"kernel\"\npublish = [\"8080:80\"]\n").unwrap_err();
+    assert!(
+        e.contains("--publish-mode kernel needs --net bridge"),
+        "{e}"
+    );
+    assert!(e.contains("--publish-mode user"), "{e}");
+    let e = base("publish_mode = \"kernel\"\n").unwrap_err();
+    assert!(e.contains("needs --net bridge"), "{e}");
+    let e = base("publish = [\"8080:80\", \"127.0.0.1:8080:81\"]\n").unwrap_err();
+    assert!(e.contains("publish the same host port"), "{e}");
+    base("publish = [\"8080:80\", \"8080:80/udp\"]\n").unwrap();
+    base("net = \"host\"\npublish_mode = \"user\"\n").unwrap();
+}
+
+#[test]
+fn publish_flags_add_to_the_file() {
+    let dir = std::env::temp_dir().join(format!("burrow-config-publish-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("c.toml");
+    std::fs::write(
+        &f,
+        "rootfs = \"/r\"\ncommand = [\"/bin/sh\"]\npublish = [\"8080:80\"]\npublish_mode = \"user\"\n",
+    )
+    .unwrap();
+    #[derive(serde::Serialize)]
+    struct Flags {
+        publish: Vec<String>,
+        publish_mode: Option<PublishMode>,
+    }
+    let c = RunConfig::merge(
+        Some(&f),
+        &Flags {
+            publish: vec![parse_publish("9090:90/udp").unwrap()],
+            publish_mode: None,
+        },
+    )
+    .unwrap();
+    let texts: Vec<String> = c.publish.iter().map(|p| p.to_string()).collect();
+    assert_eq!(texts, ["8080:80/tcp", "9090:90/udp"]);
+    assert_eq!(c.publish_mode, PublishMode::User);
+    let c = RunConfig::merge(
+        Some(&f),
+        &Flags {
+            publish: Vec::new(),
+            publish_mode: Some(PublishMode::Kernel),
+        },
+    )
+    .unwrap();
+    assert_eq!(c.publish_mode, PublishMode::Kernel);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(parse_publish("8080").is_err());
+    assert_eq!(parse_publish("0.0.0.0:80:80").unwrap(), "80:80/tcp");
+}

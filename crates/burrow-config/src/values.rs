@@ -69,6 +69,77 @@ impl std::str::FromStr for NetMode {
     }
 }
 
+/// How `-p/--publish` mappings reach the container (`--publish-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PublishMode {
+    /// Kernel with `--net bridge`, user with `--net none`.
+    #[default]
+    Auto,
+    /// DNAT rules installed by the setuid burrow-nic under the admin's port grant (needs
+    /// `--net bridge`); the container sees the client's address.
+    Kernel,
+    /// A forwarder in the container's monitor (no grant needed); the container sees the
+    /// forwarder, not the client.
+    User,
+}
+
+impl PublishMode {
+    /// Is it `auto` (serde leaves it out of saved configurations then)?
+    pub fn is_auto(&self) -> bool {
+        *self == PublishMode::Auto
+    }
+}
+
+impl std::str::FromStr for PublishMode {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s {
+            "auto" => Ok(PublishMode::Auto),
+            "kernel" => Ok(PublishMode::Kernel),
+            "user" => Ok(PublishMode::User),
+            _ => Err(invalid(format!(
+                "unknown publish mode \"{s}\": use user or kernel (or auto)"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for PublishMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PublishMode::Auto => "auto",
+            PublishMode::Kernel => "kernel",
+            PublishMode::User => "user",
+        })
+    }
+}
+
+/// Parses one `-p/--publish` mapping ([`burrow_usernet::ports::Publish::parse`]) and returns
+/// its normalized text (`[HOSTIP:]HOSTPORT[-END]:CTRPORT[-END]/PROTO`), what the command line
+/// hands the config file.
+pub fn parse_publish(s: &str) -> Result<String, ConfigError> {
+    burrow_usernet::ports::Publish::parse(s)
+        .map(|p| p.to_string())
+        .map_err(invalid)
+}
+
+/// Serde of the `publish` list: each mapping as its text.
+pub(crate) mod publish_serde {
+    use burrow_usernet::ports::Publish;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[Publish], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|p| p.to_string()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Publish>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|t| Publish::parse(t).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
 /// Where the capability set starts before `cap_add`/`cap_drop`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -579,4 +650,5 @@ serde_as_text!(
     crate::MemorySwap,
     crate::Cpus,
     crate::UpperSize,
+    PublishMode,
 );

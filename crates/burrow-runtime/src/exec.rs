@@ -108,6 +108,7 @@ pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
             pidfd,
             reaped: false,
             cgroup: None,
+            published: None,
         },
     };
     drop(csock);
@@ -128,6 +129,7 @@ pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
         pidfd,
         reaped: false,
         cgroup: None,
+        published: None,
     };
     relay(&mut proc_, master, &sfd, true)
 }

@@ -26,6 +26,95 @@ pub struct Row {
     pub exit_code: Option<i32>,
     /// Restarts by its restart policy since it was started.
     pub restart_count: u32,
+    /// Its published ports in podman's compact form (`0.0.0.0:8080->80/tcp`).
+    pub ports: Vec<String>,
+}
+
+/// A mapping in podman's compact form: `0.0.0.0:8080->80/tcp`, `127.0.0.1:8000-8001->80-81/udp`.
+pub fn compact(p: &burrow_config::Publish) -> String {
+    format!("{}:{}->{}/{}", p.host_addr(), p.host, p.ctr, p.proto)
+}
+
+/// One published port as `burrow inspect` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PortInfo {
+    /// The host address it listens on (`0.0.0.0`: every address).
+    pub host_ip: String,
+    /// The host port.
+    pub host_port: u16,
+    /// The container port.
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// `kernel` (burrow-nic's DNAT rules) or `user` (the monitor's forwarder).
+    pub mode: String,
+}
+
+/// Each port of `config`'s mappings, with the mode they are published in.
+pub fn port_infos(config: &burrow_config::RunConfig) -> Vec<PortInfo> {
+    let Some(mode) = config.publish_mode_resolved() else {
+        return Vec::new();
+    };
+    config
+        .publish
+        .iter()
+        .flat_map(|p| {
+            p.pairs().map(move |(h, c)| PortInfo {
+                host_ip: p.host_addr().to_string(),
+                host_port: h,
+                container_port: c,
+                protocol: p.proto.to_string(),
+                mode: mode.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// `burrow port NAME [PRIVATE_PORT[/PROTO]]`: without a port, podman's lines (`80/tcp ->
+/// 0.0.0.0:8080`, nothing for a container that publishes none); with one, the host
+/// addresses it is published on (`0.0.0.0:8080`), an error if it is not.
+pub fn port(name: &str, private: Option<&str>) -> Result<Vec<String>, Error> {
+    let dir = Dir::open(name)?;
+    dir.current()?;
+    let config = dir.config()?;
+    let Some(want) = private else {
+        return Ok(config.publish.iter().flat_map(|p| p.port_lines()).collect());
+    };
+    let (port, proto) = match want.split_once('/') {
+        Some((p, "tcp")) => (p, burrow_config::Proto::Tcp),
+        Some((p, "udp")) => (p, burrow_config::Proto::Udp),
+        Some((_, other)) => {
+            return Err(err(format!(
+                "port \"{want}\": protocol \"{other}\" is not tcp or udp"
+            )))
+        }
+        None => (want, burrow_config::Proto::Tcp),
+    };
+    let port = one_port(port).map_err(|e| err(format!("port \"{want}\": {e}")))?;
+    let lines: Vec<String> = config
+        .publish
+        .iter()
+        .filter(|p| p.proto == proto)
+        .flat_map(|p| {
+            p.pairs()
+                .filter(move |(_, c)| *c == port)
+                .map(move |(h, _)| format!("{}:{h}", p.host_addr()))
+        })
+        .collect();
+    if lines.is_empty() {
+        return Err(err(format!(
+            "container {name} does not publish port {port}/{proto}"
+        )));
+    }
+    Ok(lines)
+}
+
+/// One port, parsed as strictly as a mapping's.
+fn one_port(s: &str) -> Result<u16, String> {
+    match burrow_config::PortRange::parse(s)? {
+        r if r.start == r.end => Ok(r.start),
+        _ => Err("give one port, not a range".to_owned()),
+    }
 }
 
 /// The caller's containers (only running ones unless `all`).
@@ -36,7 +125,12 @@ pub fn list(all: bool) -> Result<Vec<Row>, Error> {
         if !all && !matches!(st.status, Status::Running | Status::Restarting) {
             continue;
         }
+        let ports = d
+            .config()
+            .map(|c| c.publish.iter().map(compact).collect())
+            .unwrap_or_default();
         rows.push(Row {
+            ports,
             name: st.name,
             state: st.status,
             pid: st.pid.filter(|_| st.status == Status::Running),
@@ -234,6 +328,8 @@ pub struct Inspect {
     pub gid_map: Vec<(u64, u64, u64)>,
     /// With --net bridge, while running: the nic.
     pub network: Option<crate::net::Nic>,
+    /// Its published ports (`-p`), one per port, with how they are published.
+    pub ports: Vec<PortInfo>,
     /// The AppArmor label of pid 1 while running, where AppArmor is enabled (e.g.
     /// `burrow-default (enforce)`, `unconfined`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -297,6 +393,7 @@ pub fn inspect(name: &str) -> Result<Inspect, Error> {
         None => Vec::new(),
     };
     let running = st.status == Status::Running;
+    let saved = dir.config()?;
     let image = crate::image::load(&dir.data)?.map(|i| ImageInfo {
         root: if dir.data.join("flat").is_dir() {
             "flattened".into()
@@ -331,7 +428,8 @@ pub fn inspect(name: &str) -> Result<Inspect, Error> {
         uid_map: st.uid_map,
         gid_map: st.gid_map,
         mounts,
-        restart_policy: dir.config()?.restart.to_string(),
+        ports: port_infos(&saved),
+        restart_policy: saved.restart.to_string(),
         restart_count: st.restart_count,
         state_dir: dir.path,
         data_dir: dir.data,

@@ -50,6 +50,8 @@ pub struct Plan {
     pub bridge: String,
     /// The container's name (empty: no stable address).
     pub name: String,
+    /// `-p` mappings burrow-nic publishes (the resolved publish mode is kernel); empty: none.
+    pub publish: Vec<burrow_config::Publish>,
 }
 
 /// The name the container end gets.
@@ -153,6 +155,109 @@ pub fn finish(child: std::process::Child) -> Result<Nic, Error> {
     })
 }
 
+/// How long burrow waits for `burrow-nic unpublish` when a container's network namespace
+/// has gone: best effort (a rule left behind is reconciled by burrow-nic's next run), so
+/// never long.
+pub const UNPUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs burrow-nic with `args` and collects it, killing it after `limit`: `Ok(None)` when it
+/// did not finish in time.
+fn run_bounded(
+    nic: &Path,
+    args: &[String],
+    limit: std::time::Duration,
+) -> Result<Option<std::process::Output>, Error> {
+    let child = std::process::Command::new(nic)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| err(format!("cannot run {}: {e}", nic.display())))?;
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(r) => r
+            .map(Some)
+            .map_err(|e| err(format!("waiting for burrow-nic: {e}"))),
+        Err(_) => {
+            if let Ok(p) = i32::try_from(pid) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            // Reaped by the thread once the kill lands.
+            Ok(None)
+        }
+    }
+}
+
+/// The arguments of `burrow-nic publish`: the container's network namespace (of its pid 1,
+/// our unreaped child), the host end of its veth, its name, and each mapping in its
+/// normalized form.
+pub fn publish_args(
+    pid: i32,
+    host_ifname: &str,
+    name: &str,
+    mappings: &[burrow_config::Publish],
+) -> Vec<String> {
+    let mut args = vec![
+        "publish".to_owned(),
+        format!("/proc/{pid}/ns/net"),
+        host_ifname.to_owned(),
+        name.to_owned(),
+    ];
+    args.extend(mappings.iter().map(|m| m.to_string()));
+    args
+}
+
+/// `burrow-nic publish`: installs the DNAT rules of `mappings` for the container (the
+/// helper checks the caller's port grant and who holds each host port). Its refusal is
+/// passed through as it is.
+pub fn publish(
+    nic: &Path,
+    pid: i32,
+    host_ifname: &str,
+    name: &str,
+    mappings: &[burrow_config::Publish],
+) -> Result<(), Error> {
+    let args = publish_args(pid, host_ifname, name, mappings);
+    let Some(out) = run_bounded(nic, &args, NIC_TIMEOUT)? else {
+        return Err(err(format!(
+            "cannot publish the container's ports: burrow-nic publish did not finish within {} s and was killed; if this repeats, `burrow doctor` and the admin's syslog (ident burrow-nic) say what it waits for",
+            NIC_TIMEOUT.as_secs()
+        )));
+    };
+    if out.status.success() {
+        return Ok(());
+    }
+    let msg = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    Err(err(format!("cannot publish the container's ports: {msg}")))
+}
+
+/// `burrow-nic unpublish`: removes the container's rules once its network namespace is gone.
+/// Best effort and bounded by [`UNPUBLISH_TIMEOUT`]: what it leaves, burrow-nic's next
+/// publish or create reconciles; a failure is only logged.
+pub fn unpublish(nic: &Path, host_ifname: &str) {
+    let args = ["unpublish".to_owned(), host_ifname.to_owned()];
+    match run_bounded(nic, &args, UNPUBLISH_TIMEOUT) {
+        Ok(Some(out)) if out.status.success() => {}
+        Ok(Some(out)) => tracing::warn!(
+            "cannot remove the published ports' rules of {host_ifname} (burrow-nic's next run does): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Ok(None) => tracing::warn!(
+            "burrow-nic unpublish {host_ifname} did not finish within {} s and was killed (its next run removes the rules)",
+            UNPUBLISH_TIMEOUT.as_secs()
+        ),
+        Err(e) => tracing::warn!("{}", e.msg),
+    }
+}
+
 /// Inside the container's network namespace (with CAP_NET_ADMIN there): eth0's addresses,
 /// up, and a default route through each gateway.
 pub fn configure_inside(nic: &Nic) -> Result<(), Error> {
@@ -235,6 +340,25 @@ mod tests {
         let (t, fb) = resolv_conf("nameserver 127.0.0.53\n");
         assert!(fb);
         assert!(t.ends_with("nameserver 1.1.1.1\nnameserver 8.8.8.8\n"));
+    }
+
+    #[test]
+    fn publish_arguments_are_the_contract() {
+        let m = [
+            burrow_config::Publish::parse("8080:80").unwrap(),
+            burrow_config::Publish::parse("127.0.0.1:5353:53/udp").unwrap(),
+        ];
+        assert_eq!(
+            publish_args(42, "veth1002_ab12", "web", &m),
+            [
+                "publish",
+                "/proc/42/ns/net",
+                "veth1002_ab12",
+                "web",
+                "8080:80/tcp",
+                "127.0.0.1:5353:53/udp"
+            ]
+        );
     }
 
     #[test]

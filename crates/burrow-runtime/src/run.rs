@@ -235,6 +235,11 @@ interface and address, can bind host ports, and can connect to the host's abstra
                 .unwrap_or_else(|| burrow_config::DEFAULT_BRIDGE.to_owned()),
             // Only a named container keeps its address from run to run.
             name: c.name.clone().unwrap_or_default(),
+            publish: if c.publish_mode_resolved() == Some(burrow_config::PublishMode::Kernel) {
+                c.publish.clone()
+            } else {
+                Vec::new()
+            },
         };
         // A volume the user put on /etc/resolv.conf wins.
         let own_resolv = c
@@ -410,6 +415,7 @@ fn remove_as_container_root(p: &std::path::Path) -> Result<(), Error> {
         pidfd,
         reaped: false,
         cgroup: None,
+        published: None,
     };
     ids::write_maps(&plan, helpers.as_ref(), pid)?;
     channel::send_go(&psock, None)?;
@@ -522,6 +528,7 @@ pub(crate) fn start(p: &Prepared) -> Result<Started, Error> {
         pidfd,
         reaped: false,
         cgroup: None,
+        published: None,
     };
     if let Some(cg) = &cspec.cgroup {
         let _t = step("cgroup");
@@ -574,6 +581,26 @@ pub(crate) fn start(p: &Prepared) -> Result<Started, Error> {
         }
         None => None,
     };
+    if let (Some(plan), Some(nic)) = (cspec.bridge.as_ref(), nic.as_ref()) {
+        if !plan.publish.is_empty() {
+            let _t = step("publish ports (burrow-nic)");
+            // A container without a name (a foreground run) is named by its pid in the rules.
+            let label = if plan.name.is_empty() {
+                format!("run-{}", container.pid)
+            } else {
+                plan.name.clone()
+            };
+            // Recorded first: a helper killed half-way may have left rules.
+            container.published = Some((plan.helper.clone(), nic.host_ifname.clone()));
+            crate::net::publish(
+                &plan.helper,
+                container.pid,
+                &nic.host_ifname,
+                &label,
+                &plan.publish,
+            )?;
+        }
+    }
     channel::send_go(&psock, nic.as_ref())?;
     let synced = channel::await_exec(&psock)?;
     Ok(Started {
@@ -594,6 +621,9 @@ pub(crate) struct Container {
     pub reaped: bool,
     /// Its cgroup, removed once it is reaped.
     pub cgroup: Option<burrow_cgroups::Cgroup>,
+    /// With ports published by burrow-nic: the helper and the veth's host end, whose rules
+    /// `burrow-nic unpublish` removes once it is reaped (its network namespace gone).
+    pub published: Option<(std::path::PathBuf, String)>,
 }
 
 impl Container {
@@ -628,6 +658,9 @@ impl Drop for Container {
             let _ = waitpid(nix::unistd::Pid::from_raw(self.pid), None);
         }
         self.remove_cgroup();
+        if let Some((helper, host_ifname)) = self.published.take() {
+            crate::net::unpublish(&helper, &host_ifname);
+        }
     }
 }
 
@@ -773,6 +806,7 @@ pub fn unshare(command: Vec<String>) -> Result<i32, Error> {
         pidfd,
         reaped: false,
         cgroup: None,
+        published: None,
     };
     ids::write_maps(&plan, helpers.as_ref(), pid)?;
     channel::send_go(&psock, None)?;

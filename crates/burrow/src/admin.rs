@@ -44,6 +44,10 @@ use std::path::Path;
 /// prepares cgroup delegation through `cgroups`. Returns the report text.
 pub fn add_user(opts: &AddUser, cgroups: &dyn CgroupHook) -> Result<String, Error> {
     validate_name(&opts.user).map_err(err)?;
+    // A bad --ports list is refused before anything is written.
+    if let Some(l) = opts.ports.as_deref().filter(|l| *l != "none") {
+        crate::usernet::parse_ports(l)?;
+    }
     require_root(&format!("admin add-user {}", opts.user))?;
     let acct = getent_user(&opts.user)?.ok_or_else(|| {
         err(format!(
@@ -80,6 +84,14 @@ pub fn add_user(opts: &AddUser, cgroups: &dyn CgroupHook) -> Result<String, Erro
     lines.extend(crate::usernet::add_user(&acct.name, nics, |p, b| {
         write_atomic(p, b, usernet_mode, (0, 0))
     })?);
+    if let Some(list) = &opts.ports {
+        let usernet_mode = fs::metadata(burrow_usernet::USERNET_PATH)
+            .ok()
+            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
+        lines.extend(crate::usernet::set_ports(&acct.name, list, |p, b| {
+            write_atomic(p, b, usernet_mode, (0, 0))
+        })?);
+    }
     Ok(lines.join("\n") + "\n")
 }
 

@@ -3,8 +3,8 @@
 //! config file's keys, which is how they are merged over a `--config` file.
 
 use burrow_config::{
-    CapPolicy, ConfigError, Cpus, EnvVar, IdMap, IdOrName, LogLevel, MemorySwap, Net, Seccomp,
-    SecurityOpt, Size, Ulimit, UpperSize, UserSpec, Volume,
+    CapPolicy, ConfigError, Cpus, EnvVar, IdMap, IdOrName, LogLevel, MemorySwap, Net, PublishMode,
+    Seccomp, SecurityOpt, Size, Ulimit, UpperSize, UserSpec, Volume,
 };
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -100,6 +100,14 @@ pub enum Command {
         /// Container names.
         #[arg(required = true)]
         names: Vec<String>,
+    },
+    /// List a container's published ports (podman's form: 80/tcp -> 0.0.0.0:8080).
+    Port {
+        /// Container name.
+        name: String,
+        /// Only this container port: PORT or PORT/PROTO (default protocol tcp).
+        #[arg(value_name = "PRIVATE_PORT[/PROTO]")]
+        private_port: Option<String>,
     },
     /// Show a container's configuration and state as JSON.
     Inspect {
@@ -253,6 +261,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "none|host|bridge[=BRIDGE]")]
     #[serde(flatten)]
     pub net: Option<Net>,
+    /// Publish container ports on the host: [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp]
+    /// (e.g. 8080:80, 127.0.0.1:5353:53/udp); repeatable. With --net bridge, burrow-nic
+    /// forwards them in the kernel, for host ports the admin granted you in
+    /// /etc/burrow/usernet; with --net none (or --publish-mode user), a forwarder in the
+    /// container's monitor does (the container then sees it, not the client, as the peer).
+    #[arg(short = 'p', long, value_name = "[HOSTIP:]HOSTPORT:CTRPORT[/PROTO]", value_parser = burrow_config::parse_publish)]
+    pub publish: Vec<String>,
+    /// How -p is done: kernel (DNAT by burrow-nic; needs --net bridge and a port grant) or
+    /// user (a forwarder in the monitor; no grant); default: kernel with --net bridge, user
+    /// with --net none.
+    #[arg(long, value_name = "user|kernel")]
+    pub publish_mode: Option<PublishMode>,
     /// Capability policy to start from: default, deny or allow.
     #[arg(long, value_name = "default|deny|allow")]
     pub cap_policy: Option<CapPolicy>,
@@ -442,6 +462,11 @@ pub enum AdminCommand {
         /// /etc/burrow/usernet, written if USER has none; default 4).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=65535))]
         nics: Option<u32>,
+        /// Host ports USER may publish with --net bridge -p (the line `USER ports LIST` of
+        /// /etc/burrow/usernet, replacing USER's own; LIST e.g. 8000-8099,443); `none` removes
+        /// the line.
+        #[arg(long, value_name = "LIST|none")]
+        ports: Option<String>,
         /// Also enable lingering (loginctl enable-linger USER; needs systemd-logind), so
         /// USER's enabled units (burrow generate systemd) start at boot without a login.
         #[arg(long)]

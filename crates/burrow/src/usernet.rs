@@ -20,7 +20,7 @@ pub const PER_USER: &str = burrow_config::DEFAULT_BRIDGE;
 /// the user already has a line for their per-user bridge. A file that does not parse is
 /// refused (it must be fixed by hand first).
 pub fn with_user_line(text: &str, user: &str, nics: u32) -> Result<Option<String>, String> {
-    let u = Usernet::parse(text).map_err(|e| format!("{USERNET_PATH}: {e}"))?;
+    let u = parse_usernet(text)?;
     let has = u.entries.iter().any(|e| {
         e.owner == Owner::User(user.to_owned()) && e.bridge == Bridge::PerUser(PER_USER.into())
     });
@@ -35,6 +35,83 @@ pub fn with_user_line(text: &str, user: &str, nics: u32) -> Result<Option<String
     }
     out.push_str(&format!("{user} veth {PER_USER} {nics}\n"));
     Ok(Some(out))
+}
+
+/// The usernet file, parsed as burrow-nic parses it (its nic and ports lines).
+fn parse_usernet(text: &str) -> Result<Usernet, String> {
+    Usernet::parse(text).map_err(|e| format!("{USERNET_PATH}: {e}"))
+}
+
+/// Is `line` a `OWNER ports ...` line of `owner`?
+fn is_ports_line_of(line: &str, owner: &str) -> bool {
+    let mut f = line.split_whitespace();
+    f.next() == Some(owner) && f.next() == Some("ports")
+}
+
+/// The new text of the usernet file with USER's `USER ports LIST` line replaced by one for
+/// `grant` (removed when `None`), or `None` when nothing changes. Every other line is kept
+/// byte for byte; the file's other lines must parse (a broken file is fixed by hand first).
+pub fn with_ports_line(
+    text: &str,
+    user: &str,
+    grant: Option<&burrow_usernet::ports::PortGrant>,
+) -> Result<Option<String>, String> {
+    parse_usernet(text)?;
+    let mut out: String = text
+        .split_inclusive('\n')
+        .filter(|l| !is_ports_line_of(l, user))
+        .collect();
+    if let Some(g) = grant {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&format!("{user} ports {g}\n"));
+    }
+    Ok((out != text).then_some(out))
+}
+
+/// Parses `admin add-user --ports LIST` (not `none`).
+pub fn parse_ports(list: &str) -> Result<burrow_usernet::ports::PortGrant, Error> {
+    burrow_usernet::ports::PortGrant::parse(list).map_err(|e| {
+        err(format!(
+            "--ports {list}: {e} (give ports and ranges separated by commas, e.g. 8000-8099,443, or none)"
+        ))
+    })
+}
+
+/// `admin add-user --ports LIST|none`: writes (or with `none` removes) USER's `USER ports
+/// LIST` line of /etc/burrow/usernet, the host ports USER may publish with `--net bridge -p`
+/// (idempotent).
+pub fn set_ports(
+    user: &str,
+    list: &str,
+    write: impl Fn(&Path, &[u8]) -> Result<(), Error>,
+) -> Result<Vec<String>, Error> {
+    let grant = match list {
+        "none" => None,
+        l => Some(parse_ports(l)?),
+    };
+    let path = Path::new(USERNET_PATH);
+    let text = read_opt(path).unwrap_or_default();
+    match with_ports_line(&text, user, grant.as_ref()).map_err(err)? {
+        None => Ok(vec![match &grant {
+            Some(g) => format!("{USERNET_PATH}: {user} ports {g}: unchanged"),
+            None => format!("{USERNET_PATH}: {user} has no ports line: unchanged"),
+        }]),
+        Some(new) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+            }
+            write(path, new.as_bytes())?;
+            Ok(vec![match &grant {
+                Some(g) => format!(
+                    "{USERNET_PATH}: {user} ports {g} (host ports {user} may publish: burrow run --net bridge -p)"
+                ),
+                None => format!("{USERNET_PATH}: removed the ports line of {user}"),
+            }])
+        }
+    }
 }
 
 /// `admin add-user`: gives USER `nics` veths on their per-user bridge in /etc/burrow/usernet

@@ -29,6 +29,8 @@ pub struct AddUser {
     pub reserve: Vec<String>,
     /// Nics allowed on the user's per-user bridge (default [`crate::usernet::DEFAULT_NICS`]).
     pub nics: Option<u32>,
+    /// `--ports LIST|none`: the user's `USER ports LIST` line of /etc/burrow/usernet.
+    pub ports: Option<String>,
 }
 
 /// A login name burrow will write into /etc/subuid: non-empty, no `:`, no whitespace or

@@ -14,6 +14,7 @@ pub fn admin(command: AdminCommand) -> Res {
             base,
             reserve,
             nics,
+            ports,
             linger,
         } => {
             if linger {
@@ -25,6 +26,7 @@ pub fn admin(command: AdminCommand) -> Res {
                 base,
                 reserve,
                 nics,
+                ports,
             };
             print!("{}", admin::add_user(&opts, &cgroups)?);
             if linger {

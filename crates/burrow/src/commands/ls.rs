@@ -21,13 +21,29 @@ pub fn ls(all: bool, format: &str) -> Res {
     Ok(0)
 }
 
-/// Renders rows as the `burrow ls` table.
+/// Renders rows as the `burrow ls` table. The PORTS column (before EXIT, podman's compact
+/// form) is there when a listed container publishes ports.
 fn table(rows: &[Row]) -> String {
+    let ports: Vec<String> = rows.iter().map(|r| r.ports.join(", ")).collect();
+    let width = ports.iter().map(String::len).max().unwrap_or(0);
+    let col = |p: &str| {
+        if width == 0 {
+            String::new()
+        } else {
+            format!("{:<w$} ", p, w = width.max(5))
+        }
+    };
     let mut out = format!(
-        "{:<24} {:<8} {:>8} {:<20} {:<30} {}\n",
-        "NAME", "STATE", "PID", "CREATED", "COMMAND", "EXIT"
+        "{:<24} {:<8} {:>8} {:<20} {:<30} {}{}\n",
+        "NAME",
+        "STATE",
+        "PID",
+        "CREATED",
+        "COMMAND",
+        col("PORTS"),
+        "EXIT"
     );
-    for r in rows {
+    for (r, ports) in rows.iter().zip(&ports) {
         let cmd = r.command.join(" ");
         let cmd = if cmd.chars().count() > 30 {
             format!("{}...", cmd.chars().take(27).collect::<String>())
@@ -46,12 +62,13 @@ fn table(rows: &[Row]) -> String {
                 .to_owned();
         }
         out.push_str(&format!(
-            "{:<24} {:<8} {:>8} {:<20} {:<30} {}\n",
+            "{:<24} {:<8} {:>8} {:<20} {:<30} {}{}\n",
             r.name,
             r.state.to_string(),
             r.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             format_time(r.created),
             cmd,
+            col(ports),
             exit
         ));
     }

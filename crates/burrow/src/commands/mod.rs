@@ -12,6 +12,7 @@ mod inspect;
 mod kill;
 mod logs;
 mod ls;
+mod port;
 mod rm;
 mod run;
 mod start;
@@ -68,6 +69,7 @@ pub fn dispatch(cmd: Command) -> Res {
         Command::Kill { signal, names } => kill::kill(&signal, &names),
         Command::Rm { force, names } => rm::rm(force, &names),
         Command::Inspect { name } => inspect::inspect(&name),
+        Command::Port { name, private_port } => port::port(&name, private_port.as_deref()),
         Command::Generate {
             command:
                 GenerateCommand::Systemd {
