@@ -174,25 +174,10 @@ fn run_bounded(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| err(format!("cannot run {}: {e}", nic.display())))?;
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(r) => r
-            .map(Some)
-            .map_err(|e| err(format!("waiting for burrow-nic: {e}"))),
-        Err(_) => {
-            if let Ok(p) = i32::try_from(pid) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(p),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-            // Reaped by the thread once the kill lands.
-            Ok(None)
-        }
+    match crate::bounded::output_within(child, limit) {
+        Ok(o) => Ok(Some(o)),
+        Err(crate::bounded::WaitError::Io(e)) => Err(err(format!("waiting for burrow-nic: {e}"))),
+        Err(crate::bounded::WaitError::TimedOut(_)) => Ok(None),
     }
 }
 
