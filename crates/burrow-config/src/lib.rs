@@ -35,6 +35,8 @@
 //! pids_limit = 256
 //! upper_size = "1g"           # a foreground image run's writes: a tmpfs of this size, or "disk"
 //! restart = "on-failure:3"   # no | on-failure[:N] | always | unless-stopped (detached only)
+//! publish = ["8080:80", "127.0.0.1:5353:53/udp"]   # -p [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp]
+//! publish_mode = "user"        # auto (default) | kernel | user
 //! ```
 //!
 //! Scalars given on the command line replace the file's; lists given on the command line are
@@ -65,8 +67,8 @@ pub use limits::{
 pub use restart::RestartPolicy;
 pub use security::{AppArmor, SecurityOpt, DEFAULT_APPARMOR_PROFILE};
 pub use values::{
-    check_bridge_name, parse_net, CapPolicy, EnvVar, IdMap, IdOrName, LogLevel, Net, NetMode,
-    Seccomp, Ulimit, User, UserSpec, Volume, DEFAULT_BRIDGE, ULIMITS,
+    check_bridge_name, parse_net, publish_serde, CapPolicy, EnvVar, IdMap, IdOrName, LogLevel, Net,
+    NetMode, PublishMode, Seccomp, Ulimit, User, UserSpec, Volume, DEFAULT_BRIDGE, ULIMITS,
 };
 
 /// A configuration error, worded for the user.
@@ -134,6 +136,12 @@ pub struct RunConfig {
     pub net: NetMode,
     /// With [`NetMode::Bridge`]: the bridge (default [`DEFAULT_BRIDGE`]).
     pub bridge: Option<String>,
+    /// Published ports (`-p/--publish`).
+    #[serde(with = "publish_serde", skip_serializing_if = "Vec::is_empty")]
+    pub publish: Vec<burrow_usernet::ports::Publish>,
+    /// `--publish-mode`: how the published ports reach the container.
+    #[serde(skip_serializing_if = "PublishMode::is_auto")]
+    pub publish_mode: PublishMode,
     /// Capability policy.
     pub cap_policy: CapPolicy,
     /// Capabilities added (names as given).
@@ -255,6 +263,16 @@ impl RunConfig {
         RunConfig::deserialize(table).map_err(|e| invalid(e.to_string()))
     }
 
+    /// How the published ports reach the container: [`PublishMode::Auto`] resolved (kernel
+    /// with `--net bridge`, user otherwise).
+    pub fn effective_publish_mode(&self) -> PublishMode {
+        match (self.publish_mode, self.net) {
+            (PublishMode::Auto, NetMode::Bridge) => PublishMode::Kernel,
+            (PublishMode::Auto, _) => PublishMode::User,
+            (m, _) => m,
+        }
+    }
+
     /// The resource limits (checked by [`RunConfig::validate`]).
     pub fn limits(&self) -> Limits {
         Limits {
@@ -315,6 +333,23 @@ impl RunConfig {
                 "--rm and --restart {} conflict (a removed container cannot be restarted): use one of them",
                 self.restart
             )));
+        }
+        if !self.publish.is_empty() {
+            burrow_usernet::ports::check_set(&self.publish).map_err(invalid)?;
+        }
+        match (self.net, self.publish_mode) {
+            (NetMode::Host, _) if !self.publish.is_empty() => {
+                return Err(invalid(
+                    "--publish has no meaning with --net host (the container's ports are the host's): drop -p, or use --net none or bridge",
+                ))
+            }
+            (NetMode::None | NetMode::Host, PublishMode::Kernel) => {
+                return Err(invalid(format!(
+                    "--publish-mode kernel needs --net bridge (with --net {}, use --publish-mode user)",
+                    self.net
+                )))
+            }
+            _ => {}
         }
         if let Some(b) = &self.bridge {
             if self.net != NetMode::Bridge {

@@ -549,6 +549,70 @@ impl fmt::Display for LogLevel {
     }
 }
 
+/// `--publish-mode`: how `-p` mappings reach the container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PublishMode {
+    /// Kernel with `--net bridge`, user with `--net none`.
+    #[default]
+    Auto,
+    /// DNAT rules installed by burrow-nic (needs `--net bridge` and a port grant).
+    Kernel,
+    /// A forwarder in the container's monitor (no grant needed; the container sees the
+    /// forwarder's address, not the client's).
+    User,
+}
+
+impl PublishMode {
+    /// Whether it is the default ([`PublishMode::Auto`]).
+    pub fn is_auto(&self) -> bool {
+        *self == PublishMode::Auto
+    }
+}
+
+impl std::str::FromStr for PublishMode {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s {
+            "auto" => Ok(PublishMode::Auto),
+            "kernel" => Ok(PublishMode::Kernel),
+            "user" => Ok(PublishMode::User),
+            _ => Err(invalid(format!(
+                "unknown publish mode \"{s}\": use user or kernel (or auto)"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for PublishMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PublishMode::Auto => "auto",
+            PublishMode::Kernel => "kernel",
+            PublishMode::User => "user",
+        })
+    }
+}
+
+/// Serde of `publish` lists: each mapping as its normalized text
+/// (`burrow_usernet::ports::Publish`'s `Display`), read back with `Publish::parse`.
+pub mod publish_serde {
+    use burrow_usernet::ports::Publish;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serializes the mappings as strings.
+    pub fn serialize<S: Serializer>(v: &[Publish], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(ToString::to_string))
+    }
+
+    /// Parses a list of strings.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Publish>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|t| Publish::parse(t).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
 /// Serde through `Display` and `FromStr`: the file holds the same text as the flag.
 macro_rules! serde_as_text {
     ($($t:ty),* $(,)?) => {$(
@@ -579,4 +643,5 @@ serde_as_text!(
     crate::MemorySwap,
     crate::Cpus,
     crate::UpperSize,
+    PublishMode,
 );

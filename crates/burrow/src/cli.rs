@@ -253,6 +253,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "none|host|bridge[=BRIDGE]")]
     #[serde(flatten)]
     pub net: Option<Net>,
+    /// Publish container ports on the host: [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp]
+    /// (e.g. 8080:80, 127.0.0.1:5353:53/udp); repeatable.
+    #[arg(short, long, value_name = "[HOSTIP:]HOSTPORT:CTRPORT[/PROTO]", value_parser = burrow_usernet::ports::Publish::parse)]
+    #[serde(serialize_with = "burrow_config::publish_serde::serialize")]
+    pub publish: Vec<burrow_usernet::ports::Publish>,
+    /// How published ports reach the container: kernel (DNAT by burrow-nic; --net bridge and a
+    /// port grant) or user (a forwarder in the container's monitor; the container sees it, not
+    /// the client). Default: kernel with --net bridge, user otherwise.
+    #[arg(long, value_name = "user|kernel")]
+    pub publish_mode: Option<burrow_config::PublishMode>,
     /// Capability policy to start from: default, deny or allow.
     #[arg(long, value_name = "default|deny|allow")]
     pub cap_policy: Option<CapPolicy>,
