@@ -51,6 +51,12 @@ impl Env {
         let srv = rootfs.dir.join("bin/echo-srv");
         fs::copy(probe_binary("echo"), &srv).unwrap();
         std::os::unix::fs::chown(&srv, Some(user.uid), Some(user.gid)).unwrap();
+        // The mount points an --idmap auto root (not the user) cannot make itself.
+        for d in ["proc", "dev", "sys"] {
+            let p = rootfs.dir.join(d);
+            fs::create_dir_all(&p).unwrap();
+            std::os::unix::fs::chown(&p, Some(user.uid), Some(user.gid)).unwrap();
+        }
         Env { user, xdg, rootfs }
     }
 
@@ -240,7 +246,9 @@ fn a_range_maps_each_port_and_a_host_address_is_kept() {
     let e = Env::new("range");
     let r = e.run_d(
         "range",
-        &["-p", "127.0.0.1:18111-18113:80-82"],
+        // A slice of the range (--idmap auto): the forwarder joins a user namespace in which
+        // the user's own uid is not mapped.
+        &["--idmap", "auto", "-p", "127.0.0.1:18111-18113:80-82"],
         "echo-srv tcp 80 & echo-srv tcp 81 & exec echo-srv tcp 82",
     );
     assert_eq!(r.code, Some(0), "{r:?}");
@@ -462,4 +470,62 @@ fn an_automatic_restart_forwards_into_the_new_container() {
     let r = e.b(&["stop", "-t", "30", "rst"]);
     assert_eq!(r.code, Some(0), "{r:?}");
     nothing_listens(&[18151, 18152]);
+}
+
+#[test]
+fn net_bridge_with_publish_mode_user_forwards_to_loopback_without_a_grant() {
+    require!();
+    // A user of its own (its own per-user bridge), allowed a veth but no ports.
+    let u = TestUser::get("pfub");
+    u.ensure_real_subids();
+    let etc = Etc::new()
+        .usernet(&format!("{} veth burrow%u 1\n", u.name))
+        .file("burrow/nic.conf", "ipv4 10.197.0.0/16 24\n")
+        .file("resolv.conf", "nameserver 192.0.2.53\n");
+    let _br = LinkGuard::per_user_bridge(&u);
+    let rootfs = Rootfs::new(&u, "pfub-rootfs");
+    let srv = rootfs.dir.join("bin/echo-srv");
+    fs::copy(probe_binary("echo"), &srv).unwrap();
+    std::os::unix::fs::chown(&srv, Some(u.uid), Some(u.gid)).unwrap();
+    // A foreground run in the background of the script; the client is python on the host.
+    let script = r#"
+"$B" run --rm --init --net bridge --publish-mode user -p 127.0.0.1:18171:80 --rootfs "$1" /bin/echo-srv tcp 80 >"$2" 2>"$2.err" &
+for i in $(seq 600); do grep -q ready "$2" && break; sleep 0.05; done
+python3 -c '
+import socket
+s = socket.create_connection(("127.0.0.1", 18171)); s.sendall(b"bridged\n"); s.shutdown(socket.SHUT_WR)
+d = b""
+while True:
+    x = s.recv(4096)
+    if not x: break
+    d += x
+print(d.decode(), end="")
+'
+kill -TERM %1; wait %1; echo "status $?"
+cat "$2.err"
+"#;
+    let out = tempdir("pfub-out").join("out");
+    sh(&format!(
+        "chown {}:{} {}",
+        u.uid,
+        u.gid,
+        out.parent().unwrap().display()
+    ));
+    let r = Run::new(&u)
+        .etc(&etc)
+        .env("BURROW_HELPERS_DIR", &helpers_dir())
+        .env("XDG_RUNTIME_DIR", "")
+        .env("B", helper("burrow").to_str().unwrap())
+        .script(script, &[rootfs.path(), out.to_str().unwrap()]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let (reply, rest) = r
+        .stdout
+        .split_once("bye\n")
+        .unwrap_or_else(|| panic!("{r:?}"));
+    assert_eq!(seen_from_forwarder(reply, 80), "\nbridged\n");
+    assert_eq!(
+        rest,
+        format!("status 143\n{}", notice("127.0.0.1:18171:80/tcp"))
+    );
+    nothing_listens(&[18171]);
 }
