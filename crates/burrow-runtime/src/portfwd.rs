@@ -53,7 +53,7 @@ pub(crate) fn user_mappings(c: &RunConfig) -> Vec<Publish> {
 #[derive(Debug)]
 enum HostSock {
     Tcp(TcpListener),
-    Udp(UdpSocket),
+    Udp(Arc<UdpSocket>),
 }
 
 impl HostSock {
@@ -92,7 +92,7 @@ pub(crate) fn bind(mappings: &[Publish]) -> Result<Option<Listeners>, Error> {
             let addr = SocketAddr::from((m.host_addr(), host));
             let sock = match m.proto {
                 Proto::Tcp => TcpListener::bind(addr).map(HostSock::Tcp),
-                Proto::Udp => UdpSocket::bind(addr).map(HostSock::Udp),
+                Proto::Udp => UdpSocket::bind(addr).map(|s| HostSock::Udp(Arc::new(s))),
             }
             .map_err(|e| bind_error(m, host, &e))?;
             match &sock {
@@ -207,6 +207,14 @@ fn forwarder(ports: &[Port], parent: nix::unistd::Pid, target: &OwnedFd, report:
         )
         .ctx(|| "cannot join the container's network namespace".into())
     })();
+    // Up to MAX_FLOWS connections of two descriptors each, beside the host sockets: the soft
+    // descriptor limit (often 1024) is raised to the hard one.
+    if let Ok((_, hard)) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+    {
+        let _ =
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard);
+    }
     let mut report = std::fs::File::from(report);
     match joined {
         Ok(()) => {
@@ -255,11 +263,18 @@ fn relay(ports: &[Port]) {
                 continue;
             }
             match &p.sock {
-                HostSock::Tcp(l) => {
-                    while let Ok((client, _)) = l.accept() {
-                        accept_tcp(client, p.ctr, &active);
+                HostSock::Tcp(l) => loop {
+                    match l.accept() {
+                        Ok((client, _)) => accept_tcp(client, p.ctr, &active),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(_) => {
+                            // Out of descriptors or memory: the connection waits in the
+                            // queue; do not spin on it.
+                            std::thread::sleep(Duration::from_millis(100));
+                            break;
+                        }
                     }
-                }
+                },
                 HostSock::Udp(s) => {
                     while let Ok((n, from)) = s.recv_from(&mut buf) {
                         let data = buf.get(..n).unwrap_or_default();
@@ -313,15 +328,15 @@ fn tcp_connection(client: TcpStream, ctr: u16) {
     };
     let _ = client.set_nodelay(true);
     let _ = inner.set_nodelay(true);
-    let (Ok(c2), Ok(i2)) = (client.try_clone(), inner.try_clone()) else {
-        return;
-    };
+    // Shared, not duplicated: two descriptors per connection.
+    let (client, inner) = (Arc::new(client), Arc::new(inner));
+    let (c2, i2) = (Arc::clone(&client), Arc::clone(&inner));
     let up = std::thread::Builder::new()
         .stack_size(THREAD_STACK)
-        .spawn(move || pipe_half(c2, i2));
+        .spawn(move || pipe_half(&c2, &i2));
     match up {
         Ok(h) => {
-            pipe_half(inner, client);
+            pipe_half(&inner, &client);
             let _ = h.join();
         }
         Err(_) => {
@@ -333,16 +348,17 @@ fn tcp_connection(client: TcpStream, ctr: u16) {
 
 /// Copies `from` to `to` until end of file (then half-closes `to`) or an error (then closes
 /// both).
-fn pipe_half(mut from: TcpStream, mut to: TcpStream) {
+fn pipe_half(from: &TcpStream, to: &TcpStream) {
+    let (mut from_r, mut to_w) = (from, to);
     let mut buf = vec![0u8; 32 * 1024];
     loop {
-        match from.read(&mut buf) {
+        match from_r.read(&mut buf) {
             Ok(0) => {
                 let _ = to.shutdown(Shutdown::Write);
                 return;
             }
             Ok(n) => {
-                if to.write_all(buf.get(..n).unwrap_or_default()).is_err() {
+                if to_w.write_all(buf.get(..n).unwrap_or_default()).is_err() {
                     break;
                 }
             }
@@ -356,7 +372,7 @@ fn pipe_half(mut from: TcpStream, mut to: TcpStream) {
 
 /// A datagram from `from` on host socket `idx`: to the client's flow (made on its first).
 fn udp_datagram(
-    host: &UdpSocket,
+    host: &Arc<UdpSocket>,
     idx: usize,
     ctr: u16,
     from: SocketAddr,
@@ -374,7 +390,7 @@ fn udp_datagram(
             let made = (|| {
                 let inner = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).ok()?;
                 inner.connect((Ipv4Addr::LOCALHOST, ctr)).ok()?;
-                let back = host.try_clone().ok()?;
+                let back = Arc::clone(host);
                 let flow = Arc::new(Flow {
                     inner,
                     last: Mutex::new(Instant::now()),
