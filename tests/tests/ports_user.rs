@@ -204,7 +204,14 @@ fn tcp_and_udp_round_trips_with_net_none_and_nothing_left_after_stop() {
     let e = Env::new("rt");
     let r = e.run_d(
         "rt",
-        &["-p", "127.0.0.1:18101:80", "-p", "18102:53/udp"],
+        &[
+            "-p",
+            "127.0.0.1:18101:80",
+            "-p",
+            "18102:53/udp",
+            "-p",
+            "0.0.0.0:18103:80",
+        ],
         "echo-srv tcp 80 & exec echo-srv udp 53",
     );
     assert_eq!(
@@ -212,7 +219,7 @@ fn tcp_and_udp_round_trips_with_net_none_and_nothing_left_after_stop() {
         (
             Some(0),
             "rt\n",
-            notice("127.0.0.1:18101:80/tcp, 18102:53/udp").as_str()
+            notice("127.0.0.1:18101:80/tcp, 18102:53/udp, 18103:80/tcp").as_str()
         )
     );
     e.wait_ready("rt", 2);
@@ -235,9 +242,26 @@ fn tcp_and_udp_round_trips_with_net_none_and_nothing_left_after_stop() {
     assert_eq!(seen_from_forwarder(&got, 53), " ping");
     let got = udp_round_trip(18102, "pong");
     assert_eq!(seen_from_forwarder(&got, 53), " pong");
+    // Every address of the host (0.0.0.0, written as no address): reached through the host's
+    // own global address, and still seen from the forwarder.
+    let out = sh("ip -o -4 addr show scope global");
+    let host = out
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_else(|| panic!("this host has no global IPv4 address: {out}"))
+        .to_owned();
+    let mut s = TcpStream::connect((host.as_str(), 18103)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(b"far\n").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut got = String::new();
+    s.read_to_string(&mut got).unwrap();
+    assert_eq!(seen_from_forwarder(&got, 80), "\nfar\nbye\n");
     let r = e.b(&["stop", "-t", "30", "rt"]);
     assert_eq!(r.code, Some(0), "{r:?}");
-    nothing_listens(&[18101, 18102]);
+    nothing_listens(&[18101, 18102, 18103]);
 }
 
 #[test]
@@ -528,4 +552,40 @@ cat "$2.err"
         format!("status 143\n{}", notice("127.0.0.1:18171:80/tcp"))
     );
     nothing_listens(&[18171]);
+}
+
+#[test]
+fn a_sigkill_of_the_monitor_leaves_no_listener() {
+    require!();
+    let e = Env::new("mkill");
+    let r = e.run_d(
+        "mkill",
+        &["-p", "127.0.0.1:18181:80", "-p", "127.0.0.1:18182:53/udp"],
+        "echo-srv udp 53 & exec echo-srv tcp 80",
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    e.wait_ready("mkill", 2);
+    let mut open = TcpStream::connect(("127.0.0.1", 18181)).unwrap();
+    open.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut first = [0u8; 10];
+    open.read_exact(&mut first).unwrap();
+    let st = fs::read_to_string(e.xdg.join("burrow/mkill/state.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&st).unwrap();
+    let monitor = v["monitor_pid"].as_i64().unwrap();
+    sh(&format!("kill -KILL {monitor}"));
+    // The forwarder dies with it (parent-death signal): the connection ends, then the ports
+    // are free.
+    let mut rest = Vec::new();
+    let _ = open.read_to_end(&mut rest);
+    let uid = user().uid;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sockets_of("tcp", uid).contains(&18181) || sockets_of("udp", uid).contains(&18182) {
+        assert!(
+            Instant::now() < deadline,
+            "the forwarder outlived its monitor"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nothing_listens(&[18181, 18182]);
 }
