@@ -338,6 +338,18 @@ fn a_port_in_use_fails_the_start_naming_it() {
     assert!(r.stderr.contains("host port 18121/tcp is in use"), "{r:?}");
     drop(held);
     nothing_listens(&[18120, 18121, 18122]);
+    // Held by one of the user's own containers: named.
+    let r = e.run_d(
+        "holder",
+        &["-p", "127.0.0.1:18123:80"],
+        "exec echo-srv tcp 80",
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let r = e.run_d("second", &["-p", "18123:81"], "exec echo-srv tcp 81");
+    r.expect(
+        125,
+        "burrow: cannot publish 18123:81/tcp: host port 18123/tcp is already published by your container holder\n",
+    );
 }
 
 #[test]

@@ -118,12 +118,48 @@ fn unprivileged_port_start() -> Option<u16> {
         .ok()
 }
 
+/// The caller's running (or restarting) container that publishes `port` of `m`'s protocol on
+/// an address `m` listens on, if any (a host port in use is then named by its container).
+fn own_holder(m: &Publish, port: u16) -> Option<String> {
+    let one = Publish {
+        host: burrow_usernet::ports::PortRange {
+            start: port,
+            end: port,
+        },
+        ctr: burrow_usernet::ports::PortRange {
+            start: port,
+            end: port,
+        },
+        ..*m
+    };
+    crate::state::Dir::all().ok()?.into_iter().find_map(|d| {
+        let mut st = d.read().ok()?;
+        st.refresh();
+        if !matches!(
+            st.status,
+            crate::state::Status::Running | crate::state::Status::Restarting
+        ) {
+            return None;
+        }
+        let c = d.config().ok()?;
+        c.publish
+            .iter()
+            .any(|p| p.clashes(&one))
+            .then(|| d.name.clone())
+    })
+}
+
 fn bind_error(m: &Publish, port: u16, e: &std::io::Error) -> Error {
     let (proto, ip) = (m.proto, m.host_addr());
     err(match e.raw_os_error() {
-        Some(libc::EADDRINUSE) => format!(
-            "cannot publish {m}: host port {port}/{proto} is in use (on {ip}): choose another host port, or stop what holds it"
-        ),
+        Some(libc::EADDRINUSE) => match own_holder(m, port) {
+            Some(name) => format!(
+                "cannot publish {m}: host port {port}/{proto} is already published by your container {name}"
+            ),
+            None => format!(
+                "cannot publish {m}: host port {port}/{proto} is in use (on {ip}): choose another host port, or stop what holds it"
+            ),
+        },
         Some(libc::EACCES) => {
             let start = unprivileged_port_start()
                 .map_or_else(|| "?".to_owned(), |s| s.to_string());
