@@ -601,3 +601,76 @@ fn a_sigkill_of_the_monitor_leaves_no_listener() {
     }
     nothing_listens(&[18181, 18182]);
 }
+
+/// The forwarder of a running container: the monitor's child that is not the container.
+fn forwarder_of(e: &Env, name: &str) -> u32 {
+    let st = fs::read_to_string(e.xdg.join(format!("burrow/{name}/state.json"))).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&st).unwrap();
+    let (monitor, pid) = (
+        v["monitor_pid"].as_u64().unwrap(),
+        v["pid"].as_u64().unwrap(),
+    );
+    let kids = fs::read_to_string(format!("/proc/{monitor}/task/{monitor}/children")).unwrap();
+    let others: Vec<u32> = kids
+        .split_whitespace()
+        .map(|k| k.parse().unwrap())
+        .filter(|k| u64::from(*k) != pid)
+        .collect();
+    assert_eq!(others.len(), 1, "monitor {monitor}'s children: {kids}");
+    others[0]
+}
+
+#[test]
+fn udp_flows_are_capped_at_1024() {
+    require!();
+    let e = Env::new("cap");
+    let r = e.run_d(
+        "cap",
+        &["-p", "127.0.0.1:18201:53/udp"],
+        "exec echo-srv udp 53",
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    e.wait_ready("cap", 1);
+    let fwd = forwarder_of(&e, "cap");
+    // 1024 clients get a flow each (one thread each in the forwarder, besides its main one);
+    // the 1025th is dropped; an existing flow still works. Thread counts are read after a
+    // reply that the forwarder sent after it handled the datagram before it, so they are
+    // exact.
+    let script = r#"
+import resource, socket, sys
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+fwd = sys.argv[1]
+def threads():
+    for l in open(f"/proc/{fwd}/status"):
+        if l.startswith("Threads:"):
+            return int(l.split()[1])
+socks = []
+for i in range(1025):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(30)
+    socks.append(s)
+for i in range(1024):
+    socks[i].sendto(b"n%d" % i, ("127.0.0.1", 18201))
+    d = socks[i].recv(100).decode()
+    assert d.endswith(" n%d" % i), d
+print("flows", threads() - 1)
+socks[1024].sendto(b"over", ("127.0.0.1", 18201))
+socks[0].sendto(b"again", ("127.0.0.1", 18201))
+print("reply", socks[0].recv(100).decode().split(" ")[-1])
+print("flows", threads() - 1)
+socks[1024].setblocking(False)
+try:
+    print("over got", socks[1024].recv(100))
+except BlockingIOError:
+    print("over dropped")
+"#;
+    let out = sh(&format!(
+        "python3 -c '{}' {fwd}",
+        script.replace('\'', "'\\''")
+    ));
+    assert_eq!(out, "flows 1024\nreply again\nflows 1024\nover dropped\n");
+    let r = e.b(&["stop", "-t", "30", "cap"]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    nothing_listens(&[18201]);
+}
