@@ -259,6 +259,16 @@ fn tcp_and_udp_round_trips_with_net_none_and_nothing_left_after_stop() {
     let mut got = String::new();
     s.read_to_string(&mut got).unwrap();
     assert_eq!(seen_from_forwarder(&got, 80), "\nfar\nbye\n");
+    // UDP on every address: the reply leaves from the address the client wrote to (not the
+    // one routing would pick for 127.0.0.1), or the connected client would not take it.
+    let u = UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+    u.connect((host.as_str(), 18102)).unwrap();
+    u.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    u.send(b"far").unwrap();
+    let mut buf = [0u8; 256];
+    let n = u.recv(&mut buf).unwrap();
+    let got = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert_eq!(seen_from_forwarder(&got, 53), " far");
     let r = e.b(&["stop", "-t", "30", "rt"]);
     assert_eq!(r.code, Some(0), "{r:?}");
     nothing_listens(&[18101, 18102, 18103]);

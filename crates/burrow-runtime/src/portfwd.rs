@@ -70,6 +70,9 @@ impl HostSock {
 struct Port {
     sock: HostSock,
     ctr: u16,
+    /// UDP on every address: each datagram's local address is learnt (IP_PKTINFO) and its
+    /// replies leave from it.
+    pktinfo: bool,
 }
 
 /// The bound host sockets of a container's published ports.
@@ -100,7 +103,12 @@ pub(crate) fn bind(mappings: &[Publish]) -> Result<Option<Listeners>, Error> {
                 HostSock::Udp(s) => s.set_nonblocking(true),
             }
             .ctx(|| format!("cannot publish {m}"))?;
-            ports.push(Port { sock, ctr });
+            let pktinfo = matches!(sock, HostSock::Udp(_)) && m.host_ip.is_none();
+            if let (HostSock::Udp(s), true) = (&sock, pktinfo) {
+                nix::sys::socket::setsockopt(s, nix::sys::socket::sockopt::Ipv4PacketInfo, &true)
+                    .ctx(|| format!("cannot publish {m}: IP_PKTINFO"))?;
+            }
+            ports.push(Port { sock, ctr, pktinfo });
         }
     }
     Ok(Some(Listeners {
@@ -273,7 +281,59 @@ struct Flow {
     last: Mutex<Instant>,
 }
 
-type Flows = Arc<Mutex<HashMap<(usize, SocketAddr), Arc<Flow>>>>;
+/// A flow's key: the host socket, the client, and the host address it wrote to (with
+/// IP_PKTINFO).
+type FlowKey = (usize, SocketAddr, Option<u32>);
+
+type Flows = Arc<Mutex<HashMap<FlowKey, Arc<Flow>>>>;
+
+/// Reads one datagram: its length, sender and (with `pktinfo`) the host address it was sent
+/// to (`s_addr`); `None` when there is none to read.
+fn recv_udp(
+    s: &UdpSocket,
+    buf: &mut [u8],
+    pktinfo: bool,
+) -> Option<(usize, SocketAddr, Option<u32>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrIn};
+    if !pktinfo {
+        let (n, from) = s.recv_from(buf).ok()?;
+        return Some((n, from, None));
+    }
+    let mut cmsg = nix::cmsg_space!(libc::in_pktinfo);
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let r =
+        recvmsg::<SockaddrIn>(s.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()).ok()?;
+    let from = SocketAddr::V4(std::net::SocketAddrV4::from(r.address?));
+    let local = r.cmsgs().ok()?.find_map(|c| match c {
+        ControlMessageOwned::Ipv4PacketInfo(pi) => Some(pi.ipi_spec_dst.s_addr),
+        _ => None,
+    });
+    Some((r.bytes, from, local))
+}
+
+/// Sends a reply to `to` from the published port (and from host address `local` when known).
+fn send_udp(host: &UdpSocket, data: &[u8], to: SocketAddr, local: Option<u32>) {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, SockaddrIn};
+    match (local, to) {
+        (Some(l), SocketAddr::V4(v4)) => {
+            let pi = libc::in_pktinfo {
+                ipi_ifindex: 0,
+                ipi_spec_dst: libc::in_addr { s_addr: l },
+                ipi_addr: libc::in_addr { s_addr: 0 },
+            };
+            let _ = sendmsg(
+                host.as_raw_fd(),
+                &[std::io::IoSlice::new(data)],
+                &[ControlMessage::Ipv4PacketInfo(&pi)],
+                MsgFlags::empty(),
+                Some(&SockaddrIn::from(v4)),
+            );
+        }
+        _ => {
+            let _ = host.send_to(data, to);
+        }
+    }
+}
 
 /// The forwarder's loop: waits on every host socket; a TCP connection gets a thread pair, a
 /// UDP client a flow.
@@ -312,9 +372,9 @@ fn relay(ports: &[Port]) {
                     }
                 },
                 HostSock::Udp(s) => {
-                    while let Ok((n, from)) = s.recv_from(&mut buf) {
+                    while let Some((n, from, local)) = recv_udp(s, &mut buf, p.pktinfo) {
                         let data = buf.get(..n).unwrap_or_default();
-                        udp_datagram(s, i, p.ctr, from, data, &flows, &active);
+                        udp_datagram(s, (i, from, local), p.ctr, data, &flows, &active);
                     }
                 }
             }
@@ -406,18 +466,18 @@ fn pipe_half(from: &TcpStream, to: &TcpStream) {
     let _ = to.shutdown(Shutdown::Both);
 }
 
-/// A datagram from `from` on host socket `idx`: to the client's flow (made on its first).
+/// A datagram of flow `key` (host socket, client, host address): to the client's flow (made
+/// on its first).
 fn udp_datagram(
     host: &Arc<UdpSocket>,
-    idx: usize,
+    key: FlowKey,
     ctr: u16,
-    from: SocketAddr,
     data: &[u8],
     flows: &Flows,
     active: &Arc<AtomicUsize>,
 ) {
     let mut map = flows.lock().unwrap_or_else(|e| e.into_inner());
-    let flow = match map.get(&(idx, from)) {
+    let flow = match map.get(&key) {
         Some(f) => Arc::clone(f),
         None => {
             if !take_slot(active) {
@@ -433,7 +493,7 @@ fn udp_datagram(
                 });
                 let (f2, flows2, slot) = (Arc::clone(&flow), Arc::clone(flows), Arc::clone(active));
                 spawn_thread(move || {
-                    udp_replies(&f2, &back, from, &flows2, (idx, from));
+                    udp_replies(&f2, &back, &flows2, key);
                     slot.fetch_sub(1, Ordering::SeqCst);
                 })
                 .then_some(flow)
@@ -442,7 +502,7 @@ fn udp_datagram(
                 active.fetch_sub(1, Ordering::SeqCst);
                 return;
             };
-            map.insert((idx, from), Arc::clone(&flow));
+            map.insert(key, Arc::clone(&flow));
             flow
         }
     };
@@ -452,13 +512,8 @@ fn udp_datagram(
 }
 
 /// A flow's replies back to its client, until it has been idle for [`UDP_IDLE`].
-fn udp_replies(
-    flow: &Flow,
-    host: &UdpSocket,
-    client: SocketAddr,
-    flows: &Flows,
-    key: (usize, SocketAddr),
-) {
+fn udp_replies(flow: &Flow, host: &UdpSocket, flows: &Flows, key: FlowKey) {
+    let (_, client, local) = key;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let idle = flow
@@ -487,7 +542,7 @@ fn udp_replies(
         match flow.inner.recv(&mut buf) {
             Ok(n) => {
                 *flow.last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-                let _ = host.send_to(buf.get(..n).unwrap_or_default(), client);
+                send_udp(host, buf.get(..n).unwrap_or_default(), client, local);
             }
             Err(e)
                 if matches!(
