@@ -627,6 +627,8 @@ fn forwarder_of(e: &Env, name: &str) -> u32 {
         .filter(|k| u64::from(*k) != pid)
         .collect();
     assert_eq!(others.len(), 1, "monitor {monitor}'s children: {kids}");
+    let comm = fs::read_to_string(format!("/proc/{}/comm", others[0])).unwrap();
+    assert_eq!(comm, "burrow-portfwd\n");
     others[0]
 }
 

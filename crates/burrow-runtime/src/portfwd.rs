@@ -243,6 +243,8 @@ fn forwarder(ports: &[Port], parent: nix::unistd::Pid, target: &OwnedFd, report:
         if nix::unistd::getppid() != parent {
             return Err(err("its parent is gone"));
         }
+        // `ps` and /proc/PID/comm say what it is.
+        let _ = nix::sys::prctl::set_name(c"burrow-portfwd");
         // Nothing in the container may ptrace it once it is in the container's user namespace.
         burrow_sys::set_dumpable(false).ctx(|| "PR_SET_DUMPABLE".into())?;
         nix::sched::setns(
