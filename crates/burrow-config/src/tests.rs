@@ -468,3 +468,71 @@ fn publish_flags_add_to_the_file() {
     assert!(parse_publish("8080").is_err());
     assert_eq!(parse_publish("0.0.0.0:80:80").unwrap(), "80:80/tcp");
 }
+
+#[test]
+fn published_ports_in_the_file_and_their_mode() {
+    let c = RunConfig::from_toml(
+        "rootfs = \"/r\"\ncommand = [\"x\"]\npublish = [\"8080:80\", \"127.0.0.1:5353:53/udp\"]\npublish_mode = \"user\"\n",
+        "t",
+    )
+    .unwrap();
+    let shown: Vec<String> = c.publish.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["8080:80/tcp", "127.0.0.1:5353:53/udp"]);
+    assert_eq!(c.publish_mode, PublishMode::User);
+    let text = c.to_toml();
+    assert!(
+        text.contains("publish = [\"8080:80/tcp\", \"127.0.0.1:5353:53/udp\"]"),
+        "{text}"
+    );
+    assert_eq!(RunConfig::from_toml(&text, "again").unwrap(), c);
+    c.clone().validate().unwrap();
+    // Nothing published: neither key is written.
+    let plain = RunConfig::from_toml("rootfs = \"/r\"\ncommand = [\"x\"]\n", "t").unwrap();
+    assert!(!plain.to_toml().contains("publish"), "{}", plain.to_toml());
+    // Malformed mappings and modes are refused with the parser's words.
+    let e = RunConfig::from_toml("publish = [\"80\"]\n", "t").unwrap_err();
+    assert!(e.to_string().contains("a host port is required"), "{e}");
+    let e = RunConfig::from_toml("publish_mode = \"slirp\"\n", "t").unwrap_err();
+    assert!(e.to_string().contains("unknown publish mode"), "{e}");
+}
+
+#[test]
+fn publish_mode_resolves_by_network() {
+    let with = |net: &str, mode: &str| {
+        RunConfig::from_toml(
+            &format!("rootfs = \"/r\"\ncommand = [\"x\"]\nnet = \"{net}\"\npublish = [\"8080:80\"]\npublish_mode = \"{mode}\"\n"),
+            "t",
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        with("none", "auto").effective_publish_mode(),
+        PublishMode::User
+    );
+    assert_eq!(
+        with("bridge", "auto").effective_publish_mode(),
+        PublishMode::Kernel
+    );
+    assert_eq!(
+        with("bridge", "user").effective_publish_mode(),
+        PublishMode::User
+    );
+    let e = with("none", "kernel").validate().unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("--publish-mode kernel needs --net bridge"),
+        "{e}"
+    );
+    let e = with("host", "auto").validate().unwrap_err();
+    assert!(
+        e.to_string().contains("already uses the host's ports"),
+        "{e}"
+    );
+    let c = RunConfig::from_toml(
+        "rootfs = \"/r\"\ncommand = [\"x\"]\npublish = [\"8080:80\", \"8080-8081:90-91\"]\n",
+        "t",
+    )
+    .unwrap();
+    let e = c.validate().unwrap_err();
+    assert!(e.to_string().contains("publish the same host port"), "{e}");
+}

@@ -180,7 +180,7 @@ fn join_and_spawn(
 /// user namespace (it never exec'd), so joining through it needs CAP_SYS_PTRACE on the host
 /// (setns through a pidfd checks ptrace access); the command it started is an ordinary
 /// process of the container, in the same namespaces.
-fn join_target(pid: i32, init: bool) -> std::io::Result<OwnedFd> {
+pub(crate) fn join_target(pid: i32, init: bool) -> std::io::Result<OwnedFd> {
     if !init {
         return burrow_sys::pidfd_open(pid);
     }

@@ -21,6 +21,7 @@ pub mod lifecycle;
 pub mod monitor;
 mod mount;
 pub mod net;
+pub mod portfwd;
 pub mod restart;
 mod run;
 pub mod shift;

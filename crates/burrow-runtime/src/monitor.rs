@@ -153,6 +153,10 @@ fn monitor(dir: &Dir, mut prepared: Prepared, ready: OwnedFd, rm: bool) -> Resul
     }
     let sfd = block_signals().map_err(|e| fail(&mut ready, e))?;
     let policy = prepared.spec.config().restart;
+    // Published ports in user space: bound once, kept across restarts (portfwd).
+    let ports = crate::portfwd::bind(&crate::portfwd::user_mappings(prepared.spec.config()))
+        .map_err(|e| fail(&mut ready, e))?;
+    let init = prepared.spec.config().init;
     let mut log =
         LogFile::open(dir.data_file("ctr.log"), LOG_MAX).map_err(|e| fail(&mut ready, e))?;
     let mut backoff = crate::restart::Backoff::new();
@@ -189,6 +193,19 @@ fn monitor(dir: &Dir, mut prepared: Prepared, ready: OwnedFd, rm: bool) -> Resul
             }
             Err(e) => return Err(fail(&mut ready, e)),
         };
+        // A new forwarder for each start: it joins this run's network namespace.
+        let forwarder = match ports.as_ref().map(|p| p.spawn(started.container.pid, init)) {
+            Some(Ok(f)) => Some(f),
+            None => None,
+            Some(Err(e)) if restarts => {
+                log.write(format!("burrow: {}\n", e.msg).as_bytes());
+                None
+            }
+            Some(Err(e)) => return Err(fail(&mut ready, e)),
+        };
+        if let (Some(p), false) = (ports.as_ref(), restarts) {
+            started.warnings.push(p.notice());
+        }
         let out: Option<OwnedFd> = out_r.or(started.master.take());
         let me = i32::try_from(std::process::id()).unwrap_or(0);
         let pid = started.container.pid;
@@ -253,6 +270,8 @@ fn monitor(dir: &Dir, mut prepared: Prepared, ready: OwnedFd, rm: bool) -> Resul
         )
         .ok();
         let ran = began.elapsed();
+        // Every forwarded connection ends with the container.
+        drop(forwarder);
         // Reaped: its cgroup goes now, before a new one of the same name is made.
         drop(started);
         drop(listener);

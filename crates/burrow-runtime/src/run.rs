@@ -274,8 +274,10 @@ interface and address, can bind host ports, and can connect to the host's abstra
 pub fn run(spec: &RunSpec, image: Option<&ImageRoot>) -> Result<i32, Error> {
     let Some(img) = image else {
         let p = prepare(spec, None, None)?;
+        let ports = crate::portfwd::bind(&crate::portfwd::user_mappings(spec.config()))?;
         let sfd = block_signals()?;
         let mut started = start(&p)?;
+        let _fwd = forward(ports.as_ref(), &started, spec.config().init)?;
         return relay(&mut started.container, started.master.take(), &sfd, true);
     };
     // An image root's upper and work directories live for this run only: nothing is kept
@@ -311,11 +313,13 @@ pub fn run(spec: &RunSpec, image: Option<&ImageRoot>) -> Result<i32, Error> {
                 std::fs::create_dir(&dir).ctx(|| format!("cannot create {}", dir.display()))?;
             }
         }
+        let ports = crate::portfwd::bind(&crate::portfwd::user_mappings(spec.config()))?;
         let sfd = block_signals()?;
         let mut started = start(&p)?;
         for w in &started.warnings {
             tracing::warn!("{w}");
         }
+        let _fwd = forward(ports.as_ref(), &started, spec.config().init)?;
         relay(&mut started.container, started.master.take(), &sfd, true)
     })();
     // Also when the pid 1 fell back to disk (it made the directory itself).
@@ -323,6 +327,19 @@ pub fn run(spec: &RunSpec, image: Option<&ImageRoot>) -> Result<i32, Error> {
         tracing::warn!("cannot remove {}: {e}", dir.display());
     }
     r
+}
+
+/// A foreground run's user-space port forwarder (`-p` with `--net none`): started once the
+/// container runs, said once on stderr, killed when the returned handle is dropped.
+fn forward(
+    ports: Option<&crate::portfwd::Listeners>,
+    started: &Started,
+    init: bool,
+) -> Result<Option<Container>, Error> {
+    let Some(ports) = ports else { return Ok(None) };
+    let fwd = ports.spawn(started.container.pid, init)?;
+    tracing::warn!("{}", ports.notice());
+    Ok(Some(fwd))
 }
 
 /// tmpfs has user xattrs (which overlayfs with `userxattr` needs in its upper) from Linux 6.6.

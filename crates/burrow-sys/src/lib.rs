@@ -91,6 +91,33 @@ pub fn close_fds_from_3_except(keep: Option<RawFd>) -> io::Result<()> {
     }
 }
 
+/// Closes every descriptor from 3 upwards except those in `keep` (for a forked child that
+/// keeps a few descriptors and never returns to code that owns the others).
+pub fn close_fds_from_3_except_all(keep: &[RawFd]) -> io::Result<()> {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|k| u32::try_from(*k).ok())
+        .filter(|k| *k >= 3)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut first: u32 = 3;
+    for k in keep {
+        if k > first {
+            // SAFETY: close_range only closes descriptors; the caller guarantees that no Rust
+            // object it will use again owns them.
+            cvt(unsafe { libc::syscall(libc::SYS_close_range, first, k - 1, 0) })
+                .map(drop)
+                .map_err(|e| kernel::enosys(e, "close_range", (5, 9)))?;
+        }
+        first = k.saturating_add(1);
+    }
+    // SAFETY: as above.
+    cvt(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) })
+        .map(drop)
+        .map_err(|e| kernel::enosys(e, "close_range", (5, 9)))
+}
+
 fn prctl(option: libc::c_int, arg: libc::c_ulong) -> io::Result<libc::c_int> {
     // SAFETY: the prctl options used in this crate take integer arguments only.
     cvt_int(unsafe {
