@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod ctr_env;
 pub mod debian_image;
 pub mod image_fixture;
 pub mod nic_fixture;

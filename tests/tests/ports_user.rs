@@ -7,70 +7,41 @@
 //! has a private XDG_RUNTIME_DIR and XDG_DATA_HOME and its own host ports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use burrow_tests::ctr_env::*;
 use burrow_tests::*;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 fn user() -> &'static TestUser {
-    static U: OnceLock<TestUser> = OnceLock::new();
-    U.get_or_init(|| {
-        let u = TestUser::get("pfu");
-        u.ensure_real_subids();
-        assert!(
-            helper("burrow").is_file(),
-            "{} missing: build, then tests/install-helpers.sh",
-            helper("burrow").display()
-        );
-        u
-    })
+    ctr_user("pfu")
 }
 
 /// One test's world: private state and data directories and a rootfs with /bin/echo-srv;
 /// on drop every container is removed (rm -f) and the directories deleted.
-struct Env {
-    user: TestUser,
-    xdg: PathBuf,
-    rootfs: Rootfs,
+struct Env(CtrEnv);
+
+impl std::ops::Deref for Env {
+    type Target = CtrEnv;
+    fn deref(&self) -> &CtrEnv {
+        &self.0
+    }
 }
 
 impl Env {
     fn new(tag: &str) -> Env {
-        let user = user().clone();
-        let xdg = tempdir(&format!("pfu-{tag}-xdg"));
-        sh(&format!(
-            "chown {}:{} {d} && chmod 0700 {d}",
-            user.uid,
-            user.gid,
-            d = xdg.display()
-        ));
-        let rootfs = Rootfs::new(&user, &format!("pfu-{tag}-rootfs"));
-        let srv = rootfs.dir.join("bin/echo-srv");
+        let e = CtrEnv::new(user(), &format!("pfu-{tag}"));
+        let srv = e.rootfs.dir.join("bin/echo-srv");
         fs::copy(probe_binary("echo"), &srv).unwrap();
-        std::os::unix::fs::chown(&srv, Some(user.uid), Some(user.gid)).unwrap();
+        std::os::unix::fs::chown(&srv, Some(e.user.uid), Some(e.user.gid)).unwrap();
         // The mount points an --idmap auto root (not the user) cannot make itself.
         for d in ["proc", "dev", "sys"] {
-            let p = rootfs.dir.join(d);
+            let p = e.rootfs.dir.join(d);
             fs::create_dir_all(&p).unwrap();
-            std::os::unix::fs::chown(&p, Some(user.uid), Some(user.gid)).unwrap();
+            std::os::unix::fs::chown(&p, Some(e.user.uid), Some(e.user.gid)).unwrap();
         }
-        Env { user, xdg, rootfs }
-    }
-
-    fn script(&self, script: &str, args: &[&str]) -> Ran {
-        Run::new(&self.user)
-            .env("BURROW_HELPERS_DIR", &helpers_dir())
-            .env("XDG_RUNTIME_DIR", self.xdg.to_str().unwrap())
-            .env("XDG_DATA_HOME", self.xdg.join("data").to_str().unwrap())
-            .env("B", helper("burrow").to_str().unwrap())
-            .script(script, args)
-    }
-
-    fn b(&self, args: &[&str]) -> Ran {
-        self.script("exec \"$B\" \"$@\"", args)
+        Env(e)
     }
 
     /// `burrow run -d --init --name NAME --rootfs R EXTRA... /bin/sh -c SCRIPT`.
@@ -80,12 +51,6 @@ impl Env {
         args.extend_from_slice(extra);
         args.extend_from_slice(&["/bin/sh", "-c", script]);
         self.b(&args)
-    }
-
-    fn inspect(&self, name: &str) -> serde_json::Value {
-        let r = self.b(&["inspect", name]);
-        assert_eq!(r.code, Some(0), "{r:?}");
-        serde_json::from_str(&r.stdout).unwrap()
     }
 
     /// Waits until the container's log has `n` "ready" lines (its servers listen).
@@ -120,16 +85,6 @@ impl Env {
             assert!(Instant::now() < deadline, "{name}: not {what}: {v}");
             std::thread::sleep(Duration::from_millis(50));
         }
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = self.script(
-            "for d in \"$XDG_DATA_HOME\"/burrow/containers/*/; do [ -d \"$d\" ] && \"$B\" rm -f \"$(basename \"$d\")\"; done >/dev/null 2>&1",
-            &[],
-        );
-        let _ = fs::remove_dir_all(&self.xdg);
     }
 }
 

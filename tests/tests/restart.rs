@@ -4,59 +4,29 @@
 //! `kill` or `rm -f`. Every test has a private XDG_RUNTIME_DIR and XDG_DATA_HOME.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use burrow_tests::ctr_env::*;
 use burrow_tests::*;
 use std::fs;
-use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 fn user() -> &'static TestUser {
-    static U: OnceLock<TestUser> = OnceLock::new();
-    U.get_or_init(|| {
-        let u = TestUser::get("rst");
-        u.ensure_real_subids();
-        assert!(
-            helper("burrow").is_file(),
-            "{} missing: cargo build --release, then tests/install-helpers.sh",
-            helper("burrow").display()
-        );
-        u
-    })
+    ctr_user("rst")
 }
 
 /// One test's world: private state and data directories and a rootfs; on drop every container
 /// is removed (rm -f) and the directories deleted.
-struct Env {
-    user: TestUser,
-    xdg: PathBuf,
-    rootfs: Rootfs,
+struct Env(CtrEnv);
+
+impl std::ops::Deref for Env {
+    type Target = CtrEnv;
+    fn deref(&self) -> &CtrEnv {
+        &self.0
+    }
 }
 
 impl Env {
     fn new(tag: &str) -> Env {
-        let user = user().clone();
-        let xdg = tempdir(&format!("rst-{tag}-xdg"));
-        sh(&format!(
-            "chown {}:{} {d} && chmod 0700 {d}",
-            user.uid,
-            user.gid,
-            d = xdg.display()
-        ));
-        let rootfs = Rootfs::new(&user, &format!("rst-{tag}-rootfs"));
-        Env { user, xdg, rootfs }
-    }
-
-    fn script(&self, script: &str, args: &[&str]) -> Ran {
-        Run::new(&self.user)
-            .env("BURROW_HELPERS_DIR", &helpers_dir())
-            .env("XDG_RUNTIME_DIR", self.xdg.to_str().unwrap())
-            .env("XDG_DATA_HOME", self.xdg.join("data").to_str().unwrap())
-            .env("B", helper("burrow").to_str().unwrap())
-            .script(script, args)
-    }
-
-    fn b(&self, args: &[&str]) -> Ran {
-        self.script("exec \"$B\" \"$@\"", args)
+        Env(CtrEnv::new(user(), &format!("rst-{tag}")))
     }
 
     /// `burrow run -d --name NAME --rootfs R --restart POLICY sh -c SCRIPT`.
@@ -75,12 +45,6 @@ impl Env {
             script,
         ]);
         ok_out(&r, &format!("{name}\n"));
-    }
-
-    fn inspect(&self, name: &str) -> serde_json::Value {
-        let r = self.b(&["inspect", name]);
-        assert_eq!(r.code, Some(0), "{r:?}");
-        serde_json::from_str(&r.stdout).unwrap()
     }
 
     /// (state, restart_count, exit_code) from inspect.
@@ -136,16 +100,6 @@ impl Env {
             !matches!(f[0], "Z" | "X") && f.get(19) == Some(&start.to_string().as_str())
         });
         assert!(!alive, "{name}: its monitor {pid} is still there");
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = self.script(
-            "for d in \"$XDG_DATA_HOME\"/burrow/containers/*/; do [ -d \"$d\" ] && \"$B\" rm -f \"$(basename \"$d\")\"; done >/dev/null 2>&1",
-            &[],
-        );
-        let _ = fs::remove_dir_all(&self.xdg);
     }
 }
 
