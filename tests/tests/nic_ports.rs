@@ -554,32 +554,27 @@ fn stale_rules_are_reconciled_and_sigkill_leaves_before_or_after() {
     let etc = etc_for_ports(&a, &b, Some("47000-47099"));
     // A container dies with its rules in place: the next publish of anyone reconciles them,
     // and their port is free again.
-    let gone = Ctr::new(&a, &etc, "gone");
-    publish(&a, &etc, &gone, "gone", &["47010:80", "47011:81/udp"]).expect(0, "");
-    assert_eq!(rules_of(&gone.host).len(), 4);
-    let host = gone.host.clone();
-    drop(gone);
-    wait_gone(&host);
-    assert_eq!(rules_of(&host).len(), 4, "nothing removes them by itself");
+    // (A container of `a` that publishes `maps` and dies: its host end, whose `n` rules stay.)
+    let dead = |name: &str, maps: &[&str], n: usize| {
+        let gone = Ctr::new(&a, &etc, name);
+        publish(&a, &etc, &gone, name, maps).expect(0, "");
+        assert_eq!(rules_of(&gone.host).len(), n);
+        let host = gone.host.clone();
+        drop(gone);
+        wait_gone(&host);
+        assert_eq!(rules_of(&host).len(), n, "nothing removes them by itself");
+        host
+    };
+    let host = dead("gone", &["47010:80", "47011:81/udp"], 4);
     let other = Ctr::new(&b, &etc, "other");
     publish(&b, &etc, &other, "other", &["47010:80"]).expect(0, "");
     assert!(rules_of(&host).is_empty());
     // ... and so does a create.
-    let gone = Ctr::new(&a, &etc, "gone2");
-    publish(&a, &etc, &gone, "gone2", &["47012:80"]).expect(0, "");
-    let host = gone.host.clone();
-    drop(gone);
-    wait_gone(&host);
-    assert_eq!(rules_of(&host).len(), 3);
+    let host = dead("gone2", &["47012:80"], 3);
     let live = Ctr::new(&a, &etc, "live");
     assert!(rules_of(&host).is_empty());
     // ... and unpublish works after the veth is gone.
-    let gone = Ctr::new(&a, &etc, "gone3");
-    publish(&a, &etc, &gone, "gone3", &["47013:80"]).expect(0, "");
-    let host = gone.host.clone();
-    drop(gone);
-    wait_gone(&host);
-    assert_eq!(rules_of(&host).len(), 3);
+    let host = dead("gone3", &["47013:80"], 3);
     nic(&a, &etc, &["unpublish", &host]).expect(0, "");
     assert!(rules_of(&host).is_empty());
     // SIGKILL at random points of publish: the table is before or after, never half; the
