@@ -386,6 +386,11 @@ check_run_image() {
   fi
 }
 
+# The body of http://ADDR:PORT/ (HTTP/1.0, at most 5 s).
+http_body() {
+  timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "GET / HTTP/1.0\r\n\r\n" >&3 && sed "1,/^\r*$/d" <&3' - "$1" "$2" 2>&1
+}
+
 check_svc_unit() {
   start_timer
   # Start at boot (issue 14): lingering and a port grant through admin add-user --linger
@@ -427,15 +432,22 @@ check_svc_unit() {
   pid2=$(as_user systemctl --user show -p MainPID --value container-gsvc.service)
   [ "$pid2" != "$pid1" ] && [ "$pid2" != 0 ] || { fail svc-unit "same or no main pid after the restart ($pid1, $pid2)"; return; }
   # The published port, served again (httpd may take a moment to listen).
-  addr=$(ip -4 -o route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')
+  # (The guest's first address that is not loopback: with no uplink, the bridge's. The
+  # client is bash's /dev/tcp: busybox-static's wget crashes in its static resolver.)
+  addr=$(ip -4 -o addr show | awk '$2 != "lo" { sub(/\/.*/, "", $4); print $4; exit }')
+  bad=
   for a in 127.0.0.1 $addr; do
     i=0
-    until got=$(busybox wget -q -T 5 -O - "http://$a:8080/" 2>&1) && [ "$got" = "served by gsvc" ]; do
+    until got=$(http_body "$a" 8080) && [ "$got" = "served by gsvc" ]; do
       i=$((i + 1))
-      [ $i -le 20 ] || { fail svc-unit "port 8080 at $a after the restart: $(brief "$got"); rules: $(brief "$(nft list table ip burrow_ports 2>&1)")"; return; }
+      [ $i -le 20 ] || { bad="$bad at $a: $(brief "$got");"; break; }
       sleep 0.5
     done
   done
+  if [ -n "$bad" ]; then
+    fail svc-unit "port 8080 after the restart:$bad listening inside: $(brief "$(as_user "$B" exec gsvc /bin/busybox netstat -ltn 2>&1)"); logs: $(brief "$(as_user "$B" logs gsvc 2>&1 | tail -5)"); route_localnet: $(cat /proc/sys/net/ipv4/conf/burrow$uid/route_localnet 2>&1); rules: $(brief "$(nft list table ip burrow_ports 2>&1)")"
+    return
+  fi
   out=$(as_user "$B" stop gsvc 2>&1) || { fail svc-unit "burrow stop: $(brief "$out")"; return; }
   sleep 3
   st=$(as_user systemctl --user is-active container-gsvc.service)
