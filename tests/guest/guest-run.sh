@@ -17,6 +17,10 @@ if [ -d /run/systemd/system ]; then
 else
   boot=noinit sfx=.noinit
 fi
+# svc-reboot boots the same (copied, not snapshotted) disk twice: burrow.phase=reboot1 sets a
+# container up to start at boot, burrow.phase=reboot2 finds it back.
+phase=$(sed -n 's/.*burrow\.phase=\(reboot[12]\).*/\1/p' /proc/cmdline)
+[ -z "$phase" ] || sfx=.$phase
 results=$share/results$sfx
 : >"$results"
 failures=0
@@ -463,6 +467,60 @@ check_svc_unit() {
   loginctl disable-linger "$user" >/dev/null 2>&1
 }
 
+check_svc_reboot_before() {
+  start_timer
+  # Start at boot for real (issue 13/14), first boot: lingering and a port grant, a unit for a
+  # busybox httpd on the per-user bridge publishing port 8081, enabled and serving; then this
+  # boot powers off and the same disk boots again (check_svc_reboot_after).
+  local out unitdir got
+  install -d -o root -g root -m 0755 /etc/burrow
+  [ -e /etc/burrow/nic.conf ] || printf 'ipv4 10.77.0.0/16 24\n' >/etc/burrow/nic.conf
+  out=$("$B" admin add-user "$user" --linger --ports 8081 2>&1) || { fail svc-reboot "admin add-user --linger --ports 8081: $(brief "$out")"; return; }
+  mkdir -p "$rootfs/www" && echo "served by gboot" >"$rootfs/www/index.html"
+  out=$(as_user "$B" create --name gboot --net bridge -p 8081:80 --rootfs "$rootfs" /bin/busybox httpd -f -p 80 -h /www 2>&1) || { fail svc-reboot "create: $(brief "$out")"; return; }
+  unitdir=/home/$user/.config/systemd/user
+  out=$(as_user /bin/sh -c "mkdir -p $unitdir && cd $unitdir && $B generate systemd --files gboot && systemctl --user daemon-reload && systemctl --user enable --now container-gboot.service") \
+    || { fail svc-reboot "generate/enable: $(brief "$out")"; return; }
+  got=$(http_body 127.0.0.1 8081)
+  if [ "$got" != "served by gboot" ]; then
+    fail svc-reboot "before the reboot, port 8081 at 127.0.0.1: $(brief "$got")"
+    return
+  fi
+  sync
+  ok "svc-reboot, first boot ($(took)): container-gboot.service enabled with lingering, port 8081 served; powering off"
+}
+
+check_svc_reboot_after() {
+  start_timer
+  # Second boot of the same disk: nobody logs in; lingering starts the user's manager, which
+  # starts the enabled unit, and the container serves its published port again.
+  local st out got i=0
+  uid=$(id -u "$user") || { fail svc-reboot "no user $user on the rebooted disk"; return; }
+  B=$prefix/bin/burrow
+  until [ "$(systemctl is-active "user@$uid.service")" = active ]; do
+    i=$((i + 1))
+    [ $i -le 120 ] || { fail svc-reboot "user@$uid.service (lingering) not active 120 s after the checks started: $(brief "$(loginctl show-user "$user" 2>&1)")"; return; }
+    sleep 1
+  done
+  i=0
+  until got=$(http_body 127.0.0.1 8081) && [ "$got" = "served by gboot" ]; do
+    i=$((i + 1))
+    if [ $i -gt 240 ]; then
+      st=$(as_user systemctl --user is-active container-gboot.service)
+      out=$(as_user "$B" ls -a 2>&1)
+      fail svc-reboot "after the reboot, port 8081 at 127.0.0.1: $(brief "$got"); unit $st; ls: $(brief "$out"); $(brief "$(as_user journalctl --user -u container-gboot.service --no-pager 2>&1 | tail -15)"); rules: $(brief "$(nft list table ip burrow_ports 2>&1)")"
+      return
+    fi
+    sleep 0.5
+  done
+  out=$(as_user "$B" stop gboot 2>&1) || { fail svc-reboot "burrow stop after the reboot: $(brief "$out")"; return; }
+  if nft list table ip burrow_ports 2>/dev/null | grep -q 'dport 8081'; then
+    fail svc-reboot "the port's rules outlived burrow stop after the reboot: $(brief "$(nft list table ip burrow_ports 2>&1)")"
+  else
+    ok "svc-reboot ($(took) after the checks started, $(cut -d' ' -f1 /proc/uptime) s of uptime): after a reboot with no login, lingering started container-gboot.service and port 8081 was served at 127.0.0.1; stop took the rules"
+  fi
+}
+
 check_doctor_undelegated() {
   start_timer
   # Delegation off for cpu (Delegate=pids for user@.service; systemd 252's user manager cannot
@@ -793,6 +851,18 @@ run_nosd() {
   finish
 }
 [ "$boot" = noinit ] && run_nosd
+
+case $phase in
+reboot1)
+  main_setup
+  check_svc_reboot_before
+  finish
+  ;;
+reboot2)
+  check_svc_reboot_after
+  finish
+  ;;
+esac
 
 wanted_pkg=false
 wanted_main=false

@@ -3,8 +3,8 @@
 # tests/guest/guest-run.sh inside it, as an unprivileged user in its delegated
 # user@UID.service: all of them, or the CHECKs named (pkg-install pkg-run pkg-upgrade pkg-purge
 # admin-add-user doctor run-true memory-oom pids-limit cgroup-confined cpus-throttle
-# net-bridge run-image apparmor svc-unit doctor-undelegated, and in a second boot without systemd nosd-add-user
-# nosd-doctor nosd-memory-oom nosd-pids-limit). Builds the static burrow binaries, the packages (for the pkg-* checks)
+# net-bridge run-image apparmor svc-unit doctor-undelegated, in a second boot without systemd nosd-add-user
+# nosd-doctor nosd-memory-oom nosd-pids-limit, and svc-reboot in two boots of one copy of the disk). Builds the static burrow binaries, the packages (for the pkg-* checks)
 # and the guest first (or reuses the guest). Needs root. Exits non-zero when a check fails or
 # the guest does not finish.
 #   bash tests/guest/run.sh [CHECK...]
@@ -68,16 +68,22 @@ if grep -qsE '^kvm_(intel|amd) ' /proc/modules && [ -w /dev/kvm ]; then
 fi
 # Each boot: QEMU with -snapshot (the image stays pristine), bounded by $limit; the guest writes
 # results$2 and status$2 on the share. Sets failures; dies when the guest did not finish.
-boot() { # NAME SUFFIX EXTRA-KERNEL-ARGS
+boot() { # NAME SUFFIX EXTRA-KERNEL-ARGS [DISK]: DISK, a copy of the image, is booted as it
+  # is (no -snapshot: svc-reboot's two boots share it)
   local name=$1 sfx=$2 extra=$3 console=$share/console$2.log rc=0 b0 b1
+  local drive="file=$img/disk.img,format=raw,if=virtio" snap=-snapshot
+  if [ -n "${4:-}" ]; then
+    drive="file=$4,format=raw,if=virtio" snap=
+  fi
   b0=$(date +%s)
   log "booting the guest ($name, ${accel[*]}), at most $limit s"
   # no_timer_check: under TCG on a loaded host the kernel's check of the IO-APIC timer can see
   # too few ticks and panic ("IO-APIC + timer doesn't work!", seen here); QEMU's timer is fine.
-  timeout --kill-after=10 "$limit" qemu-system-x86_64 "${accel[@]}" -m 2G -smp 2 -snapshot -nographic -no-reboot \
+  # shellcheck disable=SC2086 # $snap is one word or none
+  timeout --kill-after=10 "$limit" qemu-system-x86_64 "${accel[@]}" -m 2G -smp 2 $snap -nographic -no-reboot \
     -kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
     -append "console=ttyS0 root=/dev/vda rw panic=-1 no_timer_check quiet loglevel=4 systemd.show_status=auto $extra" \
-    -drive "file=$img/disk.img,format=raw,if=virtio" \
+    -drive "$drive" \
     -virtfs "local,path=$share,mount_tag=burrow,security_model=none" \
     -nic none </dev/null >"$console" 2>&1 || rc=$?
   b1=$(date +%s)
@@ -103,14 +109,30 @@ boot() { # NAME SUFFIX EXTRA-KERNEL-ARGS
 # The systemd boot runs every check but nosd-*; the second boot, with PID 1 a script instead of
 # systemd (build.sh's /sbin/burrow-guest-noinit: cgroup2 alone, no delegation by anybody), the
 # nosd-* ones.
-want_sd=true want_nosd=true
+want_sd=true want_nosd=true want_reboot=true
 if [ $# -gt 0 ]; then
-  want_sd=false want_nosd=false
-  for c in "$@"; do case $c in nosd-*) want_nosd=true ;; *) want_sd=true ;; esac; done
+  want_sd=false want_nosd=false want_reboot=false
+  for c in "$@"; do
+    case $c in
+    nosd-*) want_nosd=true ;;
+    svc-reboot) want_reboot=true ;;
+    *) want_sd=true ;;
+    esac
+  done
 fi
 failures=0
 $want_sd && boot systemd "" ""
 $want_nosd && boot no-systemd .noinit "burrow.init=/sbin/burrow-guest-noinit"
+# svc-reboot: a copy of the image booted twice (a real reboot: the second boot sees what the
+# first left on disk), then removed.
+if $want_reboot; then
+  rdisk=$(mktemp /var/tmp/burrow-guest-reboot.XXXXXX)
+  trap 'rm -rf "$share" "$rdisk"' EXIT
+  cp --sparse=always "$img/disk.img" "$rdisk"
+  boot "svc-reboot, first" .reboot1 "burrow.phase=reboot1" "$rdisk"
+  boot "svc-reboot, after the reboot" .reboot2 "burrow.phase=reboot2" "$rdisk"
+  rm -f "$rdisk"
+fi
 t3=$(date +%s)
 log "boots and checks took $((t3 - t2)) s; total $((t3 - t0)) s"
 [ "$failures" = 0 ] || die "$failures guest check(s) failed"
