@@ -235,6 +235,35 @@ pub struct Rtnl {
     seq: u32,
 }
 
+/// nfnetlink: the nf_tables subsystem and its table messages.
+const NFNL_SUBSYS_NFTABLES: u16 = 10;
+const NFT_MSG_NEWTABLE: u16 = 0;
+const NFT_MSG_GETTABLE: u16 = 1;
+const NFTA_TABLE_NAME: u16 = 1;
+
+/// nf_tables' family of nft's `ip` tables (NFPROTO_IPV4).
+pub const NFPROTO_IPV4: u8 = 2;
+
+/// Whether the nf_tables table `name` of `family` ([`NFPROTO_IPV4`] for nft's `ip`) exists in
+/// this network namespace: one NFT_MSG_GETTABLE request (needs CAP_NET_ADMIN effective, as
+/// every nfnetlink request), much cheaper than running nft.
+pub fn nft_table_exists(family: u8, name: &str) -> io::Result<bool> {
+    let mut nl = Rtnl {
+        sock: File::from(burrow_sys::netlink_socket(libc::NETLINK_NETFILTER)?),
+        seq: 0,
+    };
+    // struct nfgenmsg: family, version (NFNETLINK_V0), res_id (big-endian, 0).
+    let mut b = vec![family, 0, 0, 0];
+    attr_str(&mut b, NFTA_TABLE_NAME, name)?;
+    let ty = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE;
+    let want = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWTABLE;
+    match nl.request_for(ty, 0, &b, want) {
+        Ok(replies) => Ok(!replies.is_empty()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 impl Rtnl {
     /// Opens the socket. Requests that change links need CAP_NET_ADMIN effective.
     pub fn open() -> io::Result<Rtnl> {

@@ -219,3 +219,32 @@ fn bridge_addresses_and_up() {
     assert!(text.contains("inet6 fd00:bee::1/64"), "{text}");
     assert_eq!(text.matches("10.250.7.1").count(), 1, "{text}");
 }
+
+/// Real kernel, as root: NFT_MSG_GETTABLE says whether a table exists (a table of this test
+/// process's own name, in the host's ruleset for a moment; removed again).
+#[test]
+fn nft_table_exists_asks_the_kernel() {
+    if !root() || !std::path::Path::new("/usr/sbin/nft").exists() {
+        eprintln!("SKIP: needs root and nft");
+        return;
+    }
+    let name = format!("burrow_t{}", std::process::id());
+    let nft = |args: &[&str]| {
+        let ok = Command::new("/usr/sbin/nft")
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "nft {args:?}");
+    };
+    assert!(!crate::nft_table_exists(crate::NFPROTO_IPV4, &name).unwrap());
+    nft(&["add", "table", "ip", &name]);
+    let there = crate::nft_table_exists(crate::NFPROTO_IPV4, &name);
+    nft(&["delete", "table", "ip", &name]);
+    assert!(there.unwrap());
+    // Another family's table of that name is not it.
+    nft(&["add", "table", "ip6", &name]);
+    let there = crate::nft_table_exists(crate::NFPROTO_IPV4, &name);
+    nft(&["delete", "table", "ip6", &name]);
+    assert!(!there.unwrap());
+}

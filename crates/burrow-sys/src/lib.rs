@@ -430,12 +430,17 @@ pub fn ns_type(nsfd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
 /// caller's network namespace (the kernel binds it on first send). Reads and writes go
 /// through `std::fs::File`.
 pub fn netlink_route_socket() -> io::Result<OwnedFd> {
+    netlink_socket(libc::NETLINK_ROUTE)
+}
+
+/// A netlink socket of `protocol` (`NETLINK_ROUTE`, `NETLINK_NETFILTER`, ...), close-on-exec.
+pub fn netlink_socket(protocol: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: socket(2) takes no pointers and returns a new fd or -1.
     owned_fd(libc::c_long::from(unsafe {
         libc::socket(
             libc::AF_NETLINK,
             libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
+            protocol,
         )
     }))
 }

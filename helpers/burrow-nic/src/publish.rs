@@ -501,6 +501,14 @@ pub(crate) fn reconcile_for_create(privilege: &Privilege, links: &[Link], audit:
     if nft_path().is_err() {
         return;
     }
+    // Running nft costs milliseconds: a create (the common case has no published ports at
+    // all) asks the kernel first whether the table exists, with one netlink request.
+    let exists = privilege.raise(cap::mask(&[cap::NET_ADMIN]), || {
+        burrow_netlink::nft_table_exists(burrow_netlink::NFPROTO_IPV4, TABLE)
+    });
+    if let Ok(Ok(false)) = exists {
+        return;
+    }
     if let Err(e) = reconcile_and_remove(privilege, links, None, audit) {
         audit.noticed(&format!("port rule reconcile failed: {}", e.0));
     }
