@@ -288,6 +288,11 @@ fn nft_word(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'@' | b'+'))
 }
 
+/// Deletes the table whether or not it exists ("add" first: one transaction, no error).
+fn drop_table() -> String {
+    format!("add table ip {TABLE}\ndelete table ip {TABLE}\n")
+}
+
 /// The fixed part of every transaction: table, base chains and their rules (idempotent).
 fn base() -> String {
     let t = format!("ip {TABLE}");
@@ -475,7 +480,14 @@ fn reconcile_and_remove(
         return Ok(0);
     }
     log_stale(&victims, links, mine, audit);
-    apply(privilege, &deletes(&victims))?;
+    // The last rules go with the table itself (its guard and hooks too): a host where nobody
+    // publishes has no table, and creates skip the reconcile (reconcile_for_create).
+    let script = if victims.len() == rules.len() {
+        drop_table()
+    } else {
+        deletes(&victims)
+    };
+    apply(privilege, &script)?;
     Ok(victims.len())
 }
 
@@ -666,11 +678,17 @@ pub(crate) fn publish(
         ifindex: link.index,
         name: req.name.to_owned(),
     };
-    let mut script = base();
     let mut gone: Vec<&Rule> = stale.clone();
     gone.extend(replaced.iter().copied());
-    script.push_str(&deletes(&gone));
-    script.push_str(&rules_for(req.mappings, to, hairpin, &rtag));
+    let script = if req.mappings.is_empty() && gone.len() == rules.len() {
+        // Nothing left to publish for anyone: no table (as reconcile_and_remove).
+        drop_table()
+    } else {
+        let mut script = base();
+        script.push_str(&deletes(&gone));
+        script.push_str(&rules_for(req.mappings, to, hairpin, &rtag));
+        script
+    };
     if let Some(br) = bridge {
         // The host reaches published ports at 127.0.0.1: DNATed loopback traffic leaves on
         // the bridge (masqueraded); the guard chain drops what route_localnet would let in.
