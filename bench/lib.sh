@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034,SC2154 # a library: it sets variables for the scripts and reads theirs
-# What the benchmark scripts (helpers.sh, run.sh, lifecycle.sh, nic.sh, images.sh) share. Each sources it
+# What the benchmark scripts (helpers.sh, run.sh, lifecycle.sh, nic.sh, images.sh, ports.sh) share. Each sources it
 # right after `set -euo pipefail`:
 #     . "$(dirname "$0")/lib.sh"
 # (`shellcheck bench/*.sh` follows it; alone, a script wants `shellcheck -x`.)

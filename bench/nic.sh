@@ -421,8 +421,9 @@ read -r m_addr m_plen m_gw < <(python3 -c 'import json, sys; f = json.loads(sys.
   die "burrow-nic gave no IPv4 address on $ubr: $mjson"
 in_ns "$tpid" sh -c "ip addr add $m_addr/$m_plen dev eth0 && ip link set eth0 up"
 mtu_user=$(link_mtu "$tpid" eth0)
-[ "$mtu_user" = "$big_mtu" ] && [ "$(cat "/sys/class/net/$ubr/mtu")" = "$big_mtu" ] ||
+if [ "$mtu_user" != "$big_mtu" ] || [ "$(cat "/sys/class/net/$ubr/mtu")" != "$big_mtu" ]; then
   die "nic.conf's mtu $big_mtu gave eth0 MTU $mtu_user and $ubr MTU $(cat "/sys/class/net/$ubr/mtu")"
+fi
 iperf usermtu up "$tpid" "$m_gw"
 iperf usermtu down "$tpid" "$m_gw"
 in_ns "$tpid" ip link del eth0
