@@ -111,7 +111,7 @@ bgw() {
   return "$rc"
 }
 cleanup() {
-  local rc=$? p pids
+  local rc=$? p
   set +e
   trap - EXIT INT TERM
   say "cleaning up"
@@ -127,17 +127,7 @@ cleanup() {
   [ -z "$reg_pid" ] || { kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null; }
   # podman's pause process, then anything else of the user still carrying the run's private
   # XDG_RUNTIME_DIR: one by one, by pid.
-  for _ in 1 2 3; do
-    pids=()
-    for p in /proc/[0-9]*; do
-      [ "$(stat -c %u "$p" 2>/dev/null)" = "$uid" ] || continue
-      { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qx "XDG_RUNTIME_DIR=$xdg" || continue
-      pids+=("${p#/proc/}")
-    done
-    [ ${#pids[@]} -eq 0 ] && break
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    sleep 1
-  done
+  kill_user_xdg
   if [ "${BENCH_KEEP:-0}" = 1 ]; then
     echo "$me: kept $work" >&2
   else

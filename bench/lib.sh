@@ -61,6 +61,14 @@
 #   col_median FILE COL, col_range FILE COL
 #                       the median ("lo–hi": the range) of column COL of a file of numbers
 #   verdict COND TEXT   "met: TEXT" if awk finds COND true, else "**missed**: TEXT"
+#   kill_user_xdg       SIGKILLs, one pid at a time and up to three rounds, every process of $uid
+#                       whose environment has XDG_RUNTIME_DIR=$xdg (podman's pause process, a late
+#                       cleanup, burrow's monitors of the run)
+#   set_policy PATH LINE...
+#                       saves PATH into $save (the script's directory; had[PATH]=1, or 0 if it did
+#                       not exist; `declare -A had` in the script) and writes it as a root-owned
+#                       0644 file with a comment line and the LINEs, by rename
+#   restore_file PATH   puts back what set_policy saved (or removes PATH if it did not exist)
 #   write_report BEGIN END TITLE
 #                       puts $block (which starts with the line BEGIN... and ends with END...)
 #                       in place of the lines from BEGIN to END of $out, keeping the rest of the
@@ -304,4 +312,46 @@ write_report() { # BEGIN END TITLE
   echo
   printf '%s\n' "$block"
   echo "== written to $out"
+}
+
+kill_user_xdg() {
+  local p
+  local -a found
+  for _ in 1 2 3; do
+    found=()
+    for p in /proc/[0-9]*; do
+      [ "$(stat -c %u "$p" 2>/dev/null)" = "$uid" ] || continue
+      { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qx "XDG_RUNTIME_DIR=$xdg" || continue
+      found+=("${p#/proc/}")
+    done
+    [ ${#found[@]} -eq 0 ] && break
+    for p in "${found[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    sleep 1
+  done
+}
+
+# shellcheck disable=SC2004 # had is the script's associative array (keys are paths)
+set_policy() { # PATH LINE...
+  local f=$1
+  shift
+  if [ -e "$f" ]; then
+    cp -a "$f" "$save/$(echo "$f" | tr / _)"
+    had[$f]=1
+  else
+    had[$f]=0
+  fi
+  install -d -o root -g root -m 0755 "$(dirname "$f")"
+  printf '# bench/%s (temporary; the original is restored at exit)\n' "$me" >"$f.bench-new"
+  printf '%s\n' "$@" >>"$f.bench-new"
+  chown root:root "$f.bench-new" && chmod 0644 "$f.bench-new" && mv -f "$f.bench-new" "$f"
+}
+
+restore_file() { # PATH
+  local f=$1 b
+  b=$save/$(echo "$1" | tr / _)
+  if [ "${had[$f]:-}" = 1 ]; then
+    cp -a "$b" "$f.bench-restore" && mv -f "$f.bench-restore" "$f"
+  elif [ "${had[$f]:-}" = 0 ]; then
+    rm -f "$f"
+  fi
 }

@@ -96,7 +96,7 @@ started_burrow=()
 started_lxc=()
 started_podman=()
 cleanup() {
-  local rc=$? n p pids
+  local rc=$? n p
   set +e
   trap - EXIT INT TERM
   say "cleaning up"
@@ -109,17 +109,7 @@ cleanup() {
   # podman's pause process (catatonit), then anything else still running with our private
   # XDG_RUNTIME_DIR in its environment (a late `podman container cleanup`, a monitor): one by
   # one, by pid, and only processes of the user.
-  for _ in 1 2 3; do
-    pids=()
-    for p in /proc/[0-9]*; do
-      [ "$(stat -c %u "$p" 2>/dev/null)" = "$uid" ] || continue
-      { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qx "XDG_RUNTIME_DIR=$xdg" || continue
-      pids+=("${p#/proc/}")
-    done
-    [ ${#pids[@]} -eq 0 ] && break
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    sleep 1
-  done
+  kill_user_xdg
   if [ "${BENCH_KEEP:-0}" = 1 ]; then
     echo "lifecycle.sh: kept $work" >&2
   else

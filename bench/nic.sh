@@ -172,15 +172,6 @@ stop_pid() { # PID: kill it (once it is dead it is no longer ours to kill: drop 
   for q in "${pids[@]}"; do [ "$q" = "$1" ] || keep+=("$q"); done
   pids=("${keep[@]}")
 }
-restore_file() { # PATH
-  local f=$1 b
-  b=$save/$(echo "$1" | tr / _)
-  if [ "${had[$f]:-}" = 1 ]; then
-    cp -a "$b" "$f.nicbench-restore" && mv -f "$f.nicbench-restore" "$f"
-  elif [ "${had[$f]:-}" = 0 ]; then
-    rm -f "$f"
-  fi
-}
 cleanup() {
   local rc=$? p l
   trap - EXIT INT TERM
@@ -239,20 +230,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- policy files: the user on BR (both helpers) and on its per-user bridge (burrow-nic) -------
-set_policy() { # PATH LINE...
-  local f=$1
-  shift
-  if [ -e "$f" ]; then
-    cp -a "$f" "$save/$(echo "$f" | tr / _)"
-    had[$f]=1
-  else
-    had[$f]=0
-  fi
-  install -d -o root -g root -m 0755 "$(dirname "$f")"
-  printf '# bench/nic.sh (temporary; the original is restored at exit)\n' >"$f.nicbench-new"
-  printf '%s\n' "$@" >>"$f.nicbench-new"
-  chown root:root "$f.nicbench-new" && chmod 0644 "$f.nicbench-new" && mv -f "$f.nicbench-new" "$f"
-}
 set_policy /etc/burrow/usernet "$user veth $br $quota" "$user veth burrow%u $quota"
 set_policy /etc/burrow/nic.conf "ipv4 $pool 24"
 set_policy /etc/lxc/lxc-usernet "$user veth $br $quota"
@@ -411,9 +388,9 @@ in_ns "$tpid" ip link del eth0
 # the bridge's gateway address. nic.conf goes back to the pool alone after, and the bridge to
 # 1500 for (c).
 conf_write() { # LINE...: /etc/burrow/nic.conf (its original was saved by set_policy)
-  printf '# bench/nic.sh (temporary; the original is restored at exit)\n' >/etc/burrow/nic.conf.nicbench-new
-  printf '%s\n' "$@" >>/etc/burrow/nic.conf.nicbench-new
-  chmod 0644 /etc/burrow/nic.conf.nicbench-new && mv -f /etc/burrow/nic.conf.nicbench-new /etc/burrow/nic.conf
+  printf '# bench/nic.sh (temporary; the original is restored at exit)\n' >/etc/burrow/nic.conf.bench-new
+  printf '%s\n' "$@" >>/etc/burrow/nic.conf.bench-new
+  chmod 0644 /etc/burrow/nic.conf.bench-new && mv -f /etc/burrow/nic.conf.bench-new /etc/burrow/nic.conf
 }
 conf_write "ipv4 $pool 24" "mtu $big_mtu"
 mjson=$(as_user "$burrow_nic" create --json /dev/null mtubench "$tpid" veth 'burrow%u' eth0) || die "burrow-nic create on $ubr failed"

@@ -156,17 +156,8 @@ u() {
 }
 remote() { "$ipbin" netns exec "$ns" "$@"; }
 
-restore_file() { # PATH
-  local f=$1 b
-  b=$save/$(echo "$1" | tr / _)
-  if [ "${had[$f]:-}" = 1 ]; then
-    cp -a "$b" "$f.portsbench-restore" && mv -f "$f.portsbench-restore" "$f"
-  elif [ "${had[$f]:-}" = 0 ]; then
-    rm -f "$f"
-  fi
-}
 cleanup() {
-  local rc=$? p l pids
+  local rc=$? p l
   trap - EXIT INT TERM
   set +e
   say "cleaning up"
@@ -175,17 +166,7 @@ cleanup() {
   [ ${#started_podman[@]} -eq 0 ] || u podman $pargs rm -f -t 0 "${started_podman[@]}" >/dev/null 2>&1
   # podman's pause process, slirp4netns, rootlessport, a late cleanup, burrow's monitors: every
   # process of the user with the run's XDG_RUNTIME_DIR, one pid at a time
-  for _ in 1 2 3; do
-    pids=()
-    for p in /proc/[0-9]*; do
-      [ "$(stat -c %u "$p" 2>/dev/null)" = "$uid" ] || continue
-      { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qx "XDG_RUNTIME_DIR=$xdg" || continue
-      pids+=("${p#/proc/}")
-    done
-    [ ${#pids[@]} -eq 0 ] && break
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    sleep 1
-  done
+  kill_user_xdg
   if nft list table ip burrow_ports 2>/dev/null | grep -q "burrow-nic $uid "; then
     echo "$me: warning: rules of uid $uid left in table ip burrow_ports (burrow-nic's next create or publish removes them)" >&2
   fi
@@ -230,20 +211,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-set_policy() { # PATH LINE...
-  local f=$1
-  shift
-  if [ -e "$f" ]; then
-    cp -a "$f" "$save/$(echo "$f" | tr / _)"
-    had[$f]=1
-  else
-    had[$f]=0
-  fi
-  install -d -o root -g root -m 0755 "$(dirname "$f")"
-  printf '# bench/ports.sh (temporary; the original is restored at exit)\n' >"$f.portsbench-new"
-  printf '%s\n' "$@" >>"$f.portsbench-new"
-  chown root:root "$f.portsbench-new" && chmod 0644 "$f.portsbench-new" && mv -f "$f.portsbench-new" "$f"
-}
 grant="${hp[kernel]},${rp[kernel]}"
 set_policy /etc/burrow/usernet "$user veth burrow%u $quota" "$user ports $grant"
 set_policy /etc/burrow/nic.conf "ipv4 $pool 24"
