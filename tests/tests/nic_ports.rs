@@ -219,9 +219,19 @@ fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
+/// Every create and publish reconciles every user's stale rules: the reconcile test, which
+/// looks at stale rules before anyone reconciles them, runs alone (write); the others share
+/// (read).
+static ALONE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    ALONE.read().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn published_ports_reach_the_container_from_outside_the_host_and_siblings() {
     require!();
+    let _alone = shared();
     let a = TestUser::get("pp1");
     let b = TestUser::get("pp2");
     let _br = LinkGuard::per_user_bridge(&a);
@@ -326,6 +336,7 @@ fn published_ports_reach_the_container_from_outside_the_host_and_siblings() {
 #[test]
 fn refusals_name_the_grant_the_holder_and_the_fixes() {
     require!();
+    let _alone = shared();
     let a = TestUser::get("pp3");
     let b = TestUser::get("pp4");
     let _bra = LinkGuard::per_user_bridge(&a);
@@ -556,6 +567,7 @@ fn wait_no_nft(uid: u32) {
 #[test]
 fn stale_rules_are_reconciled_and_sigkill_leaves_before_or_after() {
     require!();
+    let _alone = ALONE.write().unwrap_or_else(|e| e.into_inner());
     let a = TestUser::get("pp5");
     let b = TestUser::get("pp6");
     let _br = LinkGuard::per_user_bridge(&a);
@@ -634,6 +646,7 @@ fn stale_rules_are_reconciled_and_sigkill_leaves_before_or_after() {
 #[test]
 fn parallel_publishes_of_one_port_have_one_winner() {
     require!();
+    let _alone = shared();
     let a = TestUser::get("pp7");
     let b = TestUser::get("pp8");
     let _bra = LinkGuard::per_user_bridge(&a);
