@@ -185,6 +185,32 @@ fn tcp_refused(addr: &str, port: u16) -> bool {
 
 /// IPv4 forwarding on for a test (restored on drop): DNATed traffic that is routed (from other
 /// hosts, or a sibling container's through the host's address) needs it.
+/// `python3 -c REMOTE_CLIENT tcp|udp ADDR PORT`: the first answer of the server at ADDR:PORT
+/// (tcp: what it sends; udp: the reply to "hi"), retried for up to 20 s, printed as it is.
+const REMOTE_CLIENT: &str = r#"
+import socket, sys, time
+kind, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+end = time.time() + 20
+while True:
+    try:
+        if kind == "tcp":
+            s = socket.create_connection((addr, port), timeout=5)
+            got = s.makefile().read()
+        else:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.settimeout(0.5)
+            s.sendto(b"hi", (addr, port))
+            got = s.recv(256).decode()
+        if got:
+            sys.stdout.write(got)
+            break
+    except OSError:
+        pass
+    if time.time() > end:
+        sys.exit("no answer")
+    time.sleep(0.1)
+"#;
+
 struct Forwarding(String);
 
 impl Forwarding {
@@ -511,6 +537,31 @@ fn p10_kernel_publish_reaches_the_container_with_the_clients_address_and_goes_wi
     ]);
     assert_eq!(other.code, Some(0), "{other:?}");
     assert!(other.stdout.starts_with("tcp "), "{other:?}");
+    // Another host: a network namespace on a veth to this host connects to this host's
+    // address on that link; the container sees the remote's own address, TCP and UDP.
+    let remote = Proc::spawn_cmd(
+        &TestUser::root(),
+        None,
+        &["unshare", "-n", "--"],
+        &["sleep", "600"],
+    );
+    let link = LinkGuard::fresh(&format!("bpr{}", std::process::id() % 100_000));
+    sh(&format!(
+        "ip link add {l} type veth peer name eth0 netns {pid} && ip addr add 10.199.77.1/30 dev {l} && ip link set {l} up && \
+         nsenter -t {pid} -n sh -c 'ip addr add 10.199.77.2/30 dev eth0 && ip link set eth0 up && ip link set lo up && ip route add default via 10.199.77.1'",
+        l = link.0,
+        pid = remote.pid
+    ));
+    let from_remote = |kind: &str, port: u16| {
+        sh(&format!(
+            "nsenter -t {} -n python3 -c '{REMOTE_CLIENT}' {kind} 10.199.77.1 {port}",
+            remote.pid
+        ))
+    };
+    assert_eq!(from_remote("tcp", 18080), "tcp 10.199.77.2\n");
+    assert_eq!(from_remote("udp", 18053), "udp 10.199.77.2\n");
+    drop(link);
+    drop(remote);
     drop(_fwd);
     // Stopped: the rules are gone with it (the monitor unpublishes).
     ok_out(&e.b(&["stop", "-t", "1", "web"]), "web\n");
