@@ -69,6 +69,11 @@
 #                       not exist; `declare -A had` in the script) and writes it as a root-owned
 #                       0644 file with a comment line and the LINEs, by rename
 #   restore_file PATH   puts back what set_policy saved (or removes PATH if it did not exist)
+#   del_bridge BR       deletes bridge BR and every link attached to it (reads ipbin)
+#   leases_restore      under burrow-nic's lock ($nic_lock, 10 s at most), drops from $leases the
+#                       subnet/nic lines of $uid or $ubr that are not in $save/leases-before; removes
+#                       the file (and its directory) if the run made them (had_leases,
+#                       had_leases_dir)
 #   write_report BEGIN END TITLE
 #                       puts $block (which starts with the line BEGIN... and ends with END...)
 #                       in place of the lines from BEGIN to END of $out, keeping the rest of the
@@ -353,5 +358,29 @@ restore_file() { # PATH
     cp -a "$b" "$f.bench-restore" && mv -f "$f.bench-restore" "$f"
   elif [ "${had[$f]:-}" = 0 ]; then
     rm -f "$f"
+  fi
+}
+
+del_bridge() { # BR
+  local l
+  for l in $("$ipbin" -o link show master "$1" 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }'); do
+    "$ipbin" link del "$l" 2>/dev/null
+  done
+  "$ipbin" link del "$1" 2>/dev/null
+}
+
+leases_restore() {
+  [ -f "$leases" ] && [ -f "$nic_lock" ] || return 0
+  if exec 9<"$nic_lock" && flock -w 10 9; then
+    awk -v u="$uid" -v b="$ubr" 'FNR == NR { keep[$0] = 1; next }
+      !(($1 == "subnet" || $1 == "nic") && ($2 == u || $2 == b) && !($0 in keep))' "$save/leases-before" "$leases" >"$save/leases-new" &&
+      cat "$save/leases-new" >"$leases"
+    if [ "$had_leases" = 0 ] && ! grep -qv '^#' "$leases"; then
+      rm -f "$leases"
+      [ "$had_leases_dir" = 1 ] || rmdir "${leases%/*}" 2>/dev/null
+    fi
+    exec 9<&-
+  else
+    echo "$me: could not take $nic_lock: the lines of uid $uid in $leases are left" >&2
   fi
 }

@@ -175,25 +175,9 @@ cleanup() {
     "$ipbin" netns del "$ns" 2>/dev/null
   fi
   if [ "$made_ubr" = 1 ] && [ -e "/sys/class/net/$ubr" ]; then
-    for l in $("$ipbin" -o link show master "$ubr" 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }'); do
-      "$ipbin" link del "$l" 2>/dev/null
-    done
-    "$ipbin" link del "$ubr" 2>/dev/null
+    del_bridge "$ubr"
   fi
-  if [ -f "$leases" ] && [ -f "$nic_lock" ]; then
-    if exec 9<"$nic_lock" && flock -w 10 9; then
-      awk -v u="$uid" -v b="$ubr" 'FNR == NR { keep[$0] = 1; next }
-        !(($1 == "subnet" || $1 == "nic") && ($2 == u || $2 == b) && !($0 in keep))' "$save/leases-before" "$leases" >"$save/leases-new" &&
-        cat "$save/leases-new" >"$leases"
-      if [ "$had_leases" = 0 ] && ! grep -qv '^#' "$leases"; then
-        rm -f "$leases"
-        [ "$had_leases_dir" = 1 ] || rmdir "${leases%/*}" 2>/dev/null
-      fi
-      exec 9<&-
-    else
-      echo "$me: could not take $nic_lock: the lines of uid $uid in $leases are left" >&2
-    fi
-  fi
+  leases_restore
   restore_file /etc/burrow/usernet
   restore_file /etc/burrow/nic.conf
   [ "$had_etc_burrow" = 1 ] || rmdir /etc/burrow 2>/dev/null
