@@ -518,21 +518,18 @@ fn udp_datagram(
 fn udp_replies(flow: &Flow, host: &UdpSocket, flows: &Flows, key: FlowKey) {
     let (_, client, local) = key;
     let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let idle = flow
-            .last
+    let idle_for = || {
+        flow.last
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .elapsed();
+            .elapsed()
+    };
+    loop {
+        let idle = idle_for();
         if idle >= UDP_IDLE {
             let mut map = flows.lock().unwrap_or_else(|e| e.into_inner());
             // Checked again under the map's lock: a datagram may just have used the flow.
-            let idle = flow
-                .last
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .elapsed();
-            if idle >= UDP_IDLE {
+            if idle_for() >= UDP_IDLE {
                 map.remove(&key);
                 return;
             }

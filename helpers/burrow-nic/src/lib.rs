@@ -198,9 +198,7 @@ fn run(
             lock::acquire(&lock, &privilege, audit)?;
             privilege.narrow(cap::mask(&[cap::NET_ADMIN]))?;
             // Published-port rules whose host end is gone (a killed container or helper).
-            if let Ok(links) = publish::dump_links() {
-                publish::reconcile_for_create(&privilege, &links, audit);
-            }
+            publish::reconcile_for_create(&privilege, audit);
             let req = create::Request {
                 pid,
                 netns: netns.as_fd(),

@@ -509,7 +509,7 @@ fn log_stale(victims: &[&Rule], links: &[Link], mine: Option<(u32, &str)>, audit
 
 /// `create`'s reconcile: deletes the rules whose host end is gone. Errors are only logged
 /// (create does not need nft).
-pub(crate) fn reconcile_for_create(privilege: &Privilege, links: &[Link], audit: &Audit) {
+pub(crate) fn reconcile_for_create(privilege: &Privilege, audit: &Audit) {
     if nft_path().is_err() {
         return;
     }
@@ -521,7 +521,9 @@ pub(crate) fn reconcile_for_create(privilege: &Privilege, links: &[Link], audit:
     if let Ok(Ok(false)) = exists {
         return;
     }
-    if let Err(e) = reconcile_and_remove(privilege, links, None, audit) {
+    // Only now the link dump the stale test needs (create makes its own later).
+    let done = dump_links().and_then(|links| reconcile_and_remove(privilege, &links, None, audit));
+    if let Err(e) = done {
         audit.noticed(&format!("port rule reconcile failed: {}", e.0));
     }
 }
@@ -562,16 +564,17 @@ pub(crate) fn publish(
     audit: &Audit,
 ) -> Result<(), Refusal> {
     let uid = who.uid;
-    let links = dump_links()?;
-    // The host end: the caller's tagged veth whose peer is in that netns.
-    let nsid = privilege
+    // The host end: the caller's tagged veth whose peer is in that netns. One dump, which
+    // also makes the kernel give the peers' namespaces their ids, then the id of that netns.
+    let (links, nsid) = privilege
         .raise(cap::mask(&[cap::NET_ADMIN]), || {
             Rtnl::open().and_then(|mut nl| {
-                nl.links()?;
-                nl.nsid_of(req.netns)
+                let links = nl.links()?;
+                let nsid = nl.nsid_of(req.netns)?;
+                Ok((links, nsid))
             })
         })?
-        .map_err(|e| refuse!("cannot identify the network namespace: {e}"))?;
+        .map_err(|e| refuse!("cannot list links and identify the network namespace: {e}"))?;
     let not_yours = || {
         refuse!(
             "{} is not a veth of yours with its container end in that network namespace",
