@@ -2,8 +2,12 @@
 //! killed (it runs with our real uid, or is a setuid helper that drops to it) and reported by
 //! pid, so no helper can stall the caller.
 
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
 use std::process::{Child, Output};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 /// Why [`output_within`] gave no output.
 #[derive(Debug)]
@@ -36,6 +40,35 @@ pub fn output_within(child: Child, limit: Duration) -> Result<Output, WaitError>
     }
 }
 
+/// Reads `fd` (a pipe from a child) to its end, waiting at most `limit` in all. `None` if the
+/// writer neither wrote everything nor closed its end in time (the caller kills it); a read
+/// error ends the text early.
+pub fn read_within(fd: OwnedFd, limit: Duration) -> Option<Vec<u8>> {
+    let deadline = Instant::now() + limit;
+    let mut file = std::fs::File::from(fd);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        let ms = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return Some(out),
+            Ok(_) => {}
+        }
+        match file.read(&mut buf) {
+            Ok(0) => return Some(out),
+            Ok(n) => out.extend_from_slice(buf.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Some(out),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +95,21 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(t.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn pipe_read_is_bounded() {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let mut wf = std::fs::File::from(w);
+        std::io::Write::write_all(&mut wf, b"OK").unwrap();
+        drop(wf);
+        assert_eq!(read_within(r, Duration::from_secs(5)).unwrap(), b"OK");
+        // A writer that keeps its end open and says nothing: given up on after the bound.
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let t = Instant::now();
+        assert_eq!(read_within(r, Duration::from_millis(200)), None);
+        assert!(t.elapsed() >= Duration::from_millis(200));
+        assert!(t.elapsed() < Duration::from_secs(10));
+        drop(w);
     }
 }

@@ -40,6 +40,8 @@ pub const UDP_IDLE: Duration = Duration::from_secs(60);
 
 /// Stack of each relay thread (they only copy through a heap buffer).
 const THREAD_STACK: usize = 128 * 1024;
+/// How long the monitor waits for a new forwarder to say it is in the container.
+const FORWARDER_REPORT: Duration = Duration::from_secs(10);
 
 /// The mappings a configuration forwards in user space (none with the kernel path).
 pub(crate) fn user_mappings(c: &RunConfig) -> Vec<Publish> {
@@ -216,8 +218,16 @@ impl Listeners {
                     cgroup: None,
                     published: None,
                 };
-                let mut answer = String::new();
-                let _ = std::fs::File::from(report_r).read_to_string(&mut answer);
+                // The child only joins two namespaces and writes; a child stopped on the
+                // way (SIGSTOP from the user) is killed when `fwd` drops.
+                let Some(answer) = crate::bounded::read_within(report_r, FORWARDER_REPORT) else {
+                    return Err(err(format!(
+                        "cannot forward the published ports: the forwarder (pid {pid}) did not \
+                         join the container's network namespace within {} s; it was killed",
+                        FORWARDER_REPORT.as_secs()
+                    )));
+                };
+                let answer = String::from_utf8_lossy(&answer);
                 match answer.strip_prefix("OK") {
                     Some(_) => Ok(fwd),
                     None if answer.is_empty() => Err(err(
