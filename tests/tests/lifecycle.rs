@@ -982,6 +982,33 @@ fn t06_attach() {
         "burrow: container term is not running\n",
     );
 
+    // start -a of a created container with a terminal: what it printed before the attach
+    // connected is there too (the monitor replays it), then the terminal until it exits.
+    ok_out(
+        &e.b(&[
+            "create",
+            "-t",
+            "--name",
+            "sai",
+            "--rootfs",
+            e.r(),
+            "/bin/sh",
+            "-c",
+            "echo early-$((40+2)); exec /bin/sh",
+        ]),
+        "sai\n",
+    );
+    let out = e.script(
+        "exec /usr/bin/python3 -c \"$1\" \"$2\" \"$B\" start -a sai",
+        &[ATTACH_DRIVER, "b'exit 4\\r'"],
+    );
+    assert_eq!((out.code, out.stderr.as_str()), (Some(0), ""), "{out:?}");
+    assert!(out.stdout.contains(r"early-42\r\n"), "{out:?}");
+    assert_eq!(out.stdout.matches("early-42").count(), 1, "{out:?}");
+    assert!(out.stdout.contains(r"42\r\n"), "{out:?}");
+    assert!(out.stdout.ends_with("\nstatus 4\n"), "{out:?}");
+    assert_eq!(e.row("sai"), Some(("stopped".into(), None, Some(4))));
+
     // A container without a terminal cannot be attached.
     e.run_d("noterm", &[], &["/bin/sleep", "1000"]);
     check(

@@ -142,6 +142,46 @@ fn on_failure_n_restarts_exactly_n_times() {
     assert_eq!(e.status("onf0"), ("stopped".into(), 0, Some(0)));
 }
 
+/// `start -a` on a container with a restart policy follows every run, and ends with the
+/// container's last exit status once the monitor gives up, with a terminal and without.
+#[test]
+fn start_attach_follows_restarts() {
+    let e = Env::new("sta");
+    for (name, tty) in [("sta", false), ("statty", true)] {
+        let mut args = vec!["create", "--name", name, "--rootfs", e.rootfs.path()];
+        if tty {
+            args.push("-t");
+        }
+        args.extend([
+            "--restart",
+            "on-failure:2",
+            "/bin/sh",
+            "-c",
+            "echo run; exit 7",
+        ]);
+        ok_out(&e.b(&args), &format!("{name}\n"));
+        // Twice: the second start prints its own runs, not the first one's again.
+        for _ in 0..2 {
+            let r = if tty {
+                // Stdin is not a terminal here; `script` gives `start -a` one.
+                e.script(
+                    "script -qec \"$B start -a $1\" /dev/null </dev/null",
+                    &[name],
+                )
+            } else {
+                e.b(&["start", "-a", name])
+            };
+            assert_eq!(r.code, Some(7), "{name}: {r:?}");
+            let runs = r.stdout.lines().filter(|l| l.trim_end() == "run").count();
+            assert_eq!(runs, 3, "{name}: each run's output, once: {r:?}");
+            assert_eq!(e.status(name), ("stopped".into(), 2, Some(7)));
+            e.no_monitor(name);
+        }
+        let all = e.log(name);
+        assert_eq!(all.lines().filter(|l| l.trim_end() == "run").count(), 6);
+    }
+}
+
 #[test]
 fn no_policy_never_restarts() {
     let e = Env::new("no");

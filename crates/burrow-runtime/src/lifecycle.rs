@@ -476,12 +476,37 @@ pub fn stats(name: &str) -> Result<StatsReport, Error> {
 /// `burrow logs`: prints the kept output (the rotated file first); with `follow`, keeps
 /// printing until the container stops.
 pub fn logs(name: &str, follow: bool) -> Result<(), Error> {
+    logs_since(name, follow, None)
+}
+
+/// [`logs`] from a place in the log (`burrow start -a`: what this start prints, not what
+/// earlier runs printed).
+pub fn logs_since(
+    name: &str,
+    follow: bool,
+    from: Option<crate::monitor::LogPos>,
+) -> Result<(), Error> {
+    use std::io::SeekFrom;
+    use std::os::unix::fs::MetadataExt;
     let dir = Dir::open(name)?;
     let mut out = std::io::stdout().lock();
     let old = dir.data_file("ctr.log.1");
     let cur = dir.data_file("ctr.log");
-    if let Ok(b) = std::fs::read(&old) {
-        let _ = out.write_all(&b);
+    // The place's offset in `f`, if the place is in that file.
+    let place_in = |f: &std::fs::File| -> Option<u64> {
+        match (from, f.metadata()) {
+            (Some(p), Ok(m)) if p.ino == m.ino() => Some(p.off),
+            _ => None,
+        }
+    };
+    if let Ok(mut f) = std::fs::File::open(&old) {
+        // From a place: only if it is in the old file (else it is in the current one, or
+        // both rotated away since).
+        let at = place_in(&f);
+        if from.is_none() || at.is_some() {
+            let _ = f.seek(SeekFrom::Start(at.unwrap_or(0)));
+            let _ = std::io::copy(&mut f, &mut out);
+        }
     }
     let mut f = match std::fs::File::open(&cur) {
         Ok(f) => f,
@@ -499,6 +524,9 @@ pub fn logs(name: &str, follow: bool) -> Result<(), Error> {
             }
         }
     };
+    let at = place_in(&f).unwrap_or(0);
+    f.seek(SeekFrom::Start(at))
+        .ctx(|| "seek in the log".into())?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = f.read(&mut buf).ctx(|| "read log".into())?;

@@ -25,6 +25,81 @@ pub(crate) mod frame {
     pub const INPUT: u8 = b'i';
     /// Window size: rows and columns, big-endian u16 each.
     pub const WINSIZE: u8 = b'w';
+    /// The client's first frame: no output reaches it before. Empty: live output only; 16
+    /// bytes (a [`super::LogPos`]: inode and offset, big-endian u64 each): first what the log
+    /// holds from there (at most [`super::REPLAY_MAX`] bytes, the last ones), then live.
+    pub const START: u8 = b's';
+}
+
+/// The most a client's START frame replays: a few screens (the rest is in `burrow logs`).
+pub const REPLAY_MAX: usize = 32 * 1024;
+
+/// A place in a container's log (`ctr.log`, rotated to `ctr.log.1`): its inode and an offset.
+/// After two rotations its file is gone, and a new log file may get the same inode number:
+/// the place then looks current and up to its offset is skipped (only after more than twice
+/// [`LOG_MAX`] of output since the place was taken).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogPos {
+    pub(crate) ino: u64,
+    pub(crate) off: u64,
+}
+
+impl LogPos {
+    /// The end of the log as it is now (the start of an empty log if there is none).
+    pub fn now(dir: &Dir) -> LogPos {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(dir.data_file("ctr.log"))
+            .map(|m| LogPos {
+                ino: m.ino(),
+                off: m.len(),
+            })
+            .unwrap_or_default()
+    }
+
+    fn encode(self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.ino.to_be_bytes());
+        b[8..].copy_from_slice(&self.off.to_be_bytes());
+        b
+    }
+
+    fn decode(b: &[u8]) -> Option<LogPos> {
+        let ino = u64::from_be_bytes(b.get(..8)?.try_into().ok()?);
+        let off = u64::from_be_bytes(b.get(8..16)?.try_into().ok()?);
+        Some(LogPos { ino, off })
+    }
+
+    /// What the log `path` (and its rotated `.1`) holds after this place, at most `max`
+    /// bytes (the last ones). A place in neither file (both rotated away since): all of
+    /// `path`.
+    pub fn since(self, path: &std::path::Path, max: usize) -> Vec<u8> {
+        use std::io::{Seek, SeekFrom};
+        use std::os::unix::fs::MetadataExt;
+        let mut old = path.as_os_str().to_owned();
+        old.push(".1");
+        let read_from = |p: &std::path::Path, ino: Option<u64>, off: u64| -> Option<Vec<u8>> {
+            let mut f = fs::File::open(p).ok()?;
+            let m = f.metadata().ok()?;
+            if ino.is_some_and(|i| i != m.ino()) {
+                return None;
+            }
+            // Keep only the last `max` bytes: skip ahead rather than read them.
+            let start = off.max(m.len().saturating_sub(max as u64));
+            f.seek(SeekFrom::Start(start)).ok()?;
+            let mut out = Vec::new();
+            f.take(max as u64).read_to_end(&mut out).ok()?;
+            Some(out)
+        };
+        let cur = std::path::Path::new(path);
+        if let Some(b) = read_from(cur, Some(self.ino), self.off) {
+            return b;
+        }
+        let mut out =
+            read_from(std::path::Path::new(&old), Some(self.ino), self.off).unwrap_or_default();
+        out.extend(read_from(cur, None, 0).unwrap_or_default());
+        let cut = out.len().saturating_sub(max);
+        out.split_off(cut)
+    }
 }
 
 /// `burrow create`: records a container without starting it. Returns its name. `image`: the
@@ -298,6 +373,8 @@ fn monitor(dir: &Dir, mut prepared: Prepared, ready: OwnedFd, rm: bool) -> Resul
 struct Client {
     stream: UnixStream,
     inbuf: Vec<u8>,
+    /// Its START frame came: it gets output from now on.
+    started: bool,
 }
 
 /// The monitor's loop: output to the log and attached clients, client input to the pty,
@@ -358,12 +435,14 @@ fn serve(
                 clients.push(Client {
                     stream: s,
                     inbuf: Vec::new(),
+                    started: false,
                 });
             }
         }
         let mut keep = Vec::with_capacity(clients.len());
         for (i, mut cl) in clients.drain(..).enumerate() {
-            if ready.get(c_idx + i) == Some(&true) && !client_input(&mut cl, out.filter(|_| is_tty))
+            if ready.get(c_idx + i) == Some(&true)
+                && !client_input(&mut cl, out.filter(|_| is_tty), log)
             {
                 continue;
             }
@@ -390,14 +469,14 @@ fn copy_out(o: &OwnedFd, log: &mut LogFile, clients: &mut Vec<Client>) -> bool {
         Ok(0) | Err(_) => false,
         Ok(n) => {
             log.write(&buf[..n]);
-            clients.retain_mut(|cl| cl.stream.write_all(&buf[..n]).is_ok());
+            clients.retain_mut(|cl| !cl.started || cl.stream.write_all(&buf[..n]).is_ok());
             true
         }
     }
 }
 
 /// Input frames of one client; false when it is gone.
-fn client_input(cl: &mut Client, master: Option<&OwnedFd>) -> bool {
+fn client_input(cl: &mut Client, master: Option<&OwnedFd>, log: &LogFile) -> bool {
     let mut buf = [0u8; 4096];
     match cl.stream.read(&mut buf) {
         Ok(0) => return false,
@@ -413,6 +492,17 @@ fn client_input(cl: &mut Client, master: Option<&OwnedFd>) -> bool {
         let payload: Vec<u8> = cl.inbuf[3..3 + len].to_vec();
         let kind = cl.inbuf[0];
         cl.inbuf.drain(..3 + len);
+        if kind == frame::START && !cl.started {
+            cl.started = true;
+            if let Some(pos) = LogPos::decode(&payload) {
+                // All of it was written to the log before anything that follows.
+                let back = pos.since(&log.path, REPLAY_MAX);
+                if cl.stream.write_all(&back).is_err() {
+                    return false;
+                }
+            }
+            continue;
+        }
         let Some(m) = master else { continue };
         match kind {
             frame::INPUT => {
@@ -496,9 +586,92 @@ pub fn attach(name: &str) -> Result<Option<i32>, Error> {
     if !st.tty {
         return Err(err(format!("container {name} has no terminal (start it with -t to attach; use burrow logs -f {name} for its output)")));
     }
-    let mut s =
+    let s =
         UnixStream::connect(dir.file("attach.sock")).ctx(|| format!("cannot attach to {name}"))?;
+    match relay_terminal(name, s, None)? {
+        Relayed::Detached => Ok(None),
+        Relayed::Ended { .. } => Ok(Some(recorded_exit(&dir)?)),
+    }
+}
+
+/// `burrow start -a` of a container with `-t`, once started: its terminal from `from` (the
+/// end of its log before the start, so nothing it printed before the attach is lost) through
+/// every restart, until it stops for good. Its exit status, or 0 on detach.
+pub fn attach_from(name: &str, from: LogPos) -> Result<i32, Error> {
+    let dir = Dir::open(name)?;
+    let log = dir.data_file("ctr.log");
+    let mut pos = from;
+    let mut out = std::io::stdout();
+    // What the log holds past `pos`, printed; `pos` moves to its end.
+    let mut catch_up = |pos: &mut LogPos| {
+        let now = LogPos::now(&dir);
+        let _ = out.write_all(&pos.since(&log, usize::MAX));
+        let _ = out.flush();
+        *pos = now;
+    };
+    loop {
+        let st = dir.current()?;
+        match st.status {
+            Status::Running => {
+                // The socket goes with the run: a failed connect means that run ended, and
+                // its status changes next.
+                let Ok(s) = UnixStream::connect(dir.file("attach.sock")) else {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                };
+                match relay_terminal(name, s, Some(pos))? {
+                    Relayed::Detached => return Ok(0),
+                    // Output came: the monitor replayed from `pos`, then sent the rest live.
+                    Relayed::Ended { output: true } => pos = LogPos::now(&dir),
+                    // Maybe it never read our START: what the run printed is in the log.
+                    Relayed::Ended { output: false } => {}
+                }
+                let _ = recorded_exit(&dir);
+            }
+            Status::Restarting => {
+                catch_up(&mut pos);
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Status::Created | Status::Stopped => {
+                catch_up(&mut pos);
+                return Ok(st.exit_code.unwrap_or(0));
+            }
+        }
+    }
+}
+
+/// Waits (at most 2 s) for the monitor to record the end of the run; its exit status.
+fn recorded_exit(dir: &Dir) -> Result<i32, Error> {
+    for _ in 0..100 {
+        let st = dir.current()?;
+        if st.status != Status::Running {
+            return Ok(st.exit_code.unwrap_or(125));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(125)
+}
+
+/// How a terminal relay ended.
+enum Relayed {
+    /// ctrl-p ctrl-q.
+    Detached,
+    /// The run ended (the monitor closed the connection); whether any output came.
+    Ended { output: bool },
+}
+
+/// Relays the terminal to and from one run through its attach socket `s`; `replay`: the
+/// log place to replay from (see [`frame::START`]).
+fn relay_terminal(name: &str, mut s: UnixStream, replay: Option<LogPos>) -> Result<Relayed, Error> {
     let sfd = block_signals()?;
+    let mut hello = vec![frame::START, 0, 0];
+    if let Some(p) = replay {
+        hello[2] = 16;
+        hello.extend_from_slice(&p.encode());
+    }
+    if s.write_all(&hello).is_err() {
+        return Ok(Relayed::Ended { output: false });
+    }
     let _raw = tty::RawMode::enter();
     let send_winsize = |s: &mut UnixStream| {
         if let Ok(ws) = burrow_sys::rt::get_winsize(std::io::stdin().as_fd()) {
@@ -513,6 +686,7 @@ pub fn attach(name: &str) -> Result<Option<i32>, Error> {
     let mut stdout = std::io::stdout();
     let mut pending_ctrl_p = false;
     let mut stdin_open = true;
+    let mut output = false;
     loop {
         let mut fds = vec![
             PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
@@ -542,19 +716,9 @@ pub fn attach(name: &str) -> Result<Option<i32>, Error> {
         if ready[1] {
             let mut buf = [0u8; 16 * 1024];
             match s.read(&mut buf) {
-                Ok(0) | Err(_) => {
-                    drop(_raw);
-                    // The container ended: wait for the monitor to record its status.
-                    for _ in 0..100 {
-                        let st = dir.current()?;
-                        if st.status != Status::Running {
-                            return Ok(Some(st.exit_code.unwrap_or(125)));
-                        }
-                        std::thread::sleep(std::time::Duration::from_millis(20));
-                    }
-                    return Ok(Some(125));
-                }
+                Ok(0) | Err(_) => return Ok(Relayed::Ended { output }),
                 Ok(n) => {
+                    output = true;
                     let _ = stdout.write_all(&buf[..n]);
                     let _ = stdout.flush();
                 }
@@ -576,7 +740,7 @@ pub fn attach(name: &str) -> Result<Option<i32>, Error> {
                     if b == 0x11 {
                         drop(_raw);
                         eprintln!("\r\nburrow: detached from {name}");
-                        return Ok(None);
+                        return Ok(Relayed::Detached);
                     }
                     data.push(0x10);
                 }
@@ -614,6 +778,38 @@ mod tests {
         let cur = fs::metadata(d.join("ctr.log")).unwrap().len();
         let old = fs::metadata(d.join("ctr.log.1")).unwrap().len();
         assert_eq!((old, cur), (100, 50));
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn log_places_survive_rotation() {
+        use std::os::unix::fs::MetadataExt;
+        let d = std::env::temp_dir().join(format!("burrow-logpos-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        let path = d.join("ctr.log");
+        let place = |p: &std::path::Path| {
+            let m = fs::metadata(p).unwrap();
+            LogPos {
+                ino: m.ino(),
+                off: m.len(),
+            }
+        };
+        let mut l = LogFile::open(path.clone(), 10).unwrap();
+        l.write(b"abc");
+        let p1 = place(&path);
+        l.write(b"defg");
+        assert_eq!(p1.since(&path, usize::MAX), b"defg");
+        assert_eq!(p1.since(&path, 2), b"fg", "only the last bytes");
+        // Rotated: the rest of the old file, then the new one.
+        l.write(b"hijklm");
+        assert_eq!(p1.since(&path, usize::MAX), b"defghijklm");
+        assert_eq!(p1.since(&path, 4), b"jklm");
+        let p2 = place(&path);
+        assert_eq!(p2.since(&path, usize::MAX), b"");
+        // Round trip through a START frame's payload.
+        assert_eq!(LogPos::decode(&p2.encode()), Some(p2));
+        assert_eq!(LogPos::decode(&[0u8; 15]), None);
         fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -30,7 +30,8 @@ pub enum Command {
     Create(RunArgs),
     /// Start a created or stopped container.
     Start {
-        /// Attach to it (its terminal with -t, else its output) until it exits.
+        /// Attach to it (its terminal with -t, else its output) until it stops for good,
+        /// through restarts: what this start prints, then its exit status.
         #[arg(short, long)]
         attach: bool,
         /// Container name.
