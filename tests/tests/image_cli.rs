@@ -495,6 +495,38 @@ fn login_with_password_stdin_then_pull_then_logout() {
         &[cd, &reg.addr, REG_PASSWORD],
     );
     check(&ok, 0, "Login Succeeded!\n", "");
+    // Without the CA the certificate is refused, not retried over plain HTTP, and both fixes
+    // are named; --tls-verify=false skips the check (podman's meaning), for pull and login.
+    let out = env.burrow(&["pull", "-q", &r]);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(125), ""), "{out:?}");
+    assert!(
+        out.stderr.starts_with(&format!(
+            "burrow: registry {} has a TLS certificate this machine does not trust (",
+            reg.addr
+        )) && out.stderr.contains("--cert-dir DIR")
+            && out.stderr.contains("--tls-verify=false"),
+        "{}",
+        out.stderr
+    );
+    let out = env.burrow(&["pull", "-q", "--tls-verify=false", &r]);
+    assert_eq!((out.code, out.stderr.as_str()), (Some(0), ""), "{out:?}");
+    assert!(is_hex_id(out.stdout.trim()), "{out:?}");
+    let untrusted = env.script(
+        "printf '%s\\n' \"$2\" | \"$B\" login -u tester --password-stdin \"$1\"",
+        &[&reg.addr, REG_PASSWORD],
+    );
+    assert_eq!(untrusted.code, Some(125), "{untrusted:?}");
+    assert!(
+        untrusted
+            .stderr
+            .contains("has a TLS certificate this machine does not trust"),
+        "{untrusted:?}"
+    );
+    let insecure = env.script(
+        "printf '%s\\n' \"$2\" | \"$B\" login -u tester --password-stdin --tls-verify=false \"$1\"",
+        &[&reg.addr, REG_PASSWORD],
+    );
+    check(&insecure, 0, "Login Succeeded!\n", "");
     let auth = fs::read_to_string(env.dir.join("run/containers/auth.json")).unwrap();
     assert!(auth.contains(&reg.addr), "{auth}");
     assert!(

@@ -372,7 +372,14 @@ impl RegistriesConf {
 
     /// Whether plain HTTP may be used for `registry` (loopback, or listed insecure).
     pub fn allows_http(&self, registry: &str) -> bool {
-        is_loopback(registry) || self.insecure.iter().any(|l| l == registry)
+        is_loopback(registry) || self.skips_tls_verify(registry)
+    }
+
+    /// Whether HTTPS to `registry` goes without checking its certificate (listed insecure,
+    /// or `--tls-verify=false`, as podman's `insecure = true` means). Loopback alone is not
+    /// enough: a loopback registry with TLS is still checked.
+    pub fn skips_tls_verify(&self, registry: &str) -> bool {
+        self.insecure.iter().any(|l| l == registry)
     }
 }
 

@@ -45,8 +45,17 @@ pub enum RegistryError {
         sent_credentials: bool,
     },
     /// The network failed.
-    #[error("cannot reach registry {registry}; check the network, the name, and for a private registry its TLS (an extra CA) or, for a test registry, an `insecure = true` entry in registries.conf")]
+    #[error("cannot reach registry {registry}; check the network, the name, and for a private registry its TLS (an extra CA) or, for a test registry, --tls-verify=false or an `insecure = true` entry in registries.conf")]
     Unreachable {
+        /// The registry.
+        registry: String,
+        /// The cause.
+        #[source]
+        source: ureq::Error,
+    },
+    /// The registry's TLS certificate is not trusted.
+    #[error("registry {registry} has a TLS certificate this machine does not trust ({source}): give its CA with --cert-dir DIR or in ~/.config/containers/certs.d/{registry}/ca.crt, or, for a test registry, --tls-verify=false (or `insecure = true` in registries.conf), which skips the check")]
+    Untrusted {
         /// The registry.
         registry: String,
         /// The cause.
@@ -323,6 +332,8 @@ pub struct ClientOptions {
 #[derive(Debug)]
 pub struct Client {
     agent: ureq::Agent,
+    /// For hosts whose certificates are not checked ([`RegistriesConf::skips_tls_verify`]).
+    unverified: ureq::Agent,
     opts: ClientOptions,
     /// Per registry: "https" or "http", once known.
     schemes: Mutex<HashMap<String, &'static str>>,
@@ -368,45 +379,62 @@ pub enum Progress {
     },
 }
 
+/// The system's CA certificates (`/etc/ssl/certs/ca-certificates.crt`, if there) and those in
+/// `extra` (which must be readable).
+pub fn trusted_certs(
+    extra: Option<&std::path::Path>,
+) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+    let mut certs = Vec::new();
+    let mut pems = vec![PathBuf::from("/etc/ssl/certs/ca-certificates.crt")];
+    pems.extend(extra.map(std::path::Path::to_path_buf));
+    for (i, p) in pems.iter().enumerate() {
+        let data = match std::fs::read(p) {
+            Ok(d) => d,
+            Err(e) if i == 0 => {
+                tracing::warn!("no system CA bundle at {}: {e}", p.display());
+                continue;
+            }
+            Err(e) => return Err(RegistryError::Ca(p.clone(), e)),
+        };
+        for item in ureq::tls::parse_pem(&data) {
+            if let Ok(ureq::tls::PemItem::Certificate(c)) = item {
+                certs.push(c.to_owned());
+            }
+        }
+    }
+    Ok(certs)
+}
+
+/// The HTTP agent of pulls and logins: bounded connect and reads, HTTP errors as responses;
+/// `verify` false skips the server's certificate check (insecure registries only).
+pub fn http_agent(certs: &[ureq::tls::Certificate<'static>], verify: bool) -> ureq::Agent {
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::new_with_certs(certs))
+        .disable_verification(!verify)
+        .build();
+    ureq::Agent::config_builder()
+        .tls_config(tls)
+        .http_status_as_error(false)
+        .timeout_connect(Some(crate::stall::CONNECT_TIMEOUT))
+        .timeout_recv_response(Some(std::time::Duration::from_secs(120)))
+        .timeout_per_read(Some(crate::stall::read_timeout()))
+        .timeout_per_write(Some(crate::stall::read_timeout()))
+        .user_agent("burrow")
+        .build()
+        .new_agent()
+}
+
 impl Client {
     /// A client with the system's CAs (and `opts.extra_ca`).
     pub fn new(mut opts: ClientOptions) -> Result<Self> {
         if opts.auth_files.is_empty() {
             opts.auth_files = default_auth_files();
         }
-        let mut certs = Vec::new();
-        let mut pems = vec![PathBuf::from("/etc/ssl/certs/ca-certificates.crt")];
-        pems.extend(opts.extra_ca.clone());
-        for (i, p) in pems.iter().enumerate() {
-            let data = match std::fs::read(p) {
-                Ok(d) => d,
-                Err(e) if i == 0 => {
-                    tracing::warn!("no system CA bundle at {}: {e}", p.display());
-                    continue;
-                }
-                Err(e) => return Err(RegistryError::Ca(p.clone(), e)),
-            };
-            for item in ureq::tls::parse_pem(&data) {
-                if let Ok(ureq::tls::PemItem::Certificate(c)) = item {
-                    certs.push(c);
-                }
-            }
-        }
-        let tls = ureq::tls::TlsConfig::builder()
-            .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .tls_config(tls)
-            .http_status_as_error(false)
-            .timeout_connect(Some(crate::stall::CONNECT_TIMEOUT))
-            .timeout_recv_response(Some(std::time::Duration::from_secs(120)))
-            .timeout_per_read(Some(crate::stall::read_timeout()))
-            .timeout_per_write(Some(crate::stall::read_timeout()))
-            .user_agent("burrow")
-            .build()
-            .new_agent();
+        let certs = trusted_certs(opts.extra_ca.as_deref())?;
+        let agent = |verify: bool| http_agent(&certs, verify);
         Ok(Self {
-            agent,
+            agent: agent(true),
+            unverified: agent(false),
             opts,
             schemes: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
@@ -423,7 +451,19 @@ impl Client {
         accept: Option<&str>,
         auth: Option<&str>,
     ) -> std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error> {
-        let mut r = self.agent.get(url);
+        // The host (and port) the URL names: a registry, or its token service.
+        let host = url
+            .split_once("://")
+            .map_or(url, |(_, rest)| rest)
+            .split(['/', '?'])
+            .next()
+            .unwrap_or_default();
+        let agent = if self.opts.registries.skips_tls_verify(host) {
+            &self.unverified
+        } else {
+            &self.agent
+        };
+        let mut r = agent.get(url);
         if let Some(a) = accept {
             r = r.header("Accept", a);
         }
@@ -459,6 +499,9 @@ impl Client {
             let token = self.tokens.lock().ok().and_then(|m| m.get(&key).cloned());
             let mut resp = match self.send(&url, accept, token.as_deref()) {
                 Ok(r) => r,
+                // It speaks TLS, with a certificate we do not trust: plain HTTP would only
+                // hide that.
+                Err(e) if untrusted_certificate(&e) => return Err(net_err(registry, e)),
                 Err(e) => {
                     last_err = Some(e);
                     continue;
@@ -714,10 +757,23 @@ pub fn urlencode(s: &str) -> String {
 }
 
 /// A transport error: [`RegistryError::Stalled`] for a timeout, else `Unreachable`.
-fn net_err(registry: &str, source: ureq::Error) -> RegistryError {
+/// Whether `e` is rustls refusing the server's certificate (ureq gives it as its own variant
+/// or inside an I/O error, depending on where the handshake failed).
+pub fn untrusted_certificate(e: &ureq::Error) -> bool {
+    let text = format!("{e:?}");
+    text.contains("InvalidCertificate")
+}
+
+/// A network error of `registry` as the error that names its fix.
+pub fn net_err(registry: &str, source: ureq::Error) -> RegistryError {
     if crate::stall::is_timeout(&source) {
         RegistryError::Stalled {
             registry: registry.to_owned(),
+        }
+    } else if untrusted_certificate(&source) {
+        RegistryError::Untrusted {
+            registry: registry.to_owned(),
+            source,
         }
     } else {
         RegistryError::Unreachable {

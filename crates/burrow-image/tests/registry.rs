@@ -565,6 +565,28 @@ fn pull_over_tls_with_htpasswd_auth() {
         matches!(e, RegistryError::NoPlatform { .. }) && e.to_string().contains("--platform"),
         "{e}"
     );
+    // The CA not given: the certificate is refused, and the message says how to trust it.
+    let untrusted = Client::new(ClientOptions {
+        registries: RegistriesConf::default(),
+        extra_ca: None,
+        auth_files: vec![auth("tester", "s3cret-pw")],
+    })
+    .unwrap();
+    let e = store.pull(&untrusted, &r, None, &no_progress).unwrap_err();
+    assert!(matches!(e, RegistryError::Untrusted { .. }), "{e:?}");
+    assert!(e.to_string().contains("--tls-verify=false"), "{e}");
+    // Marked insecure (`--tls-verify=false`, or `insecure = true`): HTTPS without the check,
+    // as podman does; the credentials still go over TLS.
+    let insecure = Client::new(ClientOptions {
+        registries: RegistriesConf {
+            insecure: vec![reg.addr.clone()],
+            ..RegistriesConf::default()
+        },
+        extra_ca: None,
+        auth_files: vec![auth("tester", "s3cret-pw")],
+    })
+    .unwrap();
+    assert_eq!(store.pull(&insecure, &r, None, &no_progress).unwrap(), id);
     // Both images share their layers on disk: two layer directories in all.
     let dirs = fs::read_dir(store.root().join("layers"))
         .unwrap()

@@ -168,7 +168,7 @@ pub enum Command {
         /// Trust the CA certificates (*.crt) in DIR for this registry.
         #[arg(long, value_name = "DIR")]
         cert_dir: Option<PathBuf>,
-        /// false: allow plain HTTP to this registry.
+        /// false: do not check the registry's TLS certificate, and allow plain HTTP (as podman).
         #[arg(long, value_name = "true|false", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
         tls_verify: Option<bool>,
         /// Registry (HOST[:PORT]).
@@ -353,7 +353,7 @@ pub struct PullArgs {
     /// Trust the CA certificates (*.crt) in DIR for this registry.
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
-    /// false: allow plain HTTP to this registry.
+    /// false: do not check the registry's TLS certificate, and allow plain HTTP (as podman).
     #[arg(long, value_name = "true|false", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub tls_verify: Option<bool>,
     /// Image reference: [REGISTRY/]REPOSITORY[:TAG|@DIGEST].

@@ -147,39 +147,6 @@ pub fn logout(registry: &str) -> Res {
     }
 }
 
-fn agent(ca: Option<&Path>) -> Result<ureq::Agent, Error> {
-    let mut certs = Vec::new();
-    let mut pems = vec![PathBuf::from("/etc/ssl/certs/ca-certificates.crt")];
-    pems.extend(ca.map(Path::to_path_buf));
-    for (i, p) in pems.iter().enumerate() {
-        let data = match std::fs::read(p) {
-            Ok(d) => d,
-            Err(_) if i == 0 => continue,
-            Err(e) => {
-                return Err(fail(format!(
-                    "cannot read the CA certificate {}: {e}",
-                    p.display()
-                )))
-            }
-        };
-        for item in ureq::tls::parse_pem(&data) {
-            if let Ok(ureq::tls::PemItem::Certificate(c)) = item {
-                certs.push(c);
-            }
-        }
-    }
-    let tls = ureq::tls::TlsConfig::builder()
-        .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
-        .build();
-    Ok(ureq::Agent::config_builder()
-        .tls_config(tls)
-        .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(60)))
-        .user_agent("burrow")
-        .build()
-        .new_agent())
-}
-
 /// `Bearer realm="...",service="..."` -> scheme and parameters (burrow-image's parser, the
 /// one pulls use).
 fn challenge(c: &str) -> (String, HashMap<String, String>) {
@@ -194,7 +161,9 @@ fn check(
     conf: &burrow_image::RegistriesConf,
     ca: Option<&Path>,
 ) -> Result<(), Error> {
-    let agent = agent(ca)?;
+    let certs = burrow_image::registry::trusted_certs(ca).map_err(lib_err)?;
+    // `--tls-verify=false` or `insecure = true`: the certificate is not checked (podman's way).
+    let agent = burrow_image::registry::http_agent(&certs, !conf.skips_tls_verify(registry));
     let basic = format!("Basic {}", auth_entry(creds));
     let refused = || {
         fail(format!(
@@ -212,6 +181,10 @@ fn check(
         let url = format!("{scheme}://{registry}/v2/");
         let resp = match agent.get(&url).call() {
             Ok(r) => r,
+            // TLS with a certificate we do not trust: plain HTTP would only hide that.
+            Err(e) if burrow_image::registry::untrusted_certificate(&e) => {
+                return Err(lib_err(burrow_image::registry::net_err(registry, e)));
+            }
             Err(e) => {
                 last = Some(e);
                 continue;
@@ -271,7 +244,7 @@ fn unreachable(registry: &str, e: &ureq::Error) -> Error {
     fail(format!(
         "cannot reach registry {registry}: {e}; check the network and the name, and for a private \
 registry its CA (--cert-dir DIR, or ~/.config/containers/certs.d/{registry}/ca.crt) or, for a test \
-registry, an `insecure = true` entry in registries.conf (docs/images.md)"
+registry, --tls-verify=false or an `insecure = true` entry in registries.conf (docs/images.md)"
     ))
 }
 
