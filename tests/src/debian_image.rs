@@ -38,39 +38,15 @@ pub fn require_debian_tools() -> bool {
     if !require_image_tools() {
         return false;
     }
-    let missing: Vec<&str> = ["debootstrap", "chroot", "getcap", "gzip", "sha256sum"]
-        .into_iter()
-        .filter(|t| {
-            !Command::new("sh")
-                .args(["-c", &format!("command -v {t}")])
-                .stdout(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "the Debian image tests need {}: run as root after scripts/install-test-deps.sh",
-        missing.join(", ")
-    );
-    if in_ci() {
-        panic!("{msg}");
-    }
-    eprintln!("SKIP: {msg}");
-    false
+    require_tools(
+        "the Debian image tests",
+        &["debootstrap", "chroot", "getcap", "gzip", "sha256sum"],
+        Vec::new(),
+    )
 }
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    run_ok(cmd).trim().to_owned()
 }
 
 /// The Debian image, built (or found in the cache) and pushed once per test process.

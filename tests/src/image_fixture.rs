@@ -30,43 +30,19 @@ pub fn require_image_tools() -> bool {
     if !require_root() {
         return false;
     }
-    let mut missing = Vec::new();
-    for t in ["docker-registry", "skopeo", "openssl", "htpasswd", "tar"] {
-        if !Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-        {
-            missing.push(t.to_owned());
-        }
-    }
+    let mut extra = Vec::new();
     if !Path::new("/bin/busybox").exists() {
-        missing.push("/bin/busybox (busybox-static)".to_owned());
+        extra.push("/bin/busybox (busybox-static)".to_owned());
     }
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "image tests need {}: run as root after scripts/install-test-deps.sh",
-        missing.join(", ")
-    );
-    if in_ci() {
-        panic!("{msg}");
-    }
-    eprintln!("SKIP: {msg}");
-    false
+    require_tools(
+        "image tests",
+        &["docker-registry", "skopeo", "openssl", "htpasswd", "tar"],
+        extra,
+    )
 }
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    run_ok(cmd)
 }
 
 /// A running registry, killed on drop.

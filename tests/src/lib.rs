@@ -47,6 +47,47 @@ pub fn require_root() -> bool {
     root
 }
 
+/// True when every tool of `tools` is found; else false with a message naming the missing
+/// ones (and `extra`, missing things found by the caller), or a panic under CI=true.
+pub fn require_tools(what: &str, tools: &[&str], mut extra: Vec<String>) -> bool {
+    let mut missing: Vec<String> = tools
+        .iter()
+        .filter(|t| {
+            !Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .stdout(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .map(|t| (*t).to_owned())
+        .collect();
+    missing.append(&mut extra);
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!(
+        "{what} need {}: run as root after scripts/install-test-deps.sh",
+        missing.join(", ")
+    );
+    if in_ci() {
+        panic!("{msg}");
+    }
+    eprintln!("SKIP: {msg}");
+    false
+}
+
+/// Runs `cmd`, panics with its output when it fails; its stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// `require!()` at the top of each integration test.
 #[macro_export]
 macro_rules! require {
