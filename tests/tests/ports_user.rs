@@ -419,6 +419,12 @@ fn a_foreground_run_forwards_until_it_ends() {
     assert_eq!(&ready, b"ready\n");
     let got = tcp_round_trip(18141, "fg\n");
     assert_eq!(seen_from_forwarder(&got, 80), "\nfg\nbye\n");
+    // A killed forwarder is started again by the foreground burrow too, which says so.
+    let first = new_forwarder(child.id(), 0);
+    sh(&format!("kill -KILL {first}"));
+    new_forwarder(child.id(), first);
+    let got = tcp_round_trip(18141, "again\n");
+    assert_eq!(seen_from_forwarder(&got, 80), "\nagain\nbye\n");
     // SIGTERM to burrow reaches the container; the run ends and so does the forwarder.
     sh(&format!("kill -TERM {}", child.id()));
     let status = child.wait().unwrap();
@@ -430,7 +436,13 @@ fn a_foreground_run_forwards_until_it_ends() {
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
-    assert_eq!(err, notice("127.0.0.1:18141:80/tcp"));
+    assert_eq!(
+        err,
+        format!(
+            "{}burrow: warning: {RESTARTED}\n",
+            notice("127.0.0.1:18141:80/tcp")
+        )
+    );
     nothing_listens(&[18141]);
 }
 
@@ -565,6 +577,70 @@ fn a_sigkill_of_the_monitor_leaves_no_listener() {
         std::thread::sleep(Duration::from_millis(20));
     }
     nothing_listens(&[18181, 18182]);
+}
+
+/// The `burrow-portfwd` child of `parent` other than `old`, waited for (at most 15 s: a new
+/// one comes at most a second after the last one started).
+fn new_forwarder(parent: u32, old: u32) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let kids = fs::read_to_string(format!("/proc/{parent}/task/{parent}/children"))
+            .unwrap_or_default();
+        let found = kids.split_whitespace().find_map(|k| {
+            let k: u32 = k.parse().ok()?;
+            let comm = fs::read_to_string(format!("/proc/{k}/comm")).ok()?;
+            (k != old && comm == "burrow-portfwd\n").then_some(k)
+        });
+        if let Some(k) = found {
+            return k;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new forwarder under {parent} 15 s after {old} was killed: {kids}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const RESTARTED: &str = "the port forwarder killed by signal 9; starting it again";
+
+#[test]
+fn a_killed_forwarder_is_started_again() {
+    require!();
+    let e = Env::new("fk");
+    let r = e.run_d(
+        "fk",
+        &["-p", "127.0.0.1:18211:80", "-p", "127.0.0.1:18212:53/udp"],
+        "echo-srv udp 53 & exec echo-srv tcp 80",
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    e.wait_ready("fk", 2);
+    let monitor = u32::try_from(e.inspect("fk")["monitor_pid"].as_u64().unwrap()).unwrap();
+    let mut fwd = forwarder_of(&e, "fk");
+    // Twice, the second time within a second of the new start (it then waits out the gap).
+    for round in 1..=2 {
+        sh(&format!("kill -KILL {fwd}"));
+        fwd = new_forwarder(monitor, fwd);
+        let msg = format!("k{round}\n");
+        assert_eq!(
+            seen_from_forwarder(&tcp_round_trip(18211, &msg), 80),
+            format!("\n{msg}bye\n")
+        );
+        assert_eq!(seen_from_forwarder(&udp_round_trip(18212, "u"), 53), " u");
+    }
+    assert_eq!(forwarder_of(&e, "fk"), fwd);
+    let log = e.b(&["logs", "fk"]).stdout;
+    assert_eq!(
+        log.lines()
+            .filter(|l| *l == format!("burrow: {RESTARTED}"))
+            .count(),
+        2,
+        "{log}"
+    );
+    assert_eq!(e.inspect("fk")["state"], "running");
+    let r = e.b(&["stop", "-t", "30", "fk"]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    nothing_listens(&[18211, 18212]);
 }
 
 /// The forwarder of a running container: the monitor's child that is not the container.

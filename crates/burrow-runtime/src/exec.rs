@@ -131,7 +131,7 @@ pub fn exec(name: &str, opts: ExecOptions) -> Result<i32, Error> {
         cgroup: None,
         published: None,
     };
-    relay(&mut proc_, master, &sfd, true)
+    relay(&mut proc_, master, &sfd, true, None)
 }
 
 /// In the helper: join, become root of the container, spawn the command's process.

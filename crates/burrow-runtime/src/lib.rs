@@ -15,6 +15,7 @@ pub mod caps;
 mod channel;
 mod child;
 pub mod exec;
+mod forwarder;
 pub mod ids;
 pub mod image;
 pub mod lifecycle;

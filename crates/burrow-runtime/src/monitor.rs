@@ -269,7 +269,10 @@ fn monitor(dir: &Dir, mut prepared: Prepared, ready: OwnedFd, rm: bool) -> Resul
             Err(e) => return Err(fail(&mut ready, e)),
         };
         // A new forwarder for each start: it joins this run's network namespace.
-        let forwarder = match ports.as_ref().map(|p| p.spawn(started.container.pid, init)) {
+        let mut forwarder = match ports
+            .as_ref()
+            .map(|p| crate::forwarder::Forwarder::start(p, started.container.pid, init))
+        {
             Some(Ok(f)) => Some(f),
             None => None,
             Some(Err(e)) if restarts => {
@@ -342,6 +345,7 @@ fn monitor(dir: &Dir, mut prepared: Prepared, ready: OwnedFd, rm: bool) -> Resul
             listener.as_ref(),
             &sfd,
             &mut log,
+            forwarder.as_mut(),
         )
         .ok();
         let ran = began.elapsed();
@@ -386,6 +390,7 @@ fn serve(
     listener: Option<&UnixListener>,
     sfd: &nix::sys::signalfd::SignalFd,
     log: &mut LogFile,
+    mut forwarder: Option<&mut crate::forwarder::Forwarder<'_>>,
 ) -> Result<i32, Error> {
     let mut clients: Vec<Client> = Vec::new();
     let mut out_open = out.is_some();
@@ -406,7 +411,11 @@ fn serve(
         for cl in &clients {
             fds.push(PollFd::new(cl.stream.as_fd(), PollFlags::POLLIN));
         }
-        match poll(&mut fds, PollTimeout::NONE) {
+        if let Some(fd) = forwarder.as_ref().and_then(|f| f.pidfd()) {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
+        let wake = crate::forwarder::poll_timeout(forwarder.as_ref().and_then(|f| f.timeout()));
+        match poll(&mut fds, wake) {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(err(format!("poll: {e}"))),
             Ok(_) => {}
@@ -449,6 +458,10 @@ fn serve(
             keep.push(cl);
         }
         clients = keep;
+        // Its pidfd, or its restart due: cheap enough to look each time round.
+        if let Some(f) = forwarder.as_mut() {
+            f.tend(&mut |line| log.write(format!("{line}\n").as_bytes()));
+        }
         if ready[1] {
             if let Some(o) = out.filter(|_| out_open) {
                 let _ = nix::fcntl::fcntl(

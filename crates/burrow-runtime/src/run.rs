@@ -7,7 +7,7 @@ use crate::image::{self, ImageRoot};
 use crate::trace::step;
 use crate::{channel, err, tty, Ctx, Error};
 use burrow_config::{IdMap, NetMode, Root, RunConfig, RunSpec, Seccomp};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -277,8 +277,14 @@ pub fn run(spec: &RunSpec, image: Option<&ImageRoot>) -> Result<i32, Error> {
         let ports = crate::portfwd::bind(&crate::portfwd::user_mappings(spec.config()))?;
         let sfd = block_signals()?;
         let mut started = start(&p)?;
-        let _fwd = forward(ports.as_ref(), &started, spec.config().init)?;
-        return relay(&mut started.container, started.master.take(), &sfd, true);
+        let mut fwd = forward(ports.as_ref(), &started, spec.config().init)?;
+        return relay(
+            &mut started.container,
+            started.master.take(),
+            &sfd,
+            true,
+            fwd.as_mut(),
+        );
     };
     // An image root's upper and work directories live for this run only: nothing is kept
     // for a foreground run. By default they are on a tmpfs that the container's pid 1 mounts
@@ -319,8 +325,14 @@ pub fn run(spec: &RunSpec, image: Option<&ImageRoot>) -> Result<i32, Error> {
         for w in &started.warnings {
             tracing::warn!("{w}");
         }
-        let _fwd = forward(ports.as_ref(), &started, spec.config().init)?;
-        relay(&mut started.container, started.master.take(), &sfd, true)
+        let mut fwd = forward(ports.as_ref(), &started, spec.config().init)?;
+        relay(
+            &mut started.container,
+            started.master.take(),
+            &sfd,
+            true,
+            fwd.as_mut(),
+        )
     })();
     // Also when the pid 1 fell back to disk (it made the directory itself).
     if let Err(e) = remove_tree(&dir) {
@@ -331,13 +343,13 @@ pub fn run(spec: &RunSpec, image: Option<&ImageRoot>) -> Result<i32, Error> {
 
 /// A foreground run's user-space port forwarder (`-p` with `--net none`): started once the
 /// container runs, said once on stderr, killed when the returned handle is dropped.
-fn forward(
-    ports: Option<&crate::portfwd::Listeners>,
+fn forward<'a>(
+    ports: Option<&'a crate::portfwd::Listeners>,
     started: &Started,
     init: bool,
-) -> Result<Option<Container>, Error> {
+) -> Result<Option<crate::forwarder::Forwarder<'a>>, Error> {
     let Some(ports) = ports else { return Ok(None) };
-    let fwd = ports.spawn(started.container.pid, init)?;
+    let fwd = crate::forwarder::Forwarder::start(ports, started.container.pid, init)?;
     tracing::warn!("{}", ports.notice());
     Ok(Some(fwd))
 }
@@ -688,6 +700,7 @@ pub(crate) fn relay(
     master: Option<OwnedFd>,
     sfd: &SignalFd,
     stdio: bool,
+    mut forwarder: Option<&mut crate::forwarder::Forwarder<'_>>,
 ) -> Result<i32, Error> {
     let master = master.filter(|_| stdio);
     let _raw = master.as_ref().map(|_| tty::RawMode::enter());
@@ -709,7 +722,17 @@ pub(crate) fn relay(
                 fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
             }
         }
-        match poll(&mut fds, PollTimeout::NONE) {
+        // Where the pty and stdin are (if polled): the forwarder comes after them.
+        let (m_idx, in_idx) = match fds.len() {
+            4 => (Some(2), Some(3)),
+            3 => (Some(2), None),
+            _ => (None, None),
+        };
+        if let Some(fd) = forwarder.as_ref().and_then(|f| f.pidfd()) {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
+        let wake = crate::forwarder::poll_timeout(forwarder.as_ref().and_then(|f| f.timeout()));
+        match poll(&mut fds, wake) {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(err(format!("poll: {e}"))),
             Ok(_) => {}
@@ -719,7 +742,9 @@ pub(crate) fn relay(
                 .and_then(|f| f.revents())
                 .is_some_and(|r| !r.is_empty())
         };
-        let (sig_ready, exited, m_ready, in_ready) = (ready(0), ready(1), ready(2), ready(3));
+        let (sig_ready, exited) = (ready(0), ready(1));
+        let m_ready = m_idx.is_some_and(ready);
+        let in_ready = in_idx.is_some_and(ready);
         drop(fds);
         if sig_ready {
             while let Ok(Some(info)) = sfd.read_signal() {
@@ -741,6 +766,9 @@ pub(crate) fn relay(
             if in_ready && !tty::pump(stdin.as_fd(), m.as_fd()) {
                 stdin_open = false;
             }
+        }
+        if let Some(f) = forwarder.as_mut() {
+            f.tend(&mut |line| tracing::warn!("{}", line.trim_start_matches("burrow: ")));
         }
         if exited {
             if let Some(m) = master.as_ref().filter(|_| master_open) {
@@ -828,5 +856,5 @@ pub fn unshare(command: Vec<String>) -> Result<i32, Error> {
     ids::write_maps(&plan, helpers.as_ref(), pid)?;
     channel::send_go(&psock, None)?;
     channel::await_exec(&psock)?;
-    relay(&mut c, None, &sfd, true)
+    relay(&mut c, None, &sfd, true, None)
 }
