@@ -1342,9 +1342,12 @@ fn t11_survives_the_terminal_closing() {
     let e = Env::new(&f.a, "hup");
     let caller_file = e.xdg.join("caller");
     // A pty session like a terminal window: script(1) in a new session runs a shell that
-    // starts the container, records its pid and stays.
-    let mut script = Command::new("setpriv")
+    // starts the container, records its pid and stays. SIGHUP's default action is restored
+    // first: a test run under nohup would otherwise hand its SIG_IGN down to the shell.
+    let mut script = Command::new("env")
         .args([
+            "--default-signal=HUP",
+            "setpriv",
             "--reuid",
             &e.user.uid.to_string(),
             "--regid",
