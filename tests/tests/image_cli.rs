@@ -875,6 +875,9 @@ fn a_stuck_store_lock_fails_pull_and_rmi_after_the_bound_naming_the_holder() {
         .args(["-x", "-o"]) // -o: only flock holds it, so killing it releases the lock
         .arg(&lock)
         .args(["sleep", "120"])
+        // Its sleep outlives a killed flock: it must not hold the test's output open.
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let hpid = holder.id();

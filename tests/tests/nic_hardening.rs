@@ -327,6 +327,9 @@ fn a_user_without_an_entry_or_quota_never_touches_the_lock() {
     );
     let holder = std::process::Command::new("flock")
         .args(["-o", "-x", "/run/burrow/nic.lock", "sleep", "60"])
+        // Its sleep outlives a killed flock: it must not hold the test's output open.
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     struct Kill(std::process::Child);

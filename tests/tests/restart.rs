@@ -328,6 +328,9 @@ fn a_held_container_lock_is_waited_for_within_a_bound() {
     let mut holder = std::process::Command::new("flock")
         .arg(&lock)
         .args(["sleep", "60"])
+        // Its sleep outlives a killed flock: it must not hold the test's output open.
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
