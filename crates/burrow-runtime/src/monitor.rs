@@ -458,10 +458,6 @@ fn serve(
             keep.push(cl);
         }
         clients = keep;
-        // Its pidfd, or its restart due: cheap enough to look each time round.
-        if let Some(f) = forwarder.as_mut() {
-            f.tend(&mut |line| log.write(format!("{line}\n").as_bytes()));
-        }
         if ready[1] {
             if let Some(o) = out.filter(|_| out_open) {
                 let _ = nix::fcntl::fcntl(
@@ -471,6 +467,11 @@ fn serve(
                 while copy_out(o, log, &mut clients) {}
             }
             return c.wait();
+        }
+        // Its pidfd, or its restart due (not once the container is gone): cheap enough to
+        // look each time round.
+        if let Some(f) = forwarder.as_mut() {
+            f.tend(&mut |line| log.write(format!("{line}\n").as_bytes()));
         }
     }
 }

@@ -767,9 +767,6 @@ pub(crate) fn relay(
                 stdin_open = false;
             }
         }
-        if let Some(f) = forwarder.as_mut() {
-            f.tend(&mut |line| tracing::warn!("{}", line.trim_start_matches("burrow: ")));
-        }
         if exited {
             if let Some(m) = master.as_ref().filter(|_| master_open) {
                 // Drain what the container wrote last.
@@ -781,6 +778,9 @@ pub(crate) fn relay(
             }
             let code = c.wait()?;
             return Ok(code);
+        }
+        if let Some(f) = forwarder.as_mut() {
+            f.tend(&mut |line| tracing::warn!("{}", line.trim_start_matches("burrow: ")));
         }
     }
 }
