@@ -319,6 +319,22 @@ write_report() { # BEGIN END TITLE
   echo "== written to $out"
 }
 
+# as_user: the command prefix that runs as the bench user with a clean environment, its
+# private XDG directories and podman's configuration under $work (uid gid user home prefix
+# xdg work must be set).
+set_as_user() {
+  as_user=(setpriv --reuid="$uid" --regid="$gid" --init-groups --
+    env -i HOME="$home" USER="$user" LOGNAME="$user" PATH=/usr/bin:/bin:/usr/sbin:/sbin LANG=C.UTF-8
+    BURROW_HELPERS_DIR="$prefix/bin" XDG_RUNTIME_DIR="$xdg" XDG_DATA_HOME="$work/data"
+    XDG_CONFIG_HOME="$work/config" XDG_CACHE_HOME="$work/cache" CONTAINERS_CONF="$work/containers.conf")
+}
+
+# As the bench user (as_user), in a private mount namespace with / rshared (what podman
+# expects).
+u() {
+  unshare -m --propagation unchanged sh -c 'mount --make-rshared / && exec "$@"' x "${as_user[@]}" "$@"
+}
+
 kill_user_xdg() {
   local p
   local -a found

@@ -82,14 +82,7 @@ xdg=$work/xdg
 lxcpath=$work/lxcpath
 pargs="--root $work/podman/storage --runroot $work/podman/run --runtime runc"
 
-as_user=(setpriv --reuid="$uid" --regid="$gid" --init-groups --
-  env -i HOME="$home" USER="$user" LOGNAME="$user" PATH=/usr/bin:/bin:/usr/sbin:/sbin LANG=C.UTF-8
-  BURROW_HELPERS_DIR="$prefix/bin" XDG_RUNTIME_DIR="$xdg" XDG_DATA_HOME="$work/data"
-  XDG_CONFIG_HOME="$work/config" XDG_CACHE_HOME="$work/cache" CONTAINERS_CONF="$work/containers.conf")
-# As the user, in a private mount namespace with / rshared (what podman expects).
-u() {
-  unshare -m --propagation unchanged sh -c 'mount --make-rshared / && exec "$@"' x "${as_user[@]}" "$@"
-}
+set_as_user
 
 # What was started, for the cleanup.
 started_burrow=()

@@ -146,14 +146,7 @@ pargs="--root $work/podman/storage --runroot $work/podman/run --runtime runc"
 started_burrow=()
 started_podman=()
 
-as_user=(setpriv --reuid="$uid" --regid="$gid" --init-groups --
-  env -i HOME="$home" USER="$user" LOGNAME="$user" PATH=/usr/bin:/bin:/usr/sbin:/sbin LANG=C.UTF-8
-  BURROW_HELPERS_DIR="$prefix/bin" XDG_RUNTIME_DIR="$xdg" XDG_DATA_HOME="$work/data"
-  XDG_CONFIG_HOME="$work/config" XDG_CACHE_HOME="$work/cache" CONTAINERS_CONF="$work/containers.conf")
-# As the user, in a private mount namespace with / rshared (what podman expects; as lifecycle.sh).
-u() {
-  unshare -m --propagation unchanged sh -c 'mount --make-rshared / && exec "$@"' x "${as_user[@]}" "$@"
-}
+set_as_user
 remote() { "$ipbin" netns exec "$ns" "$@"; }
 
 cleanup() {
