@@ -86,3 +86,19 @@ impl Drop for CtrEnv {
         let _ = fs::remove_dir_all(&self.xdg);
     }
 }
+
+/// `ctr_env_newtype!(Env)` declares `struct Env(CtrEnv)`, which derefs to [`CtrEnv`]: a test
+/// file's own world type, for the methods that file adds.
+#[macro_export]
+macro_rules! ctr_env_newtype {
+    ($name:ident) => {
+        struct $name($crate::ctr_env::CtrEnv);
+
+        impl std::ops::Deref for $name {
+            type Target = $crate::ctr_env::CtrEnv;
+            fn deref(&self) -> &$crate::ctr_env::CtrEnv {
+                &self.0
+            }
+        }
+    };
+}

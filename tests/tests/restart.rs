@@ -13,16 +13,9 @@ fn user() -> &'static TestUser {
     ctr_user("rst")
 }
 
-/// One test's world: private state and data directories and a rootfs; on drop every container
-/// is removed (rm -f) and the directories deleted.
-struct Env(CtrEnv);
-
-impl std::ops::Deref for Env {
-    type Target = CtrEnv;
-    fn deref(&self) -> &CtrEnv {
-        &self.0
-    }
-}
+// One test's world: private state and data directories and a rootfs; on drop every container
+// is removed (rm -f) and the directories deleted.
+burrow_tests::ctr_env_newtype!(Env);
 
 impl Env {
     fn new(tag: &str) -> Env {
