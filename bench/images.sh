@@ -88,14 +88,7 @@ storage=$data/burrow/storage
 # overlay named explicitly: with --root and no storage.conf podman 4 falls back to vfs (a full
 # copy of the image per container).
 pargs="--root $work/podman/storage --runroot $work/podman/run --storage-driver overlay --runtime runc"
-as_user=(setpriv --reuid="$uid" --regid="$gid" --init-groups --
-  env -i HOME="$home" USER="$user" LOGNAME="$user" PATH=/usr/bin:/bin:/usr/sbin:/sbin LANG=C.UTF-8
-  BURROW_HELPERS_DIR="$prefix/bin" XDG_RUNTIME_DIR="$xdg" XDG_DATA_HOME="$data"
-  XDG_CONFIG_HOME="$work/config" XDG_CACHE_HOME="$work/cache" CONTAINERS_CONF="$work/containers.conf")
-# As the user, in a private mount namespace with / rshared (what podman expects).
-u() {
-  unshare -m --propagation unchanged sh -c 'mount --make-rshared / && exec "$@"' x "${as_user[@]}" "$@"
-}
+set_as_user # XDG_DATA_HOME is $work/data, which is $data
 
 reg_pid=
 child=
