@@ -459,7 +459,7 @@ fn refusals_name_the_grant_the_holder_and_the_fixes() {
         ),
         (
             vec!["publish", &ns, &c2.host, "c2", "47006:0"],
-            "invalid port mapping \"47006:0\": port \"0\" is out of range (1 to 65535) (expected [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp], e.g. 8080:80 or 127.0.0.1:5353:53/udp)".to_owned(),
+            "invalid port mapping \"47006:0\": port \"0\" is out of range (1 to 65535) (expected [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp], e.g. 8080:80, 127.0.0.1:5353:53/udp or [::1]:8080:80)".to_owned(),
         ),
         (
             vec!["publish", &ns, &c2.host, "c2", "47006:80", "47006:81"],

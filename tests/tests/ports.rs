@@ -271,15 +271,27 @@ fn p01_refusals_of_the_front_end() {
         ),
         (
             &["-p", "80"],
-            "burrow: invalid port mapping \"80\": a host port is required (burrow does not pick one) (expected [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp], e.g. 8080:80 or 127.0.0.1:5353:53/udp)\n",
+            "burrow: invalid port mapping \"80\": a host port is required (burrow does not pick one) (expected [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp], e.g. 8080:80, 127.0.0.1:5353:53/udp or [::1]:8080:80)\n",
         ),
         (
             &["--publish", "8080:80/sctp"],
-            "burrow: invalid port mapping \"8080:80/sctp\": protocol \"sctp\" is not tcp or udp (expected [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp], e.g. 8080:80 or 127.0.0.1:5353:53/udp)\n",
+            "burrow: invalid port mapping \"8080:80/sctp\": protocol \"sctp\" is not tcp or udp (expected [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp], e.g. 8080:80, 127.0.0.1:5353:53/udp or [::1]:8080:80)\n",
         ),
         (
             &["--publish-mode", "fast"],
             "burrow: unknown publish mode \"fast\": use user or kernel (or auto)\n",
+        ),
+        (
+            &["-p", "::1:8080:80"],
+            "burrow: invalid port mapping \"::1:8080:80\": an IPv6 host address must be in brackets: [::1]:HOSTPORT:CTRPORT (expected [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp], e.g. 8080:80, 127.0.0.1:5353:53/udp or [::1]:8080:80)\n",
+        ),
+        (
+            &["-p", "[::1]:8080:80", "-p", "8080:81"],
+            "burrow: port mappings [::1]:8080:80/tcp and 8080:81/tcp publish the same host port\n",
+        ),
+        (
+            &["--net", "bridge", "-p", "8080:80", "-p", "[::1]:8081:80/udp"],
+            "burrow: cannot publish [::1]:8081:80/udp: IPv6 host addresses need --publish-mode user (the kernel path is IPv4 only)\n",
         ),
     ];
     for (opts, want) in cases {
@@ -462,6 +474,63 @@ fn p02_port_ls_and_inspect_show_the_mappings() {
     let v = e.inspect("bru");
     assert_eq!(v["ports"][0]["mode"], "user");
     assert_eq!(v["config"]["publish_mode"], "user");
+}
+
+#[test]
+fn p03_ipv6_host_addresses_are_listed_in_brackets() {
+    require!();
+    let e = Env::new("ports-six", "");
+    let r = e.r.path();
+    ok_out(
+        &e.b(&[
+            "create",
+            "--name",
+            "six",
+            "-p",
+            "[::1]:8080:80",
+            "-p",
+            "[::]:5353-5354:53-54/udp",
+            "-p",
+            "0.0.0.0:8080:81",
+            "-p",
+            "[FD00::0001]:9000:90",
+            "--rootfs",
+            r,
+            "/bin/true",
+        ]),
+        "six\n",
+    );
+    ok_out(
+        &e.b(&["port", "six"]),
+        "80/tcp -> [::1]:8080\n53/udp -> [::]:5353\n54/udp -> [::]:5354\n81/tcp -> 0.0.0.0:8080\n90/tcp -> [fd00::1]:9000\n",
+    );
+    ok_out(&e.b(&["port", "six", "54/udp"]), "[::]:5354\n");
+    let json: serde_json::Value =
+        serde_json::from_str(&e.b(&["ls", "-a", "--format", "json"]).stdout).unwrap();
+    assert_eq!(
+        json[0]["ports"],
+        serde_json::json!([
+            "[::1]:8080->80/tcp",
+            "[::]:5353-5354->53-54/udp",
+            "0.0.0.0:8080->81/tcp",
+            "[fd00::1]:9000->90/tcp"
+        ])
+    );
+    let v = e.inspect("six");
+    assert_eq!(
+        v["ports"][0],
+        serde_json::json!({"host_ip": "::1", "host_port": 8080, "container_port": 80, "protocol": "tcp", "mode": "user"})
+    );
+    assert_eq!(v["ports"][2]["host_ip"], "::");
+    assert_eq!(
+        v["config"]["publish"],
+        serde_json::json!([
+            "[::1]:8080:80/tcp",
+            "[::]:5353-5354:53-54/udp",
+            "0.0.0.0:8080:81/tcp",
+            "[fd00::1]:9000:90/tcp"
+        ])
+    );
 }
 
 // ------------------------------------------------------------ the kernel path, end to end

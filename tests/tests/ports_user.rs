@@ -174,7 +174,7 @@ fn tcp_and_udp_round_trips_with_net_none_and_nothing_left_after_stop() {
         (
             Some(0),
             "rt\n",
-            notice("127.0.0.1:18101:80/tcp, 18102:53/udp, 18103:80/tcp").as_str()
+            notice("127.0.0.1:18101:80/tcp, 18102:53/udp, 0.0.0.0:18103:80/tcp").as_str()
         )
     );
     e.wait_ready("rt", 2);
@@ -197,7 +197,7 @@ fn tcp_and_udp_round_trips_with_net_none_and_nothing_left_after_stop() {
     assert_eq!(seen_from_forwarder(&got, 53), " ping");
     let got = udp_round_trip(18102, "pong");
     assert_eq!(seen_from_forwarder(&got, 53), " pong");
-    // Every address of the host (0.0.0.0, written as no address): reached through the host's
+    // Every IPv4 address of the host (0.0.0.0): reached through the host's
     // own global address, and still seen from the forwarder.
     let out = sh("ip -o -4 addr show scope global");
     let host = out

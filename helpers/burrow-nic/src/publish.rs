@@ -31,7 +31,7 @@ use burrow_setuid::{cap, refuse, Audit, Privilege, Refusal};
 use burrow_usernet::ports::{PortRange, Proto, Publish};
 use burrow_usernet::{NicTag, Usernet};
 use std::io::{Read, Write};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::BorrowedFd;
 use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
@@ -138,7 +138,7 @@ pub(crate) fn parse_listing(text: &str) -> Vec<Rule> {
             for (word, proto) in [("tcp", Proto::Tcp), ("udp", Proto::Udp)] {
                 if let Some(r) = after(word, "dport").and_then(|p| PortRange::parse(p).ok()) {
                     holds = Some(Publish {
-                        host_ip: daddr,
+                        host_ip: daddr.map(IpAddr::V4),
                         host: r,
                         ctr: r,
                         proto,
@@ -449,7 +449,7 @@ fn held_port(text: &str, m: &Publish) -> Option<u16> {
             _ => None,
         };
         let Some(a) = v4 else { continue };
-        if a.is_unspecified() || m.host_ip.is_none_or(|h| h == a) {
+        if a.is_unspecified() || m.host_ip.is_none_or(|h| h == IpAddr::V4(a)) {
             held = Some(held.map_or(port, |p| p.min(port)));
         }
     }
@@ -637,7 +637,10 @@ pub(crate) fn publish(
     if req.mappings.iter().any(|m| m.host_ip.is_some()) {
         let local = local_addresses()?;
         for m in req.mappings {
-            if let Some(a) = m.host_ip.filter(|a| !local.contains(a)) {
+            if let Some(a) = m
+                .host_ip
+                .filter(|a| !matches!(a, IpAddr::V4(a) if local.contains(a)))
+            {
                 return Err(refuse!(
                     "host address {a} (in {m}) is not an address of this host"
                 ));
