@@ -370,17 +370,6 @@ impl RunConfig {
             )));
         }
         burrow_usernet::ports::check_set(&self.publish).map_err(invalid)?;
-        if self.effective_publish_mode() == PublishMode::Kernel {
-            if let Some(m) = self
-                .publish
-                .iter()
-                .find(|m| m.host_ip.is_some_and(|a| a.is_ipv6()))
-            {
-                return Err(invalid(format!(
-                    "cannot publish {m}: IPv6 host addresses need --publish-mode user (the kernel path is IPv4 only)"
-                )));
-            }
-        }
         Ok(RunSpec {
             config: self,
             root,

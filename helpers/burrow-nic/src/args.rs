@@ -2,7 +2,6 @@
 
 use burrow_usernet::ports::{self, Publish};
 use burrow_usernet::{self as usernet, Pattern, VETH};
-use std::net::IpAddr;
 
 /// The usage text (after the one-line reason).
 pub const USAGE: &str = "usage: burrow-nic create [--json] LXCPATH NAME PID TYPE BRIDGE [NICNAME]
@@ -251,24 +250,11 @@ pub fn parse(args: &[String], pid_max: u32, uid: u32) -> Result<Command, ArgErro
             usernet::check_ifname(hostnic, Pattern::Plain)
                 .map_err(|e| bad(format!("host nic name: {e}")))?;
             check_name(name).map_err(bad)?;
-            let mut mappings = maps
+            let mappings = maps
                 .iter()
                 .map(|m| Publish::parse(m))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(bad)?;
-            // The kernel path is IPv4 only: 0.0.0.0 (every IPv4 address) is no address at all
-            // to it, and an IPv6 address is refused.
-            for m in &mut mappings {
-                match m.host_ip {
-                    Some(IpAddr::V6(_)) => {
-                        return Err(bad(format!(
-                            "{m}: IPv6 host addresses are not published through the kernel (IPv4 only); publish them through the user-space forwarder (--publish-mode user)"
-                        )))
-                    }
-                    Some(a) if a.is_unspecified() => m.host_ip = None,
-                    _ => {}
-                }
-            }
             ports::check_set(&mappings).map_err(bad)?;
             Ok(Command::Publish {
                 netns: netns.clone(),
@@ -435,20 +421,16 @@ mod tests {
             "host nic name: interface name \"a/b\" contains '/'"
         );
         assert_eq!(msg(&["publish", "", "v", "n"]).0, "the netns path is empty");
-        // IPv4 only: 0.0.0.0 is every (IPv4) address, an IPv6 address is refused.
+        // Both families: 0.0.0.0 and [::] are kept (every address of one family).
         assert!(matches!(
-            p(&["publish", "/n", "v", "n", "0.0.0.0:80:80/udp"]).unwrap(),
-            Command::Publish { mappings, .. } if mappings == [Publish::parse("80:80/udp").unwrap()]
+            p(&["publish", "/n", "v", "n", "0.0.0.0:80:80/udp", "[::]:80:80/udp", "[::1]:81:81"]).unwrap(),
+            Command::Publish { mappings, .. } if mappings.iter().map(ToString::to_string).collect::<Vec<_>>()
+                == ["0.0.0.0:80:80/udp", "[::]:80:80/udp", "[::1]:81:81/tcp"]
         ));
-        for v6 in ["[::1]:80:80/tcp", "[::]:80:80/udp"] {
-            assert_eq!(
-                msg(&["publish", "/n", "v", "n", "8080:80", v6]),
-                (
-                    format!("{v6}: IPv6 host addresses are not published through the kernel (IPv4 only); publish them through the user-space forwarder (--publish-mode user)"),
-                    false
-                )
-            );
-        }
+        assert_eq!(
+            msg(&["publish", "/n", "v", "n", "80:80", "[::1]:80:81"]).0,
+            "port mappings 80:80/tcp and [::1]:80:81/tcp publish the same host port"
+        );
         let name = |n: &str| msg(&["publish", "/n", "v", n]).0;
         let long = "a".repeat(65);
         assert_eq!(name(""), "container name \"\" must be 1 to 64 bytes long");
