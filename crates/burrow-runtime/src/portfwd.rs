@@ -848,4 +848,33 @@ mod tests {
         let n = client.recv(&mut buf).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(buf.get(..n), Some(&b"back"[..]));
     }
+
+    /// A network namespace with IPv6 disabled (its own, in a thread of this test: the
+    /// forwarder's sockets are made in the monitor's namespace, read through /proc/sys of the
+    /// calling thread's): a mapping without a host address gets its IPv4 socket only.
+    #[test]
+    fn a_host_with_ipv6_disabled_gets_the_ipv4_socket_only() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIP: needs root (a network namespace of its own)");
+            return;
+        }
+        let got = std::thread::spawn(|| -> Result<Vec<String>, String> {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| e.to_string())?;
+            assert!(ipv6_enabled(), "a new namespace has IPv6");
+            std::fs::write("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1")
+                .map_err(|e| e.to_string())?;
+            assert!(!ipv6_enabled());
+            let p = |s: &str| Publish::parse(s).unwrap_or_else(|e| panic!("{e}"));
+            let l = bind(&[p("18999:80"), p("18999:53/udp")])
+                .map_err(|e| e.msg)?
+                .ok_or("nothing bound")?;
+            Ok(l.ports.iter().map(|x| local(x).to_string()).collect())
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the thread panicked".into()));
+        assert_eq!(
+            got,
+            Ok(vec!["0.0.0.0:18999".to_owned(), "0.0.0.0:18999".to_owned()])
+        );
+    }
 }
