@@ -12,17 +12,27 @@ use std::process::{Child, Command, Stdio};
 
 const POOLS: &str = "ipv4 10.196.0.0/16 24\nipv6 fd42:b0:6::/48 64\n";
 
-/// The remote host's link: host side address, remote side address.
+/// The remote host's link: host side address, remote side address (IPv4 and IPv6).
 const HOST_ADDR: &str = "10.199.77.1";
 const REMOTE_ADDR: &str = "10.199.77.2";
+const HOST_ADDR6: &str = "fd99:77::1";
+const REMOTE_ADDR6: &str = "fd99:77::2";
 
+/// PROTO tcp or udp (IPv4), tcp6 or udp6 (IPv6 only: beside an IPv4 one on the same port).
 const SERVER: &str = r#"
 import socket, sys
 port, proto = int(sys.argv[1]), sys.argv[2]
+if proto.endswith("6"):
+    fam, any = socket.AF_INET6, "::"
+else:
+    fam, any = socket.AF_INET, "0.0.0.0"
+proto = proto.rstrip("6")
 if proto == "tcp":
-    s = socket.socket()
+    s = socket.socket(fam, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port))
+    if fam == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.bind((any, port))
     s.listen(16)
     print("ready", flush=True)
     while True:
@@ -30,8 +40,10 @@ if proto == "tcp":
         c.sendall((a[0] + "\n").encode())
         c.close()
 else:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("0.0.0.0", port))
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    if fam == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.bind((any, port))
     print("ready", flush=True)
     while True:
         d, a = s.recvfrom(100)
@@ -45,7 +57,7 @@ if proto == "tcp":
     s = socket.create_connection((ip, port), timeout=10)
     print(s.recv(100).decode().strip())
 else:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(10)
     s.sendto(b"x", (ip, port))
     print(s.recv(100).decode().strip())
@@ -93,27 +105,41 @@ fn ask(prefix: &[&str], ip: &str, port: u16, proto: &str) -> String {
     }
 }
 
-/// A root-made netns linked to the host by a veth: the "remote" client. Also turns on IPv4
-/// forwarding for the test (restored on drop).
+/// A root-made netns linked to the host by a veth: the "remote" client, with an IPv4 and an
+/// IPv6 address. Also turns on IPv4 and IPv6 forwarding for the test (restored on drop). One
+/// at a time (its names, addresses and the forwarding it restores are fixed).
 struct Remote {
     ns: String,
     link: LinkGuard,
     forward: String,
+    forward6: String,
+    _one: std::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_REMOTE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Remote {
     fn new() -> Remote {
+        let one = ONE_REMOTE.lock().unwrap_or_else(|e| e.into_inner());
         let id = std::process::id() % 100_000;
         let ns = format!("bnpr{id}");
         let link = LinkGuard::fresh(&format!("bnpr{id}h"));
         let _ = Command::new("ip").args(["netns", "del", &ns]).output();
         sh(&format!(
-            "ip netns add {ns} && ip link add {0} type veth peer name r0 netns {ns} && ip addr add {HOST_ADDR}/30 dev {0} && ip link set {0} up && ip netns exec {ns} sh -c 'ip link set lo up && ip addr add {REMOTE_ADDR}/30 dev r0 && ip link set r0 up'",
+            "ip netns add {ns} && ip link add {0} type veth peer name r0 netns {ns} && ip addr add {HOST_ADDR}/30 dev {0} && ip addr add {HOST_ADDR6}/64 dev {0} nodad && ip link set {0} up && ip netns exec {ns} sh -c 'ip link set lo up && ip addr add {REMOTE_ADDR}/30 dev r0 && ip addr add {REMOTE_ADDR6}/64 dev r0 nodad && ip link set r0 up'",
             link.0
         ));
         let forward = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap();
-        Remote { ns, link, forward }
+        let forward6 = std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/forwarding").unwrap();
+        std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", "1").unwrap();
+        Remote {
+            ns,
+            link,
+            forward,
+            forward6,
+            _one: one,
+        }
     }
 
     fn prefix(&self) -> Vec<&str> {
@@ -124,6 +150,10 @@ impl Remote {
 impl Drop for Remote {
     fn drop(&mut self) {
         let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", self.forward.trim());
+        let _ = std::fs::write(
+            "/proc/sys/net/ipv6/conf/all/forwarding",
+            self.forward6.trim(),
+        );
         let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
         let _ = &self.link;
     }
@@ -136,6 +166,9 @@ struct Ctr {
     ifindex: String,
     addr: String,
     gw: String,
+    /// The IPv6 address and gateway (empty without an ipv6 pool).
+    addr6: String,
+    gw6: String,
 }
 
 impl Ctr {
@@ -156,14 +189,27 @@ impl Ctr {
             ],
         );
         r.expect(0, "");
-        configure_inside(t.pid, "eth0", &r.stdout);
-        let (addr, _, gw) = jaddr(&r.stdout, "ipv4");
+        let (addr, l4, gw) = jaddr(&r.stdout, "ipv4");
+        let (addr6, gw6) = if r.stdout.contains("\"ipv6\":{") {
+            configure_inside(t.pid, "eth0", &r.stdout);
+            let (a, _, g) = jaddr(&r.stdout, "ipv6");
+            (a, g)
+        } else {
+            let out = in_netns(
+                t.pid,
+                &format!("set -e; ip link set lo up; ip addr add {addr}/{l4} dev eth0; ip link set eth0 up; ip route add default via {gw}"),
+            );
+            assert!(out.status.success(), "{out:?}");
+            (String::new(), String::new())
+        };
         Ctr {
             t,
             host: jfield(&r.stdout, "host_ifname"),
             ifindex: jfield(&r.stdout, "host_ifindex"),
             addr,
             gw,
+            addr6,
+            gw6,
         }
     }
 
@@ -193,8 +239,17 @@ fn publish(u: &TestUser, etc: &Etc, c: &Ctr, name: &str, maps: &[&str]) -> Ran {
 
 /// The rules of `nft list table ip burrow_ports` for host end `host` (trimmed, in order).
 fn rules_of(host: &str) -> Vec<String> {
+    rules_in("ip", host)
+}
+
+/// The rules of `nft list table ip6 burrow_ports` for host end `host` (trimmed, in order).
+fn rules6_of(host: &str) -> Vec<String> {
+    rules_in("ip6", host)
+}
+
+fn rules_in(family: &str, host: &str) -> Vec<String> {
     let out = Command::new("nft")
-        .args(["list", "table", "ip", "burrow_ports"])
+        .args(["list", "table", family, "burrow_ports"])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout)
@@ -333,6 +388,194 @@ fn published_ports_reach_the_container_from_outside_the_host_and_siblings() {
     drop(sib);
 }
 
+/// The /64 (the ipv6 pool's subnet size in [`POOLS`]) of an IPv6 address, as nft prints it.
+fn net64(a: &str) -> String {
+    let a: std::net::Ipv6Addr = a.parse().unwrap();
+    let n = u128::from(a) & (u128::MAX << 64);
+    format!("{}/64", std::net::Ipv6Addr::from(n))
+}
+
+#[test]
+fn ipv6_published_ports_reach_the_container_from_a_remote_ipv6_client() {
+    require!();
+    let _alone = shared();
+    let a = TestUser::get("pp9");
+    let b = TestUser::get("pp2");
+    let _br = LinkGuard::per_user_bridge(&a);
+    let etc = etc_for_ports(&a, &b, Some("47100-47119"));
+    let remote = Remote::new();
+    let web = Ctr::new(&a, &etc, "web6");
+    assert!(!web.addr6.is_empty(), "the ipv6 pool addressed it");
+    let _servers: Vec<Server> = ["tcp", "tcp6"]
+        .iter()
+        .map(|p| Server::start(web.t.pid, 8080, p))
+        .chain(
+            ["udp", "udp6"]
+                .iter()
+                .map(|p| Server::start(web.t.pid, 5353, p)),
+        )
+        .collect();
+    // No host address: both families, in one transaction.
+    publish(&a, &etc, &web, "web6", &["47100:8080", "47101:5353/udp"]).expect(0, "");
+    let c = web.comment(a.uid, "web6");
+    let br = format!("burrow{}", a.uid);
+    let (addr6, net6) = (web.addr6.as_str(), net64(&web.addr6));
+    let hairpin6 = format!(
+        "oifname \"{br}\" ip6 saddr {net6} ip6 daddr {addr6} ct status dnat masquerade {c}"
+    );
+    assert_eq!(
+        rules6_of(&web.host),
+        [
+            format!("tcp dport 47100 dnat to [{addr6}]:8080 {c}"),
+            format!("udp dport 47101 dnat to [{addr6}]:5353 {c}"),
+            hairpin6.clone(),
+        ]
+    );
+    assert_eq!(
+        rules_of(&web.host)[..2],
+        [
+            format!("tcp dport 47100 dnat to {}:8080 {c}", web.addr),
+            format!("udp dport 47101 dnat to {}:5353 {c}", web.addr),
+        ]
+    );
+    // (a) From another host over IPv6: the container sees the client's own address.
+    let rp = remote.prefix();
+    assert_eq!(ask(&rp, HOST_ADDR6, 47100, "tcp"), REMOTE_ADDR6);
+    assert_eq!(ask(&rp, HOST_ADDR6, 47101, "udp"), REMOTE_ADDR6);
+    // ... and over IPv4 as before.
+    assert_eq!(ask(&rp, HOST_ADDR, 47100, "tcp"), REMOTE_ADDR);
+    // (b) From the host at its own IPv6 address (the source).
+    assert_eq!(ask(&[], HOST_ADDR6, 47100, "tcp"), HOST_ADDR6);
+    assert_eq!(ask(&[], HOST_ADDR6, 47101, "udp"), HOST_ADDR6);
+    // (c) Hairpin: a sibling through the host's IPv6 address is seen as the gateway.
+    let sib = Ctr::new(&a, &etc, "sib6");
+    assert_eq!(ask(&strs(&sib.prefix()), HOST_ADDR6, 47100, "tcp"), web.gw6);
+    assert_eq!(ask(&strs(&sib.prefix()), HOST_ADDR6, 47101, "udp"), web.gw6);
+    // Replace: an IPv6 host address has rules in ip6 only; 0.0.0.0 in ip only.
+    publish(
+        &a,
+        &etc,
+        &web,
+        "web6",
+        &[&format!("[{HOST_ADDR6}]:47102:8080"), "0.0.0.0:47103:8080"],
+    )
+    .expect(0, "");
+    assert_eq!(
+        rules6_of(&web.host),
+        [
+            format!("ip6 daddr {HOST_ADDR6} tcp dport 47102 dnat to [{addr6}]:8080 {c}"),
+            hairpin6.clone(),
+        ]
+    );
+    assert_eq!(
+        rules_of(&web.host)[0],
+        format!("tcp dport 47103 dnat to {}:8080 {c}", web.addr)
+    );
+    assert_eq!(rules_of(&web.host).len(), 3, "{:?}", rules_of(&web.host));
+    assert_eq!(ask(&rp, HOST_ADDR6, 47102, "tcp"), REMOTE_ADDR6);
+    assert_eq!(ask(&rp, HOST_ADDR, 47103, "tcp"), REMOTE_ADDR);
+    assert!(ask(&rp, HOST_ADDR, 47102, "tcp").starts_with("failed"));
+    // [::] alone: ip6 only, no rule of this container in ip.
+    publish(&a, &etc, &web, "web6", &["[::]:47104-47105:8080-8081"]).expect(0, "");
+    assert_eq!(
+        rules6_of(&web.host),
+        [
+            format!("tcp dport 47104 dnat to [{addr6}]:8080 {c}"),
+            format!("tcp dport 47105 dnat to [{addr6}]:8081 {c}"),
+            hairpin6,
+        ]
+    );
+    assert!(rules_of(&web.host).is_empty());
+    assert_eq!(ask(&rp, HOST_ADDR6, 47104, "tcp"), REMOTE_ADDR6);
+    // Unpublish removes both families' rules.
+    nic(&a, &etc, &["unpublish", &web.host]).expect(0, "");
+    assert!(rules6_of(&web.host).is_empty() && rules_of(&web.host).is_empty());
+    // The ip6 table goes with the last rule of anyone; while other tests' rules keep it, its
+    // base chains have exactly their fixed rules.
+    let table = Command::new("nft")
+        .args(["list", "table", "ip6", "burrow_ports"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    if table.contains("comment \"burrow-nic ") {
+        for want in [
+            "iifname != \"lo\" ip6 daddr ::1 drop",
+            "fib daddr type local jump ports",
+        ] {
+            assert!(table.contains(want), "{table}");
+        }
+    } else {
+        assert_eq!(table, "", "a table without rules is deleted");
+    }
+    drop(sib);
+}
+
+#[test]
+fn ipv6_refusals_and_a_container_without_ipv6_gets_no_ip6_rules() {
+    require!();
+    let _alone = shared();
+    let a = TestUser::get("pq1");
+    let b = TestUser::get("pp4");
+    let _br = LinkGuard::per_user_bridge(&a);
+    let etc = etc_for_ports(&a, &b, Some("47110-47119"));
+    let c1 = Ctr::new(&a, &etc, "c61");
+    let c2 = Ctr::new(&a, &etc, "c62");
+    // ::1 cannot work through DNAT: refused, naming the way that works.
+    publish(&a, &etc, &c1, "c61", &["[::1]:47110:80"]).expect(
+        1,
+        &err("[::1]:47110:80/tcp: ::1 cannot be published through the kernel (IPv6 has no route_localnet: the kernel drops loopback packets sent off lo); publish it through the user-space forwarder (--publish-mode user), or publish on every IPv6 address ([::]) and connect to one of the host's own addresses"),
+    );
+    // Not an address of this host.
+    publish(&a, &etc, &c1, "c61", &["[2001:db8::77]:47110:80"]).expect(
+        1,
+        &err("host address 2001:db8::77 (in [2001:db8::77]:47110:80/tcp) is not an address of this host"),
+    );
+    // Clashes across families: [::] and 0.0.0.0 share nothing; no address clashes with both.
+    publish(&a, &etc, &c1, "c61", &["[::]:47111:80"]).expect(0, "");
+    publish(&a, &etc, &c2, "c62", &["0.0.0.0:47111:80"]).expect(0, "");
+    publish(&a, &etc, &c2, "c62", &["47111:80"]).expect(
+        1,
+        &err("host port 47111/tcp is already published by your container c61"),
+    );
+    publish(&a, &etc, &c2, "c62", &[&format!("[{}]:47111:80", c2.gw6)]).expect(
+        1,
+        &err("host port 47111/tcp is already published by your container c61"),
+    );
+    // A host socket on ::1 (tcp6) holds IPv6 only.
+    let l = std::net::TcpListener::bind("[::1]:47112").unwrap();
+    publish(&a, &etc, &c2, "c62", &["[::]:47112:80"])
+        .expect(1, &err("host port 47112/tcp is in use"));
+    publish(&a, &etc, &c2, "c62", &["47112:80"]).expect(1, &err("host port 47112/tcp is in use"));
+    publish(&a, &etc, &c2, "c62", &["0.0.0.0:47112:80"]).expect(0, "");
+    drop(l);
+    nic(&a, &etc, &["unpublish", &c1.host]).expect(0, "");
+    nic(&a, &etc, &["unpublish", &c2.host]).expect(0, "");
+    // Pools without ipv6: the container has no IPv6 address, no mapping gets ip6 rules, and
+    // an IPv6 host address is refused.
+    drop((c1, c2));
+    let etc4 = Etc::new()
+        .usernet(&format!(
+            "{0} veth burrow%u 4\n{0} ports 47110-47119\n",
+            a.name
+        ))
+        .file("burrow/nic.conf", "ipv4 10.196.0.0/16 24\n");
+    let c4 = Ctr::new(&a, &etc4, "c64");
+    assert!(c4.addr6.is_empty());
+    publish(&a, &etc4, &c4, "c64", &["47113:80", "0.0.0.0:47114:80/udp"]).expect(0, "");
+    assert_eq!(rules_of(&c4.host).len(), 4, "{:?}", rules_of(&c4.host));
+    assert!(rules6_of(&c4.host).is_empty());
+    publish(&a, &etc4, &c4, "c64", &["47113:80", "[::]:47115:80"]).expect(
+        1,
+        &err(&format!(
+            "{} has no IPv6 address from burrow-nic, so [::]:47115:80/tcp cannot be published through the kernel (an IPv6 host address needs a nic on a per-user bridge with an IPv6 pool in /etc/burrow/nic.conf); publish through the user-space forwarder (--publish-mode user)",
+            c4.host
+        )),
+    );
+    assert_eq!(rules_of(&c4.host).len(), 4, "a refusal changes nothing");
+    nic(&a, &etc4, &["unpublish", &c4.host]).expect(0, "");
+    assert!(rules_of(&c4.host).is_empty());
+}
+
 #[test]
 fn refusals_name_the_grant_the_holder_and_the_fixes() {
     require!();
@@ -459,7 +702,7 @@ fn refusals_name_the_grant_the_holder_and_the_fixes() {
         ),
         (
             vec!["publish", &ns, &c2.host, "c2", "47006:0"],
-            "invalid port mapping \"47006:0\": port \"0\" is out of range (1 to 65535) (expected [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp], e.g. 8080:80 or 127.0.0.1:5353:53/udp)".to_owned(),
+            "invalid port mapping \"47006:0\": port \"0\" is out of range (1 to 65535) (expected [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp], e.g. 8080:80, 127.0.0.1:5353:53/udp or [::1]:8080:80)".to_owned(),
         ),
         (
             vec!["publish", &ns, &c2.host, "c2", "47006:80", "47006:81"],

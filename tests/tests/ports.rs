@@ -24,11 +24,16 @@ struct Env {
 
 impl Env {
     fn new(tag: &str, grant: &str) -> Env {
+        Env::with_pools(tag, grant, POOLS)
+    }
+
+    /// [`Env::new`] with these pools in nic.conf.
+    fn with_pools(tag: &str, grant: &str, pools: &str) -> Env {
         let u = TestUser::get(tag);
         u.ensure_real_subids();
         let etc = Etc::new()
             .usernet(&format!("{} veth burrow%u 4\n{grant}", u.name))
-            .file("burrow/nic.conf", POOLS)
+            .file("burrow/nic.conf", pools)
             .file("resolv.conf", "nameserver 192.0.2.53\n");
         let xdg = TempDir::new(&format!("{tag}-xdg"));
         sh(&format!("chown {}:{} {}", u.uid, u.gid, xdg.path()));
@@ -41,6 +46,7 @@ impl Env {
             u.gid
         ));
         std::fs::write(r.dir.join("srv.py"), SERVER).unwrap();
+        std::fs::write(r.dir.join("srv6.py"), SERVER6).unwrap();
         Env { u, etc, xdg, r }
     }
 
@@ -120,6 +126,51 @@ while True:
     c.close()
 "#;
 
+/// [`SERVER`] on IPv4 and IPv6 (IPV6_V6ONLY sockets beside the IPv4 ones).
+const SERVER6: &str = r#"import socket, threading
+def udp(fam, any):
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    if fam == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.bind((any, 53))
+    while True:
+        d, a = s.recvfrom(2048)
+        s.sendto(("udp " + a[0] + "\n").encode(), a)
+def tcp(fam, any):
+    t = socket.socket(fam, socket.SOCK_STREAM)
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if fam == socket.AF_INET6:
+        t.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    t.bind((any, 80))
+    t.listen(16)
+    while True:
+        c, a = t.accept()
+        c.sendall(("tcp " + a[0] + "\n").encode())
+        c.close()
+for f, a in [(socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")]:
+    threading.Thread(target=udp, args=(f, a), daemon=True).start()
+    threading.Thread(target=tcp, args=(f, a), daemon=True).start()
+threading.Event().wait()
+"#;
+
+/// The host's first global IPv6 address that is not on a bridge of burrow's, if any.
+fn host_addr6() -> Option<String> {
+    sh("ip -o -6 addr show scope global")
+        .lines()
+        .filter(|l| {
+            !l.split_whitespace()
+                .nth(1)
+                .unwrap_or("")
+                .starts_with("burrow")
+                && !l.contains("tentative")
+        })
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let i = f.iter().position(|w| *w == "inet6")?;
+            Some(f[i + 1].split('/').next()?.to_owned())
+        })
+}
+
 /// The host's first global IPv4 address that is not on a bridge of burrow's.
 fn host_addr() -> String {
     sh("ip -o -4 addr show scope global")
@@ -157,7 +208,8 @@ fn tcp_answer(addr: &str, port: u16) -> String {
 
 /// What the server at `addr:port` answers over UDP (the datagram is sent again until it does).
 fn udp_answer(addr: &str, port: u16) -> String {
-    let s = std::net::UdpSocket::bind(("0.0.0.0", 0)).unwrap();
+    let any = if addr.contains(':') { "::" } else { "0.0.0.0" };
+    let s = std::net::UdpSocket::bind((any, 0)).unwrap();
     s.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -176,8 +228,9 @@ fn udp_answer(addr: &str, port: u16) -> String {
 
 /// Nothing listens on `port` of the host once its rules are gone.
 fn tcp_refused(addr: &str, port: u16) -> bool {
+    let ip: std::net::IpAddr = addr.parse().unwrap();
     std::net::TcpStream::connect_timeout(
-        &format!("{addr}:{port}").parse().unwrap(),
+        &std::net::SocketAddr::from((ip, port)),
         Duration::from_secs(5),
     )
     .is_err()
@@ -197,7 +250,7 @@ while True:
             s = socket.create_connection((addr, port), timeout=5)
             got = s.makefile().read()
         else:
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM)
             s.settimeout(0.5)
             s.sendto(b"hi", (addr, port))
             got = s.recv(256).decode()
@@ -229,18 +282,46 @@ impl Drop for Forwarding {
 
 /// The nftables table of burrow-nic's published ports (empty when there is none).
 fn ports_table() -> String {
+    family_table("ip")
+}
+
+/// `nft list table FAMILY burrow_ports` (empty when there is none).
+fn family_table(family: &str) -> String {
     let out = std::process::Command::new("nft")
-        .args(["list", "table", "ip", "burrow_ports"])
+        .args(["list", "table", family, "burrow_ports"])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// IPv6 forwarding on for a test (restored on drop).
+struct Forwarding6(String);
+
+impl Forwarding6 {
+    fn on() -> Forwarding6 {
+        let f = "/proc/sys/net/ipv6/conf/all/forwarding";
+        let was = std::fs::read_to_string(f).unwrap();
+        std::fs::write(f, "1").unwrap();
+        Forwarding6(was)
+    }
+}
+
+impl Drop for Forwarding6 {
+    fn drop(&mut self) {
+        let _ = std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", self.0.trim());
+    }
+}
+
 /// Waits (bounded) until `f` holds of the ports table.
 fn wait_table(what: &str, f: impl Fn(&str) -> bool) {
+    wait_family_table("ip", what, f);
+}
+
+/// Waits (bounded) until `f` holds of the FAMILY ports table.
+fn wait_family_table(family: &str, what: &str, f: impl Fn(&str) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let t = ports_table();
+        let t = family_table(family);
         if f(&t) {
             return;
         }
@@ -271,15 +352,23 @@ fn p01_refusals_of_the_front_end() {
         ),
         (
             &["-p", "80"],
-            "burrow: invalid port mapping \"80\": a host port is required (burrow does not pick one) (expected [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp], e.g. 8080:80 or 127.0.0.1:5353:53/udp)\n",
+            "burrow: invalid port mapping \"80\": a host port is required (burrow does not pick one) (expected [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp], e.g. 8080:80, 127.0.0.1:5353:53/udp or [::1]:8080:80)\n",
         ),
         (
             &["--publish", "8080:80/sctp"],
-            "burrow: invalid port mapping \"8080:80/sctp\": protocol \"sctp\" is not tcp or udp (expected [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp], e.g. 8080:80 or 127.0.0.1:5353:53/udp)\n",
+            "burrow: invalid port mapping \"8080:80/sctp\": protocol \"sctp\" is not tcp or udp (expected [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp], e.g. 8080:80, 127.0.0.1:5353:53/udp or [::1]:8080:80)\n",
         ),
         (
             &["--publish-mode", "fast"],
             "burrow: unknown publish mode \"fast\": use user or kernel (or auto)\n",
+        ),
+        (
+            &["-p", "::1:8080:80"],
+            "burrow: invalid port mapping \"::1:8080:80\": an IPv6 host address must be in brackets: [::1]:HOSTPORT:CTRPORT (expected [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp], e.g. 8080:80, 127.0.0.1:5353:53/udp or [::1]:8080:80)\n",
+        ),
+        (
+            &["-p", "[::1]:8080:80", "-p", "8080:81"],
+            "burrow: port mappings [::1]:8080:80/tcp and 8080:81/tcp publish the same host port\n",
         ),
     ];
     for (opts, want) in cases {
@@ -464,6 +553,63 @@ fn p02_port_ls_and_inspect_show_the_mappings() {
     assert_eq!(v["config"]["publish_mode"], "user");
 }
 
+#[test]
+fn p03_ipv6_host_addresses_are_listed_in_brackets() {
+    require!();
+    let e = Env::new("ports-six", "");
+    let r = e.r.path();
+    ok_out(
+        &e.b(&[
+            "create",
+            "--name",
+            "six",
+            "-p",
+            "[::1]:8080:80",
+            "-p",
+            "[::]:5353-5354:53-54/udp",
+            "-p",
+            "0.0.0.0:8080:81",
+            "-p",
+            "[FD00::0001]:9000:90",
+            "--rootfs",
+            r,
+            "/bin/true",
+        ]),
+        "six\n",
+    );
+    ok_out(
+        &e.b(&["port", "six"]),
+        "80/tcp -> [::1]:8080\n53/udp -> [::]:5353\n54/udp -> [::]:5354\n81/tcp -> 0.0.0.0:8080\n90/tcp -> [fd00::1]:9000\n",
+    );
+    ok_out(&e.b(&["port", "six", "54/udp"]), "[::]:5354\n");
+    let json: serde_json::Value =
+        serde_json::from_str(&e.b(&["ls", "-a", "--format", "json"]).stdout).unwrap();
+    assert_eq!(
+        json[0]["ports"],
+        serde_json::json!([
+            "[::1]:8080->80/tcp",
+            "[::]:5353-5354->53-54/udp",
+            "0.0.0.0:8080->81/tcp",
+            "[fd00::1]:9000->90/tcp"
+        ])
+    );
+    let v = e.inspect("six");
+    assert_eq!(
+        v["ports"][0],
+        serde_json::json!({"host_ip": "::1", "host_port": 8080, "container_port": 80, "protocol": "tcp", "mode": "user"})
+    );
+    assert_eq!(v["ports"][2]["host_ip"], "::");
+    assert_eq!(
+        v["config"]["publish"],
+        serde_json::json!([
+            "[::1]:8080:80/tcp",
+            "[::]:5353-5354:53-54/udp",
+            "0.0.0.0:8080:81/tcp",
+            "[fd00::1]:9000:90/tcp"
+        ])
+    );
+}
+
 // ------------------------------------------------------------ the kernel path, end to end
 
 /// burrow-nic reconciles every user's stale rules on each create and publish: p14, which
@@ -610,6 +756,112 @@ fn p10_kernel_publish_reaches_the_container_with_the_clients_address_and_goes_wi
     wait_table("rules of the created container", |t| {
         !t.contains("dport 18086")
     });
+}
+
+#[test]
+fn p16_kernel_publish_over_ipv6_keeps_the_clients_address() {
+    require!();
+    let _nic = shared();
+    let Some(host6) = host_addr6() else {
+        assert!(!in_ci(), "this CI host has no global IPv6 address");
+        eprintln!("SKIP: this host has no global IPv6 address");
+        return;
+    };
+    let name = TestUser::get("ports-k6").name;
+    let e = Env::with_pools(
+        "ports-k6",
+        &format!("{name} ports 18190-18199\n"),
+        &format!("{POOLS}ipv6 fd42:b1:7::/48 64\n"),
+    );
+    let mut a = vec!["run", "-d", "--name", "web6", "--net", "bridge"];
+    a.extend_from_slice(&["-p", "18190:80", "-p", "18191:53/udp"]);
+    let only6 = format!("[{host6}]:18192:80");
+    a.extend_from_slice(&["-p", &only6]);
+    a.extend_from_slice(&["-v", "/usr:/usr:ro", "--rootfs", e.r.path()]);
+    a.extend_from_slice(&["/usr/bin/python3", "/srv6.py"]);
+    e.b(&a).expect(0, "");
+    let v = e.inspect("web6");
+    let veth = v["network"]["host_ifname"].as_str().unwrap().to_owned();
+    let ctr6 = v["network"]["ipv6"]["address"].as_str().unwrap().to_owned();
+    assert_eq!(v["ports"][2]["host_ip"], host6.as_str());
+    assert_eq!(v["ports"][2]["mode"], "kernel");
+    ok_out(
+        &e.b(&["port", "web6"]),
+        &format!("80/tcp -> 0.0.0.0:18190\n53/udp -> 0.0.0.0:18191\n80/tcp -> [{host6}]:18192\n"),
+    );
+    // Both tables: the IPv6 host address only in ip6.
+    let t6 = family_table("ip6");
+    for want in [
+        format!("tcp dport 18190 dnat to [{ctr6}]:80"),
+        format!("udp dport 18191 dnat to [{ctr6}]:53"),
+        format!("ip6 daddr {host6} tcp dport 18192 dnat to [{ctr6}]:80"),
+    ] {
+        assert!(t6.contains(&want), "{want}:\n{t6}");
+    }
+    let t4 = ports_table();
+    assert!(
+        t4.contains("dport 18190") && !t4.contains("dport 18192"),
+        "{t4}"
+    );
+    // From the host at its own IPv6 address: the container sees that address.
+    assert_eq!(tcp_answer(&host6, 18190), format!("tcp {host6}\n"));
+    assert_eq!(udp_answer(&host6, 18191), format!("udp {host6}\n"));
+    assert_eq!(tcp_answer(&host6, 18192), format!("tcp {host6}\n"));
+    // A remote IPv6 host on a veth to this host: seen with its own address, TCP and UDP.
+    let _fwd = Forwarding6::on();
+    let remote = Proc::spawn_cmd(
+        &TestUser::root(),
+        None,
+        &["unshare", "-n", "--"],
+        &["sleep", "600"],
+    );
+    let link = LinkGuard::fresh(&format!("bpr6{}", std::process::id() % 100_000));
+    sh(&format!(
+        "ip link add {l} type veth peer name eth0 netns {pid} && ip addr add fd99:78::1/64 dev {l} nodad && ip link set {l} up && \
+         nsenter -t {pid} -n sh -c 'ip addr add fd99:78::2/64 dev eth0 nodad && ip link set eth0 up && ip link set lo up'",
+        l = link.0,
+        pid = remote.pid
+    ));
+    let from_remote = |kind: &str, port: u16| {
+        sh(&format!(
+            "nsenter -t {} -n python3 -c '{REMOTE_CLIENT}' {kind} fd99:78::1 {port}",
+            remote.pid
+        ))
+    };
+    assert_eq!(from_remote("tcp", 18190), "tcp fd99:78::2\n");
+    assert_eq!(from_remote("udp", 18191), "udp fd99:78::2\n");
+    drop(link);
+    drop(remote);
+    drop(_fwd);
+    // Stopped: the rules of both tables are gone with it.
+    ok_out(&e.b(&["rm", "-f", "web6"]), "web6\n");
+    wait_family_table("ip6", "ip6 rules of the removed container's veth", |t| {
+        !t.contains(&veth)
+    });
+    wait_table("ip rules of the removed container's veth", |t| {
+        !t.contains(&veth)
+    });
+    assert!(tcp_refused(&host6, 18190));
+    // [::1] cannot be reached through the kernel: refused, and nothing is left.
+    let mut a = vec![
+        "run",
+        "-d",
+        "--name",
+        "lo6",
+        "--net",
+        "bridge",
+        "-p",
+        "[::1]:18193:80",
+    ];
+    a.extend_from_slice(&["--rootfs", e.r.path(), "/bin/true"]);
+    let out = e.b(&a);
+    check(
+        &out,
+        125,
+        "",
+        "burrow: cannot publish the container's ports: burrow-nic: [::1]:18193:80/tcp: ::1 cannot be published through the kernel (IPv6 has no route_localnet: the kernel drops loopback packets sent off lo); publish it through the user-space forwarder (--publish-mode user), or publish on every IPv6 address ([::]) and connect to one of the host's own addresses\n",
+    );
+    assert!(e.names().is_empty(), "{:?}", e.names());
 }
 
 #[test]

@@ -88,24 +88,37 @@ fn notice(list: &str) -> String {
     )
 }
 
-/// The local ports of `uid`'s sockets in a /proc/net table (`tcp`: listening ones only).
+/// The local ports of `uid`'s sockets in a /proc/net table (`tcp`, `tcp6`: listening ones
+/// only).
 fn sockets_of(table: &str, uid: u32) -> Vec<u16> {
-    let text = fs::read_to_string(format!("/proc/net/{table}")).unwrap();
+    sockets_at(table, uid).into_iter().map(|(_, p)| p).collect()
+}
+
+/// The local (address in /proc's hex, port) of `uid`'s sockets in a /proc/net table (`tcp`,
+/// `tcp6`: listening ones only); none when the table does not exist (no IPv6).
+fn sockets_at(table: &str, uid: u32) -> Vec<(String, u16)> {
+    let text = fs::read_to_string(format!("/proc/net/{table}")).unwrap_or_default();
     text.lines()
         .skip(1)
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            let listening = table != "tcp" || f[3] == "0A";
+            let listening = !table.starts_with("tcp") || f[3] == "0A";
+            let (addr, port) = f[1].rsplit_once(':').unwrap();
             (listening && f[7] == uid.to_string())
-                .then(|| u16::from_str_radix(f[1].rsplit_once(':').unwrap().1, 16).unwrap())
+                .then(|| (addr.to_owned(), u16::from_str_radix(port, 16).unwrap()))
         })
         .collect()
 }
 
-/// Asserts that no socket of the test user holds any of `ports` (TCP listeners, UDP).
+/// /proc/net/tcp6's form of `::` and `::1`.
+const ANY6: &str = "00000000000000000000000000000000";
+const LO6: &str = "00000000000000000000000001000000";
+
+/// Asserts that no socket of the test user holds any of `ports` (TCP listeners, UDP; both
+/// families).
 fn nothing_listens(ports: &[u16]) {
     let uid = user().uid;
-    for table in ["tcp", "udp"] {
+    for table in ["tcp", "udp", "tcp6", "udp6"] {
         let held: Vec<u16> = sockets_of(table, uid)
             .into_iter()
             .filter(|p| ports.contains(p))
@@ -117,7 +130,12 @@ fn nothing_listens(ports: &[u16]) {
 /// A TCP round trip: the server's first line, then `msg` echoed, then its "bye" after our
 /// half-close; returns everything read.
 fn tcp_round_trip(port: u16, msg: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp_round_trip_at("127.0.0.1", port, msg)
+}
+
+/// [`tcp_round_trip`] to `addr` (`::1` for IPv6).
+fn tcp_round_trip_at(addr: &str, port: u16, msg: &str) -> String {
+    let mut s = TcpStream::connect((addr, port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.write_all(msg.as_bytes()).unwrap();
     s.shutdown(Shutdown::Write).unwrap();
@@ -127,9 +145,14 @@ fn tcp_round_trip(port: u16, msg: &str) -> String {
 }
 
 fn udp_round_trip(port: u16, msg: &str) -> String {
-    let u = UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+    udp_round_trip_at("127.0.0.1", port, msg)
+}
+
+/// [`udp_round_trip`] from and to `addr` (`::1` for IPv6).
+fn udp_round_trip_at(addr: &str, port: u16, msg: &str) -> String {
+    let u = UdpSocket::bind((addr, 0)).unwrap();
     u.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    u.send_to(msg.as_bytes(), ("127.0.0.1", port)).unwrap();
+    u.send_to(msg.as_bytes(), (addr, port)).unwrap();
     let mut buf = [0u8; 2048];
     let (n, from) = u.recv_from(&mut buf).unwrap();
     assert_eq!(from.port(), port, "the reply comes from the published port");
@@ -167,7 +190,7 @@ fn tcp_and_udp_round_trips_with_net_none_and_nothing_left_after_stop() {
         (
             Some(0),
             "rt\n",
-            notice("127.0.0.1:18101:80/tcp, 18102:53/udp, 18103:80/tcp").as_str()
+            notice("127.0.0.1:18101:80/tcp, 18102:53/udp, 0.0.0.0:18103:80/tcp").as_str()
         )
     );
     e.wait_ready("rt", 2);
@@ -190,7 +213,7 @@ fn tcp_and_udp_round_trips_with_net_none_and_nothing_left_after_stop() {
     assert_eq!(seen_from_forwarder(&got, 53), " ping");
     let got = udp_round_trip(18102, "pong");
     assert_eq!(seen_from_forwarder(&got, 53), " pong");
-    // Every address of the host (0.0.0.0, written as no address): reached through the host's
+    // Every IPv4 address of the host (0.0.0.0): reached through the host's
     // own global address, and still seen from the forwarder.
     let out = sh("ip -o -4 addr show scope global");
     let host = out
@@ -220,6 +243,141 @@ fn tcp_and_udp_round_trips_with_net_none_and_nothing_left_after_stop() {
     let r = e.b(&["stop", "-t", "30", "rt"]);
     assert_eq!(r.code, Some(0), "{r:?}");
     nothing_listens(&[18101, 18102, 18103]);
+}
+
+/// Whether the host has IPv6 (the forwarder then binds `[::]` too); outside CI a host without
+/// it skips the IPv6 tests.
+fn have_ipv6() -> bool {
+    let on = fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+        .is_ok_and(|s| s.trim() == "0");
+    if !on {
+        assert!(!in_ci(), "this CI host has no IPv6");
+        eprintln!("SKIP: this host has no IPv6");
+    }
+    on
+}
+
+#[test]
+fn no_host_address_forwards_ipv4_and_ipv6_clients_to_an_ipv4_server() {
+    require!();
+    if !have_ipv6() {
+        return;
+    }
+    let e = Env::new("six");
+    let r = e.run_d(
+        "six",
+        &["-p", "18161:80", "-p", "18162:53/udp"],
+        // The servers listen on IPv4 only: IPv6 clients reach them through the forwarder.
+        "echo-srv tcp 80 & exec echo-srv udp 53",
+    );
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (Some(0), notice("18161:80/tcp, 18162:53/udp").as_str()),
+        "{r:?}"
+    );
+    e.wait_ready("six", 2);
+    // One socket per family and port: 0.0.0.0 and [::] (which IPV6_V6ONLY lets coexist).
+    let uid = user().uid;
+    for (table, addr, port) in [
+        ("tcp", "00000000", 18161),
+        ("udp", "00000000", 18162),
+        ("tcp6", ANY6, 18161),
+        ("udp6", ANY6, 18162),
+    ] {
+        let at = sockets_at(table, uid);
+        assert!(
+            at.contains(&(addr.to_owned(), port)),
+            "{table}: no socket on {addr}:{port}: {at:?}"
+        );
+    }
+    for addr in ["::1", "127.0.0.1"] {
+        let got = tcp_round_trip_at(addr, 18161, "six\n");
+        assert_eq!(seen_from_forwarder(&got, 80), "\nsix\nbye\n", "{addr}");
+        let got = udp_round_trip_at(addr, 18162, "dgram");
+        assert_eq!(seen_from_forwarder(&got, 53), " dgram", "{addr}");
+    }
+    // UDP on every IPv6 address: the reply leaves from the address the client wrote to (a
+    // global one of the host; routing would answer ::1 from ::1), or the connected client
+    // would not take it (IPV6_PKTINFO).
+    let out = sh("ip -o -6 addr show scope global");
+    let host = out
+        .split_whitespace()
+        .skip_while(|w| *w != "inet6")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .map(str::to_owned);
+    match host {
+        Some(host) => {
+            let u = UdpSocket::bind(("::1", 0)).unwrap();
+            u.connect((host.as_str(), 18162)).unwrap();
+            u.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            u.send(b"far6").unwrap();
+            let mut buf = [0u8; 256];
+            let n = u.recv(&mut buf).unwrap();
+            let got = String::from_utf8_lossy(&buf[..n]).into_owned();
+            assert_eq!(seen_from_forwarder(&got, 53), " far6");
+            let got = tcp_round_trip_at(&host, 18161, "far\n");
+            assert_eq!(seen_from_forwarder(&got, 80), "\nfar\nbye\n");
+        }
+        None => {
+            assert!(!in_ci(), "this CI host has no global IPv6 address: {out}");
+            eprintln!("SKIP (part): this host has no global IPv6 address");
+        }
+    }
+    let r = e.b(&["stop", "-t", "30", "six"]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    nothing_listens(&[18161, 18162]);
+}
+
+#[test]
+fn an_ipv6_host_address_is_the_only_one_listened_on() {
+    require!();
+    if !have_ipv6() {
+        return;
+    }
+    let e = Env::new("lo6");
+    let r = e.run_d(
+        "lo6",
+        &["-p", "[::1]:18163:80", "-p", "[::1]:18164:53/udp"],
+        "echo-srv tcp 80 & exec echo-srv udp 53",
+    );
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (
+            Some(0),
+            notice("[::1]:18163:80/tcp, [::1]:18164:53/udp").as_str()
+        ),
+        "{r:?}"
+    );
+    e.wait_ready("lo6", 2);
+    let got = tcp_round_trip_at("::1", 18163, "lo\n");
+    assert_eq!(seen_from_forwarder(&got, 80), "\nlo\nbye\n");
+    let got = udp_round_trip_at("::1", 18164, "lo");
+    assert_eq!(seen_from_forwarder(&got, 53), " lo");
+    // Only ::1: no socket of the user on IPv4 or another IPv6 address, and 127.0.0.1 does not
+    // answer (TCP refused; UDP: port unreachable, which a connected socket reports).
+    let uid = user().uid;
+    let mine = |t: &str| {
+        sockets_at(t, uid)
+            .into_iter()
+            .filter(|(_, p)| [18163, 18164].contains(p))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(mine("tcp6"), [(LO6.to_owned(), 18163)]);
+    assert_eq!(mine("udp6"), [(LO6.to_owned(), 18164)]);
+    assert_eq!((mine("tcp"), mine("udp")), (vec![], vec![]));
+    let refused = TcpStream::connect(("127.0.0.1", 18163)).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    let u = UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+    u.connect(("127.0.0.1", 18164)).unwrap();
+    u.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    u.send(b"v4?").unwrap();
+    let mut buf = [0u8; 64];
+    let e4 = u.recv(&mut buf).unwrap_err();
+    assert_eq!(e4.kind(), std::io::ErrorKind::ConnectionRefused, "{e4}");
+    let r = e.b(&["rm", "-f", "lo6"]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    nothing_listens(&[18163, 18164]);
 }
 
 #[test]

@@ -427,6 +427,12 @@ fn publish_refusals() {
     assert!(e.contains("publish the same host port"), "{e}");
     base("publish = [\"8080:80\", \"8080:80/udp\"]\n").unwrap();
     base("net = \"host\"\npublish_mode = \"user\"\n").unwrap();
+    // An IPv4 and an IPv6 address share a port; the kernel path takes no IPv6 address.
+    base("publish = [\"127.0.0.1:8080:80\", \"[::1]:8080:81\", \"0.0.0.0:9000:90\", \"[::]:9000:90\"]\n")
+        .unwrap();
+    base("net = \"bridge\"\npublish_mode = \"user\"\npublish = [\"[::1]:8080:80\"]\n").unwrap();
+    base("net = \"bridge\"\npublish = [\"8080:80\", \"0.0.0.0:9000:90\", \"[::]:9000:90\"]\n")
+        .unwrap();
 }
 
 #[test]
@@ -466,7 +472,9 @@ fn publish_flags_add_to_the_file() {
     assert_eq!(c.publish_mode, PublishMode::Kernel);
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(parse_publish("8080").is_err());
-    assert_eq!(parse_publish("0.0.0.0:80:80").unwrap(), "80:80/tcp");
+    // 0.0.0.0 is every IPv4 address (no address: both families), so it is kept.
+    assert_eq!(parse_publish("0.0.0.0:80:80").unwrap(), "0.0.0.0:80:80/tcp");
+    assert_eq!(parse_publish("[::1]:80:80").unwrap(), "[::1]:80:80/tcp");
 }
 
 #[test]

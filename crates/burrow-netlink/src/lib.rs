@@ -244,6 +244,9 @@ const NFTA_TABLE_NAME: u16 = 1;
 /// nf_tables' family of nft's `ip` tables (NFPROTO_IPV4).
 pub const NFPROTO_IPV4: u8 = 2;
 
+/// nf_tables' family of nft's `ip6` tables (NFPROTO_IPV6).
+pub const NFPROTO_IPV6: u8 = 10;
+
 /// Whether the nf_tables table `name` of `family` ([`NFPROTO_IPV4`] for nft's `ip`) exists in
 /// this network namespace: one NFT_MSG_GETTABLE request (needs CAP_NET_ADMIN effective, as
 /// every nfnetlink request), much cheaper than running nft.

@@ -242,9 +242,12 @@ fn nft_table_exists_asks_the_kernel() {
     let there = crate::nft_table_exists(crate::NFPROTO_IPV4, &name);
     nft(&["delete", "table", "ip", &name]);
     assert!(there.unwrap());
-    // Another family's table of that name is not it.
+    // Another family's table of that name is not it; the ip6 family finds it.
     nft(&["add", "table", "ip6", &name]);
     let there = crate::nft_table_exists(crate::NFPROTO_IPV4, &name);
+    let there6 = crate::nft_table_exists(crate::NFPROTO_IPV6, &name);
     nft(&["delete", "table", "ip6", &name]);
     assert!(!there.unwrap());
+    assert!(there6.unwrap());
+    assert!(!crate::nft_table_exists(crate::NFPROTO_IPV6, &name).unwrap());
 }

@@ -30,15 +30,17 @@ pub struct Row {
     pub ports: Vec<String>,
 }
 
-/// A mapping in podman's compact form: `0.0.0.0:8080->80/tcp`, `127.0.0.1:8000-8001->80-81/udp`.
+/// A mapping in podman's compact form: `0.0.0.0:8080->80/tcp`, `127.0.0.1:8000-8001->80-81/udp`,
+/// `[::1]:8080->80/tcp`.
 pub fn compact(p: &burrow_config::Publish) -> String {
-    format!("{}:{}->{}/{}", p.host_addr(), p.host, p.ctr, p.proto)
+    format!("{}:{}->{}/{}", p.host_text(), p.host, p.ctr, p.proto)
 }
 
 /// One published port as `burrow inspect` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PortInfo {
-    /// The host address it listens on (`0.0.0.0`: every address).
+    /// The host address it listens on (`0.0.0.0`: every address; an IPv6 address without
+    /// brackets, `::1`).
     pub host_ip: String,
     /// The host port.
     pub host_port: u16,
@@ -98,7 +100,7 @@ pub fn port(name: &str, private: Option<&str>) -> Result<Vec<String>, Error> {
         .flat_map(|p| {
             p.pairs()
                 .filter(move |(_, c)| *c == port)
-                .map(move |(h, _)| format!("{}:{h}", p.host_addr()))
+                .map(move |(h, _)| format!("{}:{h}", p.host_text()))
         })
         .collect();
     if lines.is_empty() {

@@ -3,12 +3,16 @@
 //!
 //! The process that waits on the container (its monitor, or a foreground `burrow run`) binds
 //! the host sockets ([`bind`]: before the container starts, so a port in use fails the start
-//! and nothing is left), and keeps them for the container's whole life, across restarts. For
+//! and nothing is left), and keeps them for the container's whole life, across restarts. A
+//! mapping without a host address gets two sockets per port, 0.0.0.0 and `[::]` (IPV6_V6ONLY,
+//! so each family is its own socket), or only the first on a host without IPv6; every IPv6
+//! socket is IPV6_V6ONLY (`[::]` is every IPv6 address only, `0.0.0.0` every IPv4 one). For
 //! each start it forks a forwarder ([`Listeners::spawn`]): a process that keeps the host
 //! sockets, joins the container's user and network namespaces (setns through a pidfd of the
 //! container's process, like `burrow exec`), and from then on every socket it creates is
 //! inside the container's network namespace while the host sockets stay on the host. It
-//! accepts on the host and connects to 127.0.0.1:CTRPORT inside (TCP, relayed both ways with
+//! accepts on the host (IPv4 or IPv6) and connects to 127.0.0.1:CTRPORT inside (so a server
+//! that listens on IPv4 only answers IPv6 clients too; TCP, relayed both ways with
 //! half-close), and relays UDP datagrams per client address through a socket of its own
 //! inside (a flow ends after [`UDP_IDLE`] without traffic). At most [`MAX_FLOWS`]
 //! connections and flows at once; more are refused (TCP: closed at once; UDP: dropped).
@@ -26,7 +30,9 @@ use burrow_usernet::ports::{Proto, Publish};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{
+    IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket,
+};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -72,8 +78,8 @@ impl HostSock {
 struct Port {
     sock: HostSock,
     ctr: u16,
-    /// UDP on every address: each datagram's local address is learnt (IP_PKTINFO) and its
-    /// replies leave from it.
+    /// UDP on every address (of its family): each datagram's local address is learnt
+    /// (IP_PKTINFO, IPV6_RECVPKTINFO) and its replies leave from it.
     pktinfo: bool,
 }
 
@@ -84,39 +90,108 @@ pub(crate) struct Listeners {
     mappings: Vec<Publish>,
 }
 
-/// Binds every host port of `mappings` (each port of a range, on HOSTIP or every address).
-/// `None` when there is nothing to forward. A port that cannot be bound fails with a message
-/// naming it and the fixes.
+/// Binds every host port of `mappings` (each port of a range, on HOSTIP, or on 0.0.0.0 and
+/// `[::]` without one). `None` when there is nothing to forward. A port that cannot be bound
+/// fails with a message naming it and the fixes.
 pub(crate) fn bind(mappings: &[Publish]) -> Result<Option<Listeners>, Error> {
     if mappings.is_empty() {
         return Ok(None);
     }
+    let v6 = ipv6_enabled();
     let mut ports = Vec::new();
     for m in mappings {
         for (host, ctr) in m.pairs() {
-            let addr = SocketAddr::from((m.host_addr(), host));
-            let sock = match m.proto {
-                Proto::Tcp => TcpListener::bind(addr).map(HostSock::Tcp),
-                Proto::Udp => UdpSocket::bind(addr).map(|s| HostSock::Udp(Arc::new(s))),
+            for ip in host_addresses(m, v6) {
+                let addr = SocketAddr::from((ip, host));
+                let sock = match bind_one(m.proto, addr) {
+                    Ok(s) => s,
+                    // Without a host address, IPv6 is only taken when the host has it.
+                    Err(e)
+                        if m.host_ip.is_none()
+                            && ip.is_ipv6()
+                            && matches!(
+                                e.raw_os_error(),
+                                Some(libc::EAFNOSUPPORT | libc::EADDRNOTAVAIL)
+                            ) =>
+                    {
+                        continue
+                    }
+                    Err(e) => return Err(bind_error(m, addr, &e)),
+                };
+                let pktinfo = matches!(sock, HostSock::Udp(_)) && ip.is_unspecified();
+                if let (HostSock::Udp(s), true) = (&sock, pktinfo) {
+                    use nix::sys::socket::{setsockopt, sockopt};
+                    match ip {
+                        IpAddr::V4(_) => setsockopt(s, sockopt::Ipv4PacketInfo, &true)
+                            .ctx(|| format!("cannot publish {m}: IP_PKTINFO"))?,
+                        IpAddr::V6(_) => setsockopt(s, sockopt::Ipv6RecvPacketInfo, &true)
+                            .ctx(|| format!("cannot publish {m}: IPV6_RECVPKTINFO"))?,
+                    }
+                }
+                ports.push(Port { sock, ctr, pktinfo });
             }
-            .map_err(|e| bind_error(m, host, &e))?;
-            match &sock {
-                HostSock::Tcp(l) => l.set_nonblocking(true),
-                HostSock::Udp(s) => s.set_nonblocking(true),
-            }
-            .ctx(|| format!("cannot publish {m}"))?;
-            let pktinfo = matches!(sock, HostSock::Udp(_)) && m.host_ip.is_none();
-            if let (HostSock::Udp(s), true) = (&sock, pktinfo) {
-                nix::sys::socket::setsockopt(s, nix::sys::socket::sockopt::Ipv4PacketInfo, &true)
-                    .ctx(|| format!("cannot publish {m}: IP_PKTINFO"))?;
-            }
-            ports.push(Port { sock, ctr, pktinfo });
         }
     }
     Ok(Some(Listeners {
         ports,
         mappings: mappings.to_vec(),
     }))
+}
+
+/// The addresses a mapping's host sockets bind: HOSTIP, or 0.0.0.0 and (when `v6`) `[::]`.
+fn host_addresses(m: &Publish, v6: bool) -> Vec<IpAddr> {
+    match m.host_ip {
+        Some(a) => vec![a],
+        None if v6 => vec![
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        ],
+        None => vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
+    }
+}
+
+/// Whether the host has IPv6: the kernel has it and it is not disabled
+/// (`net.ipv6.conf.all.disable_ipv6`).
+fn ipv6_enabled() -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+        .is_ok_and(|s| s.trim() == "0")
+}
+
+/// One non-blocking host socket on `addr` (an IPv6 one IPV6_V6ONLY; TCP with SO_REUSEADDR,
+/// as std binds).
+fn bind_one(proto: Proto, addr: SocketAddr) -> std::io::Result<HostSock> {
+    use nix::sys::socket::{
+        bind, listen, setsockopt, socket, sockopt, AddressFamily, Backlog, SockFlag, SockType,
+        SockaddrStorage,
+    };
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::Inet,
+        SocketAddr::V6(_) => AddressFamily::Inet6,
+    };
+    let ty = match proto {
+        Proto::Tcp => SockType::Stream,
+        Proto::Udp => SockType::Datagram,
+    };
+    let fd = socket(
+        family,
+        ty,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )?;
+    if addr.is_ipv6() {
+        setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+    }
+    if proto == Proto::Tcp {
+        setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    }
+    bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    Ok(match proto {
+        Proto::Tcp => {
+            listen(&fd, Backlog::MAXCONN)?;
+            HostSock::Tcp(TcpListener::from(fd))
+        }
+        Proto::Udp => HostSock::Udp(Arc::new(UdpSocket::from(fd))),
+    })
 }
 
 /// The lowest port an unprivileged process may bind (`net.ipv4.ip_unprivileged_port_start`).
@@ -159,8 +234,8 @@ fn own_holder(m: &Publish, port: u16) -> Option<String> {
     })
 }
 
-fn bind_error(m: &Publish, port: u16, e: &std::io::Error) -> Error {
-    let (proto, ip) = (m.proto, m.host_addr());
+fn bind_error(m: &Publish, addr: SocketAddr, e: &std::io::Error) -> Error {
+    let (proto, ip, port) = (m.proto, addr.ip(), addr.port());
     err(match e.raw_os_error() {
         Some(libc::EADDRINUSE) => match own_holder(m, port) {
             Some(name) => format!(
@@ -180,7 +255,7 @@ fn bind_error(m: &Publish, port: u16, e: &std::io::Error) -> Error {
         Some(libc::EADDRNOTAVAIL) => format!(
             "cannot publish {m}: {ip} is not an address of this host"
         ),
-        _ => format!("cannot publish {m}: cannot listen on {ip}:{port}/{proto}: {e}"),
+        _ => format!("cannot publish {m}: cannot listen on {addr}/{proto}: {e}"),
     })
 }
 
@@ -295,51 +370,80 @@ struct Flow {
 }
 
 /// A flow's key: the host socket, the client, and the host address it wrote to (with
-/// IP_PKTINFO).
-type FlowKey = (usize, SocketAddr, Option<u32>);
+/// IP_PKTINFO or IPV6_RECVPKTINFO).
+type FlowKey = (usize, SocketAddr, Option<IpAddr>);
 
 type Flows = Arc<Mutex<HashMap<FlowKey, Arc<Flow>>>>;
 
 /// Reads one datagram: its length, sender and (with `pktinfo`) the host address it was sent
-/// to (`s_addr`); `None` when there is none to read.
+/// to; `None` when there is none to read.
 fn recv_udp(
     s: &UdpSocket,
     buf: &mut [u8],
     pktinfo: bool,
-) -> Option<(usize, SocketAddr, Option<u32>)> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrIn};
+) -> Option<(usize, SocketAddr, Option<IpAddr>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrStorage};
     if !pktinfo {
         let (n, from) = s.recv_from(buf).ok()?;
         return Some((n, from, None));
     }
-    let mut cmsg = nix::cmsg_space!(libc::in_pktinfo);
+    // Room for either family's (the socket has one).
+    let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::in_pktinfo);
     let mut iov = [std::io::IoSliceMut::new(buf)];
-    let r =
-        recvmsg::<SockaddrIn>(s.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()).ok()?;
-    let from = SocketAddr::V4(std::net::SocketAddrV4::from(r.address?));
+    let r = recvmsg::<SockaddrStorage>(s.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
+        .ok()?;
+    let a = r.address?;
+    let from = match (a.as_sockaddr_in(), a.as_sockaddr_in6()) {
+        (Some(v4), _) => SocketAddr::V4((*v4).into()),
+        (_, Some(v6)) => SocketAddr::V6((*v6).into()),
+        _ => return None,
+    };
     let local = r.cmsgs().ok()?.find_map(|c| match c {
-        ControlMessageOwned::Ipv4PacketInfo(pi) => Some(pi.ipi_spec_dst.s_addr),
+        ControlMessageOwned::Ipv4PacketInfo(pi) => Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+            pi.ipi_spec_dst.s_addr,
+        )))),
+        ControlMessageOwned::Ipv6PacketInfo(pi) => {
+            Some(IpAddr::V6(Ipv6Addr::from(pi.ipi6_addr.s6_addr)))
+        }
         _ => None,
     });
     Some((r.bytes, from, local))
 }
 
 /// Sends a reply to `to` from the published port (and from host address `local` when known).
-fn send_udp(host: &UdpSocket, data: &[u8], to: SocketAddr, local: Option<u32>) {
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, SockaddrIn};
+fn send_udp(host: &UdpSocket, data: &[u8], to: SocketAddr, local: Option<IpAddr>) {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, SockaddrIn, SockaddrIn6};
+    let iov = [std::io::IoSlice::new(data)];
     match (local, to) {
-        (Some(l), SocketAddr::V4(v4)) => {
+        (Some(IpAddr::V4(l)), SocketAddr::V4(v4)) => {
             let pi = libc::in_pktinfo {
                 ipi_ifindex: 0,
-                ipi_spec_dst: libc::in_addr { s_addr: l },
+                ipi_spec_dst: libc::in_addr {
+                    s_addr: u32::from(l).to_be(),
+                },
                 ipi_addr: libc::in_addr { s_addr: 0 },
             };
             let _ = sendmsg(
                 host.as_raw_fd(),
-                &[std::io::IoSlice::new(data)],
+                &iov,
                 &[ControlMessage::Ipv4PacketInfo(&pi)],
                 MsgFlags::empty(),
                 Some(&SockaddrIn::from(v4)),
+            );
+        }
+        (Some(IpAddr::V6(l)), SocketAddr::V6(v6)) => {
+            let pi = libc::in6_pktinfo {
+                ipi6_addr: libc::in6_addr {
+                    s6_addr: l.octets(),
+                },
+                ipi6_ifindex: 0,
+            };
+            let _ = sendmsg(
+                host.as_raw_fd(),
+                &iov,
+                &[ControlMessage::Ipv6PacketInfo(&pi)],
+                MsgFlags::empty(),
+                Some(&SockaddrIn6::from(v6)),
             );
         }
         _ => {
@@ -607,6 +711,170 @@ mod tests {
         assert!(
             e.contains(&format!("host port {port}/tcp is in use")),
             "{e}"
+        );
+    }
+
+    /// A port free on both families' loopback (for TCP and UDP) at the time of asking.
+    fn free_port() -> u16 {
+        loop {
+            let l = TcpListener::bind((Ipv6Addr::UNSPECIFIED, 0)).unwrap_or_else(|e| panic!("{e}"));
+            let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
+            if UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)).is_ok() {
+                return port;
+            }
+        }
+    }
+
+    fn local(p: &Port) -> SocketAddr {
+        match &p.sock {
+            HostSock::Tcp(l) => l.local_addr(),
+            HostSock::Udp(s) => s.local_addr(),
+        }
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn v6only(p: &Port) -> bool {
+        nix::sys::socket::getsockopt(&p.sock.fd(), nix::sys::socket::sockopt::Ipv6V6Only)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn no_address_binds_each_family_and_an_address_only_itself() {
+        if !ipv6_enabled() {
+            eprintln!("SKIP: this host has no IPv6");
+            return;
+        }
+        let port = free_port();
+        let p = |s: &str| Publish::parse(s).unwrap_or_else(|e| panic!("{e}"));
+        let l = bind(&[p(&format!("{port}:80")), p(&format!("{port}:53/udp"))])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("nothing bound"));
+        let got: Vec<(String, bool, bool)> = l
+            .ports
+            .iter()
+            .map(|x| {
+                let v6 = local(x).is_ipv6();
+                (local(x).to_string(), v6 && v6only(x), x.pktinfo)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (format!("0.0.0.0:{port}"), false, false),
+                (format!("[::]:{port}"), true, false),
+                (format!("0.0.0.0:{port}"), false, true),
+                (format!("[::]:{port}"), true, true),
+            ]
+        );
+        drop(l);
+        let l = bind(&[
+            p(&format!("[::1]:{port}:80/udp")),
+            p(&format!("[::]:{port}:80")),
+            p(&format!("0.0.0.0:{port}:80")),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("nothing bound"));
+        let got: Vec<(String, bool)> = l
+            .ports
+            .iter()
+            .map(|x| (local(x).to_string(), x.pktinfo))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (format!("[::1]:{port}"), false),
+                (format!("[::]:{port}"), false),
+                (format!("0.0.0.0:{port}"), false),
+            ]
+        );
+        assert!(l.ports.iter().take(2).all(v6only));
+        drop(l);
+        // An address the host does not have.
+        let e = bind(&[p(&format!("[2001:db8::77]:{port}:80"))])
+            .err()
+            .map(|e| e.msg)
+            .unwrap_or_default();
+        assert_eq!(
+            e,
+            format!("cannot publish [2001:db8::77]:{port}:80/tcp: 2001:db8::77 is not an address of this host")
+        );
+        // In use on [::1]: named with its address.
+        let held = TcpListener::bind((Ipv6Addr::LOCALHOST, port)).unwrap_or_else(|e| panic!("{e}"));
+        let e = bind(&[p(&format!("{port}:80"))])
+            .err()
+            .map(|e| e.msg)
+            .unwrap_or_default();
+        assert!(
+            e.starts_with(&format!(
+                "cannot publish {port}:80/tcp: host port {port}/tcp is in use (on ::): "
+            )),
+            "{e}"
+        );
+        drop(held);
+    }
+
+    #[test]
+    fn udp_on_every_ipv6_address_replies_from_the_address_written_to() {
+        if !ipv6_enabled() {
+            eprintln!("SKIP: this host has no IPv6");
+            return;
+        }
+        let port = free_port();
+        let m = Publish::parse(&format!("[::]:{port}:53/udp")).unwrap_or_else(|e| panic!("{e}"));
+        let l = bind(&[m])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("nothing bound"));
+        let (Some(port0), HostSock::Udp(host)) = (l.ports.first(), &l.ports[0].sock) else {
+            panic!("not one UDP socket: {:?}", l.ports);
+        };
+        assert!(port0.pktinfo);
+        let client = UdpSocket::bind((Ipv6Addr::LOCALHOST, 0)).unwrap_or_else(|e| panic!("{e}"));
+        client
+            .connect((Ipv6Addr::LOCALHOST, port))
+            .unwrap_or_else(|e| panic!("{e}"));
+        client.send(b"hi").unwrap_or_else(|e| panic!("{e}"));
+        let mut fds = [PollFd::new(host.as_fd(), PollFlags::POLLIN)];
+        poll(&mut fds, PollTimeout::from(10_000u16)).unwrap_or_else(|e| panic!("{e}"));
+        let mut buf = [0u8; 64];
+        let (n, from, to) = recv_udp(host, &mut buf, true).unwrap_or_else(|| panic!("no datagram"));
+        assert_eq!(buf.get(..n), Some(&b"hi"[..]));
+        assert_eq!(from, client.local_addr().unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(to, Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+        send_udp(host, b"back", from, to);
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        // A connected socket takes only what comes from [::1]:PORT.
+        let n = client.recv(&mut buf).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(buf.get(..n), Some(&b"back"[..]));
+    }
+
+    /// A network namespace with IPv6 disabled (its own, in a thread of this test: the
+    /// forwarder's sockets are made in the monitor's namespace, read through /proc/sys of the
+    /// calling thread's): a mapping without a host address gets its IPv4 socket only.
+    #[test]
+    fn a_host_with_ipv6_disabled_gets_the_ipv4_socket_only() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIP: needs root (a network namespace of its own)");
+            return;
+        }
+        let got = std::thread::spawn(|| -> Result<Vec<String>, String> {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| e.to_string())?;
+            assert!(ipv6_enabled(), "a new namespace has IPv6");
+            std::fs::write("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1")
+                .map_err(|e| e.to_string())?;
+            assert!(!ipv6_enabled());
+            let p = |s: &str| Publish::parse(s).unwrap_or_else(|e| panic!("{e}"));
+            let l = bind(&[p("18999:80"), p("18999:53/udp")])
+                .map_err(|e| e.msg)?
+                .ok_or("nothing bound")?;
+            Ok(l.ports.iter().map(|x| local(x).to_string()).collect())
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the thread panicked".into()));
+        assert_eq!(
+            got,
+            Ok(vec!["0.0.0.0:18999".to_owned(), "0.0.0.0:18999".to_owned()])
         );
     }
 }

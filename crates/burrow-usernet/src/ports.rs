@@ -1,4 +1,5 @@
-//! Published ports: the `-p/--publish` mapping (`[HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp]`)
+//! Published ports: the `-p/--publish` mapping (`[HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp]`,
+//! an IPv6 HOSTIP in brackets: `[::1]:8080:80`)
 //! and the port grant list of a `USER ports LIST` line of /etc/burrow/usernet
 //! (`8000-8099,443`). Both are parsed strictly: plain decimal, no leading zeros, no signs, no
 //! spaces, ports from 1 to 65535, a range's end not below its start.
@@ -8,7 +9,7 @@
 //! same function, as hostile input.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The most ranges a grant list may hold.
 pub const MAX_GRANT_RANGES: usize = 1024;
@@ -128,8 +129,9 @@ fn port(s: &str) -> Result<u16, String> {
 /// One `-p` mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Publish {
-    /// The host address to listen on; `None` is every address of the host.
-    pub host_ip: Option<Ipv4Addr>,
+    /// The host address to listen on. `None`: every address of both families; `0.0.0.0`:
+    /// every IPv4 address; `::`: every IPv6 address; otherwise that one address.
+    pub host_ip: Option<IpAddr>,
     /// Host ports.
     pub host: PortRange,
     /// Container ports (as many as host ports).
@@ -139,10 +141,11 @@ pub struct Publish {
 }
 
 impl Publish {
-    /// Parses `[HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp]` (the protocol defaults to tcp).
+    /// Parses `[HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp]` (the protocol defaults to
+    /// tcp; an IPv6 HOSTIP is written in brackets: `[::1]:8080:80`).
     pub fn parse(s: &str) -> Result<Publish, String> {
         let bad = |why: String| {
-            format!("invalid port mapping {s:?}: {why} (expected [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp], e.g. 8080:80 or 127.0.0.1:5353:53/udp)")
+            format!("invalid port mapping {s:?}: {why} (expected [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp], e.g. 8080:80, 127.0.0.1:5353:53/udp or [::1]:8080:80)")
         };
         let (body, proto) = match s.rsplit_once('/') {
             Some((b, "tcp")) => (b, Proto::Tcp),
@@ -150,24 +153,61 @@ impl Publish {
             Some((_, p)) => return Err(bad(format!("protocol {p:?} is not tcp or udp"))),
             None => (s, Proto::Tcp),
         };
-        let parts: Vec<&str> = body.split(':').collect();
-        let (ip, host, ctr) = match parts.as_slice() {
-            [h, c] => (None, *h, *c),
-            [ip, h, c] => (Some(*ip), *h, *c),
-            [_] => {
+        let (ip, ports) = match body.strip_prefix('[') {
+            Some(rest) => {
+                let Some((inside, after)) = rest.split_once(']') else {
+                    return Err(bad("'[' without a closing ']'".to_owned()));
+                };
+                let Some(ports) = after.strip_prefix(':') else {
+                    return Err(bad(
+                        "an IPv6 host address in brackets must be followed by ':' and the ports"
+                            .to_owned(),
+                    ));
+                };
+                (Some(IpAddr::V6(ipv6(inside).map_err(bad)?)), ports)
+            }
+            None if body.contains(['[', ']']) => {
+                return Err(bad(
+                    "brackets are only for an IPv6 host address at the start".to_owned(),
+                ))
+            }
+            None => match body.matches(':').count() {
+                0 | 1 => (None, body),
+                2 => {
+                    let (ip, ports) = body.split_once(':').unwrap_or_default();
+                    if ip.is_empty() {
+                        return Err(bad("empty host address".to_owned()));
+                    }
+                    (Some(IpAddr::V4(ipv4(ip).map_err(bad)?)), ports)
+                }
+                _ => {
+                    let mut parts = body.rsplitn(3, ':');
+                    let (_, _, ip) = (parts.next(), parts.next(), parts.next().unwrap_or(""));
+                    return Err(bad(match ip.parse::<Ipv6Addr>() {
+                        Ok(_) => format!(
+                            "an IPv6 host address must be in brackets: [{ip}]:HOSTPORT:CTRPORT"
+                        ),
+                        Err(_) if ip.contains('%') => format!(
+                            "an IPv6 host address must be in brackets, and {ip:?} has a zone id ('%'), which burrow does not take"
+                        ),
+                        Err(_) => "too many ':'".to_owned(),
+                    }));
+                }
+            },
+        };
+        if ports.contains('[') || ports.contains(']') {
+            return Err(bad(
+                "brackets are only for an IPv6 host address at the start".to_owned(),
+            ));
+        }
+        let (host, ctr) = match ports.split_once(':') {
+            Some((h, c)) if !c.contains(':') => (h, c),
+            Some(_) => return Err(bad("too many ':'".to_owned())),
+            None => {
                 return Err(bad(
                     "a host port is required (burrow does not pick one)".to_owned()
                 ))
             }
-            _ if body.starts_with('[') => {
-                return Err(bad("IPv6 host addresses are not supported yet".to_owned()))
-            }
-            _ => return Err(bad("too many ':'".to_owned())),
-        };
-        let host_ip = match ip {
-            None => None,
-            Some("") => return Err(bad("empty host address".to_owned())),
-            Some(a) => Some(ipv4(a).map_err(bad)?),
         };
         if host.is_empty() {
             return Err(bad(
@@ -187,16 +227,25 @@ impl Publish {
             )));
         }
         Ok(Publish {
-            host_ip: host_ip.filter(|a| !a.is_unspecified()),
+            host_ip: ip,
             host,
             ctr,
             proto,
         })
     }
 
-    /// The host address it listens on, as text (`0.0.0.0` for every address).
-    pub fn host_addr(&self) -> Ipv4Addr {
-        self.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED)
+    /// The host address it listens on (`0.0.0.0` for every address: podman's listings).
+    pub fn host_addr(&self) -> IpAddr {
+        self.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    }
+
+    /// [`Publish::host_addr`] as text for `ADDR:PORT`: an IPv6 address in brackets
+    /// (`[::1]`).
+    pub fn host_text(&self) -> String {
+        match self.host_addr() {
+            IpAddr::V4(a) => a.to_string(),
+            IpAddr::V6(a) => format!("[{a}]"),
+        }
     }
 
     /// Each (host port, container port) pair.
@@ -205,28 +254,36 @@ impl Publish {
     }
 
     /// Whether it shares a host port of the same protocol with `other` on an address both
-    /// listen on.
+    /// listen on (no address: every address of both families; `0.0.0.0` and `::`: every
+    /// address of their family; an IPv4 and an IPv6 address never share one).
     pub fn clashes(&self, other: &Publish) -> bool {
         self.proto == other.proto
             && self.host.overlaps(other.host)
             && match (self.host_ip, other.host_ip) {
-                (Some(a), Some(b)) => a == b,
+                (Some(a), Some(b)) => {
+                    a.is_ipv4() == b.is_ipv4()
+                        && (a == b || a.is_unspecified() || b.is_unspecified())
+                }
                 _ => true,
             }
     }
 
-    /// podman's `burrow port` lines: `80/tcp -> 0.0.0.0:8080`, one per port.
+    /// podman's `burrow port` lines: `80/tcp -> 0.0.0.0:8080`, `80/tcp -> [::1]:8080`, one per
+    /// port.
     pub fn port_lines(&self) -> Vec<String> {
+        let host = self.host_text();
         self.pairs()
-            .map(|(h, c)| format!("{c}/{} -> {}:{h}", self.proto, self.host_addr()))
+            .map(|(h, c)| format!("{c}/{} -> {host}:{h}", self.proto))
             .collect()
     }
 }
 
 impl fmt::Display for Publish {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(ip) = self.host_ip {
-            write!(f, "{ip}:")?;
+        match self.host_ip {
+            Some(IpAddr::V4(ip)) => write!(f, "{ip}:")?,
+            Some(IpAddr::V6(ip)) => write!(f, "[{ip}]:")?,
+            None => {}
         }
         write!(f, "{}:{}/{}", self.host, self.ctr, self.proto)
     }
@@ -246,6 +303,33 @@ fn ipv4(s: &str) -> Result<Ipv4Addr, String> {
         (true, Ok(a)) => Ok(a),
         _ => Err(format!("{s:?} is not an IPv4 address")),
     }
+}
+
+/// Parses the IPv6 address between a mapping's brackets: hex groups only (no zone id, no
+/// embedded IPv4 part, not an IPv4-mapped address).
+fn ipv6(s: &str) -> Result<Ipv6Addr, String> {
+    if s.is_empty() {
+        return Err("empty host address in brackets".to_owned());
+    }
+    if let Some((a, zone)) = s.split_once('%') {
+        return Err(format!(
+            "host address {s:?} has a zone id (%{zone}), which burrow does not take: write [{a}]"
+        ));
+    }
+    let a = s
+        .parse::<Ipv6Addr>()
+        .map_err(|_| format!("{s:?} is not an IPv6 address"))?;
+    if let Some(v4) = a.to_ipv4_mapped() {
+        return Err(format!(
+            "{s:?} is an IPv4-mapped IPv6 address: write the IPv4 address without brackets ({v4}:...)"
+        ));
+    }
+    if s.contains('.') {
+        return Err(format!(
+            "{s:?} has an embedded IPv4 part: write the IPv6 address in hex groups only"
+        ));
+    }
+    Ok(a)
 }
 
 /// Checks a set of mappings together: at most [`MAX_PUBLISHED_PORTS`] ports in all, and no
@@ -335,11 +419,75 @@ mod tests {
             p.port_lines(),
             ["9000/tcp -> 0.0.0.0:8000", "9001/tcp -> 0.0.0.0:8001"]
         );
-        assert_eq!(
-            Publish::parse("0.0.0.0:80:80").unwrap().to_string(),
-            "80:80/tcp"
-        );
+        // 0.0.0.0 is kept: every IPv4 address only (no address is both families).
+        let p = Publish::parse("0.0.0.0:80:80").unwrap();
+        assert_eq!(p.to_string(), "0.0.0.0:80:80/tcp");
+        assert_eq!(p.host_ip, Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)));
+        assert_eq!(Publish::parse("80:80").unwrap().host_ip, None);
         assert_eq!(Publish::parse("65535:1/udp").unwrap().host.start, 65535);
+    }
+
+    #[test]
+    fn publish_ipv6_forms() {
+        let p = Publish::parse("[::1]:8080:80").unwrap();
+        assert_eq!(p.host_ip, Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+        assert_eq!(p.to_string(), "[::1]:8080:80/tcp");
+        assert_eq!(p.port_lines(), ["80/tcp -> [::1]:8080"]);
+        assert_eq!(p.host_text(), "[::1]");
+        assert_eq!(p.host_addr().to_string(), "::1");
+        let p = Publish::parse("[::]:5353-5354:53-54/udp").unwrap();
+        assert_eq!(p.host_ip, Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED)));
+        assert_eq!(p.to_string(), "[::]:5353-5354:53-54/udp");
+        assert_eq!(
+            p.port_lines(),
+            ["53/udp -> [::]:5353", "54/udp -> [::]:5354"]
+        );
+        // Written in the normal form (lower case, shortest), which parses back the same.
+        let p = Publish::parse("[FD00:0:0::0001]:80:80/tcp").unwrap();
+        assert_eq!(p.to_string(), "[fd00::1]:80:80/tcp");
+        assert_eq!(Publish::parse(&p.to_string()), Ok(p));
+        let p = Publish::parse("[2001:db8:1:2:3:4:5:6]:65535:1").unwrap();
+        assert_eq!(p.to_string(), "[2001:db8:1:2:3:4:5:6]:65535:1/tcp");
+    }
+
+    #[test]
+    fn publish_ipv6_refusals_say_why() {
+        let msg = |s: &str, why: &str| {
+            format!("invalid port mapping {s:?}: {why} (expected [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp], e.g. 8080:80, 127.0.0.1:5353:53/udp or [::1]:8080:80)")
+        };
+        for (bad, why) in [
+            ("::1:80:80", "an IPv6 host address must be in brackets: [::1]:HOSTPORT:CTRPORT"),
+            ("fd00::1:80:80/udp", "an IPv6 host address must be in brackets: [fd00::1]:HOSTPORT:CTRPORT"),
+            ("fe80::1%eth0:80:80", "an IPv6 host address must be in brackets, and \"fe80::1%eth0\" has a zone id ('%'), which burrow does not take"),
+            ("[fe80::1%eth0]:80:80", "host address \"fe80::1%eth0\" has a zone id (%eth0), which burrow does not take: write [fe80::1]"),
+            ("[::ffff:10.0.0.1]:80:80", "\"::ffff:10.0.0.1\" is an IPv4-mapped IPv6 address: write the IPv4 address without brackets (10.0.0.1:...)"),
+            ("[::ffff:a00:1]:80:80", "\"::ffff:a00:1\" is an IPv4-mapped IPv6 address: write the IPv4 address without brackets (10.0.0.1:...)"),
+            ("[::1.2.3.4]:80:80", "\"::1.2.3.4\" has an embedded IPv4 part: write the IPv6 address in hex groups only"),
+            ("[]:80:80", "empty host address in brackets"),
+            ("[1.2.3.4]:80:80", "\"1.2.3.4\" is not an IPv6 address"),
+            ("[::1:80:80", "'[' without a closing ']'"),
+            ("[::1]80:80", "an IPv6 host address in brackets must be followed by ':' and the ports"),
+            ("[::1]:80", "a host port is required (burrow does not pick one)"),
+            ("[::1]::80", "a host port is required (burrow does not pick one)"),
+            ("[::1]:80:80:80", "too many ':'"),
+            ("[::1]:[80]:80", "brackets are only for an IPv6 host address at the start"),
+            ("::1]:80:80", "brackets are only for an IPv6 host address at the start"),
+            ("1.2.3.4:[80]:80", "brackets are only for an IPv6 host address at the start"),
+            ("[:::1]:80:80", "\":::1\" is not an IPv6 address"),
+            ("[::g]:80:80", "\"::g\" is not an IPv6 address"),
+            ("[ ::1]:80:80", "\" ::1\" is not an IPv6 address"),
+            ("a:b:c:d", "too many ':'"),
+            (":8080:80", "empty host address"),
+        ] {
+            assert_eq!(Publish::parse(bad), Err(msg(bad, why)), "{bad}");
+        }
+        assert_eq!(
+            Publish::parse("[::1]:80:80/sctp"),
+            Err(msg(
+                "[::1]:80:80/sctp",
+                "protocol \"sctp\" is not tcp or udp"
+            ))
+        );
     }
 
     #[test]
@@ -363,7 +511,9 @@ mod tests {
             "1.2.3.256:80:80",
             ":8080:80",
             "a:b:c:d",
-            "[::1]:80:80",
+            "::1:80:80",
+            "[::1]:80",
+            "[]:80:80",
             "80-81:80",
             "81-80:80-81",
             "80 :80",
@@ -392,6 +542,48 @@ mod tests {
         assert!(check_set(&[big, more])
             .unwrap_err()
             .contains("at most 1024"));
+    }
+
+    #[test]
+    fn clashes_across_families() {
+        let p = |s: &str| Publish::parse(s).unwrap();
+        let (all, v4all, v6all) = (p("8080:80"), p("0.0.0.0:8080:80"), p("[::]:8080:80"));
+        let (lo4, lo6, other6) = (
+            p("127.0.0.1:8080:80"),
+            p("[::1]:8080:80"),
+            p("[fd00::1]:8080:80"),
+        );
+        // No address holds both families: it clashes with everything.
+        for x in [&v4all, &v6all, &lo4, &lo6, &other6] {
+            assert!(all.clashes(x) && x.clashes(&all), "{x}");
+        }
+        // A family's wildcard holds every address of that family, and only that family.
+        assert!(v4all.clashes(&lo4) && lo4.clashes(&v4all));
+        assert!(v6all.clashes(&lo6) && v6all.clashes(&other6) && lo6.clashes(&v6all));
+        assert!(!v4all.clashes(&v6all) && !v6all.clashes(&v4all));
+        assert!(!v4all.clashes(&lo6) && !v6all.clashes(&lo4));
+        // Two addresses of different families, or two different addresses: no clash.
+        assert!(!lo4.clashes(&lo6) && !lo6.clashes(&lo4));
+        assert!(!lo6.clashes(&other6));
+        assert!(lo6.clashes(&p("[::1]:8080:81")));
+        // Another protocol or another port: no clash.
+        assert!(!lo6.clashes(&p("[::1]:8080:80/udp")) && !lo6.clashes(&p("[::1]:8081:80")));
+        assert!(check_set(&[v4all, v6all, p("8080:80/udp")]).is_ok());
+        assert!(check_set(&[lo4, lo6, other6]).is_ok());
+        assert_eq!(
+            check_set(&[lo4, lo6, v6all]),
+            Err(
+                "port mappings [::1]:8080:80/tcp and [::]:8080:80/tcp publish the same host port"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            check_set(&[lo6, all]),
+            Err(
+                "port mappings [::1]:8080:80/tcp and 8080:80/tcp publish the same host port"
+                    .to_owned()
+            )
+        );
     }
 
     #[test]

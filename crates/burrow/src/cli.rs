@@ -263,7 +263,9 @@ pub struct RunArgs {
     #[serde(flatten)]
     pub net: Option<Net>,
     /// Publish container ports on the host: [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp]
-    /// (e.g. 8080:80, 127.0.0.1:5353:53/udp); repeatable. With --net bridge, burrow-nic
+    /// (e.g. 8080:80, 127.0.0.1:5353:53/udp, [::1]:8080:80: an IPv6 HOSTIP in brackets; no
+    /// HOSTIP is every address of both families, 0.0.0.0 every IPv4 one and [::] every IPv6
+    /// one); repeatable. With --net bridge, burrow-nic
     /// forwards them in the kernel, for host ports the admin granted you in
     /// /etc/burrow/usernet; with --net none (or --publish-mode user), a forwarder in the
     /// container's monitor does (the container then sees it, not the client, as the peer).

@@ -421,6 +421,16 @@ mod tests {
             "host nic name: interface name \"a/b\" contains '/'"
         );
         assert_eq!(msg(&["publish", "", "v", "n"]).0, "the netns path is empty");
+        // Both families: 0.0.0.0 and [::] are kept (every address of one family).
+        assert!(matches!(
+            p(&["publish", "/n", "v", "n", "0.0.0.0:80:80/udp", "[::]:80:80/udp", "[::1]:81:81"]).unwrap(),
+            Command::Publish { mappings, .. } if mappings.iter().map(ToString::to_string).collect::<Vec<_>>()
+                == ["0.0.0.0:80:80/udp", "[::]:80:80/udp", "[::1]:81:81/tcp"]
+        ));
+        assert_eq!(
+            msg(&["publish", "/n", "v", "n", "80:80", "[::1]:80:81"]).0,
+            "port mappings 80:80/tcp and [::1]:80:81/tcp publish the same host port"
+        );
         let name = |n: &str| msg(&["publish", "/n", "v", n]).0;
         let long = "a".repeat(65);
         assert_eq!(name(""), "container name \"\" must be 1 to 64 bytes long");
@@ -437,7 +447,7 @@ mod tests {
         }
         assert_eq!(
             msg(&["publish", "/n", "v", "w", "80"]).0,
-            "invalid port mapping \"80\": a host port is required (burrow does not pick one) (expected [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp], e.g. 8080:80 or 127.0.0.1:5353:53/udp)"
+            "invalid port mapping \"80\": a host port is required (burrow does not pick one) (expected [HOSTIP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|/udp], e.g. 8080:80, 127.0.0.1:5353:53/udp or [::1]:8080:80)"
         );
         assert_eq!(
             msg(&["publish", "/n", "v", "w", "8080:80", "127.0.0.1:8080:81"]).0,

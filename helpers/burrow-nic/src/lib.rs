@@ -39,8 +39,9 @@
 //! OVS). check and list read the tags of the host's links.
 //!
 //! publish opens NETNS-PATH as delete does, then under the create lock replaces the caller's
-//! published-port rules for HOSTNIC (kernel DNAT in the nftables table `ip burrow_ports`,
-//! written by nft with CAP_NET_ADMIN as its only capability) after checking the nic, the
+//! published-port rules for HOSTNIC (kernel DNAT in the nftables tables `ip burrow_ports` and
+//! `ip6 burrow_ports`, written by nft with CAP_NET_ADMIN as its only capability) after
+//! checking the nic, the
 //! `ports` grant of /etc/burrow/usernet, the host address and who holds each host port;
 //! unpublish removes them. Both, and create, first delete rules whose host end is gone
 //! (publish.rs).

@@ -1,6 +1,8 @@
 //! `publish` and `unpublish`: published ports through kernel DNAT (nftables).
 //!
-//! Everything lives in one table, `ip burrow_ports`, written only by burrow-nic:
+//! Everything lives in two tables written only by burrow-nic, `ip burrow_ports` and, for
+//! containers with an IPv6 address, `ip6 burrow_ports` (the same chains, `ip6` matches, no
+//! loopback masquerade: IPv6 has no route_localnet, so `[::1]` cannot be DNATed to a bridge):
 //!
 //! ```text
 //! table ip burrow_ports {
@@ -17,9 +19,14 @@
 //! Every per-container rule carries the comment `burrow-nic UID HOSTNIC IFINDEX NAME`, so the
 //! kernel's own state says whose it is, for which host end, and for which container: listing,
 //! clashes ("published by your container NAME") and reconcile need nothing else. A publish is
-//! one `nft -f -` transaction (atomic: before or after, never half): the fixed base chains are
-//! (re)declared and flushed and refilled, the caller's old rules for HOSTNIC and every
-//! provably stale rule are deleted by handle, and the new rules added.
+//! one `nft -f -` transaction over both tables (atomic: before or after, never half): the
+//! fixed base chains are (re)declared and flushed and refilled, the caller's old rules for
+//! HOSTNIC and every provably stale rule are deleted by handle, and the new rules added; a
+//! table goes with its last rule.
+//!
+//! A mapping without a host address gets rules in both tables (in `ip6` only when the
+//! container has an IPv6 address), `0.0.0.0` only in `ip`, an IPv6 address (`::` or one of
+//! the host's) only in `ip6`.
 //!
 //! nft runs as the caller's uid with CAP_NET_ADMIN as its only (ambient) capability, a cleared
 //! environment, its input on stdin, its output captured, a bounded wait (killed after
@@ -31,14 +38,71 @@ use burrow_setuid::{cap, refuse, Audit, Privilege, Refusal};
 use burrow_usernet::ports::{PortRange, Proto, Publish};
 use burrow_usernet::{NicTag, Usernet};
 use std::io::{Read, Write};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::BorrowedFd;
 use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The table.
+/// The table (of both families).
 pub(crate) const TABLE: &str = "burrow_ports";
+
+/// A table's family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Family {
+    /// `ip`.
+    V4,
+    /// `ip6`.
+    V6,
+}
+
+impl Family {
+    const BOTH: [Family; 2] = [Family::V4, Family::V6];
+
+    /// nft's name of the family (and of its address matches: `ip daddr`, `ip6 daddr`).
+    fn nft(self) -> &'static str {
+        match self {
+            Family::V4 => "ip",
+            Family::V6 => "ip6",
+        }
+    }
+
+    fn nfproto(self) -> u8 {
+        match self {
+            Family::V4 => burrow_netlink::NFPROTO_IPV4,
+            Family::V6 => burrow_netlink::NFPROTO_IPV6,
+        }
+    }
+
+    fn of(a: IpAddr) -> Family {
+        if a.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        }
+    }
+
+    /// Every address of the family.
+    fn any(self) -> IpAddr {
+        match self {
+            Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        }
+    }
+
+    /// `m` as this family's rules publish it (no address: every address of the family), or
+    /// `None` when it has no rule in this family.
+    fn mapping(self, m: &Publish) -> Option<Publish> {
+        match m.host_ip {
+            None => Some(Publish {
+                host_ip: Some(self.any()),
+                ..*m
+            }),
+            Some(a) if Family::of(a) == self => Some(*m),
+            Some(_) => None,
+        }
+    }
+}
 
 /// How long nft may run.
 pub(crate) const NFT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -86,21 +150,39 @@ fn decimal<T: std::str::FromStr>(s: &str) -> Option<T> {
     ok.then(|| s.parse().ok()).flatten()
 }
 
-/// One rule of the table with a burrow-nic comment, as `nft -a list table` shows it.
+/// One rule of a table with a burrow-nic comment, as `nft -a list table` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Rule {
+    pub family: Family,
     pub chain: String,
     pub handle: u64,
     pub tag: RuleTag,
-    /// For a DNAT rule: the host side it holds (address, ports, protocol).
+    /// For a DNAT rule: the host side it holds (address, `0.0.0.0` or `::` for every address
+    /// of the family; ports; protocol).
     pub holds: Option<Publish>,
     /// The address it translates to or masquerades for.
-    pub to: Option<Ipv4Addr>,
+    pub to: Option<IpAddr>,
 }
 
-/// Parses `nft -a list table ip burrow_ports`: the rules with a burrow-nic comment (others,
-/// and the base chains' fixed rules, are left out).
-pub(crate) fn parse_listing(text: &str) -> Vec<Rule> {
+/// An address of `family` as nft prints it (`dnat to` targets: `A`, `A:P`, `[A6]:P`).
+fn nft_addr(family: Family, s: &str) -> Option<IpAddr> {
+    match family {
+        Family::V4 => s
+            .split(':')
+            .next()
+            .and_then(|a| a.parse::<Ipv4Addr>().ok())
+            .map(IpAddr::V4),
+        Family::V6 => match s.strip_prefix('[') {
+            Some(rest) => rest.split(']').next()?.parse::<Ipv6Addr>().ok(),
+            None => s.parse::<Ipv6Addr>().ok(),
+        }
+        .map(IpAddr::V6),
+    }
+}
+
+/// Parses `nft -a list table FAMILY burrow_ports`: the rules with a burrow-nic comment
+/// (others, and the base chains' fixed rules, are left out).
+pub(crate) fn parse_listing(family: Family, text: &str) -> Vec<Rule> {
     let mut out = Vec::new();
     let mut chain: Option<String> = None;
     for line in text.lines() {
@@ -128,17 +210,18 @@ pub(crate) fn parse_listing(text: &str) -> Vec<Rule> {
                 .find(|x| x[0] == k1 && x[1] == k2)
                 .map(|x| x[2])
         };
-        let daddr = after("ip", "daddr").and_then(|a| a.parse::<Ipv4Addr>().ok());
-        // `dnat to A[:P]` (an ip table), `dnat ip to A[:P]` (newer nft, inet tables).
+        let fam = family.nft();
+        let daddr = after(fam, "daddr").and_then(|a| nft_addr(family, a));
+        // `dnat to A[:P]` (an ip table; `[A]:P` in ip6), `dnat ip to A[:P]` (inet tables).
         let dnat_to = after("dnat", "to")
-            .or(after("ip", "to"))
-            .and_then(|a| a.split(':').next().and_then(|a| a.parse::<Ipv4Addr>().ok()));
+            .or(after(fam, "to"))
+            .and_then(|a| nft_addr(family, a));
         let mut holds = None;
         if dnat_to.is_some() {
             for (word, proto) in [("tcp", Proto::Tcp), ("udp", Proto::Udp)] {
                 if let Some(r) = after(word, "dport").and_then(|p| PortRange::parse(p).ok()) {
                     holds = Some(Publish {
-                        host_ip: daddr,
+                        host_ip: Some(daddr.unwrap_or(family.any())),
                         host: r,
                         ctr: r,
                         proto,
@@ -147,6 +230,7 @@ pub(crate) fn parse_listing(text: &str) -> Vec<Rule> {
             }
         }
         out.push(Rule {
+            family,
             chain: chain.clone(),
             handle,
             tag,
@@ -245,19 +329,26 @@ fn nft(
     Ok((status.success(), out, err))
 }
 
-/// The table's rules with a burrow-nic comment; none when there is no table.
+/// Both tables' rules with a burrow-nic comment (ip first); none of a table that does not
+/// exist.
 fn list_rules(privilege: &Privilege) -> Result<Vec<Rule>, Refusal> {
-    let (ok, out, err) = nft(privilege, &["-a", "list", "table", "ip", TABLE], "")?;
-    if ok {
-        return Ok(parse_listing(&out));
+    let mut rules = Vec::new();
+    for f in Family::BOTH {
+        let (ok, out, err) = nft(privilege, &["-a", "list", "table", f.nft(), TABLE], "")?;
+        // A kernel without IPv6 has no ip6 tables: none of them to read.
+        let absent = err.contains("No such file or directory")
+            || (f == Family::V6 && err.contains("not supported"));
+        if ok {
+            rules.extend(parse_listing(f, &out));
+        } else if !absent {
+            return Err(refuse!(
+                "nft cannot list table {} {TABLE}: {}",
+                f.nft(),
+                first_line(&err)
+            ));
+        }
     }
-    if err.contains("No such file or directory") {
-        return Ok(Vec::new());
-    }
-    Err(refuse!(
-        "nft cannot list table ip {TABLE}: {}",
-        first_line(&err)
-    ))
+    Ok(rules)
 }
 
 fn first_line(s: &str) -> &str {
@@ -278,7 +369,12 @@ fn is_stale(r: &Rule, links: &[Link]) -> bool {
     let Some(tag) = l.alias.as_deref().and_then(NicTag::parse) else {
         return true;
     };
-    tag.uid != r.tag.uid || (r.to.is_some() && tag.v4.is_some() && r.to != tag.v4)
+    let moved = match r.to {
+        Some(IpAddr::V4(a)) => tag.v4.is_some_and(|t| t != a),
+        Some(IpAddr::V6(a)) => tag.v6.is_some_and(|t| t != a),
+        None => false,
+    };
+    tag.uid != r.tag.uid || moved
 }
 
 /// Whether `s` can stand in nft's input as it is (inside quotes or not).
@@ -288,14 +384,19 @@ fn nft_word(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'@' | b'+'))
 }
 
-/// Deletes the table whether or not it exists ("add" first: one transaction, no error).
-fn drop_table() -> String {
-    format!("add table ip {TABLE}\ndelete table ip {TABLE}\n")
+/// Deletes a table whether or not it exists ("add" first: one transaction, no error).
+fn drop_table(f: Family) -> String {
+    let t = format!("{} {TABLE}", f.nft());
+    format!("add table {t}\ndelete table {t}\n")
 }
 
-/// The fixed part of every transaction: table, base chains and their rules (idempotent).
-fn base() -> String {
-    let t = format!("ip {TABLE}");
+/// The fixed part of a family's transaction: table, base chains and their rules (idempotent).
+fn base(f: Family) -> String {
+    let t = format!("{} {TABLE}", f.nft());
+    let guard = match f {
+        Family::V4 => "ip daddr 127.0.0.0/8",
+        Family::V6 => "ip6 daddr ::1",
+    };
     format!(
         "add table {t}\n\
          add chain {t} ports\n\
@@ -306,29 +407,38 @@ fn base() -> String {
          flush chain {t} guard\n\
          flush chain {t} prerouting\n\
          flush chain {t} output\n\
-         add rule {t} guard iifname != \"lo\" ip daddr 127.0.0.0/8 drop\n\
+         add rule {t} guard iifname != \"lo\" {guard} drop\n\
          add rule {t} prerouting fib daddr type local jump ports\n\
          add rule {t} output fib daddr type local jump ports\n"
     )
 }
 
-/// The rules for one container.
+/// The rules for one container in the family of `to` (`maps` as [`Family::mapping`] gives
+/// them).
 /// `hairpin` is the bridge and the container's subnet on it: a sibling's DNATed traffic
 /// (routed in and out of the bridge) is masqueraded, so the reply comes back through the host.
 /// (`iifname` cannot be matched in postrouting: the kernel has no input device there.)
+/// IPv4 also masquerades loopback clients (route_localnet); IPv6 has no such thing.
 fn rules_for(
     maps: &[Publish],
-    to: Ipv4Addr,
-    hairpin: Option<(&str, Ipv4Addr, u8)>,
+    to: IpAddr,
+    hairpin: Option<(&str, IpAddr, u8)>,
     tag: &RuleTag,
 ) -> String {
-    let t = format!("ip {TABLE}");
+    let f = Family::of(to);
+    let fam = f.nft();
+    let t = format!("{fam} {TABLE}");
     let c = tag.render();
+    let target = match to {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => format!("[{a}]"),
+    };
     let mut s = String::new();
     for m in maps {
         let daddr = m
             .host_ip
-            .map_or(String::new(), |a| format!("ip daddr {a} "));
+            .filter(|a| !a.is_unspecified())
+            .map_or(String::new(), |a| format!("{fam} daddr {a} "));
         let p = m.proto;
         if m.host == m.ctr {
             s.push_str(&format!(
@@ -338,18 +448,20 @@ fn rules_for(
         } else {
             for (h, ct) in m.pairs() {
                 s.push_str(&format!(
-                    "add rule {t} ports {daddr}{p} dport {h} dnat to {to}:{ct} comment \"{c}\"\n"
+                    "add rule {t} ports {daddr}{p} dport {h} dnat to {target}:{ct} comment \"{c}\"\n"
                 ));
             }
         }
     }
     if !maps.is_empty() {
-        s.push_str(&format!(
-            "add rule {t} postrouting ip saddr 127.0.0.0/8 ip daddr {to} ct status dnat masquerade comment \"{c}\"\n"
-        ));
+        if f == Family::V4 {
+            s.push_str(&format!(
+                "add rule {t} postrouting ip saddr 127.0.0.0/8 ip daddr {to} ct status dnat masquerade comment \"{c}\"\n"
+            ));
+        }
         if let Some((br, net, len)) = hairpin {
             s.push_str(&format!(
-                "add rule {t} postrouting oifname \"{br}\" ip saddr {net}/{len} ip daddr {to} ct status dnat masquerade comment \"{c}\"\n"
+                "add rule {t} postrouting oifname \"{br}\" {fam} saddr {net}/{len} {fam} daddr {to} ct status dnat masquerade comment \"{c}\"\n"
             ));
         }
     }
@@ -359,8 +471,27 @@ fn rules_for(
 fn deletes(rules: &[&Rule]) -> String {
     rules
         .iter()
-        .map(|r| format!("delete rule ip {TABLE} {} handle {}\n", r.chain, r.handle))
+        .map(|r| {
+            format!(
+                "delete rule {} {TABLE} {} handle {}\n",
+                r.family.nft(),
+                r.chain,
+                r.handle
+            )
+        })
         .collect()
+}
+
+/// Deletes `gone` of `rules` (one family's): by handle, or the whole table when they are all
+/// its rules (a host where nobody publishes has no table).
+fn delete_or_drop(f: Family, rules: &[Rule], gone: &[&Rule]) -> String {
+    let of = |r: &&Rule| r.family == f;
+    let gone: Vec<&Rule> = gone.iter().copied().filter(|r| r.family == f).collect();
+    if !gone.is_empty() && gone.len() == rules.iter().filter(|r| of(r)).count() {
+        drop_table(f)
+    } else {
+        deletes(&gone)
+    }
 }
 
 /// Applies one transaction.
@@ -376,11 +507,55 @@ fn apply(privilege: &Privilege, script: &str) -> Result<(), Refusal> {
     }
 }
 
-/// The host's local IPv4 addresses (`/proc/net/fib_trie`, the host netns: `/32 host LOCAL`).
-fn local_addresses() -> Result<Vec<Ipv4Addr>, Refusal> {
+/// The host's local addresses: IPv4 from `/proc/net/fib_trie` (the host netns: `/32 host
+/// LOCAL`), IPv6 from `/proc/net/if_inet6` (none when the host has no IPv6).
+fn local_addresses() -> Result<Vec<IpAddr>, Refusal> {
     let text = std::fs::read_to_string("/proc/net/fib_trie")
         .map_err(|e| refuse!("cannot read /proc/net/fib_trie: {e}"))?;
-    Ok(parse_fib_trie(&text))
+    let mut out: Vec<IpAddr> = parse_fib_trie(&text).into_iter().map(IpAddr::V4).collect();
+    match std::fs::read_to_string("/proc/net/if_inet6") {
+        Ok(text) => out.extend(parse_if_inet6(&text).into_iter().map(IpAddr::V6)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(refuse!("cannot read /proc/net/if_inet6: {e}")),
+    }
+    Ok(out)
+}
+
+/// The addresses of a `/proc/net/if_inet6` listing (first field: 32 hex digits, network
+/// order).
+fn parse_if_inet6(text: &str) -> Vec<Ipv6Addr> {
+    let mut out = Vec::new();
+    for l in text.lines() {
+        let Some(hex) = l.split_whitespace().next().filter(|h| h.len() == 32) else {
+            continue;
+        };
+        let Ok(n) = u128::from_str_radix(hex, 16) else {
+            continue;
+        };
+        let a = Ipv6Addr::from(n);
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// A socket address of /proc/net/{tcp,udp}[6] (8 or 32 hex digits, 32-bit words in the
+/// kernel's byte order); an IPv4-mapped IPv6 address is IPv4.
+fn proc_net_addr(hex: &str) -> Option<IpAddr> {
+    let word = |h: &str| u32::from_str_radix(h, 16).ok().map(u32::to_ne_bytes);
+    match hex.len() {
+        8 => word(hex).map(|b| IpAddr::V4(Ipv4Addr::from(b))),
+        32 => {
+            let mut b = [0u8; 16];
+            for (i, chunk) in b.chunks_mut(4).enumerate() {
+                chunk.copy_from_slice(&word(hex.get(i * 8..i * 8 + 8)?)?);
+            }
+            let a = Ipv6Addr::from(b);
+            Some(a.to_ipv4_mapped().map_or(IpAddr::V6(a), IpAddr::V4))
+        }
+        _ => None,
+    }
 }
 
 /// The addresses of `/32 host LOCAL` leaves of a fib_trie listing.
@@ -437,19 +612,17 @@ fn held_port(text: &str, m: &Publish) -> Option<u16> {
         if !m.host.contains(port) {
             continue;
         }
-        let word = |h: &str| {
-            u32::from_str_radix(h, 16)
-                .ok()
-                .map(|n| Ipv4Addr::from(u32::from_be(n)))
+        let Some(a) = proc_net_addr(addr) else {
+            continue;
         };
-        let v4 = match addr.len() {
-            8 => word(addr),
-            32 if addr.bytes().all(|b| b == b'0') => Some(Ipv4Addr::UNSPECIFIED),
-            32 if addr.get(..24) == Some("0000000000000000FFFF0000") => word(&addr[24..]),
-            _ => None,
-        };
-        let Some(a) = v4 else { continue };
-        if a.is_unspecified() || m.host_ip.is_none_or(|h| h == a) {
+        // `::` may be a dual-stack socket (IPV6_V6ONLY is not in /proc): it holds both
+        // families.
+        let holds = a == IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+            || m.host_ip.is_none_or(|h| {
+                Family::of(h) == Family::of(a)
+                    && (a.is_unspecified() || h.is_unspecified() || h == a)
+            });
+        if holds {
             held = Some(held.map_or(port, |p| p.min(port)));
         }
     }
@@ -480,13 +653,13 @@ fn reconcile_and_remove(
         return Ok(0);
     }
     log_stale(&victims, links, mine, audit);
-    // The last rules go with the table itself (its guard and hooks too): a host where nobody
-    // publishes has no table, and creates skip the reconcile (reconcile_for_create).
-    let script = if victims.len() == rules.len() {
-        drop_table()
-    } else {
-        deletes(&victims)
-    };
+    // The last rules of a table go with the table itself (its guard and hooks too): a host
+    // where nobody publishes has no table, and creates skip the reconcile
+    // (reconcile_for_create).
+    let script: String = Family::BOTH
+        .iter()
+        .map(|f| delete_or_drop(*f, &rules, &victims))
+        .collect();
     apply(privilege, &script)?;
     Ok(victims.len())
 }
@@ -514,9 +687,11 @@ pub(crate) fn reconcile_for_create(privilege: &Privilege, audit: &Audit) {
         return;
     }
     // Running nft costs milliseconds: a create (the common case has no published ports at
-    // all) asks the kernel first whether the table exists, with one netlink request.
+    // all) asks the kernel first whether a table exists, with a netlink request per family.
     let exists = privilege.raise(cap::mask(&[cap::NET_ADMIN]), || {
-        burrow_netlink::nft_table_exists(burrow_netlink::NFPROTO_IPV4, TABLE)
+        Family::BOTH.iter().try_fold(false, |any, f| {
+            Ok::<bool, std::io::Error>(any || burrow_netlink::nft_table_exists(f.nfproto(), TABLE)?)
+        })
     });
     if let Ok(Ok(false)) = exists {
         return;
@@ -593,12 +768,43 @@ pub(crate) fn publish(
     let (true, Some(tag)) = (ok, tag) else {
         return Err(not_yours());
     };
-    let Some(to) = tag.v4 else {
+    // Each family's mappings: IPv4 always (but for IPv6 host addresses), IPv6 when the
+    // container has an IPv6 address.
+    let maps4: Vec<Publish> = req
+        .mappings
+        .iter()
+        .filter_map(|m| Family::V4.mapping(m))
+        .collect();
+    let maps6: Vec<Publish> = match tag.v6 {
+        Some(_) => req
+            .mappings
+            .iter()
+            .filter_map(|m| Family::V6.mapping(m))
+            .collect(),
+        None => Vec::new(),
+    };
+    let only_v6 = !req.mappings.is_empty() && maps4.is_empty();
+    let to = match tag.v4 {
+        Some(a) => a,
+        None if only_v6 => Ipv4Addr::UNSPECIFIED,
+        None => {
+            return Err(refuse!(
+                "{} has no IPv4 address from burrow-nic (only a nic on a per-user bridge with an IPv4 pool in /etc/burrow/nic.conf can publish ports through the kernel); publish through the user-space forwarder (--publish-mode user)",
+                req.hostnic
+            ))
+        }
+    };
+    if let (None, Some(m)) = (
+        tag.v6,
+        req.mappings
+            .iter()
+            .find(|m| m.host_ip.is_some_and(|a| a.is_ipv6())),
+    ) {
         return Err(refuse!(
-            "{} has no IPv4 address from burrow-nic (only a nic on a per-user bridge with an IPv4 pool in /etc/burrow/nic.conf can publish ports through the kernel); publish through the user-space forwarder (--publish-mode user)",
+            "{} has no IPv6 address from burrow-nic, so {m} cannot be published through the kernel (an IPv6 host address needs a nic on a per-user bridge with an IPv6 pool in /etc/burrow/nic.conf); publish through the user-space forwarder (--publish-mode user)",
             req.hostnic
         ));
-    };
+    }
     let bridge = (tag.slot.bridge != "none").then_some(tag.slot.bridge.as_str());
     // Names go into nft's input (a comment, an oifname): burrow-nic's own names are always
     // plain, an admin's bridge might not be; refuse rather than quote.
@@ -619,25 +825,52 @@ pub(crate) fn publish(
             req.hostnic
         ));
     }
-    // The container's subnet on its bridge (from the pools that addressed it).
-    let subnet = crate::load_pools()?.v4.map(|p| {
+    // The container's subnets on its bridge (from the pools that addressed it).
+    let pools = crate::load_pools()?;
+    let subnet = pools.v4.map(|p| {
         let len = p.sub.min(32);
         let mask = u32::MAX
             .checked_shl(32u32.saturating_sub(u32::from(len)))
             .unwrap_or(0);
-        (Ipv4Addr::from(u32::from(to) & mask), len)
+        (IpAddr::V4(Ipv4Addr::from(u32::from(to) & mask)), len)
     });
     let hairpin = bridge.zip(subnet).map(|(b, (n, l))| (b, n, l));
+    let subnet6 = pools.v6.zip(tag.v6).map(|(p, a)| {
+        let len = p.sub.min(128);
+        let mask = u128::MAX
+            .checked_shl(128u32.saturating_sub(u32::from(len)))
+            .unwrap_or(0);
+        (IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask)), len)
+    });
+    let hairpin6 = bridge.zip(subnet6).map(|(b, (n, l))| (b, n, l));
     // Policy: every host port inside the caller's grant.
     let grant = policy.port_grant(&who.caller());
     for m in req.mappings {
         grant.check(m).map_err(|d| Refusal(d.to_string()))?;
     }
-    // A host address must be the host's.
-    if req.mappings.iter().any(|m| m.host_ip.is_some()) {
+    // IPv6 has no route_localnet: a DNATed packet from ::1 leaving lo is dropped by the
+    // kernel, so a rule for [::1] could never answer.
+    if let Some(m) = req
+        .mappings
+        .iter()
+        .find(|m| m.host_ip.is_some_and(|a| a.is_ipv6() && a.is_loopback()))
+    {
+        return Err(refuse!(
+            "{m}: ::1 cannot be published through the kernel (IPv6 has no route_localnet: the kernel drops loopback packets sent off lo); publish it through the user-space forwarder (--publish-mode user), or publish on every IPv6 address ([::]) and connect to one of the host's own addresses"
+        ));
+    }
+    // A host address must be the host's (or every address of its family).
+    if req
+        .mappings
+        .iter()
+        .any(|m| m.host_ip.is_some_and(|a| !a.is_unspecified()))
+    {
         let local = local_addresses()?;
         for m in req.mappings {
-            if let Some(a) = m.host_ip.filter(|a| !local.contains(a)) {
+            if let Some(a) = m
+                .host_ip
+                .filter(|a| !a.is_unspecified() && !local.contains(a))
+            {
                 return Err(refuse!(
                     "host address {a} (in {m}) is not an address of this host"
                 ));
@@ -652,7 +885,7 @@ pub(crate) fn publish(
         .iter()
         .filter(|r| !is_stale(r, &links) && r.tag.uid == uid && r.tag.ifname == req.hostnic)
         .collect();
-    for m in req.mappings {
+    for m in maps4.iter().chain(&maps6) {
         for r in rules
             .iter()
             .filter(|r| !is_stale(r, &links) && !replaced.contains(r))
@@ -683,16 +916,33 @@ pub(crate) fn publish(
     };
     let mut gone: Vec<&Rule> = stale.clone();
     gone.extend(replaced.iter().copied());
-    let script = if req.mappings.is_empty() && gone.len() == rules.len() {
-        // Nothing left to publish for anyone: no table (as reconcile_and_remove).
-        drop_table()
-    } else {
-        let mut script = base();
-        script.push_str(&deletes(&gone));
-        script.push_str(&rules_for(req.mappings, to, hairpin, &rtag));
-        script
-    };
-    if let Some(br) = bridge {
+    // Per family: its base, deletes and new rules; or, with nothing new in it, the deletes
+    // (the table goes with its last rule, as in reconcile_and_remove).
+    let mut script = String::new();
+    for (f, maps, new) in [
+        (
+            Family::V4,
+            &maps4,
+            rules_for(&maps4, IpAddr::V4(to), hairpin, &rtag),
+        ),
+        (
+            Family::V6,
+            &maps6,
+            tag.v6.map_or(String::new(), |a| {
+                rules_for(&maps6, IpAddr::V6(a), hairpin6, &rtag)
+            }),
+        ),
+    ] {
+        if maps.is_empty() {
+            script.push_str(&delete_or_drop(f, &rules, &gone));
+        } else {
+            let gone_f: Vec<&Rule> = gone.iter().copied().filter(|r| r.family == f).collect();
+            script.push_str(&base(f));
+            script.push_str(&deletes(&gone_f));
+            script.push_str(&new);
+        }
+    }
+    if let Some(br) = bridge.filter(|_| !maps4.is_empty()) {
         // The host reaches published ports at 127.0.0.1: DNATed loopback traffic leaves on
         // the bridge (masqueraded); the guard chain drops what route_localnet would let in.
         privilege.raise(cap::mask(&[cap::NET_ADMIN]), || {
@@ -701,8 +951,12 @@ pub(crate) fn publish(
     }
     log_stale(&stale, &links, None, audit);
     let maps: Vec<String> = req.mappings.iter().map(ToString::to_string).collect();
+    let v6 = match (tag.v6, maps6.is_empty()) {
+        (Some(a), false) => format!(" (IPv6 to {a})"),
+        _ => String::new(),
+    };
     audit.allowed(&format!(
-        "publish {} (ifindex {}) container {} to {to}: [{}] (replacing {} rules; grant {})",
+        "publish {} (ifindex {}) container {} to {to}: [{}] (replacing {} rules; grant {}){v6}",
         req.hostnic,
         link.index,
         req.name,
@@ -710,6 +964,9 @@ pub(crate) fn publish(
         replaced.len(),
         grant.describe()
     ));
+    if script.is_empty() {
+        return Ok(());
+    }
     apply(privilege, &script)
 }
 
@@ -741,7 +998,7 @@ mod tests {
 
     #[test]
     fn listing_is_parsed() {
-        let r = parse_listing(LISTING);
+        let r = parse_listing(Family::V4, LISTING);
         assert_eq!(r.len(), 3);
         assert_eq!(r[0].chain, "ports");
         assert_eq!(r[0].handle, 7);
@@ -754,19 +1011,177 @@ mod tests {
                 name: "web".into()
             }
         );
+        assert_eq!(r[0].family, Family::V4);
         assert_eq!(
             r[0].holds.unwrap().to_string(),
-            "8080:8080/tcp",
-            "host side only"
+            "0.0.0.0:8080:8080/tcp",
+            "host side only (no address: every IPv4 address)"
         );
-        assert_eq!(r[0].to, Some(Ipv4Addr::new(10, 77, 3, 2)));
+        assert_eq!(r[0].to, Some(IpAddr::V4(Ipv4Addr::new(10, 77, 3, 2))));
         assert_eq!(
             r[1].holds.unwrap().to_string(),
             "127.0.0.1:5000-5010:5000-5010/udp"
         );
         assert_eq!(r[2].chain, "postrouting");
         assert_eq!(r[2].holds, None);
-        assert_eq!(r[2].to, Some(Ipv4Addr::new(10, 77, 3, 2)));
+        assert_eq!(r[2].to, Some(IpAddr::V4(Ipv4Addr::new(10, 77, 3, 2))));
+        let r = parse_listing(Family::V6, LISTING6);
+        assert_eq!(r.len(), 4);
+        assert!(r.iter().all(|r| r.family == Family::V6));
+        let to = Some(IpAddr::V6("fd42:b0:6:1::2".parse().unwrap()));
+        assert_eq!(
+            (r[0].holds.unwrap().to_string(), r[0].to, r[0].handle),
+            ("[::]:8080:8080/tcp".to_owned(), to, 7)
+        );
+        assert_eq!(
+            (r[1].holds.unwrap().to_string(), r[1].to),
+            ("[fd00::2]:5000-5010:5000-5010/udp".to_owned(), to)
+        );
+        assert_eq!(
+            (r[2].holds.unwrap().to_string(), r[2].to),
+            ("[::]:9000:9000/tcp".to_owned(), to)
+        );
+        assert_eq!(
+            (r[3].chain.as_str(), r[3].holds, r[3].to),
+            ("postrouting", None, to)
+        );
+        assert_eq!(r[3].tag.name, "web");
+        // An IPv4 listing read as IPv6 (or the reverse) holds no address.
+        assert!(parse_listing(Family::V6, LISTING)
+            .iter()
+            .all(|r| r.holds.is_none()));
+    }
+
+    const LISTING6: &str = r#"table ip6 burrow_ports { # handle 13
+	chain ports { # handle 1
+		tcp dport 8080 dnat to [fd42:b0:6:1::2]:80 comment "burrow-nic 1002 veth1002_ab12 42 web" # handle 7
+		ip6 daddr fd00::2 udp dport 5000-5010 dnat to fd42:b0:6:1::2 comment "burrow-nic 1002 veth1002_ab12 42 web" # handle 8
+		tcp dport 9000 dnat ip6 to [fd42:b0:6:1::2]:90 comment "burrow-nic 1002 veth1002_ab12 42 web" # handle 9
+	}
+
+	chain postrouting { # handle 5
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "burrow1002" ip6 saddr fd42:b0:6:1::/64 ip6 daddr fd42:b0:6:1::2 ct status dnat masquerade comment "burrow-nic 1002 veth1002_ab12 42 web" # handle 10
+	}
+}
+"#;
+
+    #[test]
+    fn ipv6_rules_are_rendered_and_families_split() {
+        let tag = RuleTag {
+            uid: 1002,
+            ifname: "veth1002_ab12".into(),
+            ifindex: 42,
+            name: "web".into(),
+        };
+        let all = [
+            Publish::parse("8080:80").unwrap(),
+            Publish::parse("0.0.0.0:8081:81").unwrap(),
+            Publish::parse("[::]:8082:82").unwrap(),
+            Publish::parse("[fd00::2]:7000-7001:7000-7001/udp").unwrap(),
+            Publish::parse("127.0.0.1:7002:72/udp").unwrap(),
+        ];
+        let v4: Vec<String> = all
+            .iter()
+            .filter_map(|m| Family::V4.mapping(m))
+            .map(|m| m.to_string())
+            .collect();
+        assert_eq!(
+            v4,
+            [
+                "0.0.0.0:8080:80/tcp",
+                "0.0.0.0:8081:81/tcp",
+                "127.0.0.1:7002:72/udp"
+            ]
+        );
+        let maps6: Vec<Publish> = all.iter().filter_map(|m| Family::V6.mapping(m)).collect();
+        let v6: Vec<String> = maps6.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            v6,
+            [
+                "[::]:8080:80/tcp",
+                "[::]:8082:82/tcp",
+                "[fd00::2]:7000-7001:7000-7001/udp"
+            ]
+        );
+        let to = IpAddr::V6("fd42:b0:6:1::2".parse().unwrap());
+        let net = IpAddr::V6("fd42:b0:6:1::".parse().unwrap());
+        let c = "comment \"burrow-nic 1002 veth1002_ab12 42 web\"";
+        assert_eq!(
+            rules_for(&maps6, to, Some(("burrow1002", net, 64)), &tag),
+            format!(
+                "add rule ip6 burrow_ports ports tcp dport 8080 dnat to [fd42:b0:6:1::2]:80 {c}\n\
+                 add rule ip6 burrow_ports ports tcp dport 8082 dnat to [fd42:b0:6:1::2]:82 {c}\n\
+                 add rule ip6 burrow_ports ports ip6 daddr fd00::2 udp dport 7000-7001 dnat to fd42:b0:6:1::2 {c}\n\
+                 add rule ip6 burrow_ports postrouting oifname \"burrow1002\" ip6 saddr fd42:b0:6:1::/64 ip6 daddr fd42:b0:6:1::2 ct status dnat masquerade {c}\n"
+            )
+        );
+        assert_eq!(rules_for(&[], to, None, &tag), "");
+        assert!(base(Family::V6)
+            .contains("add rule ip6 burrow_ports guard iifname != \"lo\" ip6 daddr ::1 drop\n"));
+        assert_eq!(
+            drop_table(Family::V6),
+            "add table ip6 burrow_ports\ndelete table ip6 burrow_ports\n"
+        );
+        // The last rules of a table take it along; the other table is left alone.
+        let rules = [
+            parse_listing(Family::V4, LISTING),
+            parse_listing(Family::V6, LISTING6),
+        ]
+        .concat();
+        let mine: Vec<&Rule> = rules.iter().filter(|r| r.tag.uid == 1002).collect();
+        assert_eq!(
+            delete_or_drop(Family::V4, &rules, &mine),
+            "delete rule ip burrow_ports ports handle 7\ndelete rule ip burrow_ports postrouting handle 10\n"
+        );
+        assert_eq!(
+            delete_or_drop(Family::V6, &rules, &mine),
+            drop_table(Family::V6)
+        );
+        assert_eq!(delete_or_drop(Family::V6, &rules, &mine[..2]), "");
+        assert_eq!(
+            delete_or_drop(Family::V6, &rules, &mine[2..3]),
+            "delete rule ip6 burrow_ports ports handle 7\n"
+        );
+    }
+
+    #[test]
+    fn ipv6_addresses_and_sockets_are_read() {
+        let inet6 = "00000000000000000000000000000001 01 80 10 80       lo\nfd000000000000000000000000000002 02 40 00 80     eth0\nfe8000000000000000fc00fffe000001 02 40 20 80     eth0\n";
+        assert_eq!(
+            parse_if_inet6(inet6),
+            [
+                Ipv6Addr::LOCALHOST,
+                "fd00::2".parse::<Ipv6Addr>().unwrap(),
+                "fe80::fc:ff:fe00:1".parse::<Ipv6Addr>().unwrap()
+            ]
+        );
+        // /proc/net/tcp6: ::, ::ffff:10.0.2.15, ::1, fd00::2.
+        let tcp6 = "  sl  local_address                         remote_address                        st\n   0: 00000000000000000000000000000000:1F91 00000000000000000000000000000000:0000 0A\n   1: 0000000000000000FFFF00000F02000A:1F92 00000000000000000000000000000000:0000 0A\n   2: 00000000000000000000000001000000:1F93 00000000000000000000000000000000:0000 0A\n   3: 000000FD000000000000000002000000:1F94 00000000000000000000000000000000:0000 0A\n";
+        assert_eq!(
+            proc_net_addr("000000FD000000000000000002000000"),
+            Some(IpAddr::V6("fd00::2".parse().unwrap()))
+        );
+        assert_eq!(
+            proc_net_addr("0000000000000000FFFF00000F02000A"),
+            Some(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 15)))
+        );
+        let m = |s: &str| Publish::parse(s).unwrap();
+        // `::` holds both families (it may be dual-stack).
+        assert_eq!(held_port(tcp6, &m("[fd00::2]:8081:80")), Some(8081));
+        assert_eq!(held_port(tcp6, &m("127.0.0.1:8081:80")), Some(8081));
+        // ::1 holds ::1 and every IPv6 address, not IPv4.
+        assert_eq!(held_port(tcp6, &m("[::1]:8083:80")), Some(8083));
+        assert_eq!(held_port(tcp6, &m("[::]:8083:80")), Some(8083));
+        assert_eq!(held_port(tcp6, &m("[fd00::2]:8083:80")), None);
+        assert_eq!(held_port(tcp6, &m("0.0.0.0:8083:80")), None);
+        // fd00::2 holds itself.
+        assert_eq!(held_port(tcp6, &m("[fd00::2]:8084:80")), Some(8084));
+        assert_eq!(held_port(tcp6, &m("[fd00::3]:8084:80")), None);
+        // An IPv4 socket holds no IPv6 port.
+        let tcp = "  sl  local_address rem_address   st tx_queue\n   2: 00000000:01BB 00000000:0000 0A 0\n";
+        assert_eq!(held_port(tcp, &m("[::]:443:443")), None);
+        assert_eq!(held_port(tcp, &m("0.0.0.0:443:443")), Some(443));
     }
 
     #[test]
@@ -790,7 +1205,7 @@ mod tests {
         assert_eq!(held_port(tcp6, &m("10.0.2.15:8082:80")), Some(8082));
         assert_eq!(held_port(tcp6, &m("127.0.0.1:8082:80")), None);
         // ::1 holds no IPv4 port.
-        assert_eq!(held_port(tcp6, &m("8083:80")), None);
+        assert_eq!(held_port(tcp6, &m("0.0.0.0:8083:80")), None);
         let udp = "  sl  local_address rem_address   st\n 100: 00000000:14E9 00000000:0000 07 0\n";
         assert_eq!(held_port(udp, &m("5353:53/udp")), Some(5353));
         assert_eq!(held_port(udp, &m("5350-5360:5350-5360/udp")), Some(5353));
@@ -811,8 +1226,8 @@ mod tests {
         ];
         let s = rules_for(
             &maps,
-            Ipv4Addr::new(10, 77, 3, 2),
-            Some(("burrow1002", Ipv4Addr::new(10, 77, 3, 0), 24)),
+            IpAddr::V4(Ipv4Addr::new(10, 77, 3, 2)),
+            Some(("burrow1002", IpAddr::V4(Ipv4Addr::new(10, 77, 3, 0)), 24)),
             &tag,
         );
         assert_eq!(
@@ -822,7 +1237,10 @@ mod tests {
              add rule ip burrow_ports postrouting ip saddr 127.0.0.0/8 ip daddr 10.77.3.2 ct status dnat masquerade comment \"burrow-nic 1002 veth1002_ab12 42 web\"\n\
              add rule ip burrow_ports postrouting oifname \"burrow1002\" ip saddr 10.77.3.0/24 ip daddr 10.77.3.2 ct status dnat masquerade comment \"burrow-nic 1002 veth1002_ab12 42 web\"\n"
         );
-        assert_eq!(rules_for(&[], Ipv4Addr::LOCALHOST, None, &tag), "");
+        assert_eq!(
+            rules_for(&[], IpAddr::V4(Ipv4Addr::LOCALHOST), None, &tag),
+            ""
+        );
         for junk in [
             "burrow-nic 1002 v 42",
             "burrow-nic x v 42 n",
