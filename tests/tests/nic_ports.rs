@@ -189,18 +189,34 @@ impl Ctr {
             ],
         );
         r.expect(0, "");
-        let (addr, l4, gw) = jaddr(&r.stdout, "ipv4");
-        let (addr6, gw6) = if r.stdout.contains("\"ipv6\":{") {
-            configure_inside(t.pid, "eth0", &r.stdout);
-            let (a, _, g) = jaddr(&r.stdout, "ipv6");
-            (a, g)
-        } else {
-            let out = in_netns(
-                t.pid,
-                &format!("set -e; ip link set lo up; ip addr add {addr}/{l4} dev eth0; ip link set eth0 up; ip route add default via {gw}"),
-            );
-            assert!(out.status.success(), "{out:?}");
-            (String::new(), String::new())
+        let has = |fam: &str| r.stdout.contains(&format!("\"{fam}\":{{"));
+        let (addr, gw, addr6, gw6) = match (has("ipv4"), has("ipv6")) {
+            (true, true) => {
+                configure_inside(t.pid, "eth0", &r.stdout);
+                let (a, _, g) = jaddr(&r.stdout, "ipv4");
+                let (a6, _, g6) = jaddr(&r.stdout, "ipv6");
+                (a, g, a6, g6)
+            }
+            (true, false) => {
+                let (a, l, g) = jaddr(&r.stdout, "ipv4");
+                let out = in_netns(
+                    t.pid,
+                    &format!("set -e; ip link set lo up; ip addr add {a}/{l} dev eth0; ip link set eth0 up; ip route add default via {g}"),
+                );
+                assert!(out.status.success(), "{out:?}");
+                (a, g, String::new(), String::new())
+            }
+            // An ipv6 pool only.
+            (false, true) => {
+                let (a, l, g) = jaddr(&r.stdout, "ipv6");
+                let out = in_netns(
+                    t.pid,
+                    &format!("set -e; ip link set lo up; ip addr add {a}/{l} dev eth0 nodad; ip link set eth0 up; ip -6 route add default via {g}"),
+                );
+                assert!(out.status.success(), "{out:?}");
+                (String::new(), String::new(), a, g)
+            }
+            (false, false) => panic!("no address: {}", r.stdout),
         };
         Ctr {
             t,
@@ -574,6 +590,51 @@ fn ipv6_refusals_and_a_container_without_ipv6_gets_no_ip6_rules() {
     assert_eq!(rules_of(&c4.host).len(), 4, "a refusal changes nothing");
     nic(&a, &etc4, &["unpublish", &c4.host]).expect(0, "");
     assert!(rules_of(&c4.host).is_empty());
+    drop(c4);
+    // Pools with ipv6 only: IPv6 mappings get ip6 rules and no ip ones; a mapping that needs
+    // IPv4 is refused, naming the way that works.
+    let etc6 = Etc::new()
+        .usernet(&format!(
+            "{0} veth burrow%u 4\n{0} ports 47110-47119\n",
+            a.name
+        ))
+        .file("burrow/nic.conf", "ipv6 fd42:b0:6::/48 64\n");
+    let c6 = Ctr::new(&a, &etc6, "c66");
+    assert!(c6.addr.is_empty() && !c6.addr6.is_empty(), "{:?}", c6.addr6);
+    let sink = SyslogSink::new();
+    Run::new(&a)
+        .etc(&etc6)
+        .devlog(&sink.path())
+        .cmd(
+            &helper(NIC),
+            &["publish", &c6.netns(), &c6.host, "c66", "[::]:47116:80"],
+        )
+        .expect(0, "");
+    let log = sink.drain().join("\n");
+    assert!(
+        log.contains(&format!(
+            "allowed: publish {} (ifindex {}) container c66 to {}: [[::]:47116:80/tcp] (replacing 0 rules; grant line 2 \"{} ports 47110-47119\")",
+            c6.host, c6.ifindex, c6.addr6, a.name
+        )),
+        "{log}"
+    );
+    let six = rules6_of(&c6.host);
+    assert!(
+        six.iter()
+            .any(|r| r.starts_with(&format!("tcp dport 47116 dnat to [{}]:80 ", c6.addr6))),
+        "{six:?}"
+    );
+    assert!(rules_of(&c6.host).is_empty(), "{:?}", rules_of(&c6.host));
+    publish(&a, &etc6, &c6, "c66", &["47117:80"]).expect(
+        1,
+        &err(&format!(
+            "{} has no IPv4 address from burrow-nic (only a nic on a per-user bridge with an IPv4 pool in /etc/burrow/nic.conf can publish ports through the kernel); publish through the user-space forwarder (--publish-mode user)",
+            c6.host
+        )),
+    );
+    assert_eq!(rules6_of(&c6.host), six, "a refusal changes nothing");
+    nic(&a, &etc6, &["unpublish", &c6.host]).expect(0, "");
+    assert!(rules6_of(&c6.host).is_empty());
 }
 
 #[test]

@@ -951,12 +951,15 @@ pub(crate) fn publish(
     }
     log_stale(&stale, &links, None, audit);
     let maps: Vec<String> = req.mappings.iter().map(ToString::to_string).collect();
-    let v6 = match (tag.v6, maps6.is_empty()) {
-        (Some(a), false) => format!(" (IPv6 to {a})"),
-        _ => String::new(),
+    // Where the rules lead: the IPv4 address, with the IPv6 one said after it when there are
+    // IPv6 rules too; the IPv6 address alone when there are only those.
+    let (dest, v6) = match (tag.v6, maps4.is_empty(), maps6.is_empty()) {
+        (Some(a), true, false) => (a.to_string(), String::new()),
+        (Some(a), false, false) => (to.to_string(), format!(" (IPv6 to {a})")),
+        _ => (to.to_string(), String::new()),
     };
     audit.allowed(&format!(
-        "publish {} (ifindex {}) container {} to {to}: [{}] (replacing {} rules; grant {}){v6}",
+        "publish {} (ifindex {}) container {} to {dest}: [{}] (replacing {} rules; grant {}){v6}",
         req.hostnic,
         link.index,
         req.name,
