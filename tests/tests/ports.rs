@@ -238,6 +238,53 @@ fn tcp_refused(addr: &str, port: u16) -> bool {
 
 /// IPv4 forwarding on for a test (restored on drop): DNATed traffic that is routed (from other
 /// hosts, or a sibling container's through the host's address) needs it.
+/// Another host: a network namespace (root's) on a veth to this host, the host end named
+/// `TAG<pid>` with `host_cidr`, the remote end `eth0` with `remote_cidr` (IPv4: a default
+/// route through the host). Gone on drop, the link first (fields drop in order).
+struct Remote {
+    _link: LinkGuard,
+    ns: Proc,
+    /// The host's address on the link.
+    host: String,
+}
+
+impl Remote {
+    fn new(tag: &str, host_cidr: &str, remote_cidr: &str) -> Remote {
+        let ns = Proc::spawn_cmd(
+            &TestUser::root(),
+            None,
+            &["unshare", "-n", "--"],
+            &["sleep", "600"],
+        );
+        let link = LinkGuard::fresh(&format!("{tag}{}", std::process::id() % 100_000));
+        let host = host_cidr.split('/').next().unwrap().to_owned();
+        let (nodad, route) = if host.contains(':') {
+            (" nodad", String::new())
+        } else {
+            ("", format!(" && ip route add default via {host}"))
+        };
+        sh(&format!(
+            "ip link add {l} type veth peer name eth0 netns {pid} && ip addr add {host_cidr} dev {l}{nodad} && ip link set {l} up && \
+             nsenter -t {pid} -n sh -c 'ip addr add {remote_cidr} dev eth0{nodad} && ip link set eth0 up && ip link set lo up{route}'",
+            l = link.0,
+            pid = ns.pid
+        ));
+        Remote {
+            _link: link,
+            ns,
+            host,
+        }
+    }
+
+    /// The first answer of the server at the host's address on the link, port `port`.
+    fn client(&self, kind: &str, port: u16) -> String {
+        sh(&format!(
+            "nsenter -t {} -n python3 -c '{REMOTE_CLIENT}' {kind} {} {port}",
+            self.ns.pid, self.host
+        ))
+    }
+}
+
 /// `python3 -c REMOTE_CLIENT tcp|udp ADDR PORT`: the first answer of the server at ADDR:PORT
 /// (tcp: what it sends; udp: the reply to "hi"), retried for up to 20 s, printed as it is.
 const REMOTE_CLIENT: &str = r#"
@@ -685,28 +732,10 @@ fn p10_kernel_publish_reaches_the_container_with_the_clients_address_and_goes_wi
     assert!(other.stdout.starts_with("tcp "), "{other:?}");
     // Another host: a network namespace on a veth to this host connects to this host's
     // address on that link; the container sees the remote's own address, TCP and UDP.
-    let remote = Proc::spawn_cmd(
-        &TestUser::root(),
-        None,
-        &["unshare", "-n", "--"],
-        &["sleep", "600"],
-    );
-    let link = LinkGuard::fresh(&format!("bpr{}", std::process::id() % 100_000));
-    sh(&format!(
-        "ip link add {l} type veth peer name eth0 netns {pid} && ip addr add 10.199.77.1/30 dev {l} && ip link set {l} up && \
-         nsenter -t {pid} -n sh -c 'ip addr add 10.199.77.2/30 dev eth0 && ip link set eth0 up && ip link set lo up && ip route add default via 10.199.77.1'",
-        l = link.0,
-        pid = remote.pid
-    ));
-    let from_remote = |kind: &str, port: u16| {
-        sh(&format!(
-            "nsenter -t {} -n python3 -c '{REMOTE_CLIENT}' {kind} 10.199.77.1 {port}",
-            remote.pid
-        ))
-    };
+    let remote = Remote::new("bpr", "10.199.77.1/30", "10.199.77.2/30");
+    let from_remote = |kind: &str, port: u16| remote.client(kind, port);
     assert_eq!(from_remote("tcp", 18080), "tcp 10.199.77.2\n");
     assert_eq!(from_remote("udp", 18053), "udp 10.199.77.2\n");
-    drop(link);
     drop(remote);
     drop(_fwd);
     // Stopped: the rules are gone with it (the monitor unpublishes).
@@ -809,28 +838,10 @@ fn p16_kernel_publish_over_ipv6_keeps_the_clients_address() {
     assert_eq!(tcp_answer(&host6, 18192), format!("tcp {host6}\n"));
     // A remote IPv6 host on a veth to this host: seen with its own address, TCP and UDP.
     let _fwd = Forwarding6::on();
-    let remote = Proc::spawn_cmd(
-        &TestUser::root(),
-        None,
-        &["unshare", "-n", "--"],
-        &["sleep", "600"],
-    );
-    let link = LinkGuard::fresh(&format!("bpr6{}", std::process::id() % 100_000));
-    sh(&format!(
-        "ip link add {l} type veth peer name eth0 netns {pid} && ip addr add fd99:78::1/64 dev {l} nodad && ip link set {l} up && \
-         nsenter -t {pid} -n sh -c 'ip addr add fd99:78::2/64 dev eth0 nodad && ip link set eth0 up && ip link set lo up'",
-        l = link.0,
-        pid = remote.pid
-    ));
-    let from_remote = |kind: &str, port: u16| {
-        sh(&format!(
-            "nsenter -t {} -n python3 -c '{REMOTE_CLIENT}' {kind} fd99:78::1 {port}",
-            remote.pid
-        ))
-    };
+    let remote = Remote::new("bpr6", "fd99:78::1/64", "fd99:78::2/64");
+    let from_remote = |kind: &str, port: u16| remote.client(kind, port);
     assert_eq!(from_remote("tcp", 18190), "tcp fd99:78::2\n");
     assert_eq!(from_remote("udp", 18191), "udp fd99:78::2\n");
-    drop(link);
     drop(remote);
     drop(_fwd);
     // Stopped: the rules of both tables are gone with it.
