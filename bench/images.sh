@@ -121,11 +121,7 @@ cleanup() {
   # podman's pause process, then anything else of the user still carrying the run's private
   # XDG_RUNTIME_DIR: one by one, by pid.
   kill_user_xdg
-  if [ "${BENCH_KEEP:-0}" = 1 ]; then
-    echo "$me: kept $work" >&2
-  else
-    rm -rf "$work"
-  fi
+  drop_work
   exit "$rc"
 }
 trap cleanup EXIT
@@ -133,13 +129,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 mkdir -p "$work/podman" "$work/registry" "$work/rss"
-mkdir -m 0700 "$xdg" "$data" "$work/config" "$work/cache"
-# podman without systemd, runc (crun refuses hybrid cgroup hosts), as in lifecycle.sh.
-cat >"$work/containers.conf" <<'EOF'
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-EOF
+user_dirs # $data is $work/data
 gcc -O2 -Wall -Wextra -Werror -o "$work/peakrss" "$top/bench/peakrss.c"
 chown -R "$user:" "$work"
 chown root: "$work/registry"

@@ -335,6 +335,26 @@ u() {
   unshare -m --propagation unchanged sh -c 'mount --make-rshared / && exec "$@"' x "${as_user[@]}" "$@"
 }
 
+# The bench user's private XDG directories under $work (0700; $xdg, data, config, cache) and
+# podman's configuration for a host without systemd (peers.md): cgroupfs, file events.
+user_dirs() {
+  mkdir -m 0700 "$xdg" "$work/data" "$work/config" "$work/cache"
+  cat >"$work/containers.conf" <<'EOF'
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+EOF
+}
+
+# At exit: removes $work, or keeps it with BENCH_KEEP=1 and says so.
+drop_work() {
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then
+    echo "$me: kept $work" >&2
+  else
+    rm -rf "$work"
+  fi
+}
+
 kill_user_xdg() {
   local p
   local -a found

@@ -103,11 +103,7 @@ cleanup() {
   # XDG_RUNTIME_DIR in its environment (a late `podman container cleanup`, a monitor): one by
   # one, by pid, and only processes of the user.
   kill_user_xdg
-  if [ "${BENCH_KEEP:-0}" = 1 ]; then
-    echo "lifecycle.sh: kept $work" >&2
-  else
-    rm -rf "$work"
-  fi
+  drop_work
   exit "$rc"
 }
 trap cleanup EXIT
@@ -117,13 +113,7 @@ trap 'exit 143' TERM
 say "rootfs and configurations in $work"
 make_rootfs "$rootfs"
 mkdir -p "$lxcpath" "$work/podman"
-mkdir -m 0700 "$xdg" "$work/data" "$work/config" "$work/cache"
-# podman without systemd (peers.md, tests/tests/interop.rs).
-cat >"$work/containers.conf" <<'EOF'
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-EOF
+user_dirs
 # LXC: peers.md's working unprivileged configuration; lxc-start runs lxc.init.cmd as pid 1.
 lxc_conf "$work/lxc.conf" lcbench 'lxc.net.0.type = empty'
 echo 'lxc.init.cmd = /bin/sleep 100000' >>"$work/lxc.conf"

@@ -198,11 +198,7 @@ cleanup() {
   [ "$had_etc_burrow" = 1 ] || rmdir /etc/burrow 2>/dev/null
   [ "$had_lxc_nics" = 1 ] || rm -f /run/lxc/nics
   [ -z "$tun_mode" ] || chmod "$tun_mode" /dev/net/tun
-  if [ "${BENCH_KEEP:-0}" = 1 ]; then
-    echo "nic.sh: kept $work" >&2
-  else
-    rm -rf "$work"
-  fi
+  drop_work
   rm -rf "$save"
   exit "$rc"
 }

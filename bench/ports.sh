@@ -176,11 +176,7 @@ cleanup() {
   [ "$had_etc_burrow" = 1 ] || rmdir /etc/burrow 2>/dev/null
   sysctl -q -w net.ipv4.ip_forward="$fwd_before" >/dev/null
   [ -z "$tun_mode" ] || chmod "$tun_mode" /dev/net/tun
-  if [ "${BENCH_KEEP:-0}" = 1 ]; then
-    echo "$me: kept $work" >&2
-  else
-    rm -rf "$work"
-  fi
+  drop_work
   rm -rf "$save"
   exit "$rc"
 }
@@ -229,12 +225,7 @@ EOF
 gcc -O2 -static -o "$rootfs/rrserver" "$work/rrserver.c"
 ctr_cmd=(/bin/sh -c '/rrserver 7000 & exec /usr/bin/iperf3 -s -B 0.0.0.0 -p 5201')
 mkdir -p "$work/podman"
-mkdir -m 0700 "$xdg" "$work/data" "$work/config" "$work/cache"
-cat >"$work/containers.conf" <<'EOF'
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-EOF
+user_dirs
 tar -C "$rootfs" --owner=0 --group=0 --numeric-owner -cf "$work/rootfs.tar" .
 chown -R "$user:" "$work"
 
