@@ -57,22 +57,11 @@ impl<'a> Forwarder<'a> {
             .map(|d| d.saturating_duration_since(Instant::now()))
     }
 
-    /// After its pidfd was readable, or the timeout passed: reaps a dead forwarder and starts
-    /// a new one when due. `say` gets one line for each thing done (for the container's log,
-    /// or stderr).
-    pub(crate) fn tend(&mut self, say: &mut dyn FnMut(String)) {
-        if let Some(c) = self.child.as_mut() {
-            let exited = nix::poll::poll(
-                &mut [nix::poll::PollFd::new(
-                    c.pidfd.as_fd(),
-                    nix::poll::PollFlags::POLLIN,
-                )],
-                nix::poll::PollTimeout::ZERO,
-            )
-            .is_ok_and(|n| n > 0);
-            if !exited {
-                return;
-            }
+    /// After the caller's poll: `exited` is whether its pidfd was readable (the forwarder
+    /// died; it is reaped). Starts a new one when due. `say` gets one line for each thing done
+    /// (for the container's log, or stderr).
+    pub(crate) fn tend(&mut self, exited: bool, say: &mut dyn FnMut(String)) {
+        if let Some(c) = self.child.as_mut().filter(|_| exited) {
             let how = match c.wait() {
                 Ok(code) if code > 128 => format!("killed by signal {}", code - 128),
                 Ok(code) => format!("exited with {code}"),

@@ -411,6 +411,7 @@ fn serve(
         for cl in &clients {
             fds.push(PollFd::new(cl.stream.as_fd(), PollFlags::POLLIN));
         }
+        let f_idx = fds.len();
         if let Some(fd) = forwarder.as_ref().and_then(|f| f.pidfd()) {
             fds.push(PollFd::new(fd, PollFlags::POLLIN));
         }
@@ -471,7 +472,10 @@ fn serve(
         // Its pidfd, or its restart due (not once the container is gone): cheap enough to
         // look each time round.
         if let Some(f) = forwarder.as_mut() {
-            f.tend(&mut |line| log.write(format!("{line}\n").as_bytes()));
+            let exited = f.pidfd().is_some() && ready.get(f_idx) == Some(&true);
+            f.tend(exited, &mut |line| {
+                log.write(format!("{line}\n").as_bytes())
+            });
         }
     }
 }

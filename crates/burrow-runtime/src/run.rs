@@ -728,6 +728,7 @@ pub(crate) fn relay(
             3 => (Some(2), None),
             _ => (None, None),
         };
+        let f_idx = fds.len();
         if let Some(fd) = forwarder.as_ref().and_then(|f| f.pidfd()) {
             fds.push(PollFd::new(fd, PollFlags::POLLIN));
         }
@@ -745,6 +746,7 @@ pub(crate) fn relay(
         let (sig_ready, exited) = (ready(0), ready(1));
         let m_ready = m_idx.is_some_and(ready);
         let in_ready = in_idx.is_some_and(ready);
+        let f_ready = forwarder.as_ref().is_some_and(|f| f.pidfd().is_some()) && ready(f_idx);
         drop(fds);
         if sig_ready {
             while let Ok(Some(info)) = sfd.read_signal() {
@@ -780,7 +782,9 @@ pub(crate) fn relay(
             return Ok(code);
         }
         if let Some(f) = forwarder.as_mut() {
-            f.tend(&mut |line| tracing::warn!("{}", line.trim_start_matches("burrow: ")));
+            f.tend(f_ready, &mut |line| {
+                tracing::warn!("{}", line.trim_start_matches("burrow: "))
+            });
         }
     }
 }
