@@ -606,8 +606,14 @@ pub fn attach(name: &str) -> Result<Option<i32>, Error> {
     }
     let s =
         UnixStream::connect(dir.file("attach.sock")).ctx(|| format!("cannot attach to {name}"))?;
-    match relay_terminal(name, s, None)? {
-        Relayed::Detached => Ok(None),
+    let raw = tty::RawMode::enter();
+    let relayed = relay_terminal(s, None)?;
+    drop(raw);
+    match relayed {
+        Relayed::Detached => {
+            eprintln!("\r\nburrow: detached from {name}");
+            Ok(None)
+        }
         Relayed::Ended { .. } => Ok(Some(recorded_exit(&dir)?)),
     }
 }
@@ -620,6 +626,9 @@ pub fn attach_from(name: &str, from: LogPos) -> Result<i32, Error> {
     let log = dir.data_file("ctr.log");
     let mut pos = from;
     let mut out = std::io::stdout();
+    // Raw for the whole attach, restarts included: nothing typed between two runs is echoed
+    // or cooked by the local terminal.
+    let raw = tty::RawMode::enter();
     // What the log holds past `pos`, printed; `pos` moves to its end.
     let mut catch_up = |pos: &mut LogPos| {
         let now = LogPos::now(&dir);
@@ -637,8 +646,12 @@ pub fn attach_from(name: &str, from: LogPos) -> Result<i32, Error> {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                     continue;
                 };
-                match relay_terminal(name, s, Some(pos))? {
-                    Relayed::Detached => return Ok(0),
+                match relay_terminal(s, Some(pos))? {
+                    Relayed::Detached => {
+                        drop(raw);
+                        eprintln!("\r\nburrow: detached from {name}");
+                        return Ok(0);
+                    }
                     // Output came: the monitor replayed from `pos`, then sent the rest live.
                     Relayed::Ended { output: true } => pos = LogPos::now(&dir),
                     // Maybe it never read our START: what the run printed is in the log.
@@ -678,9 +691,9 @@ enum Relayed {
     Ended { output: bool },
 }
 
-/// Relays the terminal to and from one run through its attach socket `s`; `replay`: the
-/// log place to replay from (see [`frame::START`]).
-fn relay_terminal(name: &str, mut s: UnixStream, replay: Option<LogPos>) -> Result<Relayed, Error> {
+/// Relays the terminal (the caller has put it in raw mode) to and from one run through its
+/// attach socket `s`; `replay`: the log place to replay from (see [`frame::START`]).
+fn relay_terminal(mut s: UnixStream, replay: Option<LogPos>) -> Result<Relayed, Error> {
     let sfd = block_signals()?;
     let mut hello = vec![frame::START, 0, 0];
     if let Some(p) = replay {
@@ -690,7 +703,6 @@ fn relay_terminal(name: &str, mut s: UnixStream, replay: Option<LogPos>) -> Resu
     if s.write_all(&hello).is_err() {
         return Ok(Relayed::Ended { output: false });
     }
-    let _raw = tty::RawMode::enter();
     let send_winsize = |s: &mut UnixStream| {
         if let Ok(ws) = burrow_sys::rt::get_winsize(std::io::stdin().as_fd()) {
             let mut f = vec![frame::WINSIZE, 0, 4];
@@ -756,8 +768,6 @@ fn relay_terminal(name: &str, mut s: UnixStream, replay: Option<LogPos>) -> Resu
                 if pending_ctrl_p {
                     pending_ctrl_p = false;
                     if b == 0x11 {
-                        drop(_raw);
-                        eprintln!("\r\nburrow: detached from {name}");
                         return Ok(Relayed::Detached);
                     }
                     data.push(0x10);
